@@ -1,0 +1,11 @@
+"""Backbones: a registered model family + weight source + the preprocessing that travels with it.
+
+Every backbone maps a preprocessed batch to features ``[B, D]`` and lists its blocks in depth
+order, so strategies can freeze, unfreeze or scale learning rates by depth.
+"""
+
+from ptbench.registry import Registry
+
+BACKBONES = Registry("backbone", modules=("ptbench.backbones.images",))
+
+__all__ = ["BACKBONES"]

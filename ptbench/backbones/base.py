@@ -1,0 +1,64 @@
+"""The one interface every backbone presents, whatever library built it."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import torch
+from torch import nn
+
+
+@dataclass(frozen=True)
+class Preprocess:
+    """Input handling that belongs to the weights: size, channels, normalisation."""
+
+    input_size: int
+    in_chans: int = 3
+    mean: tuple[float, ...] = (0.485, 0.456, 0.406)
+    std: tuple[float, ...] = (0.229, 0.224, 0.225)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        """uint8 or float images ``[B, C, H, W]`` → normalised float at the model's size."""
+        x = x.float() / 255.0 if x.dtype == torch.uint8 else x.float()
+        if x.shape[-1] != self.input_size or x.shape[-2] != self.input_size:
+            x = nn.functional.interpolate(
+                x, size=(self.input_size, self.input_size), mode="bilinear", align_corners=False
+            )
+        if x.shape[1] == 1 and self.in_chans == 3:
+            x = x.expand(-1, 3, -1, -1)
+        mean = torch.tensor(self.mean, device=x.device).view(1, -1, 1, 1)
+        std = torch.tensor(self.std, device=x.device).view(1, -1, 1, 1)
+        return (x - mean) / std
+
+
+@dataclass
+class WeightsInfo:
+    source: str = "none"
+    ref: str = ""
+    sha256: str = ""
+    dropped: list[str] = field(default_factory=list)
+
+
+class Backbone(nn.Module):
+    """Wraps a feature extractor: ``forward(x) -> [B, num_features]``."""
+
+    def __init__(self, net: nn.Module, num_features: int, blocks: list[nn.Module],
+                 preprocess: Preprocess, modality: str = "image"):
+        super().__init__()
+        self.net = net
+        self.num_features = num_features
+        self._blocks = blocks
+        self.preprocess = preprocess
+        self.modality = modality
+        self.weights = WeightsInfo()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)
+
+    def blocks(self) -> list[nn.Module]:
+        """Modules in depth order (stem first, last stage last); together they hold every param."""
+        return self._blocks

@@ -1,0 +1,158 @@
+"""``ptbench`` command line: parses, calls the Python API, prints. No logic of its own.
+
+Heavy imports (torch, mlflow, optuna) happen inside the commands, so ``--help`` answers at once.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from ptbench import __version__
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="ptbench", description=(
+        "Benchmark pretrained-model transfer: backbone × task × strategy × regularization, "
+        "searched with Optuna, recorded in MLflow, ranked on leaderboards."))
+    p.add_argument("--version", action="version", version=f"ptbench {__version__}")
+    sub = p.add_subparsers(dest="cmd", required=True, metavar="COMMAND")
+
+    v = sub.add_parser("validate", help="check a suite file; one line per problem")
+    v.add_argument("suite")
+
+    r = sub.add_parser("run", help="run a suite (resumes where an interrupted run stopped)")
+    r.add_argument("suite")
+    r.add_argument("--dry-run", action="store_true", help="print cells and planned trials only")
+    r.add_argument("--workers", type=int, help="parallel worker processes (one device each)")
+    r.add_argument("--trials", type=int, help="trials per cell (overrides search.trials)")
+    r.add_argument("--project-dir", help="where the default stores and caches live")
+    r.add_argument("--tracking-uri", help="MLflow tracking URI (default: SQLite in project dir)")
+    r.add_argument("--storage", help="Optuna storage URL (default: journal file in project dir)")
+    r.add_argument("--no-progress", action="store_true", help="no progress bar")
+    r.add_argument("--no-leaderboard", action="store_true", help="do not write the leaderboard")
+
+    lb = sub.add_parser("leaderboard", help="rank the cells of a suite from its MLflow runs")
+    lb.add_argument("suite")
+    lb.add_argument("--format", choices=("table", "csv", "md", "html"), default="table")
+    lb.add_argument("--output", help="file to write (default: results/<suite>/leaderboard.*)")
+    lb.add_argument("--project-dir")
+    lb.add_argument("--tracking-uri")
+
+    ui = sub.add_parser("ui", help="start the MLflow UI on the suite's store (127.0.0.1)")
+    ui.add_argument("suite", nargs="?")
+    ui.add_argument("--project-dir")
+    ui.add_argument("--tracking-uri")
+    ui.add_argument("--host", default="127.0.0.1")
+    ui.add_argument("--port", type=int, default=5000)
+
+    ls = sub.add_parser("ls", help="list registered backbones, tasks, strategies, regularizers")
+    ls.add_argument("what", choices=("backbones", "tasks", "strategies", "regularizers"))
+    return p
+
+
+def _cmd_validate(a) -> int:
+    from ptbench.suite import expand, load_suite
+
+    suite = load_suite(a.suite)
+    print(f"{a.suite}: valid — {len(expand(suite))} cells")
+    return 0
+
+
+def _options(a):
+    from ptbench.runner import RunOptions
+
+    return RunOptions(dry_run=getattr(a, "dry_run", False), workers=getattr(a, "workers", None),
+                      trials=getattr(a, "trials", None), project_dir=a.project_dir,
+                      tracking_uri=a.tracking_uri, storage_url=getattr(a, "storage", None),
+                      progress=not getattr(a, "no_progress", False))
+
+
+def _cmd_run(a) -> int:
+    from pathlib import Path
+
+    from ptbench.runner import plan_text, run_suite
+    from ptbench.suite import load_suite
+
+    suite = load_suite(a.suite)
+    opts = _options(a)
+    print(plan_text(suite, opts))
+    if a.dry_run:
+        return 0
+    s = run_suite(suite, opts, Path(a.suite).read_text(encoding="utf-8"))
+    print(f"done in {s.seconds:.0f}s: trials {s.trials}, final runs {s.finals}")
+    for e in s.errors:
+        print(f"  failed {e}")
+    if not a.no_leaderboard:
+        from ptbench.leaderboard import build_leaderboard, render, write_outputs
+
+        tables = build_leaderboard(s.tracking_uri, suite.name)
+        print(render(tables, "table"))
+        for fmt in ("csv", "md"):
+            path = write_outputs(tables, suite.name, fmt)
+        print(f"leaderboard written to {path.parent}/")
+    print(f"browse every run: ptbench ui {a.suite}")
+    return 0
+
+
+def _cmd_leaderboard(a) -> int:
+    from ptbench.leaderboard import build_leaderboard, render, write_outputs
+    from ptbench.runner import resolve
+    from ptbench.suite import load_suite
+
+    suite = load_suite(a.suite)
+    _, tracking, *_ = resolve(suite, _options(a))
+    tables = build_leaderboard(tracking, suite.name)
+    if a.format == "table":
+        print(render(tables, "table"))
+    path = write_outputs(tables, suite.name, a.format, a.output)
+    print(f"written {path}")
+    return 0
+
+
+def _cmd_ui(a) -> int:
+    from ptbench.tracking.ui import serve
+
+    if a.suite:
+        from ptbench.runner import resolve
+        from ptbench.suite import load_suite
+
+        _, tracking, *_ = resolve(load_suite(a.suite), _options(a))
+    else:
+        from pathlib import Path
+
+        from ptbench.tracking import default_tracking_uri
+
+        tracking = a.tracking_uri or default_tracking_uri(Path(a.project_dir or ".ptbench"))
+    return serve(tracking, a.host, a.port)
+
+
+def _cmd_ls(a) -> int:
+    from ptbench.catalog import listing
+
+    print(listing(a.what))
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    cmds = {"validate": _cmd_validate, "run": _cmd_run, "leaderboard": _cmd_leaderboard,
+            "ui": _cmd_ui, "ls": _cmd_ls}
+    from ptbench.errors import PtbenchError, SuiteError
+
+    try:
+        return cmds[args.cmd](args)
+    except SuiteError as err:
+        for line in err.problems:
+            print(line, file=sys.stderr)
+        return 2
+    except PtbenchError as err:
+        print(f"ptbench: error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("\nptbench: interrupted — run the same command again to resume", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

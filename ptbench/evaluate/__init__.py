@@ -1,0 +1,1 @@
+"""Evaluation of final runs: generalization metrics on held-out and shifted data."""

@@ -1,0 +1,198 @@
+"""The two jobs a worker runs — a search trial and a final run — each recorded in MLflow.
+
+A job owns its whole record: it asks Optuna for params, trains through ``run_trial``, reports
+every epoch, and closes both the Optuna trial and the MLflow run, whatever happens inside.
+An exception inside a trial makes a FAILED trial (exception recorded), never a dead suite.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+import traceback
+from dataclasses import dataclass, field
+from typing import Any
+
+from ptbench.suite.grid import Cell
+
+
+@dataclass(frozen=True)
+class RunContext:
+    """What every job needs besides its cell; picklable, sent to workers."""
+
+    tracking_uri: str
+    storage_url: str
+    exp_id: str
+    sampler: str
+    pruner: str
+    sampler_seed: int
+    search_seed: int
+    evaluation: tuple[str, ...]
+    cache_dir: str
+    tags: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class JobResult:
+    kind: str
+    cell_hash: str
+    state: str  # complete | pruned | fail | finished
+    number: int = -1
+    seed: int = 0
+    value: float | None = None
+    error: str = ""
+    job_seconds: float = 0.0
+    train_seconds: float = 0.0
+    eval_seconds: float = 0.0
+
+
+_TRACKERS: dict[str, Any] = {}
+_STUDIES: dict[tuple[str, str], Any] = {}
+
+
+def _tracker(uri: str):
+    from ptbench.tracking import Tracker
+
+    if uri not in _TRACKERS:
+        _TRACKERS[uri] = Tracker(uri)
+    return _TRACKERS[uri]
+
+
+def open_study(ctx: RunContext, cell: Cell):
+    from ptbench.search import CellStudy
+
+    key = (ctx.storage_url, cell.study_name)
+    if key not in _STUDIES:
+        _STUDIES[key] = CellStudy(ctx.storage_url, cell.study_name, cell.objective["direction"],
+                                  ctx.sampler, ctx.pruner, ctx.sampler_seed)
+    return _STUDIES[key]
+
+
+def cell_params(cell: Cell) -> dict[str, Any]:
+    """The cell's resolved settings as flat MLflow params."""
+    out: dict[str, Any] = {"cell_hash": cell.hash, "suite": cell.suite,
+                           "suite_version": cell.suite_version}
+    for axis in ("backbone", "task", "strategy", "regularizer"):
+        out[axis] = cell.labels[axis]
+    out["backbone.name"] = cell.backbone["name"]
+    out["backbone.weights"] = cell.backbone.get("weights", "none")
+    for k, v in cell.backbone.get("params", {}).items():
+        out[f"backbone.params.{k}"] = v
+    out["task.name"] = cell.task["name"]
+    for k, v in cell.task.get("params", {}).items():
+        out[f"task.params.{k}"] = v
+    out["strategy.name"] = cell.strategy["name"]
+    out["objective"] = f"{cell.objective['direction']} {cell.objective['metric']}"
+    for k, v in cell.space.items():
+        out[f"space.{k}"] = v
+    return out
+
+
+def _device() -> str:
+    from ptbench.executors.local import worker_device
+
+    return worker_device()
+
+
+def _config(cell: Cell, params: dict, seed: int, evaluate: tuple, ctx: RunContext):
+    from ptbench.train.trial import TrialConfig
+
+    return TrialConfig(cell.backbone, cell.task, cell.strategy, cell.regularizers, params,
+                       seed=seed, device=_device(), evaluate=evaluate, cache_dir=ctx.cache_dir)
+
+
+def _record_failure(tracker, run_id: str, err: BaseException) -> str:
+    from ptbench.errors import first_line
+
+    msg = f"{type(err).__name__}: {first_line(err)}"
+    tracker.set_tags(run_id, {"ptbench.state": "failed", "ptbench.error": msg})
+    tracker.log_text(run_id, "".join(traceback.format_exception(err)), "error.txt")
+    tracker.end(run_id, "FAILED")
+    return msg
+
+
+def search_trial(cell: Cell, cell_run: str, ctx: RunContext) -> JobResult:
+    """One Optuna trial of ``cell``: validation data only."""
+    from ptbench.search import Pruned
+    from ptbench.train.trial import run_trial
+
+    start = time.perf_counter()
+    tracker = _tracker(ctx.tracking_uri)
+    study = open_study(ctx, cell)
+    trial, params = study.ask(cell.space)
+    metric = cell.objective["metric"]
+    run_id = tracker.start_run(ctx.exp_id, f"trial-{trial.number:03d}", parent=cell_run, tags={
+        **ctx.tags, "ptbench.kind": "trial", "ptbench.cell_hash": cell.hash,
+        "ptbench.trial_number": trial.number, "ptbench.seed": ctx.search_seed,
+        "ptbench.device": _device()})
+    tracker.log_params(run_id, cell_params(cell) | {f"hp.{k}": v for k, v in params.items()}
+                       | {"seed": ctx.search_seed})
+    report = study.reporter(trial, metric)
+
+    def on_epoch(epoch: int, metrics: dict[str, float]) -> None:
+        tracker.log_metrics(run_id, metrics, step=epoch)
+        report(epoch, metrics)
+
+    res = JobResult("trial", cell.hash, "fail", number=trial.number)
+    try:
+        out = run_trial(_config(cell, params, ctx.search_seed, (), ctx), on_epoch,
+                        on_ready=lambda info: _log_info(tracker, run_id, info))
+        value = out.metrics.get(metric)
+        if value is None or not math.isfinite(value):
+            raise ValueError(f"objective '{metric}' is missing or not finite: {value}")
+        res.train_seconds = out.train_seconds
+        res.state, res.value = "complete", float(value)
+        study.tell(trial, res.value, "complete")
+        tracker.log_metrics(run_id, {"train_seconds": out.train_seconds,
+                                     "job_seconds": time.perf_counter() - start,
+                                     "epochs_run": len(out.history)}, step=len(out.history))
+        tracker.set_tags(run_id, {"ptbench.state": "complete"})
+        tracker.end(run_id, "FINISHED")
+    except Pruned as p:
+        res.state = "pruned"
+        study.tell(trial, None, "pruned")
+        tracker.set_tags(run_id, {"ptbench.state": "pruned", "ptbench.pruned": str(p)})
+        tracker.end(run_id, "KILLED")
+    except Exception as err:
+        study.tell(trial, None, "fail")
+        res.error = _record_failure(tracker, run_id, err)
+    res.job_seconds = time.perf_counter() - start
+    return res
+
+
+def final_run(cell: Cell, cell_run: str, ctx: RunContext, params: dict[str, Any], seed: int,
+              source_trial: int) -> JobResult:
+    """The best configuration re-run with ``seed``, then evaluated on test and shifted data."""
+    from ptbench.train.trial import run_trial
+
+    start = time.perf_counter()
+    tracker = _tracker(ctx.tracking_uri)
+    run_id = tracker.start_run(ctx.exp_id, f"final-seed{seed}", parent=cell_run, tags={
+        **ctx.tags, "ptbench.kind": "final", "ptbench.cell_hash": cell.hash,
+        "ptbench.seed": seed, "ptbench.source_trial": source_trial, "ptbench.device": _device()})
+    tracker.log_params(run_id, cell_params(cell) | {f"hp.{k}": v for k, v in params.items()}
+                       | {"seed": seed})
+    res = JobResult("final", cell.hash, "fail", number=source_trial, seed=seed)
+    try:
+        out = run_trial(_config(cell, params, seed, ctx.evaluation, ctx),
+                        lambda e, m: tracker.log_metrics(run_id, m, step=e),
+                        on_ready=lambda info: _log_info(tracker, run_id, info))
+        res.train_seconds, res.eval_seconds = out.train_seconds, out.eval_seconds
+        summary = {k: v for k, v in out.metrics.items() if not k.startswith(("train_", "val_"))}
+        summary |= {"train_seconds": out.train_seconds, "eval_seconds": out.eval_seconds,
+                    "job_seconds": time.perf_counter() - start}
+        tracker.log_metrics(run_id, summary, step=len(out.history))
+        tracker.set_tags(run_id, {"ptbench.state": "complete"})
+        tracker.end(run_id, "FINISHED")
+        res.state, res.value = "finished", out.metrics.get("test_accuracy")
+    except Exception as err:
+        res.error = _record_failure(tracker, run_id, err)
+    res.job_seconds = time.perf_counter() - start
+    return res
+
+
+def _log_info(tracker, run_id: str, info: dict[str, Any]) -> None:
+    tracker.set_tags(run_id, {f"ptbench.{k}": v for k, v in info.items()
+                              if k not in ("trainable_params", "total_params")})
+    tracker.log_metrics(run_id, {"trainable_params": info["trainable_params"],
+                                 "total_params": info["total_params"]})

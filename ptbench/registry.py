@@ -1,0 +1,87 @@
+"""Name → factory registries, filled by decorators at import time (like timm's @register_model).
+
+Each registry holds small entries: a function plus metadata (modality, default search space).
+Adding a backbone, task, strategy or regularizer is one decorated function, no edits elsewhere.
+"""
+
+from __future__ import annotations
+
+import difflib
+import fnmatch
+import importlib
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from ptbench.errors import PtbenchError
+
+
+@dataclass(frozen=True)
+class Entry:
+    name: str
+    fn: Callable[..., Any]
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def space(self) -> dict[str, Any]:
+        """Default Optuna search space of this item (param name → distribution spec)."""
+        return self.meta.get("space", {})
+
+    @property
+    def doc(self) -> str:
+        return (self.fn.__doc__ or "").strip().splitlines()[0] if self.fn.__doc__ else ""
+
+
+class Registry:
+    """A plain mapping from a name to an :class:`Entry`, with a decorator to fill it.
+
+    ``modules`` are imported lazily on first lookup so that importing the registry (for
+    example from the CLI's ``--help``) does not pull in torch.
+    """
+
+    def __init__(self, kind: str, modules: tuple[str, ...] = ()):
+        self.kind = kind
+        self._entries: dict[str, Entry] = {}
+        self._modules = modules
+        self._loaded = not modules
+
+    def register(self, name: str | None = None, **meta: Any) -> Callable:
+        def deco(fn: Callable) -> Callable:
+            key = name or fn.__name__
+            if key in self._entries:
+                raise ValueError(f"{self.kind} '{key}' registered twice")
+            self._entries[key] = Entry(key, fn, meta)
+            return fn
+
+        return deco
+
+    def _load(self) -> None:
+        if not self._loaded:
+            self._loaded = True
+            for mod in self._modules:
+                importlib.import_module(mod)
+
+    def names(self, pattern: str = "*") -> list[str]:
+        self._load()
+        return sorted(n for n in self._entries if fnmatch.fnmatch(n, pattern))
+
+    def __contains__(self, name: str) -> bool:
+        self._load()
+        return name in self._entries
+
+    def __iter__(self) -> Iterator[Entry]:
+        self._load()
+        return iter(self._entries[n] for n in sorted(self._entries))
+
+    def suggest(self, name: str) -> str:
+        close = difflib.get_close_matches(name, self.names(), n=1, cutoff=0.5)
+        return f"; did you mean '{close[0]}'?" if close else ""
+
+    def unknown(self, name: str) -> str:
+        return f"unknown {self.kind} '{name}'{self.suggest(name)}"
+
+    def get(self, name: str) -> Entry:
+        self._load()
+        if name not in self._entries:
+            raise PtbenchError(self.unknown(name))
+        return self._entries[name]

@@ -1,0 +1,40 @@
+"""What a strategy hands the trainer: a model, its inputs, and the parameter groups to optimise."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import nn
+
+from ptbench.backbones.base import Backbone
+
+
+@dataclass
+class Adapted:
+    """``encode`` maps a raw split to model inputs once; ``transform`` runs per batch."""
+
+    model: nn.Module
+    param_groups: list[dict[str, Any]]
+    encode: Callable[[torch.Tensor], torch.Tensor]
+    transform: Callable[[torch.Tensor], torch.Tensor] | None
+
+    @property
+    def trainable_params(self) -> int:
+        return sum(p.numel() for g in self.param_groups for p in g["params"])
+
+
+def make_head(backbone: Backbone, num_classes: int, dropout: float) -> nn.Module:
+    layers: list[nn.Module] = [nn.Dropout(dropout)] if dropout > 0 else []
+    return nn.Sequential(*layers, nn.Linear(backbone.num_features, num_classes))
+
+
+def freeze(module: nn.Module) -> None:
+    for p in module.parameters():
+        p.requires_grad_(False)
+
+
+def trainable(module: nn.Module) -> list[nn.Parameter]:
+    return [p for p in module.parameters() if p.requires_grad]

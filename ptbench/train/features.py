@@ -1,0 +1,69 @@
+"""Frozen-backbone features, computed once per example and reused (memory, then disk).
+
+The key covers what changes the features: backbone, weights (hash, or the init seed for random
+weights), preprocessing and the input tensor's content. Every trial of a cell and every cell
+sharing those reuses one extraction.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import torch
+
+from ptbench.backbones.base import Backbone
+
+
+def tensor_digest(x: torch.Tensor) -> str:
+    h = hashlib.sha256(str((tuple(x.shape), str(x.dtype))).encode())
+    h.update(x.contiguous().view(torch.uint8).numpy().tobytes() if x.dtype != torch.uint8
+             else x.contiguous().numpy().tobytes())
+    return h.hexdigest()[:16]
+
+
+class FeatureCache:
+    _memory: dict[str, torch.Tensor] = {}  # per process, shared by all trials it runs
+
+    def __init__(self, directory: str | Path | None, backbone_key: str, device: str = "cpu",
+                 batch_size: int = 256):
+        self.dir = Path(directory) if directory else None
+        self.backbone_key = backbone_key
+        self.device = device
+        self.batch_size = batch_size
+        self.hits = 0
+        self.misses = 0
+
+    def features(self, backbone: Backbone, x: torch.Tensor) -> torch.Tensor:
+        key = hashlib.sha256(
+            f"{self.backbone_key}|{backbone.preprocess.to_dict()}|{tensor_digest(x)}".encode()
+        ).hexdigest()[:24]
+        if key in self._memory:
+            self.hits += 1
+            return self._memory[key]
+        path = self.dir / f"{key}.safetensors" if self.dir else None
+        if path is not None and path.is_file():
+            from safetensors.torch import load_file
+
+            feats = load_file(str(path))["features"]
+            self.hits += 1
+        else:
+            feats = extract(backbone, x, self.device, self.batch_size)
+            self.misses += 1
+            if path is not None:
+                from safetensors.torch import save_file
+
+                path.parent.mkdir(parents=True, exist_ok=True)
+                tmp = path.with_suffix(".tmp")
+                save_file({"features": feats}, str(tmp))
+                tmp.replace(path)  # atomic: a concurrent worker never reads half a file
+        self._memory[key] = feats
+        return feats
+
+
+@torch.no_grad()
+def extract(backbone: Backbone, x: torch.Tensor, device: str, batch_size: int) -> torch.Tensor:
+    backbone.eval().to(device)
+    out = [backbone(backbone.preprocess(x[i:i + batch_size].to(device))).float().cpu()
+           for i in range(0, len(x), batch_size)]
+    return torch.cat(out) if out else torch.empty(0, backbone.num_features)

@@ -1,0 +1,117 @@
+"""One trial from one resolved config: build from the registries, train, (finally) evaluate.
+
+The same function runs in-process, in a worker process, in a Ray task or a Slurm job.
+Search trials get train and val only; test and shifted sets exist only for final runs.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Any
+
+import torch
+
+from ptbench.errors import PtbenchError
+from ptbench.tasks.base import TaskData
+from ptbench.train.recipe import Recipe
+
+
+@dataclass(frozen=True)
+class TrialConfig:
+    backbone: dict[str, Any]
+    task: dict[str, Any]
+    strategy: dict[str, Any]
+    regularizers: list[dict[str, Any]]
+    params: dict[str, Any]
+    seed: int = 0
+    device: str = "cpu"
+    evaluate: tuple[str, ...] = ()  # () in search; ("test", "shifted") for final runs
+    cache_dir: str | None = None
+
+
+@dataclass
+class TrialResult:
+    metrics: dict[str, float]
+    history: list[dict[str, float]]
+    info: dict[str, Any] = field(default_factory=dict)
+    train_seconds: float = 0.0
+    eval_seconds: float = 0.0
+
+
+@lru_cache(maxsize=4)
+def _task_data(name: str, params_json: str) -> TaskData:
+    from ptbench.tasks import TASKS
+
+    return TASKS.get(name).fn(json.loads(params_json))
+
+
+def load_task(spec: dict[str, Any]) -> TaskData:
+    return _task_data(spec["name"], json.dumps(spec.get("params", {}), sort_keys=True))
+
+
+def run_trial(cfg: TrialConfig, on_epoch=None, on_ready=None) -> TrialResult:
+    from ptbench.backbones import BACKBONES
+    from ptbench.evaluate.metrics import classification_metrics
+    from ptbench.regularizers import REGULARIZERS
+    from ptbench.strategies import STRATEGIES
+    from ptbench.train.features import FeatureCache
+    from ptbench.train.trainer import fit, predict
+
+    data = load_task(cfg.task)
+    if not cfg.evaluate:
+        data = data.without_held_out()  # the no-leakage rule, enforced where data is handed out
+    recipe = Recipe.from_params(cfg.params)
+    for reg in cfg.regularizers:
+        REGULARIZERS.get(reg["name"]).fn(recipe, cfg.params)
+    torch.manual_seed(cfg.seed)
+    backbone = BACKBONES.get(cfg.backbone["name"]).fn(cfg.backbone)
+    w = backbone.weights
+    bkey = f"{cfg.backbone['name']}|{w.source}|{w.sha256 or w.ref}"
+    if w.source == "none":
+        bkey += f"|seed={cfg.seed}"  # random features depend on the init seed
+    cache = FeatureCache(f"{cfg.cache_dir}/features" if cfg.cache_dir else None, bkey, cfg.device)
+    adapted = STRATEGIES.get(cfg.strategy["name"]).fn(
+        backbone, data.num_classes, recipe, cfg.params, cache)
+    if adapted.trainable_params == 0:
+        raise PtbenchError(f"strategy '{cfg.strategy['name']}' leaves no trainable parameters")
+    info = {
+        "trainable_params": adapted.trainable_params,
+        "total_params": sum(p.numel() for p in backbone.parameters()),
+        "split_hash": data.split_hash,
+        "weights_source": w.source,
+        "weights_ref": w.ref,
+        "weights_sha256": w.sha256,
+        "weights_dropped": ",".join(w.dropped),
+        "preprocess": json.dumps(backbone.preprocess.to_dict()),
+    }
+    if on_ready is not None:
+        on_ready(info)
+    enc = time.perf_counter()
+    train = type(data.train)(adapted.encode(data.train.x), data.train.y)
+    val = type(data.val)(adapted.encode(data.val.x), data.val.y)
+    encode_seconds = time.perf_counter() - enc
+    torch.manual_seed(cfg.seed)
+    res = fit(adapted.model, adapted.param_groups, train, val, recipe,
+              num_classes=data.num_classes, transform=adapted.transform, device=cfg.device,
+              seed=cfg.seed, on_epoch=on_epoch)
+    metrics = dict(res.history[-1]) if res.history else {}
+    t0 = time.perf_counter()
+    sets = {}
+    if "test" in cfg.evaluate and data.test is not None:
+        sets["test"] = data.test
+    if "shifted" in cfg.evaluate:
+        sets.update({f"shifted_{k}": v for k, v in data.shifted.items()})
+    for prefix, split in sets.items():
+        logits = predict(adapted.model, adapted.encode(split.x), adapted.transform, cfg.device)
+        for k, v in classification_metrics(logits, split.y, data.num_classes).items():
+            metrics[f"{prefix}_{k}"] = v
+    if "test_accuracy" in metrics:
+        for k in data.shifted:
+            metrics[f"shifted_{k}_gap"] = metrics["test_accuracy"] - metrics[f"shifted_{k}_accuracy"]
+    info["feature_cache_hits"], info["feature_cache_misses"] = cache.hits, cache.misses
+    return TrialResult(metrics, res.history, info,
+                       train_seconds=res.train_seconds + encode_seconds,
+                       eval_seconds=time.perf_counter() - t0)
