@@ -12,9 +12,13 @@ from ptbench import __version__
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="ptbench", description=(
-        "Benchmark pretrained-model transfer: backbone × task × strategy × regularization, "
-        "searched with Optuna, recorded in MLflow, ranked on leaderboards."))
+    p = argparse.ArgumentParser(
+        prog="ptbench",
+        description=(
+            "Benchmark pretrained-model transfer: backbone × task × strategy × regularization, "
+            "searched with Optuna, recorded in MLflow, ranked on leaderboards."
+        ),
+    )
     p.add_argument("--version", action="version", version=f"ptbench {__version__}")
     sub = p.add_subparsers(dest="cmd", required=True, metavar="COMMAND")
 
@@ -62,10 +66,15 @@ def _cmd_validate(a) -> int:
 def _options(a):
     from ptbench.runner import RunOptions
 
-    return RunOptions(dry_run=getattr(a, "dry_run", False), workers=getattr(a, "workers", None),
-                      trials=getattr(a, "trials", None), project_dir=a.project_dir,
-                      tracking_uri=a.tracking_uri, storage_url=getattr(a, "storage", None),
-                      progress=not getattr(a, "no_progress", False))
+    return RunOptions(
+        dry_run=getattr(a, "dry_run", False),
+        workers=getattr(a, "workers", None),
+        trials=getattr(a, "trials", None),
+        project_dir=a.project_dir,
+        tracking_uri=a.tracking_uri,
+        storage_url=getattr(a, "storage", None),
+        progress=not getattr(a, "no_progress", False),
+    )
 
 
 def _cmd_run(a) -> int:
@@ -136,8 +145,13 @@ def _cmd_ls(a) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    cmds = {"validate": _cmd_validate, "run": _cmd_run, "leaderboard": _cmd_leaderboard,
-            "ui": _cmd_ui, "ls": _cmd_ls}
+    cmds = {
+        "validate": _cmd_validate,
+        "run": _cmd_run,
+        "leaderboard": _cmd_leaderboard,
+        "ui": _cmd_ui,
+        "ls": _cmd_ls,
+    }
     from ptbench.errors import PtbenchError, SuiteError
 
     try:

@@ -63,15 +63,20 @@ def open_study(ctx: RunContext, cell: Cell):
 
     key = (ctx.storage_url, cell.study_name)
     if key not in _STUDIES:
-        _STUDIES[key] = CellStudy(ctx.storage_url, cell.study_name, cell.objective["direction"],
-                                  ctx.sampler, ctx.pruner, ctx.sampler_seed)
+        _STUDIES[key] = CellStudy(
+            ctx.storage_url,
+            cell.study_name,
+            cell.objective["direction"],
+            ctx.sampler,
+            ctx.pruner,
+            ctx.sampler_seed,
+        )
     return _STUDIES[key]
 
 
 def cell_params(cell: Cell) -> dict[str, Any]:
     """The cell's resolved settings as flat MLflow params."""
-    out: dict[str, Any] = {"cell_hash": cell.hash, "suite": cell.suite,
-                           "suite_version": cell.suite_version}
+    out: dict[str, Any] = {"cell_hash": cell.hash, "suite": cell.suite, "suite_version": cell.suite_version}
     for axis in ("backbone", "task", "strategy", "regularizer"):
         out[axis] = cell.labels[axis]
     out["backbone.name"] = cell.backbone["name"]
@@ -97,8 +102,17 @@ def _device() -> str:
 def _config(cell: Cell, params: dict, seed: int, evaluate: tuple, ctx: RunContext):
     from ptbench.train.trial import TrialConfig
 
-    return TrialConfig(cell.backbone, cell.task, cell.strategy, cell.regularizers, params,
-                       seed=seed, device=_device(), evaluate=evaluate, cache_dir=ctx.cache_dir)
+    return TrialConfig(
+        cell.backbone,
+        cell.task,
+        cell.strategy,
+        cell.regularizers,
+        params,
+        seed=seed,
+        device=_device(),
+        evaluate=evaluate,
+        cache_dir=ctx.cache_dir,
+    )
 
 
 def _record_failure(tracker, run_id: str, err: BaseException) -> str:
@@ -121,12 +135,22 @@ def search_trial(cell: Cell, cell_run: str, ctx: RunContext) -> JobResult:
     study = open_study(ctx, cell)
     trial, params = study.ask(cell.space)
     metric = cell.objective["metric"]
-    run_id = tracker.start_run(ctx.exp_id, f"trial-{trial.number:03d}", parent=cell_run, tags={
-        **ctx.tags, "ptbench.kind": "trial", "ptbench.cell_hash": cell.hash,
-        "ptbench.trial_number": trial.number, "ptbench.seed": ctx.search_seed,
-        "ptbench.device": _device()})
-    tracker.log_params(run_id, cell_params(cell) | {f"hp.{k}": v for k, v in params.items()}
-                       | {"seed": ctx.search_seed})
+    run_id = tracker.start_run(
+        ctx.exp_id,
+        f"trial-{trial.number:03d}",
+        parent=cell_run,
+        tags={
+            **ctx.tags,
+            "ptbench.kind": "trial",
+            "ptbench.cell_hash": cell.hash,
+            "ptbench.trial_number": trial.number,
+            "ptbench.seed": ctx.search_seed,
+            "ptbench.device": _device(),
+        },
+    )
+    tracker.log_params(
+        run_id, cell_params(cell) | {f"hp.{k}": v for k, v in params.items()} | {"seed": ctx.search_seed}
+    )
     report = study.reporter(trial, metric)
 
     def on_epoch(epoch: int, metrics: dict[str, float]) -> None:
@@ -135,17 +159,26 @@ def search_trial(cell: Cell, cell_run: str, ctx: RunContext) -> JobResult:
 
     res = JobResult("trial", cell.hash, "fail", number=trial.number)
     try:
-        out = run_trial(_config(cell, params, ctx.search_seed, (), ctx), on_epoch,
-                        on_ready=lambda info: _log_info(tracker, run_id, info))
+        out = run_trial(
+            _config(cell, params, ctx.search_seed, (), ctx),
+            on_epoch,
+            on_ready=lambda info: _log_info(tracker, run_id, info),
+        )
         value = out.metrics.get(metric)
         if value is None or not math.isfinite(value):
             raise ValueError(f"objective '{metric}' is missing or not finite: {value}")
         res.train_seconds = out.train_seconds
         res.state, res.value = "complete", float(value)
         study.tell(trial, res.value, "complete")
-        tracker.log_metrics(run_id, {"train_seconds": out.train_seconds,
-                                     "job_seconds": time.perf_counter() - start,
-                                     "epochs_run": len(out.history)}, step=len(out.history))
+        tracker.log_metrics(
+            run_id,
+            {
+                "train_seconds": out.train_seconds,
+                "job_seconds": time.perf_counter() - start,
+                "epochs_run": len(out.history),
+            },
+            step=len(out.history),
+        )
         tracker.set_tags(run_id, {"ptbench.state": "complete"})
         tracker.end(run_id, "FINISHED")
     except Pruned as p:
@@ -160,27 +193,42 @@ def search_trial(cell: Cell, cell_run: str, ctx: RunContext) -> JobResult:
     return res
 
 
-def final_run(cell: Cell, cell_run: str, ctx: RunContext, params: dict[str, Any], seed: int,
-              source_trial: int) -> JobResult:
+def final_run(
+    cell: Cell, cell_run: str, ctx: RunContext, params: dict[str, Any], seed: int, source_trial: int
+) -> JobResult:
     """The best configuration re-run with ``seed``, then evaluated on test and shifted data."""
     from ptbench.train.trial import run_trial
 
     start = time.perf_counter()
     tracker = _tracker(ctx.tracking_uri)
-    run_id = tracker.start_run(ctx.exp_id, f"final-seed{seed}", parent=cell_run, tags={
-        **ctx.tags, "ptbench.kind": "final", "ptbench.cell_hash": cell.hash,
-        "ptbench.seed": seed, "ptbench.source_trial": source_trial, "ptbench.device": _device()})
-    tracker.log_params(run_id, cell_params(cell) | {f"hp.{k}": v for k, v in params.items()}
-                       | {"seed": seed})
+    run_id = tracker.start_run(
+        ctx.exp_id,
+        f"final-seed{seed}",
+        parent=cell_run,
+        tags={
+            **ctx.tags,
+            "ptbench.kind": "final",
+            "ptbench.cell_hash": cell.hash,
+            "ptbench.seed": seed,
+            "ptbench.source_trial": source_trial,
+            "ptbench.device": _device(),
+        },
+    )
+    tracker.log_params(run_id, cell_params(cell) | {f"hp.{k}": v for k, v in params.items()} | {"seed": seed})
     res = JobResult("final", cell.hash, "fail", number=source_trial, seed=seed)
     try:
-        out = run_trial(_config(cell, params, seed, ctx.evaluation, ctx),
-                        lambda e, m: tracker.log_metrics(run_id, m, step=e),
-                        on_ready=lambda info: _log_info(tracker, run_id, info))
+        out = run_trial(
+            _config(cell, params, seed, ctx.evaluation, ctx),
+            lambda e, m: tracker.log_metrics(run_id, m, step=e),
+            on_ready=lambda info: _log_info(tracker, run_id, info),
+        )
         res.train_seconds, res.eval_seconds = out.train_seconds, out.eval_seconds
         summary = {k: v for k, v in out.metrics.items() if not k.startswith(("train_", "val_"))}
-        summary |= {"train_seconds": out.train_seconds, "eval_seconds": out.eval_seconds,
-                    "job_seconds": time.perf_counter() - start}
+        summary |= {
+            "train_seconds": out.train_seconds,
+            "eval_seconds": out.eval_seconds,
+            "job_seconds": time.perf_counter() - start,
+        }
         tracker.log_metrics(run_id, summary, step=len(out.history))
         tracker.set_tags(run_id, {"ptbench.state": "complete"})
         tracker.end(run_id, "FINISHED")
@@ -192,7 +240,9 @@ def final_run(cell: Cell, cell_run: str, ctx: RunContext, params: dict[str, Any]
 
 
 def _log_info(tracker, run_id: str, info: dict[str, Any]) -> None:
-    tracker.set_tags(run_id, {f"ptbench.{k}": v for k, v in info.items()
-                              if k not in ("trainable_params", "total_params")})
-    tracker.log_metrics(run_id, {"trainable_params": info["trainable_params"],
-                                 "total_params": info["total_params"]})
+    tracker.set_tags(
+        run_id, {f"ptbench.{k}": v for k, v in info.items() if k not in ("trainable_params", "total_params")}
+    )
+    tracker.log_metrics(
+        run_id, {"trainable_params": info["trainable_params"], "total_params": info["total_params"]}
+    )

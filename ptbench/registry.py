@@ -9,6 +9,7 @@ from __future__ import annotations
 import difflib
 import fnmatch
 import importlib
+import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -30,6 +31,19 @@ class Entry:
     @property
     def doc(self) -> str:
         return (self.fn.__doc__ or "").strip().splitlines()[0] if self.fn.__doc__ else ""
+
+
+def load_plugins() -> None:
+    """Import the user's modules named in ``PTBENCH_PLUGINS`` (comma-separated), once.
+
+    A plugin registers its own backbones, tasks, strategies or regularizers with the same
+    decorators; it travels to worker processes through the environment.
+    """
+    for mod in filter(None, (m.strip() for m in os.environ.get("PTBENCH_PLUGINS", "").split(","))):
+        try:
+            importlib.import_module(mod)
+        except ImportError as err:
+            raise PtbenchError(f"PTBENCH_PLUGINS: cannot import '{mod}': {err}") from None
 
 
 class Registry:
@@ -60,6 +74,7 @@ class Registry:
             self._loaded = True
             for mod in self._modules:
                 importlib.import_module(mod)
+            load_plugins()
 
     def names(self, pattern: str = "*") -> list[str]:
         self._load()

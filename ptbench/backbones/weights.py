@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 from collections.abc import Mapping
@@ -11,7 +12,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from ptbench.errors import PtbenchError
+from ptbench.errors import PtbenchError, first_line
 
 HEAD_PREFIXES = ("classifier.", "fc.", "head.", "_fc.", "last_linear.", "head.fc.")
 
@@ -53,8 +54,9 @@ def read_checkpoint(path: str | Path) -> dict[str, torch.Tensor]:
     return dict(state)
 
 
-def load_into(model: nn.Module, state: Mapping[str, torch.Tensor], ref: str,
-              by_order: bool = False) -> list[str]:
+def load_into(
+    model: nn.Module, state: Mapping[str, torch.Tensor], ref: str, by_order: bool = False
+) -> list[str]:
     """Load ``state`` into ``model``; classifier-head keys that do not fit are dropped and returned.
 
     ``by_order`` maps keys by position and shape (for checkpoints with another naming scheme).
@@ -68,14 +70,14 @@ def load_into(model: nn.Module, state: Mapping[str, torch.Tensor], ref: str,
         body = [k for k in src if not k.startswith(HEAD_PREFIXES)]
         dropped = [k for k in src if k.startswith(HEAD_PREFIXES)]
         if len(body) != len(tgt_keys):
-            raise PtbenchError(
-                f"{ref}: {len(body)} body tensors, model expects {len(tgt_keys)}"
-            )
+            raise PtbenchError(f"{ref}: {len(body)} body tensors, model expects {len(tgt_keys)}")
         mapped = {}
         for sk, tk in zip(body, tgt_keys, strict=True):
             if src[sk].shape != target[tk].shape:
-                raise PtbenchError(f"{ref}: tensor '{sk}' {tuple(src[sk].shape)} does not fit "
-                                   f"'{tk}' {tuple(target[tk].shape)}")
+                raise PtbenchError(
+                    f"{ref}: tensor '{sk}' {tuple(src[sk].shape)} does not fit "
+                    f"'{tk}' {tuple(target[tk].shape)}"
+                )
             mapped[tk] = src[sk]
         src = mapped
     else:
@@ -97,31 +99,34 @@ def load_into(model: nn.Module, state: Mapping[str, torch.Tensor], ref: str,
     return dropped
 
 
+@contextlib.contextmanager
 def hub_guard(ref: str):
-    """Context for hub loads: cache only (unless PTBENCH_ALLOW_DOWNLOAD=1), never a hang."""
-    import contextlib
+    """Hub loads read the local cache only (unless PTBENCH_ALLOW_DOWNLOAD=1): never a hang.
 
-    @contextlib.contextmanager
-    def guard():
-        allow = os.environ.get("PTBENCH_ALLOW_DOWNLOAD") == "1"
-        old = {k: os.environ.get(k) for k in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")}
-        if not allow:
-            os.environ["HF_HUB_OFFLINE"] = os.environ["TRANSFORMERS_OFFLINE"] = "1"
-        try:
-            yield
-        except PtbenchError:
-            raise
-        except Exception as err:
-            msg = str(err).strip().splitlines()[0][:160] if str(err).strip() else type(err).__name__
-            raise PtbenchError(
-                f"hub weights '{ref}' are not in the local cache and downloads are off "
-                f"(set PTBENCH_ALLOW_DOWNLOAD=1 where a network is reachable): {msg}"
-            ) from None
-        finally:
-            for k, v in old.items():
-                if v is None:
-                    os.environ.pop(k, None)
-                else:
-                    os.environ[k] = v
+    huggingface_hub reads HF_HUB_OFFLINE once at import, so the module constant is switched
+    too, not only the environment.
+    """
+    allow = os.environ.get("PTBENCH_ALLOW_DOWNLOAD") == "1"
+    env = {k: os.environ.get(k) for k in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")}
+    from huggingface_hub import constants
 
-    return guard()
+    old_const = constants.HF_HUB_OFFLINE
+    if not allow:
+        os.environ["HF_HUB_OFFLINE"] = os.environ["TRANSFORMERS_OFFLINE"] = "1"
+        constants.HF_HUB_OFFLINE = True
+    try:
+        yield
+    except PtbenchError:
+        raise
+    except Exception as err:
+        raise PtbenchError(
+            f"hub weights '{ref}' are not in the local cache and downloads are off "
+            f"(set PTBENCH_ALLOW_DOWNLOAD=1 where a network is reachable): {first_line(err, 160)}"
+        ) from None
+    finally:
+        constants.HF_HUB_OFFLINE = old_const
+        for k, v in env.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v

@@ -6,8 +6,7 @@ import torch
 from torch.nn import functional as F
 
 
-def classification_metrics(logits: torch.Tensor, y: torch.Tensor, num_classes: int
-                           ) -> dict[str, float]:
+def classification_metrics(logits: torch.Tensor, y: torch.Tensor, num_classes: int) -> dict[str, float]:
     """accuracy, macro-F1, NLL, ECE (15 equal-width bins, L1) and the multiclass Brier score."""
     from torchmetrics.functional.classification import (
         multiclass_calibration_error,

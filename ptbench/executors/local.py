@@ -52,8 +52,9 @@ class LocalExecutor:
         threads = max(1, (os.cpu_count() or 1) // cpu_workers)
         self.devices = devices
         self.threads = threads
-        self.pool = ProcessPoolExecutor(max_workers=workers, mp_context=ctx,
-                                        initializer=_init_worker, initargs=(queue, threads))
+        self.pool = ProcessPoolExecutor(
+            max_workers=workers, mp_context=ctx, initializer=_init_worker, initargs=(queue, threads)
+        )
 
     def submit(self, fn, *args) -> Future:
         return self.pool.submit(fn, *args)

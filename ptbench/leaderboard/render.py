@@ -9,8 +9,10 @@ from pathlib import Path
 import pandas as pd
 
 FORMATS = ("table", "csv", "md", "html")
-NOTE = ("Validation scores come from the hyperparameter search; test and shifted-domain scores "
-        "come only from final runs of each cell's best configuration, one per seed.")
+NOTE = (
+    "Validation scores come from the hyperparameter search; test and shifted-domain scores "
+    "come only from final runs of each cell's best configuration, one per seed."
+)
 
 
 def _fmt(v) -> str:
@@ -30,13 +32,13 @@ def render(tables: dict[str, pd.DataFrame], fmt: str) -> str:
         frames = [t.assign(task=task)[["task", *t.columns]] for task, t in tables.items()]
         return pd.concat(frames).to_csv(index=False)
     if fmt == "md":
-        parts = [f"## {task}\n\n{_display(t).to_markdown(index=False)}\n"
-                 for task, t in tables.items()]
+        parts = [f"## {task}\n\n{_display(t).to_markdown(index=False)}\n" for task, t in tables.items()]
         return f"_{NOTE}_\n\n" + "\n".join(parts)
     if fmt == "html":
-        body = "".join(f"<h2>{html.escape(task)}</h2>"
-                       f"{_display(t).to_html(index=False, border=0, classes='lb')}"
-                       for task, t in tables.items())
+        body = "".join(
+            f"<h2>{html.escape(task)}</h2>{_display(t).to_html(index=False, border=0, classes='lb')}"
+            for task, t in tables.items()
+        )
         return (
             "<!doctype html><html><head><meta charset='utf-8'><title>ptbench leaderboard</title>"
             "<style>body{font-family:sans-serif;margin:2em}table.lb{border-collapse:collapse}"
@@ -54,9 +56,10 @@ def render(tables: dict[str, pd.DataFrame], fmt: str) -> str:
     for task, t in tables.items():
         table = Table(title=f"task: {task}", title_justify="left")
         for col in t.columns:
-            table.add_column(col, justify="right" if col not in ("backbone", "weights",
-                                                                  "strategy", "regularizer")
-                             else "left")
+            table.add_column(
+                col,
+                justify="right" if col not in ("backbone", "weights", "strategy", "regularizer") else "left",
+            )
         for row in _display(t).itertuples(index=False):
             table.add_row(*row)
         console.print(table)
@@ -64,8 +67,13 @@ def render(tables: dict[str, pd.DataFrame], fmt: str) -> str:
     return buf.getvalue()
 
 
-def write_outputs(tables: dict[str, pd.DataFrame], suite_name: str, fmt: str,
-                  output: str | Path | None = None, results_dir: str | Path = "results") -> Path:
+def write_outputs(
+    tables: dict[str, pd.DataFrame],
+    suite_name: str,
+    fmt: str,
+    output: str | Path | None = None,
+    results_dir: str | Path = "results",
+) -> Path:
     ext = {"table": "txt"}.get(fmt, fmt)
     path = Path(output) if output else Path(results_dir) / suite_name / f"leaderboard.{ext}"
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -19,9 +19,15 @@ def suggest(trial, space: dict[str, Any]) -> dict[str, Any]:
             out[name] = trial.suggest_categorical(name, spec["choices"])
         elif spec["type"] == "int":
             step = int(spec.get("step") or 1)
-            out[name] = trial.suggest_int(name, int(spec["low"]), int(spec["high"]), step=step,
-                                          log=bool(spec.get("log", False)))
+            out[name] = trial.suggest_int(
+                name, int(spec["low"]), int(spec["high"]), step=step, log=bool(spec.get("log", False))
+            )
         else:
-            out[name] = trial.suggest_float(name, float(spec["low"]), float(spec["high"]),
-                                            step=spec.get("step"), log=bool(spec.get("log", False)))
+            out[name] = trial.suggest_float(
+                name,
+                float(spec["low"]),
+                float(spec["high"]),
+                step=spec.get("step"),
+                log=bool(spec.get("log", False)),
+            )
     return out

@@ -19,7 +19,7 @@ from ptbench.search.space import is_dist, suggest
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
-FINISHED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
+INTERRUPTED = "ptbench_interrupted"
 
 
 class Pruned(Exception):
@@ -91,11 +91,23 @@ class Counts:
 class CellStudy:
     """The search of one cell: ask → report per epoch → tell, against a shared storage."""
 
-    def __init__(self, storage_url: str, name: str, direction: str, sampler: str = "tpe",
-                 pruner: str = "median", seed: int = 0):
+    def __init__(
+        self,
+        storage_url: str,
+        name: str,
+        direction: str,
+        sampler: str = "tpe",
+        pruner: str = "median",
+        seed: int = 0,
+    ):
         self.study = optuna.create_study(
-            storage=storage_for(storage_url), study_name=name, direction=direction,
-            sampler=_sampler(sampler, seed), pruner=_pruner(pruner), load_if_exists=True)
+            storage=storage_for(storage_url),
+            study_name=name,
+            direction=direction,
+            sampler=_sampler(sampler, seed),
+            pruner=_pruner(pruner),
+            load_if_exists=True,
+        )
 
     def counts(self) -> Counts:
         c = Counts()
@@ -104,16 +116,22 @@ class CellStudy:
                 c.complete += 1
             elif t.state == TrialState.PRUNED:
                 c.pruned += 1
-            elif t.state == TrialState.FAIL:
+            elif t.state == TrialState.FAIL and not t.user_attrs.get(INTERRUPTED):
                 c.failed += 1
             elif t.state == TrialState.RUNNING:
                 c.running += 1
         return c
 
     def fail_stale(self) -> list[int]:
-        """Trials left RUNNING by a killed process are marked FAILED (call with no live workers)."""
-        stale = [t for t in self.study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))]
+        """Trials left RUNNING by a killed process are closed as FAIL and marked interrupted.
+
+        Interrupted trials do not count against the budget, so the resumed run replaces them;
+        trials that finished (complete, pruned, or failed on their own) are never run again.
+        Call only while no worker of this study is alive.
+        """
+        stale = self.study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
         for t in stale:
+            self.study._storage.set_trial_user_attr(t._trial_id, INTERRUPTED, True)
             self.study.tell(t.number, state=TrialState.FAIL, skip_if_finished=True)
         return [t.number for t in stale]
 
@@ -136,8 +154,7 @@ class CellStudy:
         return report
 
     def tell(self, trial: optuna.Trial, value: float | None, state: str) -> None:
-        st = {"complete": TrialState.COMPLETE, "pruned": TrialState.PRUNED,
-              "fail": TrialState.FAIL}[state]
+        st = {"complete": TrialState.COMPLETE, "pruned": TrialState.PRUNED, "fail": TrialState.FAIL}[state]
         self.study.tell(trial, value if st == TrialState.COMPLETE else None, state=st)
 
     def best(self) -> tuple[int, dict[str, Any], float] | None:

@@ -15,14 +15,19 @@ from ptbench.train.recipe import Recipe
 
 
 @STRATEGIES.register("linear_probe", space={}, features=True)
-def linear_probe(backbone: Backbone, num_classes: int, recipe: Recipe, params: dict[str, Any],
-                 cache: FeatureCache) -> Adapted:
+def linear_probe(
+    backbone: Backbone, num_classes: int, recipe: Recipe, params: dict[str, Any], cache: FeatureCache
+) -> Adapted:
     """Backbone frozen; features computed once per example and cached; only the head trains."""
     freeze(backbone)
     backbone.eval()
     head = make_head(backbone, num_classes, recipe.dropout)
-    return Adapted(head, [{"params": list(head.parameters())}],
-                   encode=lambda x: cache.features(backbone, x), transform=None)
+    return Adapted(
+        head,
+        [{"params": list(head.parameters())}],
+        encode=lambda x: cache.features(backbone, x),
+        transform=None,
+    )
 
 
 class Classifier(nn.Sequential):
@@ -42,31 +47,39 @@ class Classifier(nn.Sequential):
 
 def _finetune(backbone: Backbone, num_classes: int, recipe: Recipe) -> Adapted:
     head = make_head(backbone, num_classes, recipe.dropout)
-    groups = [{"params": trainable(backbone), "lr": recipe.lr},
-              {"params": list(head.parameters()), "lr": recipe.lr * recipe.head_lr_mult}]
+    groups = [
+        {"params": trainable(backbone), "lr": recipe.lr},
+        {"params": list(head.parameters()), "lr": recipe.lr * recipe.head_lr_mult},
+    ]
     groups = [g for g in groups if g["params"]]
-    return Adapted(Classifier(backbone, head), groups, encode=lambda x: x,
-                   transform=backbone.preprocess)
+    return Adapted(Classifier(backbone, head), groups, encode=lambda x: x, transform=backbone.preprocess)
 
 
-@STRATEGIES.register("full_finetune", space={
-    "head_lr_mult": {"type": "float", "low": 1.0, "high": 30.0, "log": True}})
-def full_finetune(backbone: Backbone, num_classes: int, recipe: Recipe, params: dict[str, Any],
-                  cache: FeatureCache) -> Adapted:
+@STRATEGIES.register(
+    "full_finetune", space={"head_lr_mult": {"type": "float", "low": 1.0, "high": 30.0, "log": True}}
+)
+def full_finetune(
+    backbone: Backbone, num_classes: int, recipe: Recipe, params: dict[str, Any], cache: FeatureCache
+) -> Adapted:
     """Every parameter trains; the head gets its own learning rate (lr × head_lr_mult)."""
     return _finetune(backbone, num_classes, recipe)
 
 
-@STRATEGIES.register("partial_finetune", space={
-    "train_blocks": {"type": "int", "low": 1, "high": 3},
-    "head_lr_mult": {"type": "float", "low": 1.0, "high": 30.0, "log": True}})
-def partial_finetune(backbone: Backbone, num_classes: int, recipe: Recipe,
-                     params: dict[str, Any], cache: FeatureCache) -> Adapted:
+@STRATEGIES.register(
+    "partial_finetune",
+    space={
+        "train_blocks": {"type": "int", "low": 1, "high": 3},
+        "head_lr_mult": {"type": "float", "low": 1.0, "high": 30.0, "log": True},
+    },
+)
+def partial_finetune(
+    backbone: Backbone, num_classes: int, recipe: Recipe, params: dict[str, Any], cache: FeatureCache
+) -> Adapted:
     """Only the last ``train_blocks`` blocks of the backbone (and the head) train."""
     k = int(params.get("train_blocks", 1))
     blocks = backbone.blocks()
     freeze(backbone)
-    for block in blocks[max(0, len(blocks) - k):]:
+    for block in blocks[max(0, len(blocks) - k) :]:
         for p in block.parameters():
             p.requires_grad_(True)
     return _finetune(backbone, num_classes, recipe)

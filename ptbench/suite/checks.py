@@ -32,7 +32,9 @@ def registry_problems(suite: Suite) -> list[str]:
             problems.append(f"axes.tasks[{i}]: {TASKS.unknown(t.name)}")
             continue
         entry = TASKS.get(t.name)
-        problems += _param_problems(f"axes.tasks[{i}]", t.params, entry.meta.get("params", {}), "task", t.name)
+        problems += _param_problems(
+            f"axes.tasks[{i}]", t.params, entry.meta.get("params", {}), "task", t.name
+        )
         missing = entry.meta.get("available", lambda: None)()
         if missing:
             problems.append(f"axes.tasks[{i}]: task '{t.name}' is not available here: {missing}")
@@ -64,8 +66,9 @@ def registry_problems(suite: Suite) -> list[str]:
         known_keys |= set(e.space)
     for key, spec in suite.search.space.items():
         if key not in known_keys:
-            problems.append(f"search.space.{key}: no strategy, regularizer or trainer setting has "
-                            f"a parameter '{key}'")
+            problems.append(
+                f"search.space.{key}: no strategy, regularizer or trainer setting has a parameter '{key}'"
+            )
         elif isinstance(spec, Dist) and spec.type == "int" and spec.log and spec.low < 1:
             problems.append(f"search.space.{key}: log int range needs low >= 1")
     for i, b in enumerate(ax.backbones):

@@ -82,16 +82,16 @@ def resolve_space(suite: Suite, strategy: Item, regs: list[Item]) -> dict[str, A
     from ptbench.strategies import STRATEGIES
 
     space = dict(TRAINER_SPACE)
-    entries = [(STRATEGIES.get(strategy.name), strategy)] + [
-        (REGULARIZERS.get(r.name), r) for r in regs
-    ]
+    entries = [(STRATEGIES.get(strategy.name), strategy)] + [(REGULARIZERS.get(r.name), r) for r in regs]
     for entry, _ in entries:
         space.update(entry.space)
     for key, spec in suite.search.space.items():
         if key in space:
-            space[key] = spec.model_dump(exclude_defaults=True) | {"type": spec.type} if isinstance(
-                spec, Dist
-            ) else spec
+            space[key] = (
+                spec.model_dump(exclude_defaults=True) | {"type": spec.type}
+                if isinstance(spec, Dist)
+                else spec
+            )
     for _, item in entries:
         space.update(item.params)  # fixed on the axis: wins over everything
     return dict(sorted(space.items()))
@@ -101,9 +101,7 @@ def expand(suite: Suite) -> list[Cell]:
     """All cells of the grid, in a stable order, after include/exclude rules."""
     cells: list[Cell] = []
     ax = suite.axes
-    for bb, task, strat, regs in itertools.product(
-        ax.backbones, ax.tasks, ax.strategies, ax.regularizers
-    ):
+    for bb, task, strat, regs in itertools.product(ax.backbones, ax.tasks, ax.strategies, ax.regularizers):
         labels = {
             "backbone": bb.name,
             "weights": bb.weights,

@@ -64,8 +64,20 @@ class Dist(Strict):
 
 
 class Objective(Strict):
+    """What the search optimises. Only validation metrics: search never sees test data."""
+
     metric: str = "val_accuracy"
     direction: Literal["maximize", "minimize"] = "maximize"
+
+    @field_validator("metric")
+    @classmethod
+    def _validation_only(cls, v: str) -> str:
+        if not v.startswith("val_"):
+            raise ValueError(
+                f"'{v}' is not a validation metric (val_accuracy, val_loss): "
+                "the search may only read validation data"
+            )
+        return v
 
 
 class Search(Strict):
@@ -101,9 +113,7 @@ class Axes(Strict):
         out = []
         for entry in _as_list(v):
             stack = entry if isinstance(entry, list) else [entry]
-            out.append(
-                [{"name": x} if isinstance(x, str) else x for x in stack if x not in ("none", None)]
-            )
+            out.append([{"name": x} if isinstance(x, str) else x for x in stack if x not in ("none", None)])
         return out
 
     @model_validator(mode="after")

@@ -37,12 +37,14 @@ class TaskData:
 
     def without_held_out(self) -> TaskData:
         """The view a hyperparameter-search trial gets: no test, no shifted sets."""
-        return TaskData(self.name, self.modality, self.classes, self.train, self.val,
-                        None, {}, self.split_hash)
+        return TaskData(
+            self.name, self.modality, self.classes, self.train, self.val, None, {}, self.split_hash
+        )
 
 
-def stratified_split(y: np.ndarray, sizes: tuple[int, int, int], seed: int
-                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def stratified_split(
+    y: np.ndarray, sizes: tuple[int, int, int], seed: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Indices for train/val/test with per-class proportions kept, fixed by ``seed``."""
     from sklearn.model_selection import train_test_split
 

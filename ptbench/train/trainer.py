@@ -38,8 +38,10 @@ def _optimizer(groups: list[dict[str, Any]], recipe: Recipe) -> torch.optim.Opti
         decay = [p for p in g["params"] if p.ndim > 1]
         rest = [p for p in g["params"] if p.ndim <= 1]
         lr = g.get("lr", recipe.lr)
-        out += [{"params": decay, "lr": lr, "weight_decay": recipe.weight_decay},
-                {"params": rest, "lr": lr, "weight_decay": 0.0}]
+        out += [
+            {"params": decay, "lr": lr, "weight_decay": recipe.weight_decay},
+            {"params": rest, "lr": lr, "weight_decay": 0.0},
+        ]
     return torch.optim.AdamW([g for g in out if g["params"]], lr=recipe.lr)
 
 
@@ -60,25 +62,40 @@ def _mixer(recipe: Recipe, num_classes: int):
         return None
     from timm.data import Mixup
 
-    return Mixup(mixup_alpha=recipe.mixup_alpha, cutmix_alpha=recipe.cutmix_alpha,
-                 label_smoothing=recipe.label_smoothing, num_classes=num_classes)
+    return Mixup(
+        mixup_alpha=recipe.mixup_alpha,
+        cutmix_alpha=recipe.cutmix_alpha,
+        label_smoothing=recipe.label_smoothing,
+        num_classes=num_classes,
+    )
 
 
 @torch.no_grad()
-def predict(model: nn.Module, x: torch.Tensor, transform: Transform, device: str,
-            batch_size: int = 256) -> torch.Tensor:
+def predict(
+    model: nn.Module, x: torch.Tensor, transform: Transform, device: str, batch_size: int = 256
+) -> torch.Tensor:
     """Logits for ``x`` (on the CPU), in eval mode."""
     model.eval()
     out = []
     for i in range(0, len(x), batch_size):
-        xb = x[i:i + batch_size].to(device, non_blocking=True)
+        xb = x[i : i + batch_size].to(device, non_blocking=True)
         out.append(model(transform(xb) if transform else xb).float().cpu())
     return torch.cat(out)
 
 
-def fit(model: nn.Module, groups: list[dict[str, Any]], train: Split, val: Split,
-        recipe: Recipe, *, num_classes: int, transform: Transform = None, device: str = "cpu",
-        seed: int = 0, on_epoch: EpochCallback | None = None) -> FitResult:
+def fit(
+    model: nn.Module,
+    groups: list[dict[str, Any]],
+    train: Split,
+    val: Split,
+    recipe: Recipe,
+    *,
+    num_classes: int,
+    transform: Transform = None,
+    device: str = "cpu",
+    seed: int = 0,
+    on_epoch: EpochCallback | None = None,
+) -> FitResult:
     model.to(device)
     start = time.perf_counter()
     gen = torch.Generator().manual_seed(seed)
@@ -101,7 +118,7 @@ def fit(model: nn.Module, groups: list[dict[str, Any]], train: Split, val: Split
         perm = torch.randperm(n, generator=gen)
         total = torch.zeros((), device=device)
         for i in range(0, n, bs):
-            idx = perm[i:i + bs]
+            idx = perm[i : i + bs]
             if mixer is not None and len(idx) % 2:
                 idx = idx[:-1]
                 if len(idx) == 0:

@@ -73,8 +73,7 @@ def run_trial(cfg: TrialConfig, on_epoch=None, on_ready=None) -> TrialResult:
     if w.source == "none":
         bkey += f"|seed={cfg.seed}"  # random features depend on the init seed
     cache = FeatureCache(f"{cfg.cache_dir}/features" if cfg.cache_dir else None, bkey, cfg.device)
-    adapted = STRATEGIES.get(cfg.strategy["name"]).fn(
-        backbone, data.num_classes, recipe, cfg.params, cache)
+    adapted = STRATEGIES.get(cfg.strategy["name"]).fn(backbone, data.num_classes, recipe, cfg.params, cache)
     if adapted.trainable_params == 0:
         raise PtbenchError(f"strategy '{cfg.strategy['name']}' leaves no trainable parameters")
     info = {
@@ -94,9 +93,18 @@ def run_trial(cfg: TrialConfig, on_epoch=None, on_ready=None) -> TrialResult:
     val = type(data.val)(adapted.encode(data.val.x), data.val.y)
     encode_seconds = time.perf_counter() - enc
     torch.manual_seed(cfg.seed)
-    res = fit(adapted.model, adapted.param_groups, train, val, recipe,
-              num_classes=data.num_classes, transform=adapted.transform, device=cfg.device,
-              seed=cfg.seed, on_epoch=on_epoch)
+    res = fit(
+        adapted.model,
+        adapted.param_groups,
+        train,
+        val,
+        recipe,
+        num_classes=data.num_classes,
+        transform=adapted.transform,
+        device=cfg.device,
+        seed=cfg.seed,
+        on_epoch=on_epoch,
+    )
     metrics = dict(res.history[-1]) if res.history else {}
     t0 = time.perf_counter()
     sets = {}
@@ -112,6 +120,10 @@ def run_trial(cfg: TrialConfig, on_epoch=None, on_ready=None) -> TrialResult:
         for k in data.shifted:
             metrics[f"shifted_{k}_gap"] = metrics["test_accuracy"] - metrics[f"shifted_{k}_accuracy"]
     info["feature_cache_hits"], info["feature_cache_misses"] = cache.hits, cache.misses
-    return TrialResult(metrics, res.history, info,
-                       train_seconds=res.train_seconds + encode_seconds,
-                       eval_seconds=time.perf_counter() - t0)
+    return TrialResult(
+        metrics,
+        res.history,
+        info,
+        train_seconds=res.train_seconds + encode_seconds,
+        eval_seconds=time.perf_counter() - t0,
+    )

@@ -1,0 +1,332 @@
+"""End to end through the real ``ptbench`` CLI, a real SQLite MLflow store and an Optuna journal."""
+
+from __future__ import annotations
+
+import copy
+import csv
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections import Counter
+from pathlib import Path
+
+import pytest
+from conftest import PLUGIN_DIR, ROOT, TINY, ptbench, write_suite
+
+from ptbench.search import CellStudy, default_storage_url
+from ptbench.suite import expand, load_suite
+from ptbench.tracking import Tracker, default_tracking_uri
+
+pytestmark = pytest.mark.slow
+
+
+def records(project: Path, suite: str = "tiny") -> list[dict]:
+    return Tracker(default_tracking_uri(project)).runs_records(suite)
+
+
+def by_kind(recs: list[dict], kind: str) -> list[dict]:
+    return [r for r in recs if r.get("tags.ptbench.kind") == kind]
+
+
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory):
+    """The tiny suite run once, on 2 workers, shared by the assertions below."""
+    tmp = tmp_path_factory.mktemp("e2e")
+    suite = write_suite(tmp / "tiny.yaml")
+    out = ptbench(
+        "run",
+        str(suite),
+        "--project-dir",
+        str(tmp / "proj"),
+        "--workers",
+        "2",
+        "--no-progress",
+        cwd=tmp,
+        check=True,
+    )
+    return tmp, suite, out
+
+
+def test_run_tree_links_suite_cells_trials_and_finals(finished_run):
+    tmp, suite, out = finished_run
+    recs = records(tmp / "proj")
+    (suite_run,) = by_kind(recs, "suite")
+    cells, trials, finals = by_kind(recs, "cell"), by_kind(recs, "trial"), by_kind(recs, "final")
+    assert len(cells) == 4 and len(trials) == 8 and len(finals) == 8
+    assert all(c["tags.mlflow.parentRunId"] == suite_run["run_id"] for c in cells)
+    cell_ids = {c["params.cell_hash"]: c["run_id"] for c in cells}
+    for r in trials + finals:
+        assert r["tags.mlflow.parentRunId"] == cell_ids[r["params.cell_hash"]]
+    assert Counter(r["params.cell_hash"] for r in trials) == {h: 2 for h in cell_ids}
+    assert Counter((r["params.cell_hash"], r["tags.ptbench.seed"]) for r in finals) == {
+        (h, s): 1 for h in cell_ids for s in ("0", "1")
+    }
+    assert {r["status"] for r in recs} == {"FINISHED"}
+    assert "done in" in out.stdout and "trials {'complete': 8" in out.stdout
+
+
+def test_runs_carry_params_tags_and_per_epoch_metrics(finished_run):
+    tmp, *_ = finished_run
+    recs = records(tmp / "proj")
+    tracker = Tracker(default_tracking_uri(tmp / "proj"))
+    for r in by_kind(recs, "trial"):
+        for key in (
+            "params.hp.lr",
+            "params.hp.epochs",
+            "params.backbone.name",
+            "params.task.name",
+            "params.strategy",
+            "params.regularizer",
+            "params.cell_hash",
+            "params.seed",
+        ):
+            assert key in r, key
+        assert 3e-3 <= float(r["params.hp.lr"]) <= 3e-2
+        for tag in (
+            "cell_hash",
+            "seed",
+            "device",
+            "version",
+            "git_commit",
+            "pkg.torch",
+            "pkg.mlflow",
+            "split_hash",
+            "weights_source",
+            "preprocess",
+        ):
+            assert r.get(f"tags.ptbench.{tag}"), tag
+        assert r["tags.ptbench.device"] == "cpu"
+        history = tracker.metric_history(r["run_id"], "val_accuracy")
+        assert [s for s, _ in history] == [0, 1]  # one point per epoch
+        assert r["metrics.trainable_params"] > 0
+    for r in by_kind(recs, "final"):
+        assert 0 <= r["metrics.test_accuracy"] <= 1
+        assert "metrics.shifted_mnist_subset_accuracy" in r and "metrics.test_ece" in r
+    (suite_run,) = by_kind(recs, "suite")
+    art = tracker.client.download_artifacts(suite_run["run_id"], "suite.resolved.yaml", str(tmp))
+    assert "name: tiny" in Path(art).read_text()
+
+
+def test_leaderboard_from_the_store_alone(finished_run):
+    tmp, suite, _ = finished_run
+    out_csv = tmp / "lb.csv"
+    ptbench(
+        "leaderboard",
+        str(suite),
+        "--project-dir",
+        str(tmp / "proj"),
+        "--format",
+        "csv",
+        "--output",
+        str(out_csv),
+        cwd=tmp,
+        check=True,
+    )
+    rows = list(csv.DictReader(out_csv.open()))
+    assert len(rows) == 4
+    assert {r["strategy"] for r in rows} == {"linear_probe", "full_finetune"}
+    assert sorted(int(r["rank"]) for r in rows)[0] == 1
+    for r in rows:
+        assert r["trials"] == "2" and r["seeds"] == "2" and r["backbone"] == "test_efficientnet"
+        assert 0 <= float(r["test_acc"]) <= 1 and float(r["trainable_params"]) > 0
+    best = min(rows, key=lambda r: int(r["rank"]))
+    assert float(best["test_acc"]) == max(float(r["test_acc"]) for r in rows)
+    md = ptbench(
+        "leaderboard", str(suite), "--project-dir", str(tmp / "proj"), "--format", "md", cwd=tmp, check=True
+    )
+    assert (tmp / "results" / "tiny" / "leaderboard.md").is_file(), md.stdout
+
+
+def test_resume_after_kill_never_repeats_a_finished_trial(tmp_path):
+    data = copy.deepcopy(TINY)
+    data["axes"]["strategies"] = ["full_finetune"]
+    data["axes"]["regularizers"] = ["none"]
+    data["search"]["trials"] = 4
+    data["search"]["space"]["epochs"] = 3
+    data["seeds"] = [0]
+    suite = write_suite(tmp_path / "tiny.yaml", data)
+    project = tmp_path / "proj"
+    (cell,) = expand(load_suite(suite))
+    env = {**os.environ, "PYTHONPATH": f"{PLUGIN_DIR}{os.pathsep}{ROOT}"}
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "ptbench.cli",
+            "run",
+            str(suite),
+            "--project-dir",
+            str(project),
+            "--no-progress",
+        ],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    journal = project / "optuna.journal"
+    deadline = time.time() + 240
+    done_before: dict[int, str] = {}
+    while time.time() < deadline and proc.poll() is None:
+        if journal.exists():
+            study = CellStudy(default_storage_url(project), cell.study_name, "maximize")
+            if study.counts().complete >= 2:
+                break
+        time.sleep(0.3)
+    os.killpg(proc.pid, signal.SIGKILL)  # a crash: no clean-up of any kind
+    proc.wait()
+    for r in by_kind(records(project), "trial"):
+        if r["status"] == "FINISHED":
+            done_before[int(r["tags.ptbench.trial_number"])] = r["run_id"]
+    assert 2 <= len(done_before) < 4, "the kill should land mid-search"
+
+    ptbench("run", str(suite), "--project-dir", str(project), "--no-progress", cwd=tmp_path, check=True)
+    trials = by_kind(records(project), "trial")
+    finished = [r for r in trials if r["status"] == "FINISHED"]
+    assert len(finished) == 4  # the budget, exactly: nothing lost, nothing repeated
+    numbers = [int(r["tags.ptbench.trial_number"]) for r in finished]
+    assert len(set(numbers)) == 4
+    for number, run_id in done_before.items():  # finished trials kept, not re-run
+        assert [r["run_id"] for r in finished if int(r["tags.ptbench.trial_number"]) == number] == [run_id]
+    interrupted = [r for r in trials if r["status"] == "KILLED"]
+    assert all(r["tags.ptbench.state"] == "interrupted" for r in interrupted)
+    study = CellStudy(default_storage_url(project), cell.study_name, "maximize")
+    assert study.counts().complete == 4
+    assert len(by_kind(records(project), "final")) == 1
+
+
+def test_a_failing_trial_is_recorded_and_the_run_goes_on(tmp_path):
+    data = copy.deepcopy(TINY)
+    data["axes"]["backbones"].append({"name": "nan_net", "params": {"input_size": 16}})
+    data["axes"]["strategies"] = ["full_finetune"]
+    data["axes"]["regularizers"] = ["none"]
+    data["seeds"] = [0]
+    suite = write_suite(tmp_path / "tiny.yaml", data)
+    out = ptbench(
+        "run",
+        str(suite),
+        "--project-dir",
+        str(tmp_path / "proj"),
+        "--no-progress",
+        cwd=tmp_path,
+        env={"PTBENCH_PLUGINS": "ptbench_testplugin"},
+        check=True,
+    )
+    recs = records(tmp_path / "proj")
+    bad = [r for r in by_kind(recs, "trial") if r["params.backbone.name"] == "nan_net"]
+    good = [r for r in by_kind(recs, "trial") if r["params.backbone.name"] == "test_efficientnet"]
+    assert len(bad) == 2 and {r["status"] for r in bad} == {"FAILED"}
+    assert all("non-finite training loss" in r["tags.ptbench.error"] for r in bad)
+    tracker = Tracker(default_tracking_uri(tmp_path / "proj"))
+    err = tracker.client.download_artifacts(bad[0]["run_id"], "error.txt", str(tmp_path))
+    assert "Traceback" in Path(err).read_text()
+    assert {r["status"] for r in good} == {"FINISHED"}
+    assert "failed trial" in out.stdout and "non-finite training loss" in out.stdout
+    rows = {r["params.backbone.name"]: r for r in by_kind(recs, "cell")}
+    assert rows["nan_net"]["status"] == "FAILED" and rows["test_efficientnet"]["status"] == "FINISHED"
+
+
+def test_dry_run_plans_and_runs_nothing(tiny_suite, tmp_path):
+    out = ptbench(
+        "run",
+        str(tiny_suite),
+        "--dry-run",
+        "--trials",
+        "5",
+        "--project-dir",
+        str(tmp_path / "proj"),
+        cwd=tmp_path,
+        check=True,
+    )
+    hashes = [c.hash for c in expand(load_suite(tiny_suite))]
+    assert "4 cells × 5 trials + 2 final run(s) each = 28 runs" in out.stdout
+    assert all(h in out.stdout for h in hashes)
+    assert not (tmp_path / "proj").exists()
+
+
+def test_unreachable_stores_are_one_line_errors(tiny_suite, tmp_path):
+    out = ptbench(
+        "run",
+        str(tiny_suite),
+        "--tracking-uri",
+        "http://127.0.0.1:9",
+        cwd=tmp_path,
+        env={"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0"},
+        timeout=120,
+    )
+    assert out.returncode == 2
+    err = out.stderr.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("ptbench: error: tracking.uri 'http://127.0.0.1:9'")
+    out = ptbench(
+        "run",
+        str(tiny_suite),
+        "--project-dir",
+        str(tmp_path / "p"),
+        "--storage",
+        "postgresql://bench:s3cret@127.0.0.1:9/optuna",
+        cwd=tmp_path,
+        timeout=120,
+    )
+    assert out.returncode == 2
+    err = out.stderr.strip().splitlines()
+    assert len(err) == 1 and "storage.url 'postgresql://bench:***@127.0.0.1:9/optuna'" in err[0]
+    assert "s3cret" not in out.stderr + out.stdout
+
+
+def test_help_does_not_import_torch(tmp_path):
+    proc = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "ptbench.cli", "--help"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
+    assert proc.returncode == 0 and "ptbench run" not in proc.stderr
+    imported = {line.split("|")[-1].strip().split(".")[0] for line in proc.stderr.splitlines()}
+    assert not imported & {"torch", "mlflow", "optuna", "timm", "transformers"}
+
+
+def test_ui_serves_the_store_on_loopback(finished_run):
+    tmp, suite, _ = finished_run
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "ptbench.cli",
+            "ui",
+            str(suite),
+            "--project-dir",
+            str(tmp / "proj"),
+            "--port",
+            str(port),
+        ],
+        cwd=tmp,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        start_new_session=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        body = ""
+        for _ in range(240):
+            try:
+                with urllib.request.urlopen(
+                    f"http://127.0.0.1:{port}/ajax-api/2.0/mlflow/experiments/search?max_results=10",
+                    timeout=2,
+                ) as resp:
+                    body = resp.read().decode()
+                    break
+            except OSError:
+                time.sleep(0.5)
+        assert '"name": "tiny"' in body or '"name":"tiny"' in body
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=30)

