@@ -163,6 +163,8 @@ def main(argv: list[str] | None = None) -> int:
     except PtbenchError as err:
         print(f"ptbench: error: {err}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # output piped into head, less …
+        return 0
     except KeyboardInterrupt:
         print("\nptbench: interrupted — run the same command again to resume", file=sys.stderr)
         return 130

@@ -88,7 +88,7 @@ def build_leaderboard(tracking_uri: str, suite_name: str) -> dict[str, pd.DataFr
                 "regularizer": c.get("params.regularizer"),
                 "val_best": val_best,
                 "test_acc": test.mean() if len(test) else math.nan,
-                "test_acc_std": test.std(ddof=1) if len(test) > 1 else (0.0 if len(test) else math.nan),
+                "test_acc_std": test.std(ddof=1) if len(test) > 1 else math.nan,  # undefined for 1 seed
                 "seeds": len(test),
                 "shifted_acc": f[shifted_cols].astype(float).mean(axis=1).mean()
                 if shifted_cols and len(f)

@@ -52,7 +52,10 @@ def render(tables: dict[str, pd.DataFrame], fmt: str) -> str:
     from rich.table import Table
 
     buf = StringIO()
-    console = Console(file=buf, width=200, force_terminal=False)
+    shown = {task: _display(t) for task, t in tables.items()}
+    width = max(sum(max(len(c), *(len(v) for v in t[c])) + 3 for c in t.columns) + 4
+                for t in shown.values())
+    console = Console(file=buf, width=max(100, width), force_terminal=False)
     for task, t in tables.items():
         table = Table(title=f"task: {task}", title_justify="left")
         for col in t.columns:
@@ -60,7 +63,7 @@ def render(tables: dict[str, pd.DataFrame], fmt: str) -> str:
                 col,
                 justify="right" if col not in ("backbone", "weights", "strategy", "regularizer") else "left",
             )
-        for row in _display(t).itertuples(index=False):
+        for row in shown[task].itertuples(index=False):
             table.add_row(*row)
         console.print(table)
     console.print(NOTE)

@@ -14,8 +14,6 @@ from typing import Any
 
 from ptbench.errors import PtbenchError, first_line, redact
 
-logging.getLogger("mlflow").setLevel(logging.WARNING)  # no table-creation chatter on stderr
-logging.getLogger("alembic").setLevel(logging.WARNING)
 os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "2")
 os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "20")
 
@@ -32,6 +30,9 @@ class Tracker:
     def __init__(self, uri: str):
         from mlflow.tracking import MlflowClient
 
+        # after mlflow's own logging set-up: no table-creation chatter on the user's terminal
+        logging.getLogger("mlflow").setLevel(logging.WARNING)
+        logging.getLogger("alembic").setLevel(logging.WARNING)
         self.uri = uri
         self.client = MlflowClient(tracking_uri=uri)
 

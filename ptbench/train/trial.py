@@ -116,8 +116,8 @@ def run_trial(cfg: TrialConfig, on_epoch=None, on_ready=None) -> TrialResult:
         logits = predict(adapted.model, adapted.encode(split.x), adapted.transform, cfg.device)
         for k, v in classification_metrics(logits, split.y, data.num_classes).items():
             metrics[f"{prefix}_{k}"] = v
-    if "test_accuracy" in metrics:
-        for k in data.shifted:
+    for k in data.shifted:
+        if "test_accuracy" in metrics and f"shifted_{k}_accuracy" in metrics:
             metrics[f"shifted_{k}_gap"] = metrics["test_accuracy"] - metrics[f"shifted_{k}_accuracy"]
     info["feature_cache_hits"], info["feature_cache_misses"] = cache.hits, cache.misses
     return TrialResult(

@@ -1,0 +1,7 @@
+"""Benchmarks: figures go to the README, never into timed assertions in tests."""
+
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests"))
