@@ -6,6 +6,9 @@ order, so strategies can freeze, unfreeze or scale learning rates by depth.
 
 from ptbench.registry import Registry
 
-BACKBONES = Registry("backbone", modules=("ptbench.backbones.images",))
+BACKBONES = Registry(
+    "backbone",
+    modules=("ptbench.backbones.images", "ptbench.backbones.text", "ptbench.backbones.audio"),
+)
 
 __all__ = ["BACKBONES"]

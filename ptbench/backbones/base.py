@@ -44,26 +44,44 @@ class WeightsInfo:
 
 
 class Backbone(nn.Module):
-    """Wraps a feature extractor: ``forward(x) -> [B, num_features]``."""
+    """Wraps a feature extractor: ``forward(batch) -> [B, num_features]``.
+
+    Input handling has two stages, both belonging to the weights: ``encode`` turns a raw split
+    (uint8 images, a list of strings, waveforms) into a tensor once (tokenize, log-mel …), and
+    ``preprocess`` runs per batch (resize, normalise). Either may be ``None``.
+    """
 
     def __init__(
         self,
         net: nn.Module,
         num_features: int,
         blocks: list[nn.Module],
-        preprocess: Preprocess,
+        preprocess=None,
         modality: str = "image",
+        encoder=None,
     ):
         super().__init__()
         self.net = net
         self.num_features = num_features
         self._blocks = blocks
         self.preprocess = preprocess
+        self.encoder = encoder
         self.modality = modality
         self.weights = WeightsInfo()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x)
+
+    def encode(self, raw: Any) -> torch.Tensor:
+        return self.encoder(raw) if self.encoder is not None else raw
+
+    def preprocess_info(self) -> dict[str, Any]:
+        """Everything about input handling, for MLflow and for feature-cache keys."""
+        info: dict[str, Any] = {"modality": self.modality}
+        for stage in (self.encoder, self.preprocess):
+            if stage is not None and hasattr(stage, "to_dict"):
+                info.update(stage.to_dict())
+        return info
 
     def blocks(self) -> list[nn.Module]:
         """Modules in depth order (stem first, last stage last); together they hold every param."""

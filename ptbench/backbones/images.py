@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
 from typing import Any
 
+import torch
 from torch import nn
 
 from ptbench.backbones import BACKBONES
@@ -11,6 +14,7 @@ from ptbench.backbones.base import Backbone, Preprocess, WeightsInfo
 from ptbench.backbones.weights import file_sha256, hub_guard, load_into, read_checkpoint
 from ptbench.errors import PtbenchError
 
+IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 IMAGE_PARAMS = {
     "input_size": "side of the square input in pixels",
     "drop_path_rate": "stochastic depth inside the backbone",
@@ -30,12 +34,17 @@ def _blocks(net: nn.Module) -> list[nn.Module]:
 
 
 def timm_backbone(
-    spec: dict[str, Any], timm_name: str, package_loader=None, default_size: int | None = None
+    spec: dict[str, Any],
+    timm_name: str,
+    package_loader=None,
+    default_size: int | None = None,
+    factory=None,
 ) -> Backbone:
+    """A timm model as a backbone; ``factory`` builds a custom (e.g. narrower) variant."""
     import timm
 
     params = spec.get("params", {})
-    kwargs = {"num_classes": 0}
+    kwargs: dict[str, Any] = {"num_classes": 0}
     if "drop_path_rate" in params:
         kwargs["drop_path_rate"] = float(params["drop_path_rate"])
     source = spec.get("weights", "none")
@@ -45,6 +54,8 @@ def timm_backbone(
         with hub_guard(ref):
             net = timm.create_model(ref, pretrained=True, **kwargs)
         info.ref = ref
+    elif factory is not None:
+        net = factory(**kwargs)
     else:
         net = timm.create_model(timm_name, pretrained=False, **kwargs)
     if source == "package":
@@ -57,7 +68,7 @@ def timm_backbone(
         path = spec["path"]
         info.dropped = load_into(net, read_checkpoint(path), str(path))
         info.ref, info.sha256 = str(path), file_sha256(path)
-    cfg = net.pretrained_cfg
+    cfg = getattr(net, "pretrained_cfg", None) or {"mean": IMAGENET_MEAN, "std": IMAGENET_STD}
     size = int(params.get("input_size", default_size or cfg.get("input_size", (3, 224, 224))[-1]))
     pre = Preprocess(
         size,
@@ -105,3 +116,78 @@ def efficientnet_lite0(spec: dict[str, Any]) -> Backbone:
 def test_efficientnet(spec: dict[str, Any]) -> Backbone:
     """timm's tiny test EfficientNet: for fast tests and smoke suites."""
     return timm_backbone(spec, "test_efficientnet", default_size=32)
+
+
+def _timm_family(name: str, timm_name: str, family: str, params_m: float, doc: str,
+                 small: dict | None = None, min_size: int = 32) -> None:
+    """Register a timm architecture: ``size: small`` builds a narrower variant for the CPU."""
+
+    def build(spec: dict[str, Any]) -> Backbone:
+        if spec.get("params", {}).get("size", "full") == "small" and small is not None:
+            return timm_backbone(spec, timm_name, default_size=max(min_size, 64), factory=small)
+        return timm_backbone(spec, timm_name, default_size=max(min_size, 224))
+
+    build.__doc__ = doc
+    BACKBONES.register(name, modality="image", family=family, params=IMAGE_PARAMS | {"size": ""},
+                       weights=("none", "hub", "file"), params_m=params_m)(build)
+
+
+_timm_family("resnet18", "resnet18", "ResNet", 11.2, "ResNet-18 (timm).")
+_timm_family("vgg11", "vgg11", "VGG", 128.8, "VGG-11 (timm); small: channels ÷8, mlp_ratio 1/8.",
+             small=lambda **kw: __import__("timm").models.vgg.VGG(
+                 cfg=[8, "M", 16, "M", 32, 32, "M", 64, 64, "M", 64, 64, "M"], mlp_ratio=0.125, **kw))
+_timm_family("inception_v3", "inception_v3", "GoogLeNet/Inception", 21.8,
+             "Inception-v3 (timm); inputs of at least 75 px.", min_size=75)
+_timm_family("xception", "legacy_xception", "Xception", 20.8,
+             "Xception (timm legacy_xception, the original architecture); inputs ≥ 71 px.",
+             min_size=71)
+
+
+def _torchvision_backbone(spec: dict[str, Any], builder: str, head_attr: str, dim: int) -> Backbone:
+    """A torchvision classifier with its head replaced by identity; hub = torchvision weights
+    from the local torch-hub cache only."""
+    import torchvision.models as tvm
+
+    source = spec.get("weights", "none")
+    info = WeightsInfo(source=source)
+    kwargs: dict[str, Any] = {"aux_logits": False, "init_weights": True} if builder == "googlenet" else {}
+    if source == "hub":
+        weights = tvm.get_model_weights(builder).DEFAULT
+        cached = Path(torch.hub.get_dir()) / "checkpoints" / Path(weights.url).name
+        if not cached.is_file() and os.environ.get("PTBENCH_ALLOW_DOWNLOAD") != "1":
+            raise PtbenchError(f"hub weights '{builder}:{weights.name}' are not in the local "
+                               f"torch-hub cache ({cached}) and downloads are off")
+        net = getattr(tvm, builder)(weights=weights, **({"aux_logits": False} if kwargs else {}))
+        info.ref = f"torchvision:{builder}:{weights.name}"
+    else:
+        net = getattr(tvm, builder)(weights=None, **kwargs)
+    if builder == "alexnet":
+        net.classifier = nn.Identity()
+        net.avgpool = nn.AdaptiveAvgPool2d(1)
+        f = net.features  # five conv stages, as in the paper
+        blocks = [f[0:3], f[3:6], f[6:8], f[8:10], f[10:13]]
+    else:
+        setattr(net, head_attr, nn.Identity())
+        blocks = [m for m in net.children() if any(True for _ in m.parameters())]
+    if source == "file":
+        path = spec["path"]
+        info.dropped = load_into(net, read_checkpoint(path), str(path))
+        info.ref, info.sha256 = str(path), file_sha256(path)
+    size = int(spec.get("params", {}).get("input_size", 224))
+    bb = Backbone(net, dim, blocks, Preprocess(size))
+    bb.weights = info
+    return bb
+
+
+@BACKBONES.register("alexnet", modality="image", family="AlexNet", params=IMAGE_PARAMS,
+                    weights=("none", "hub", "file"), params_m=2.5)
+def alexnet(spec: dict[str, Any]) -> Backbone:
+    """AlexNet (torchvision), conv features pooled to 256-d; inputs of at least 63 px."""
+    return _torchvision_backbone(spec, "alexnet", "classifier", 256)
+
+
+@BACKBONES.register("googlenet", modality="image", family="GoogLeNet/Inception",
+                    params=IMAGE_PARAMS, weights=("none", "hub", "file"), params_m=5.6)
+def googlenet(spec: dict[str, Any]) -> Backbone:
+    """GoogLeNet / Inception-v1 (torchvision), 1024-d pooled features."""
+    return _torchvision_backbone(spec, "googlenet", "fc", 1024)

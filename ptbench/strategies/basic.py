@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import torch
 from torch import nn
 
 from ptbench.backbones.base import Backbone
@@ -25,7 +24,7 @@ def linear_probe(
     return Adapted(
         head,
         [{"params": list(head.parameters())}],
-        encode=lambda x: cache.features(backbone, x),
+        encode=lambda x: cache.features(backbone, backbone.encode(x)),
         transform=None,
     )
 
@@ -52,7 +51,7 @@ def _finetune(backbone: Backbone, num_classes: int, recipe: Recipe) -> Adapted:
         {"params": list(head.parameters()), "lr": recipe.lr * recipe.head_lr_mult},
     ]
     groups = [g for g in groups if g["params"]]
-    return Adapted(Classifier(backbone, head), groups, encode=lambda x: x, transform=backbone.preprocess)
+    return Adapted(Classifier(backbone, head), groups, encode=backbone.encode, transform=backbone.preprocess)
 
 
 @STRATEGIES.register(
@@ -83,8 +82,3 @@ def partial_finetune(
         for p in block.parameters():
             p.requires_grad_(True)
     return _finetune(backbone, num_classes, recipe)
-
-
-def _no_grad_eval(backbone: Backbone, x: torch.Tensor) -> torch.Tensor:
-    with torch.no_grad():
-        return backbone(x)

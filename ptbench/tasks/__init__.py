@@ -2,6 +2,6 @@
 
 from ptbench.registry import Registry
 
-TASKS = Registry("task", modules=("ptbench.tasks.images",))
+TASKS = Registry("task", modules=("ptbench.tasks.images", "ptbench.tasks.text", "ptbench.tasks.audio"))
 
 __all__ = ["TASKS"]

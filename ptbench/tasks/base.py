@@ -57,11 +57,43 @@ def stratified_split(
     return np.sort(train), np.sort(val), np.sort(test)
 
 
-def content_hash(*arrays: np.ndarray | torch.Tensor) -> str:
+def content_hash(*arrays: np.ndarray | torch.Tensor | list) -> str:
     """sha256 over the bytes of the splits: changing the data or the split changes the hash."""
     h = hashlib.sha256()
     for a in arrays:
+        if isinstance(a, list):  # texts
+            h.update("\x1f".join(map(str, a)).encode())
+            continue
         a = a.numpy() if isinstance(a, torch.Tensor) else np.asarray(a)
         h.update(str(a.shape).encode() + str(a.dtype).encode())
         h.update(np.ascontiguousarray(a).tobytes())
     return h.hexdigest()[:16]
+
+
+def take(x: np.ndarray | list, idx: np.ndarray) -> torch.Tensor | list:
+    """Rows ``idx`` of an array (as a tensor) or of a list of texts (as a list)."""
+    if isinstance(x, list):
+        return [x[i] for i in idx]
+    return torch.from_numpy(np.ascontiguousarray(x[idx]))
+
+
+def build_task(name: str, modality: str, classes: list[str], x, y: np.ndarray,
+               params: dict, shifted: dict[str, tuple] | None = None,
+               defaults: tuple[int, int] = (500, 1000)) -> TaskData:
+    """Stratified train/val/test from ``split_seed``, optional shifted sets, and the split hash."""
+    sizes = (params.get("train_size", 10**9), params.get("val_size", defaults[0]),
+             params.get("test_size", defaults[1]))
+    tr, va, te = stratified_split(y, sizes, params.get("split_seed", 0))
+    t = torch.from_numpy
+    data = TaskData(name, modality, classes,
+                    train=Split(take(x, tr), t(y[tr])), val=Split(take(x, va), t(y[va])),
+                    test=Split(take(x, te), t(y[te])))
+    parts = [take(x, tr), y[tr], take(x, va), y[va], take(x, te), y[te]]
+    rng = np.random.default_rng(params.get("split_seed", 0))
+    for sname, (xs, ys) in (shifted or {}).items():
+        n = min(params.get("shifted_size", 1000), len(ys))
+        pick = np.sort(rng.choice(len(ys), n, replace=False))
+        data.shifted[sname] = Split(take(xs, pick), t(ys[pick]))
+        parts += [data.shifted[sname].x, ys[pick]]
+    data.split_hash = content_hash(*parts)
+    return data

@@ -11,7 +11,7 @@ import numpy as np
 import torch
 
 from ptbench.tasks import TASKS
-from ptbench.tasks.base import Split, TaskData, content_hash, stratified_split
+from ptbench.tasks.base import TaskData, build_task
 
 DIGIT_CLASSES = [str(i) for i in range(10)]
 SPLIT_PARAMS = {
@@ -46,25 +46,9 @@ def _resize_u8(x: np.ndarray, size: int) -> torch.Tensor:
 
 
 def _build(name: str, x: np.ndarray, y: np.ndarray, shift_name: str, shift: tuple, p: dict) -> TaskData:
-    sizes = (p.get("train_size", 10**9), p.get("val_size", 500), p.get("test_size", 1000))
-    tr, va, te = stratified_split(y, sizes, p.get("split_seed", 0))
     xs, ys = shift
-    xs = _resize_u8(xs, x.shape[-1])
-    n_shift = min(p.get("shifted_size", 1000), len(ys))
-    rng = np.random.default_rng(p.get("split_seed", 0))
-    pick = np.sort(rng.choice(len(ys), n_shift, replace=False))
-    t = torch.from_numpy
-    data = TaskData(
-        name,
-        "image",
-        DIGIT_CLASSES,
-        train=Split(t(x[tr]), t(y[tr])),
-        val=Split(t(x[va]), t(y[va])),
-        test=Split(t(x[te]), t(y[te])),
-        shifted={shift_name: Split(xs[pick], t(ys[pick]))},
-    )
-    data.split_hash = content_hash(x[tr], y[tr], x[va], y[va], x[te], y[te], xs[pick], ys[pick])
-    return data
+    xs = _resize_u8(xs, x.shape[-1]).numpy()
+    return build_task(name, "image", DIGIT_CLASSES, x, y, p, {shift_name: (xs, ys)})
 
 
 @TASKS.register(

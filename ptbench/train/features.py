@@ -40,7 +40,7 @@ class FeatureCache:
 
     def features(self, backbone: Backbone, x: torch.Tensor) -> torch.Tensor:
         key = hashlib.sha256(
-            f"{self.backbone_key}|{backbone.preprocess.to_dict()}|{tensor_digest(x)}".encode()
+            f"{self.backbone_key}|{backbone.preprocess_info()}|{tensor_digest(x)}".encode()
         ).hexdigest()[:24]
         if key in self._memory:
             self.hits += 1
@@ -68,8 +68,9 @@ class FeatureCache:
 @torch.no_grad()
 def extract(backbone: Backbone, x: torch.Tensor, device: str, batch_size: int) -> torch.Tensor:
     backbone.eval().to(device)
+    pre = backbone.preprocess or (lambda b: b)
     out = [
-        backbone(backbone.preprocess(x[i : i + batch_size].to(device))).float().cpu()
+        backbone(pre(x[i : i + batch_size].to(device))).float().cpu()
         for i in range(0, len(x), batch_size)
     ]
     return torch.cat(out) if out else torch.empty(0, backbone.num_features)

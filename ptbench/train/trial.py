@@ -84,7 +84,7 @@ def run_trial(cfg: TrialConfig, on_epoch=None, on_ready=None) -> TrialResult:
         "weights_ref": w.ref,
         "weights_sha256": w.sha256,
         "weights_dropped": ",".join(w.dropped),
-        "preprocess": json.dumps(backbone.preprocess.to_dict()),
+        "preprocess": json.dumps(backbone.preprocess_info()),
     }
     if on_ready is not None:
         on_ready(info)
