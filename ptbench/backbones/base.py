@@ -68,6 +68,7 @@ class Backbone(nn.Module):
         self.encoder = encoder
         self.modality = modality
         self.weights = WeightsInfo()
+        self.weights_module = net  # whose state_dict a 'file' checkpoint holds
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x)

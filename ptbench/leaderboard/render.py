@@ -19,6 +19,8 @@ def _fmt(v) -> str:
     if isinstance(v, float):
         if math.isnan(v):
             return "—"
+        if v.is_integer() and abs(v) >= 10:  # counts (parameters, trials) read as integers
+            return f"{v:,.0f}"
         return f"{v:,.0f}" if abs(v) >= 1000 else f"{v:.4f}" if abs(v) < 10 else f"{v:.1f}"
     return str(v)
 

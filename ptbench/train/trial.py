@@ -30,6 +30,7 @@ class TrialConfig:
     device: str = "cpu"
     evaluate: tuple[str, ...] = ()  # () in search; ("test", "shifted") for final runs
     cache_dir: str | None = None
+    weights_dir: str | None = None  # where 'ptbench pretrain' keeps its weights
 
 
 @dataclass
@@ -53,7 +54,7 @@ def load_task(spec: dict[str, Any]) -> TaskData:
 
 
 def run_trial(cfg: TrialConfig, on_epoch=None, on_ready=None) -> TrialResult:
-    from ptbench.backbones import BACKBONES
+    from ptbench.backbones.build import build_backbone
     from ptbench.evaluate.metrics import classification_metrics
     from ptbench.regularizers import REGULARIZERS
     from ptbench.strategies import STRATEGIES
@@ -67,7 +68,7 @@ def run_trial(cfg: TrialConfig, on_epoch=None, on_ready=None) -> TrialResult:
     for reg in cfg.regularizers:
         REGULARIZERS.get(reg["name"]).fn(recipe, cfg.params)
     torch.manual_seed(cfg.seed)
-    backbone = BACKBONES.get(cfg.backbone["name"]).fn(cfg.backbone)
+    backbone = build_backbone(cfg.backbone, cfg.weights_dir)
     w = backbone.weights
     bkey = f"{cfg.backbone['name']}|{w.source}|{w.sha256 or w.ref}"
     if w.source == "none":

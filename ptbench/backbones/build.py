@@ -1,0 +1,29 @@
+"""Build a backbone from its suite spec, resolving ptbench-made ('run') weights to their file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from ptbench.backbones import BACKBONES
+from ptbench.backbones.base import Backbone
+from ptbench.errors import PtbenchError
+
+WEIGHTS_FILE = "weights.safetensors"
+
+
+def run_weights_path(weights_dir: str | Path | None, ref: str) -> Path:
+    path = Path(weights_dir or ".ptbench/weights") / ref / WEIGHTS_FILE
+    if not path.is_file():
+        raise PtbenchError(f"no pretrained weights '{ref}' in {path.parent.parent} "
+                           f"(make them with 'ptbench pretrain … --name {ref}')")
+    return path
+
+
+def build_backbone(spec: dict[str, Any], weights_dir: str | Path | None = None) -> Backbone:
+    if spec.get("weights") == "run":
+        path = run_weights_path(weights_dir, spec["id"])
+        bb = BACKBONES.get(spec["name"]).fn({**spec, "weights": "file", "path": str(path)})
+        bb.weights.source, bb.weights.ref = "run", spec["id"]
+        return bb
+    return BACKBONES.get(spec["name"]).fn(spec)

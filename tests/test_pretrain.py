@@ -1,0 +1,98 @@
+"""``ptbench pretrain``: each objective trains, weights register as a 'run' source, and the same
+settings are reused instead of trained again."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+from conftest import ptbench, write_suite
+
+from ptbench.backbones.build import build_backbone
+from ptbench.errors import PtbenchError
+from ptbench.pretrain.run import PretrainSpec, pretrain
+from ptbench.tasks import TASKS
+from ptbench.tracking import Tracker, default_tracking_uri
+
+
+def test_supervised_pretrain_is_recorded_and_reused(tmp_path):
+    spec = PretrainSpec("test_efficientnet", "supervised", "digits", {"input_size": 16},
+                        {"train_size": 200, "val_size": 50, "test_size": 50}, epochs=1)
+    first = pretrain(spec, tmp_path)
+    assert not first.reused and first.path.is_file()
+    meta = json.loads((first.path.parent / "meta.json").read_text())
+    assert meta["objective"] == "supervised" and meta["source_task"] == "digits"
+    assert len(meta["loss_curve"]) == 1 and len(meta["sha256"]) == 64
+    second = pretrain(spec, tmp_path)
+    assert second.reused and second.meta["sha256"] == meta["sha256"]
+    runs = Tracker(default_tracking_uri(tmp_path)).runs_records("ptbench-pretrain")
+    assert len(runs) == 1 and runs[0]["status"] == "FINISHED"
+    assert runs[0]["tags.ptbench.weights_sha256"] == meta["sha256"]
+    # the weights load back as a 'run' source, and they are not a random init
+    bb = build_backbone({"name": "test_efficientnet", "weights": "run", "id": first.name,
+                         "params": {"input_size": 16}}, tmp_path / "weights")
+    assert bb.weights.source == "run" and bb.weights.ref == first.name
+    torch.manual_seed(0)
+    rnd = build_backbone({"name": "test_efficientnet", "params": {"input_size": 16}})
+    assert not torch.equal(bb.net.conv_stem.weight, rnd.net.conv_stem.weight)
+    with pytest.raises(PtbenchError, match="already exist with other settings"):
+        pretrain(PretrainSpec("test_efficientnet", "supervised", "digits", epochs=2), tmp_path,
+                 name=first.name)
+
+
+@pytest.mark.parametrize("backbone,objective,task", [
+    ("elmo_bilstm", "mlm", "fortunes_topics"),
+    ("bert", "mlm", "fortunes_topics"),
+    ("gpt2", "clm", "fortunes_topics"),
+    ("test_efficientnet", "contrastive", "digits"),
+])
+def test_self_supervised_objectives_lower_their_loss(tmp_path, backbone, objective, task):
+    if TASKS.get(task).meta.get("available", lambda: None)():
+        pytest.skip(f"{task} not installed")
+    params = {"input_size": 16} if backbone == "test_efficientnet" else {"max_len": 16}
+    if backbone == "elmo_bilstm":
+        params["buckets"] = 2048
+    spec = PretrainSpec(backbone, objective, task, params, {}, steps=30, batch_size=32, lr=3e-3)
+    res = pretrain(spec, tmp_path)
+    curve = res.meta["loss_curve"]
+    assert len(curve) == 30 and all(map(lambda v: v == v, curve))
+    assert sum(curve[-5:]) / 5 < sum(curve[:5]) / 5  # it learns something
+
+
+def test_objective_must_fit_the_modality(tmp_path):
+    with pytest.raises(PtbenchError, match="objective 'mlm' does not apply to the image backbone"):
+        pretrain(PretrainSpec("test_efficientnet", "mlm", "digits"), tmp_path)
+
+
+def test_fractal_task_is_deterministic():
+    a = TASKS.get("fractals").fn({"classes": 5, "per_class": 10, "size": 16})
+    b = TASKS.get("fractals").fn({"classes": 5, "per_class": 10, "size": 16})
+    assert a.num_classes == 5 and a.train.x.shape[1:] == (1, 16, 16)
+    assert a.split_hash == b.split_hash and a.train.x.float().mean() > 5
+
+
+def test_suite_with_inline_pretraining_runs_and_reuses(tmp_path):
+    data = {
+        "name": "inline", "seeds": [0],
+        "axes": {"backbones": [
+            {"name": "test_efficientnet", "params": {"input_size": 16}},
+            {"name": "test_efficientnet", "weights": "run", "params": {"input_size": 16},
+             "pretrain": {"objective": "supervised", "task": "fractals", "epochs": 1,
+                          "task_params": {"classes": 10, "per_class": 20, "size": 16}}}],
+            "tasks": [{"name": "digits", "params": {"train_size": 200, "val_size": 50,
+                                                    "test_size": 50}}]},
+        "search": {"trials": 1, "space": {"epochs": 2, "lr": 0.01}},
+        "evaluation": ["test"],
+    }
+    suite = write_suite(tmp_path / "inline.yaml", data)
+    args = ("run", str(suite), "--project-dir", str(tmp_path / "p"), "--no-progress",
+            "--no-leaderboard")
+    out = ptbench(*args, cwd=tmp_path, check=True)
+    assert "pretrained weights test_efficientnet-supervised-fractals-" in out.stdout
+    assert ": made in" in out.stdout
+    again = ptbench(*args, cwd=tmp_path, check=True)
+    assert ": reused" in again.stdout
+    recs = Tracker(default_tracking_uri(tmp_path / "p")).runs_records("inline")
+    weights = {r["params.backbone.weights"] for r in recs if r.get("tags.ptbench.kind") == "final"}
+    assert weights == {"none", "run:supervised/fractals"}

