@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from ptbench.suite.schema import Dist, Suite
 
 
@@ -39,6 +41,8 @@ def registry_problems(suite: Suite) -> list[str]:
         problems += _param_problems(
             f"axes.tasks[{i}]", t.params, entry.meta.get("params", {}), "task", t.name
         )
+        if "path" in t.params and not Path(str(t.params["path"])).expanduser().exists():
+            problems.append(f"axes.tasks[{i}].params.path: {t.params['path']} does not exist")
         missing = entry.meta.get("available", lambda: None)()
         if missing:
             problems.append(f"axes.tasks[{i}]: task '{t.name}' is not available here: {missing}")

@@ -4,7 +4,8 @@ from ptbench.registry import Registry
 
 TASKS = Registry(
     "task",
-    modules=("ptbench.tasks.images", "ptbench.tasks.text", "ptbench.tasks.audio", "ptbench.tasks.fractals"),
+    modules=("ptbench.tasks.images", "ptbench.tasks.text", "ptbench.tasks.audio", "ptbench.tasks.fractals",
+             "ptbench.tasks.user"),
 )
 
 __all__ = ["TASKS"]

@@ -19,8 +19,7 @@ import numpy as np
 
 from ptbench.errors import PtbenchError
 from ptbench.tasks import TASKS
-from ptbench.tasks.base import TaskData, build_task
-from ptbench.tasks.images import SPLIT_PARAMS
+from ptbench.tasks.base import SPLIT_PARAMS, TaskData, build_task
 
 WORDS = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]
 ACCENTS = ["en-us", "en-gb", "en-gb-scotland", "en-gb-x-rp", "en-029", "en-gb-x-gbclan"]

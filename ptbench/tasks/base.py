@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
+from ptbench.errors import PtbenchError
+
 
 @dataclass
 class Split:
@@ -30,6 +32,7 @@ class TaskData:
     test: Split | None = None
     shifted: dict[str, Split] = field(default_factory=dict)
     split_hash: str = ""
+    notes: dict[str, int | str] = field(default_factory=dict)  # e.g. skipped bad items
 
     @property
     def num_classes(self) -> int:
@@ -37,9 +40,8 @@ class TaskData:
 
     def without_held_out(self) -> TaskData:
         """The view a hyperparameter-search trial gets: no test, no shifted sets."""
-        return TaskData(
-            self.name, self.modality, self.classes, self.train, self.val, None, {}, self.split_hash
-        )
+        return TaskData(self.name, self.modality, self.classes, self.train, self.val, None, {},
+                        self.split_hash, self.notes)
 
 
 def stratified_split(
@@ -77,19 +79,75 @@ def take(x: np.ndarray | list, idx: np.ndarray) -> torch.Tensor | list:
     return torch.from_numpy(np.ascontiguousarray(x[idx]))
 
 
+SPLIT_PARAMS = {
+    "train_size": "examples in train (≤ what is left after val/test)",
+    "val_size": "examples in val",
+    "test_size": "examples in test",
+    "split_seed": "seed of the stratified split (fixed: splits never move)",
+    "shots": "few-shot regime: exactly k training examples per class",
+    "label_fraction": "keep this fraction of the training labels (stratified)",
+    "imbalance": "long-tail regime: smallest / largest class size in train (e.g. 0.1)",
+}
+
+
+def apply_regime(y: np.ndarray, train: np.ndarray, params: dict) -> np.ndarray:
+    """Subsample the training indices for few-shot, label-fraction or imbalanced regimes."""
+    rng = np.random.default_rng(params.get("split_seed", 0) + 1)
+    classes = np.unique(y[train])
+    if "shots" in params:
+        k = int(params["shots"])
+        picked = []
+        for c in classes:
+            idx = train[y[train] == c]
+            if len(idx) < k:
+                raise PtbenchError(f"task param shots={k}: class {c} has only {len(idx)} "
+                                   "training examples")
+            picked.append(rng.choice(idx, k, replace=False))
+        train = np.concatenate(picked)
+    if "label_fraction" in params:
+        f = float(params["label_fraction"])
+        if not 0 < f <= 1:
+            raise PtbenchError(f"task param label_fraction={f}: must be in (0, 1]")
+        train = np.concatenate([rng.choice(train[y[train] == c],
+                                           max(1, round(f * int((y[train] == c).sum()))),
+                                           replace=False) for c in classes])
+    if "imbalance" in params:
+        r = float(params["imbalance"])
+        if not 0 < r <= 1:
+            raise PtbenchError(f"task param imbalance={r}: must be in (0, 1]")
+        n_max = min(int((y[train] == c).sum()) for c in classes)
+        keep = []
+        for i, c in enumerate(classes):  # exponential profile, as in CIFAR-LT
+            n = max(1, round(n_max * r ** (i / max(1, len(classes) - 1))))
+            keep.append(rng.choice(train[y[train] == c], n, replace=False))
+        train = np.concatenate(keep)
+    return np.sort(train)
+
+
 def build_task(name: str, modality: str, classes: list[str], x, y: np.ndarray,
                params: dict, shifted: dict[str, tuple] | None = None,
-               defaults: tuple[int, int] = (500, 1000)) -> TaskData:
-    """Stratified train/val/test from ``split_seed``, optional shifted sets, and the split hash."""
+               defaults: tuple[int, int] = (500, 1000),
+               given: dict[str, np.ndarray] | None = None) -> TaskData:
+    """Splits (given, or stratified from ``split_seed``), the training regime, optional shifted
+    sets, and the content hash that identifies the result."""
     sizes = (params.get("train_size", 10**9), params.get("val_size", defaults[0]),
              params.get("test_size", defaults[1]))
-    tr, va, te = stratified_split(y, sizes, params.get("split_seed", 0))
+    seed = params.get("split_seed", 0)
+    given = given or {}
+    if {"train", "val", "test"} <= set(given):
+        tr, va, te = given["train"], given["val"], given["test"]
+    elif {"train", "test"} <= set(given):  # carve val out of the given train
+        te = given["test"]
+        tr, va, _ = stratified_split_indices(y, given["train"], sizes[1], seed)
+    else:
+        tr, va, te = stratified_split(y, sizes, seed)
+    tr = apply_regime(y, tr, params)
     t = torch.from_numpy
     data = TaskData(name, modality, classes,
                     train=Split(take(x, tr), t(y[tr])), val=Split(take(x, va), t(y[va])),
                     test=Split(take(x, te), t(y[te])))
     parts = [take(x, tr), y[tr], take(x, va), y[va], take(x, te), y[te]]
-    rng = np.random.default_rng(params.get("split_seed", 0))
+    rng = np.random.default_rng(seed)
     for sname, (xs, ys) in (shifted or {}).items():
         n = min(params.get("shifted_size", 1000), len(ys))
         pick = np.sort(rng.choice(len(ys), n, replace=False))
@@ -97,3 +155,10 @@ def build_task(name: str, modality: str, classes: list[str], x, y: np.ndarray,
         parts += [data.shifted[sname].x, ys[pick]]
     data.split_hash = content_hash(*parts)
     return data
+
+
+def stratified_split_indices(y: np.ndarray, pool: np.ndarray, n_val: int, seed: int):
+    from sklearn.model_selection import train_test_split
+
+    tr, va = train_test_split(pool, test_size=n_val, stratify=y[pool], random_state=seed)
+    return np.sort(tr), np.sort(va), None

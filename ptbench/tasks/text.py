@@ -15,8 +15,7 @@ import numpy as np
 
 from ptbench.errors import PtbenchError
 from ptbench.tasks import TASKS
-from ptbench.tasks.base import TaskData, build_task
-from ptbench.tasks.images import SPLIT_PARAMS
+from ptbench.tasks.base import SPLIT_PARAMS, TaskData, build_task
 
 FORTUNES = Path("/usr/share/games/fortunes")
 TOPICS = ("computers", "politics", "science", "food")

@@ -87,6 +87,8 @@ def run_trial(cfg: TrialConfig, on_epoch=None, on_ready=None) -> TrialResult:
         "weights_dropped": ",".join(w.dropped),
         "preprocess": json.dumps(backbone.preprocess_info()),
     }
+    if data.notes.get("skipped"):
+        info["data_skipped"] = data.notes["skipped"]
     if on_ready is not None:
         on_ready(info)
     enc = time.perf_counter()

@@ -1,0 +1,316 @@
+"""Users' own data, declared in a suite by path: image folders, CSV/JSONL text, audio folders,
+and standard datasets from a local root (never downloaded).
+
+Layouts: ``root/<class>/<file>``, or given splits ``root/{train,val,test}/<class>/<file>``
+(val may be missing: it is then carved from train). Decoded media are cached once under
+``$PTBENCH_DATA_DIR/decoded`` keyed by the files' paths, sizes and mtimes, so later loads (and
+every epoch, which reads tensors in memory) do no decoding. Bad items are an error naming the
+file (and line); with ``skip_bad: true`` they are skipped and counted, never silently dropped.
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import hashlib
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+from ptbench.errors import PtbenchError, first_line
+from ptbench.tasks import TASKS
+from ptbench.tasks.audio import RATE, data_dir
+from ptbench.tasks.base import SPLIT_PARAMS, TaskData, build_task
+
+IMAGE_EXT = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff")
+AUDIO_EXT = (".wav", ".flac", ".ogg")
+SPLITS = ("train", "val", "test")
+COMMON = SPLIT_PARAMS | {"path": "folder or file of the dataset",
+                         "skip_bad": "skip unreadable items (counted and logged) instead of failing"}
+
+
+def _root(params: dict, task: str) -> Path:
+    if "path" not in params:
+        raise PtbenchError(f"task '{task}' needs params.path")
+    root = Path(params["path"]).expanduser()
+    if not root.exists():
+        raise PtbenchError(f"task '{task}': path {root} does not exist")
+    return root
+
+
+def _class_files(folder: Path, exts: tuple[str, ...]) -> dict[str, list[Path]]:
+    classes = sorted(d for d in folder.iterdir() if d.is_dir())
+    if not classes:
+        raise PtbenchError(f"{folder}: no class folders (expected {folder}/<class>/<file>)")
+    out = {}
+    for d in classes:
+        files = sorted(f for f in d.rglob("*") if f.suffix.lower() in exts)
+        if not files:
+            raise PtbenchError(f"{d}: class folder has no {'/'.join(exts)} files")
+        out[d.name] = files
+    return out
+
+
+def scan_folder(root: Path, exts: tuple[str, ...]):
+    """Files, labels, class names, and given split indices (if the folder has split folders)."""
+    parts = {s: root / s for s in SPLITS if (root / s).is_dir()}
+    if "train" in parts:
+        per_split = {s: _class_files(p, exts) for s, p in parts.items()}
+        classes = sorted({c for m in per_split.values() for c in m})
+        for s, m in per_split.items():
+            if set(m) != set(classes):
+                missing = sorted(set(classes) - set(m))
+                raise PtbenchError(f"{parts[s]}: class folders missing: {', '.join(missing)}")
+    else:
+        per_split = {"all": _class_files(root, exts)}
+        classes = sorted(per_split["all"])
+    files, labels, given = [], [], {}
+    for s, m in per_split.items():
+        start = len(files)
+        for c, fs in m.items():
+            files += fs
+            labels += [classes.index(c)] * len(fs)
+        if s != "all":
+            given[s] = np.arange(start, len(files))
+    return files, np.array(labels, np.int64), classes, given
+
+
+def decode_cached(kind: str, files: list[Path], decode: Callable[[Path], np.ndarray],
+                  params: dict) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """Decode every file once (cached on disk); returns arrays, kept indices, and bad files."""
+    h = hashlib.sha256(json.dumps({k: params.get(k) for k in sorted(params) if k != "skip_bad"},
+                                  default=str).encode())
+    for f in files:
+        st = f.stat()
+        h.update(f"{f}|{st.st_size}|{st.st_mtime_ns}".encode())
+    cache = data_dir() / "decoded" / f"{kind}-{h.hexdigest()[:16]}.npz"
+    if cache.is_file():
+        with np.load(cache, allow_pickle=False) as z:
+            bad = [str(b) for b in z["bad"]]
+            if bad and not params.get("skip_bad"):
+                raise PtbenchError(f"{bad[0]}: cannot be decoded (cached result; set skip_bad)")
+            return z["x"], z["keep"], bad
+    xs, keep, bad = [], [], []
+    for i, f in enumerate(files):
+        try:
+            xs.append(decode(f))
+            keep.append(i)
+        except Exception as err:
+            if not params.get("skip_bad"):
+                raise PtbenchError(f"{f}: cannot decode {kind} ({first_line(err, 120)})") from None
+            bad.append(str(f))
+    if not xs:
+        raise PtbenchError(f"no readable {kind} files among {len(files)}")
+    x, keep_arr = np.stack(xs), np.array(keep, np.int64)
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    tmp = cache.with_suffix(".tmp.npz")
+    np.savez(tmp, x=x, keep=keep_arr, bad=np.array(bad, dtype=str))
+    tmp.replace(cache)
+    return x, keep_arr, bad
+
+
+def _reindex(given: dict[str, np.ndarray], keep: np.ndarray) -> dict[str, np.ndarray]:
+    """Split indices after bad items were removed."""
+    pos = {int(k): i for i, k in enumerate(keep)}
+    return {s: np.array([pos[i] for i in idx if int(i) in pos], np.int64) for s, idx in given.items()}
+
+
+def _finish(name: str, modality: str, classes, x, y, params, given, skipped: int) -> TaskData:
+    data = build_task(name, modality, classes, x, y, params, given=given,
+                      defaults=(max(1, len(y) // 10), max(1, len(y) // 5)))
+    if skipped:
+        data.notes["skipped"] = skipped  # logged on every run as ptbench.data_skipped
+    return data
+
+
+@TASKS.register("image_folder", modality="image", classes="one per subfolder",
+                source="params.path: <class>/<image> or {train,val,test}/<class>/<image>",
+                sizes="yours", params=COMMON | {"size": "side in pixels (default 32)",
+                                                "channels": "1 (grey) or 3 (RGB, default)"})
+def image_folder(params: dict) -> TaskData:
+    """Your images, one subfolder per class; decoded once (PIL) and cached."""
+    from PIL import Image
+
+    root = _root(params, "image_folder")
+    size, mode = int(params.get("size", 32)), "L" if int(params.get("channels", 3)) == 1 else "RGB"
+    files, y, classes, given = scan_folder(root, IMAGE_EXT)
+
+    def decode(f: Path) -> np.ndarray:
+        with Image.open(f) as im:
+            arr = np.asarray(im.convert(mode).resize((size, size), Image.BILINEAR), np.uint8)
+        return arr[None] if arr.ndim == 2 else arr.transpose(2, 0, 1)
+
+    x, keep, bad = decode_cached("image", files, decode, params)
+    return _finish("image_folder", "image", classes, x, y[keep], params, _reindex(given, keep), len(bad))
+
+
+@TASKS.register("audio_folder", modality="audio", classes="one per subfolder",
+                source="params.path: <class>/<clip> (wav/flac/ogg, read with soundfile)",
+                sizes="yours", params=COMMON | {"seconds": "clip length after crop/pad (default 1)"})
+def audio_folder(params: dict) -> TaskData:
+    """Your audio clips, one subfolder per class; resampled to 16 kHz, cropped or padded."""
+    import soundfile as sf
+    import torch
+    import torchaudio.functional as AF
+
+    root = _root(params, "audio_folder")
+    n = int(float(params.get("seconds", 1.0)) * RATE)
+    files, y, classes, given = scan_folder(root, AUDIO_EXT)
+
+    def decode(f: Path) -> np.ndarray:
+        wav, sr = sf.read(str(f), dtype="float32", always_2d=True)
+        x = torch.from_numpy(wav.mean(1))
+        if sr != RATE:
+            x = AF.resample(x, sr, RATE)
+        out = np.zeros(n, np.float32)
+        x = x[:n].numpy()
+        out[(n - len(x)) // 2:(n - len(x)) // 2 + len(x)] = x
+        return out
+
+    x, keep, bad = decode_cached("audio", files, decode, params)
+    return _finish("audio_folder", "audio", classes, x, y[keep], params, _reindex(given, keep), len(bad))
+
+
+def _read_rows(path: Path, text_col: str, label_col: str, split_col: str | None):
+    """(line number, row) per row of a CSV or JSONL file; a JSON error stands in for its row."""
+    if path.suffix.lower() in (".jsonl", ".ndjson"):
+        with path.open(encoding="utf-8") as f:
+            for line_no, line in enumerate(f, 1):
+                if not line.strip():
+                    continue
+                try:
+                    row = json.loads(line)
+                except json.JSONDecodeError as err:
+                    yield line_no, err
+                    continue
+                yield line_no, row
+        return
+    with path.open(encoding="utf-8", newline="") as f:
+        reader = csv.DictReader(f)
+        missing = [c for c in (text_col, label_col, split_col) if c and c not in (reader.fieldnames or [])]
+        if missing:
+            raise PtbenchError(f"{path}:1: missing column(s) {', '.join(missing)} "
+                               f"(found: {', '.join(reader.fieldnames or [])})")
+        for row in reader:
+            yield reader.line_num, row
+
+
+@TASKS.register("text_file", modality="text", classes="from the label column (or params.classes)",
+                source="params.path: a .csv (header row) or .jsonl file", sizes="yours",
+                params=COMMON | {"text_column": "default 'text'", "label_column": "default 'label'",
+                                 "split_column": "optional: train/val/test per row",
+                                 "classes": "declared class names; other labels are errors"})
+def text_file(params: dict) -> TaskData:
+    """Your texts and labels from a CSV or JSONL file."""
+    path = _root(params, "text_file")
+    tc, lc = params.get("text_column", "text"), params.get("label_column", "label")
+    sc = params.get("split_column")
+    declared = [str(c) for c in params["classes"]] if "classes" in params else None
+    texts, labels, splits, bad = [], [], [], 0
+    for line_no, row in _read_rows(path, tc, lc, sc):
+        try:
+            if isinstance(row, Exception):
+                raise ValueError(f"not valid JSON: {row}")
+            if not isinstance(row, dict) or row.get(tc) in (None, "") or row.get(lc) in (None, ""):
+                raise ValueError(f"needs non-empty '{tc}' and '{lc}'")
+            label = str(row[lc])
+            if declared is not None and label not in declared:
+                raise ValueError(f"label '{label}' is not one of the declared classes")
+            split = str(row.get(sc, "")) if sc else ""
+            if sc and split not in SPLITS:
+                raise ValueError(f"split '{split}' is not train, val or test")
+        except ValueError as err:
+            if not params.get("skip_bad"):
+                raise PtbenchError(f"{path}:{line_no}: {err}") from None
+            bad += 1
+            continue
+        texts.append(str(row[tc]))
+        labels.append(label)
+        splits.append(split)
+    classes = declared or sorted(set(labels))
+    counts = {c: labels.count(c) for c in classes}
+    empty = [c for c, n in counts.items() if n == 0]
+    if empty:
+        raise PtbenchError(f"{path}: class(es) with no examples: {', '.join(empty)}")
+    y = np.array([classes.index(lab) for lab in labels], np.int64)
+    given = {s: np.flatnonzero(np.array(splits) == s) for s in SPLITS} if sc else {}
+    given = {s: idx for s, idx in given.items() if len(idx)}
+    return _finish("text_file", "text", classes, texts, y, params, given, bad)
+
+
+def read_idx(path: Path) -> np.ndarray:
+    """An idx file (MNIST format), optionally gzipped."""
+    opener = gzip.open if path.suffix == ".gz" else open
+    with opener(path, "rb") as f:
+        raw = f.read()
+    ndim = raw[3]
+    shape = tuple(int.from_bytes(raw[4 + 4 * i:8 + 4 * i], "big") for i in range(ndim))
+    return np.frombuffer(raw, np.uint8, offset=4 + 4 * ndim).reshape(shape)
+
+
+FASHION = Path("/usr/share/datasets/fashion-mnist")
+FASHION_CLASSES = ["t-shirt", "trouser", "pullover", "dress", "coat", "sandal", "shirt",
+                   "sneaker", "bag", "ankle-boot"]
+
+
+def _fashion_missing() -> str | None:
+    if not (FASHION / "train-images-idx3-ubyte.gz").is_file():
+        return "install it with 'apt-get install dataset-fashion-mnist'"
+    return None
+
+
+@TASKS.register("fashion_mnist", modality="image", classes=10, available=_fashion_missing,
+                source="Debian dataset-fashion-mnist: /usr/share/datasets/fashion-mnist/*.gz",
+                sizes="60,000 train + 10,000 test, 28×28 grey", params=SPLIT_PARAMS)
+def fashion_mnist(params: dict) -> TaskData:
+    """Fashion-MNIST (Zalando) from Debian's package; its own test split is kept."""
+    missing = _fashion_missing()
+    if missing:
+        raise PtbenchError(f"task 'fashion_mnist': {missing}")
+    xtr = read_idx(FASHION / "train-images-idx3-ubyte.gz")[:, None]
+    ytr = read_idx(FASHION / "train-labels-idx1-ubyte.gz").astype(np.int64)
+    xte = read_idx(FASHION / "t10k-images-idx3-ubyte.gz")[:, None]
+    yte = read_idx(FASHION / "t10k-labels-idx1-ubyte.gz").astype(np.int64)
+    x, y = np.concatenate([xtr, xte]), np.concatenate([ytr, yte])
+    rng = np.random.default_rng(params.get("split_seed", 0))
+    n_test = min(int(params.get("test_size", 10000)), len(yte))
+    test = len(ytr) + np.sort(rng.choice(len(yte), n_test, replace=False))
+    p = {"val_size": 1000, "train_size": 10000} | params
+    from ptbench.tasks.base import stratified_split_indices
+
+    tr, va, _ = stratified_split_indices(y, np.arange(len(ytr)), p["val_size"], p.get("split_seed", 0))
+    if len(tr) > p["train_size"]:
+        tr = np.sort(rng.choice(tr, p["train_size"], replace=False))
+    return build_task("fashion_mnist", "image", FASHION_CLASSES, x, y, p,
+                      given={"train": tr, "val": va, "test": test})
+
+
+@TASKS.register("torchvision", modality="image", classes="the dataset's",
+                source="params.dataset (CIFAR10, CIFAR100, MNIST, FashionMNIST) at params.root",
+                sizes="the dataset's", params=SPLIT_PARAMS | {"dataset": "", "root": ""})
+def torchvision_dataset(params: dict) -> TaskData:
+    """A torchvision dataset already on disk (download=False: nothing is fetched)."""
+    import torchvision.datasets as D
+
+    name, root = params.get("dataset"), params.get("root")
+    if name not in ("CIFAR10", "CIFAR100", "MNIST", "FashionMNIST") or not root:
+        raise PtbenchError("task 'torchvision' needs params.dataset (CIFAR10, CIFAR100, MNIST, "
+                           "FashionMNIST) and params.root")
+    try:
+        tr, te = (getattr(D, name)(root, train=t, download=False) for t in (True, False))
+    except RuntimeError as err:
+        raise PtbenchError(f"task 'torchvision': {name} not found under {root} "
+                           f"({first_line(err, 100)})") from None
+
+    def arrays(ds):
+        x = np.asarray(ds.data)
+        x = x[:, None] if x.ndim == 3 else x.transpose(0, 3, 1, 2)
+        return x.astype(np.uint8), np.asarray(ds.targets, np.int64)
+
+    (xtr, ytr), (xte, yte) = arrays(tr), arrays(te)
+    x, y = np.concatenate([xtr, xte]), np.concatenate([ytr, yte])
+    given = {"train": np.arange(len(ytr)), "test": len(ytr) + np.arange(len(yte))}
+    p = {"val_size": max(1, min(5000, len(ytr) // 10))} | params
+    return build_task(f"torchvision:{name}", "image", list(tr.classes), x, y, p, given=given)

@@ -1,0 +1,199 @@
+"""Users' own data in every format, regimes, decode caching, and bad input (files the tests make)."""
+
+from __future__ import annotations
+
+import gzip
+import json
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+from PIL import Image
+
+from ptbench.errors import PtbenchError
+from ptbench.tasks import TASKS
+from ptbench.tasks.base import apply_regime
+
+
+@pytest.fixture(autouse=True)
+def _data_dir(tmp_path, monkeypatch):
+    monkeypatch.setenv("PTBENCH_DATA_DIR", str(tmp_path / "cache"))
+
+
+def build(name, **params):
+    return TASKS.get(name).fn(params)
+
+
+def make_images(root, classes=("cat", "dog", "eel"), per=12, split_dirs=None):
+    rng = np.random.default_rng(0)
+    for split in split_dirs or [None]:
+        for ci, c in enumerate(classes):
+            d = root / split / c if split else root / c
+            d.mkdir(parents=True)
+            for i in range(per):
+                arr = np.full((10, 14, 3), 40 + 80 * ci, np.uint8) + rng.integers(0, 20, (10, 14, 3),
+                                                                                   dtype=np.uint8)
+                Image.fromarray(arr).save(d / f"{i}.png")
+    return root
+
+
+def test_image_folder_with_stratified_splits(tmp_path):
+    root = make_images(tmp_path / "imgs")
+    d = build("image_folder", path=str(root), size=16, val_size=6, test_size=6)
+    assert d.classes == ["cat", "dog", "eel"] and d.modality == "image"
+    assert d.train.x.shape == (24, 3, 16, 16) and d.train.x.dtype == torch.uint8
+    assert torch.bincount(d.val.y).tolist() == [2, 2, 2]
+    # the class is visible in the pixels: decoding kept the content
+    assert d.train.x[d.train.y == 2].float().mean() > d.train.x[d.train.y == 0].float().mean() + 100
+
+
+def test_image_folder_given_splits_and_decode_cache(tmp_path):
+    root = make_images(tmp_path / "imgs", per=4, split_dirs=["train", "val", "test"])
+    d = build("image_folder", path=str(root), size=8, channels=1)
+    assert (len(d.train), len(d.val), len(d.test)) == (12, 12, 12)
+    assert d.train.x.shape[1] == 1
+    cached = list((tmp_path / "cache" / "decoded").glob("image-*.npz"))
+    assert len(cached) == 1
+    again = build("image_folder", path=str(root), size=8, channels=1)
+    assert again.split_hash == d.split_hash
+    # changing the data changes the hash
+    Image.fromarray(np.zeros((10, 14, 3), np.uint8)).save(root / "train" / "cat" / "0.png")
+    assert build("image_folder", path=str(root), size=8, channels=1).split_hash != d.split_hash
+
+
+def test_corrupt_image_names_the_file_or_is_skipped_and_counted(tmp_path):
+    root = make_images(tmp_path / "imgs")
+    bad = root / "dog" / "broken.png"
+    bad.write_bytes(b"\x89PNG not really")
+    with pytest.raises(PtbenchError, match=f"{bad}: cannot decode image"):
+        build("image_folder", path=str(root), size=8)
+    d = build("image_folder", path=str(root), size=8, skip_bad=True, val_size=6, test_size=6)
+    assert d.notes == {"skipped": 1} and len(d.train) + len(d.val) + len(d.test) == 36
+
+
+def test_empty_class_and_missing_path(tmp_path):
+    root = make_images(tmp_path / "imgs")
+    (root / "fox").mkdir()
+    with pytest.raises(PtbenchError, match="fox: class folder has no"):
+        build("image_folder", path=str(root))
+    with pytest.raises(PtbenchError, match="does not exist"):
+        build("image_folder", path=str(tmp_path / "nope"))
+
+
+def test_text_csv_and_jsonl_with_split_column(tmp_path):
+    rows = [{"text": f"good {i}" if i % 2 else f"bad {i}", "label": "pos" if i % 2 else "neg",
+             "split": ["train", "train", "val", "test"][i % 4]} for i in range(40)]
+    csv_path = tmp_path / "d.csv"
+    csv_path.write_text("text,label,split\n" + "".join(f"{r['text']},{r['label']},{r['split']}\n"
+                                                       for r in rows))
+    jl = tmp_path / "d.jsonl"
+    jl.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    for path in (csv_path, jl):
+        d = build("text_file", path=str(path), split_column="split")
+        assert d.classes == ["neg", "pos"] and (len(d.train), len(d.val), len(d.test)) == (20, 10, 10)
+        assert d.train.x[0].startswith(("good", "bad"))
+
+
+def test_text_bad_rows_name_file_and_line(tmp_path):
+    tail = "".join(f"t{i},{'pos' if i % 2 else 'neg'}\n" for i in range(20))
+    empty = tmp_path / "empty.csv"
+    empty.write_text("text,label\nfine,pos\n,neg\n" + tail)
+    with pytest.raises(PtbenchError, match=f"{empty}:3: needs non-empty 'text' and 'label'"):
+        build("text_file", path=str(empty))
+    odd = tmp_path / "odd.csv"
+    odd.write_text("text,label\nfine,pos\nok,neg\nhm,maybe\n" + tail)
+    with pytest.raises(PtbenchError, match=f"{odd}:4: label 'maybe' is not one of the declared"):
+        build("text_file", path=str(odd), classes=["neg", "pos"])
+    d = build("text_file", path=str(odd), classes=["neg", "pos"], skip_bad=True, val_size=4,
+              test_size=4)
+    assert d.notes == {"skipped": 1} and len(d.train) + len(d.val) + len(d.test) == 22
+    j = tmp_path / "d.jsonl"
+    j.write_text('{"text": "a", "label": "x"}\n{broken\n')
+    with pytest.raises(PtbenchError, match=f"{j}:2: not valid JSON"):
+        build("text_file", path=str(j))
+    missing = tmp_path / "m.csv"
+    missing.write_text("sentence,label\nhi,x\n")
+    with pytest.raises(PtbenchError, match=f"{missing}:1: missing column"):
+        build("text_file", path=str(missing))
+
+
+def test_audio_folder_reads_resamples_and_pads(tmp_path):
+    root = tmp_path / "clips"
+    for ci, c in enumerate(["hi", "lo"]):
+        (root / c).mkdir(parents=True)
+        for i in range(10):
+            sr = 8000 if i % 2 else 22050
+            t = np.arange(int(sr * 0.5)) / sr
+            wav = 0.5 * np.sin(2 * np.pi * (800 if ci == 0 else 200) * t)
+            sf.write(root / c / f"{i}.{'flac' if i % 3 == 0 else 'wav'}", wav.astype(np.float32), sr)
+    d = build("audio_folder", path=str(root), val_size=4, test_size=4)
+    assert d.modality == "audio" and d.train.x.shape == (12, 16000)
+    assert d.train.x.abs().max() > 0.4 and d.train.x[:, :2000].abs().max() == 0  # centred padding
+    (root / "hi" / "bad.wav").write_bytes(b"RIFF0000WAVE")
+    with pytest.raises(PtbenchError, match="bad.wav: cannot decode audio"):
+        build("audio_folder", path=str(root), val_size=4, test_size=4)
+
+
+def test_torchvision_dataset_from_a_local_root(tmp_path):
+    raw = tmp_path / "FashionMNIST" / "raw"
+    raw.mkdir(parents=True)
+    rng = np.random.default_rng(0)
+
+    def idx(name, arr):
+        header = bytes([0, 0, 8, arr.ndim]) + b"".join(n.to_bytes(4, "big") for n in arr.shape)
+        (raw / name).write_bytes(header + arr.astype(np.uint8).tobytes())
+
+    idx("train-images-idx3-ubyte", rng.integers(0, 255, (60, 28, 28)))
+    idx("train-labels-idx1-ubyte", np.arange(60) % 10)
+    idx("t10k-images-idx3-ubyte", rng.integers(0, 255, (20, 28, 28)))
+    idx("t10k-labels-idx1-ubyte", np.arange(20) % 10)
+    d = build("torchvision", dataset="FashionMNIST", root=str(tmp_path), val_size=10)
+    assert (len(d.train), len(d.val), len(d.test)) == (50, 10, 20)
+    assert d.train.x.shape[1:] == (1, 28, 28)
+    with pytest.raises(PtbenchError, match="CIFAR10 not found under"):
+        build("torchvision", dataset="CIFAR10", root=str(tmp_path))
+
+
+@pytest.mark.skipif(TASKS.get("fashion_mnist").meta["available"]() is not None,
+                    reason="apt-get install dataset-fashion-mnist")
+def test_fashion_mnist_from_debian():
+    d = build("fashion_mnist", train_size=500, test_size=200)
+    assert (len(d.train), len(d.val), len(d.test)) == (500, 1000, 200)
+    assert d.classes[0] == "t-shirt" and d.train.x.shape[1:] == (1, 28, 28)
+
+
+def test_regimes_few_shot_fraction_and_imbalance():
+    y = np.repeat(np.arange(4), 50)
+    train = np.arange(200)
+    shots = apply_regime(y, train, {"shots": 5})
+    assert np.bincount(y[shots]).tolist() == [5, 5, 5, 5]
+    frac = apply_regime(y, train, {"label_fraction": 0.2})
+    assert np.bincount(y[frac]).tolist() == [10, 10, 10, 10]
+    lt = apply_regime(y, train, {"imbalance": 0.1})
+    counts = np.bincount(y[lt]).tolist()
+    assert counts[0] == 50 and counts[-1] == 5 and counts == sorted(counts, reverse=True)
+    with pytest.raises(PtbenchError, match="shots=60: class 0 has only 50"):
+        apply_regime(y, train, {"shots": 60})
+    d = build("digits", shots=3)
+    assert torch.bincount(d.train.y).tolist() == [3] * 10
+    assert build("digits", shots=3).split_hash == d.split_hash != build("digits").split_hash
+
+
+def test_missing_path_is_a_validate_error(tmp_path):
+    from ptbench.suite import parse_suite
+
+    with pytest.raises(PtbenchError) as err:
+        parse_suite({"name": "u", "axes": {"backbones": ["test_efficientnet"], "tasks": [
+            {"name": "image_folder", "params": {"path": str(tmp_path / "nowhere")}}]}})
+    assert str(err.value) == f"axes.tasks[0].params.path: {tmp_path / 'nowhere'} does not exist"
+
+
+def test_gzip_idx_reader(tmp_path):
+    from ptbench.tasks.user import read_idx
+
+    arr = np.arange(24, dtype=np.uint8).reshape(2, 3, 4)
+    p = tmp_path / "x.gz"
+    with gzip.open(p, "wb") as f:
+        f.write(bytes([0, 0, 8, 3]) + b"".join(n.to_bytes(4, "big") for n in arr.shape) + arr.tobytes())
+    assert np.array_equal(read_idx(p), arr)
