@@ -126,6 +126,7 @@ def _w2v_backbone(spec: dict[str, Any], full_factory: str, bundle: str) -> Backb
 
 
 @BACKBONES.register("wav2vec2", modality="audio", family="wav2vec 2.0", params=AUDIO_PARAMS,
+                    lora_targets=("q_proj", "v_proj"),
                     weights=("none", "hub", "file"))
 def wav2vec2(spec: dict[str, Any]) -> Backbone:
     """wav2vec 2.0 (small: 2 layers × 64; full: base); hub: torchaudio WAV2VEC2_BASE."""
@@ -133,6 +134,7 @@ def wav2vec2(spec: dict[str, Any]) -> Backbone:
 
 
 @BACKBONES.register("hubert", modality="audio", family="HuBERT", params=AUDIO_PARAMS,
+                    lora_targets=("q_proj", "v_proj"),
                     weights=("none", "hub", "file"))
 def hubert(spec: dict[str, Any]) -> Backbone:
     """HuBERT (small: same small transformer as wav2vec2; full: base); hub: HUBERT_BASE."""

@@ -69,6 +69,7 @@ class Backbone(nn.Module):
         self.modality = modality
         self.weights = WeightsInfo()
         self.weights_module = net  # whose state_dict a 'file' checkpoint holds
+        self.lora_targets: tuple[str, ...] = ()  # module names LoRA adapts (from the registry)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x)

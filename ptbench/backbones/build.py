@@ -21,9 +21,12 @@ def run_weights_path(weights_dir: str | Path | None, ref: str) -> Path:
 
 
 def build_backbone(spec: dict[str, Any], weights_dir: str | Path | None = None) -> Backbone:
+    entry = BACKBONES.get(spec["name"])
     if spec.get("weights") == "run":
         path = run_weights_path(weights_dir, spec["id"])
-        bb = BACKBONES.get(spec["name"]).fn({**spec, "weights": "file", "path": str(path)})
+        bb = entry.fn({**spec, "weights": "file", "path": str(path)})
         bb.weights.source, bb.weights.ref = "run", spec["id"]
-        return bb
-    return BACKBONES.get(spec["name"]).fn(spec)
+    else:
+        bb = entry.fn(spec)
+    bb.lora_targets = tuple(entry.meta.get("lora_targets", ()))
+    return bb

@@ -126,7 +126,7 @@ def test_efficientnet(spec: dict[str, Any]) -> Backbone:
 
 
 def _timm_family(name: str, timm_name: str, family: str, doc: str,
-                 small: dict | None = None, min_size: int = 32) -> None:
+                 small: dict | None = None, min_size: int = 32, **meta: Any) -> None:
     """Register a timm architecture: ``size: small`` builds a narrower variant for the CPU."""
 
     def build(spec: dict[str, Any]) -> Backbone:
@@ -136,7 +136,7 @@ def _timm_family(name: str, timm_name: str, family: str, doc: str,
 
     build.__doc__ = doc
     BACKBONES.register(name, modality="image", family=family, params=IMAGE_PARAMS | {"size": ""},
-                       weights=("none", "hub", "file"))(build)
+                       weights=("none", "hub", "file"), **meta)(build)
 
 
 _timm_family("resnet18", "resnet18", "ResNet", "ResNet-18 (timm).")
@@ -198,3 +198,7 @@ def alexnet(spec: dict[str, Any]) -> Backbone:
 def googlenet(spec: dict[str, Any]) -> Backbone:
     """GoogLeNet / Inception-v1 (torchvision), 1024-d pooled features."""
     return _torchvision_backbone(spec, "googlenet", "fc", 1024)
+_timm_family("vit_tiny", "vit_tiny_patch16_224", "ViT",
+             "ViT-Tiny/16 (timm); small: timm's test_vit (4 blocks × 64).",
+             small=lambda **kw: __import__("timm").create_model("test_vit", dynamic_img_size=True, **kw),
+             lora_targets=("qkv",))

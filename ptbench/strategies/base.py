@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import torch
@@ -20,6 +20,9 @@ class Adapted:
     param_groups: list[dict[str, Any]]
     encode: Callable[[torch.Tensor], torch.Tensor]
     transform: Callable[[torch.Tensor], torch.Tensor] | None
+    # backbone parameters being trained: what L2-SP anchors to their pretrained values
+    anchor: list[nn.Parameter] = field(default_factory=list)
+    on_epoch_start: Callable[[int], None] | None = None  # e.g. gradual unfreezing
 
     @property
     def trainable_params(self) -> int:

@@ -96,8 +96,11 @@ def registry_problems(suite: Suite) -> list[str]:
             reason = check(BACKBONES.get(b.name))
             if reason:
                 problems.append(f"axes.strategies[{i}]: '{s.name}' cannot apply to '{b.name}': {reason}")
-    if not problems and not expand(suite):
-        problems.append("include/exclude: the rules leave no cell in the grid")
+    if not problems:
+        cells = expand(suite)
+        if not cells:
+            problems.append("include/exclude: the rules leave no cell in the grid")
+        problems += _combination_problems(cells)
     return problems
 
 
@@ -124,3 +127,30 @@ def _pretrain_problems(where: str, p, modality: str) -> list[str]:
     if TASKS.get(p.task).meta["modality"] != modality:
         return [f"{where}.task: '{p.task}' is not a {modality} task"]
     return []
+
+
+def _combination_problems(cells) -> list[str]:
+    """Strategy × regularizer × backbone combinations that cannot mean what they say."""
+    from ptbench.backbones import BACKBONES
+    from ptbench.regularizers import REGULARIZERS
+    from ptbench.strategies import STRATEGIES
+
+    out: list[str] = []
+    for cell in cells:
+        strat = STRATEGIES.get(cell.strategy["name"])
+        bb = BACKBONES.get(cell.backbone["name"])
+        for reg in cell.regularizers:
+            meta = REGULARIZERS.get(reg["name"]).meta
+            if strat.meta.get("features") and meta.get("raw_inputs"):
+                line = (f"regularizer '{reg['name']}' needs the backbone to run on raw inputs, but "
+                        f"'{strat.name}' trains on cached features (exclude the pair)")
+            elif meta.get("modalities") and bb.meta["modality"] not in meta["modalities"]:
+                line = (f"regularizer '{reg['name']}' is for {'/'.join(meta['modalities'])} "
+                        f"inputs, not the {bb.meta['modality']} backbone '{bb.name}'")
+            elif meta.get("backbone_param") and meta["backbone_param"] not in bb.meta.get("params", {}):
+                line = f"regularizer '{reg['name']}' is not supported inside backbone '{bb.name}'"
+            else:
+                continue
+            if line not in out:
+                out.append(line)
+    return out

@@ -23,6 +23,8 @@ TRAINER_SPACE: dict[str, Any] = {
     "batch_size": 64,
     "warmup_epochs": 0,
     "grad_clip": 0.0,
+    "optimizer": "adamw",  # or sgd (searchable: {type: categorical, choices: [adamw, sgd]})
+    "schedule": "cosine",  # or linear, constant; after warmup_epochs of linear warm-up
 }
 
 

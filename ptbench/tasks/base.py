@@ -52,6 +52,11 @@ def stratified_split(
 
     idx = np.arange(len(y))
     n_train, n_val, n_test = sizes
+    n_classes = len(np.unique(y))
+    if min(n_val, n_test) < n_classes or n_val + n_test + n_classes > len(y):
+        raise PtbenchError(f"task sizes: val_size={n_val} and test_size={n_test} must each be at "
+                           f"least the {n_classes} classes and leave training data out of "
+                           f"{len(y)} examples")
     rest, test = train_test_split(idx, test_size=n_test, stratify=y, random_state=seed)
     train, val = train_test_split(rest, test_size=n_val, stratify=y[rest], random_state=seed)
     if n_train < len(train):

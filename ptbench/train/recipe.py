@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
+
+TRAINER_KEYS = ("lr", "epochs", "batch_size", "warmup_epochs", "grad_clip", "head_lr_mult",
+                "optimizer", "schedule", "momentum")
 
 
 @dataclass
@@ -14,18 +18,28 @@ class Recipe:
     warmup_epochs: int = 0
     grad_clip: float = 0.0
     head_lr_mult: float = 1.0
+    optimizer: str = "adamw"  # adamw | sgd
+    schedule: str = "cosine"  # cosine | linear | constant (after warm-up)
+    momentum: float = 0.9  # sgd
     # set by regularizers
     weight_decay: float = 0.0
     label_smoothing: float = 0.0
     dropout: float = 0.0
     mixup_alpha: float = 0.0
     cutmix_alpha: float = 0.0
+    l2_sp: float = 0.0  # penalty toward the starting (pretrained) backbone weights
+    ema_decay: float = 0.0  # evaluate and keep an exponential moving average of the weights
+    patience: int = 0  # early stopping on the validation metric (0 = off)
+    drop_path: float = 0.0  # stochastic depth inside the backbone, where it supports it
+    augment: dict[str, Any] = field(default_factory=dict)  # per-modality augmentation settings
+    # set by the trial: a per-batch augmentation (built from ``augment`` and the input kind)
+    augmenter: Callable | None = None
 
     @classmethod
     def from_params(cls, params: dict[str, Any]) -> Recipe:
         """Trainer settings from the sampled params; regularizers fill in the rest."""
         r = cls()
-        for key in ("lr", "epochs", "batch_size", "warmup_epochs", "grad_clip", "head_lr_mult"):
+        for key in TRAINER_KEYS:
             if key in params:
                 setattr(r, key, type(getattr(r, key))(params[key]))
         return r

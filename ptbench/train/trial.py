@@ -68,7 +68,10 @@ def run_trial(cfg: TrialConfig, on_epoch=None, on_ready=None) -> TrialResult:
     for reg in cfg.regularizers:
         REGULARIZERS.get(reg["name"]).fn(recipe, cfg.params)
     torch.manual_seed(cfg.seed)
-    backbone = build_backbone(cfg.backbone, cfg.weights_dir)
+    spec = cfg.backbone
+    if recipe.drop_path > 0:
+        spec = {**spec, "params": {**spec.get("params", {}), "drop_path_rate": recipe.drop_path}}
+    backbone = build_backbone(spec, cfg.weights_dir)
     w = backbone.weights
     bkey = f"{cfg.backbone['name']}|{w.source}|{w.sha256 or w.ref}"
     if w.source == "none":
@@ -95,6 +98,10 @@ def run_trial(cfg: TrialConfig, on_epoch=None, on_ready=None) -> TrialResult:
     train = type(data.train)(adapted.encode(data.train.x), data.train.y)
     val = type(data.val)(adapted.encode(data.val.x), data.val.y)
     encode_seconds = time.perf_counter() - enc
+    if recipe.augment:
+        from ptbench.regularizers.augment import build_augmenter
+
+        recipe.augmenter = build_augmenter(backbone.modality, train.x[:1], recipe.augment, cfg.seed)
     torch.manual_seed(cfg.seed)
     res = fit(
         adapted.model,
@@ -107,8 +114,12 @@ def run_trial(cfg: TrialConfig, on_epoch=None, on_ready=None) -> TrialResult:
         device=cfg.device,
         seed=cfg.seed,
         on_epoch=on_epoch,
+        on_epoch_start=adapted.on_epoch_start,
+        anchor=adapted.anchor,
     )
     metrics = dict(res.history[-1]) if res.history else {}
+    if res.stopped_early:
+        metrics["stopped_epoch"] = len(res.history) - 1
     t0 = time.perf_counter()
     sets = {}
     if "test" in cfg.evaluate and data.test is not None:

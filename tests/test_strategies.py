@@ -1,0 +1,181 @@
+"""Each strategy trains exactly what it claims; regularizers do what their names say; every
+default search space samples under Optuna; impossible combinations fail at validate."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+import torch
+
+from conftest import TINY
+from ptbench.backbones.build import build_backbone
+from ptbench.errors import SuiteError
+from ptbench.regularizers import REGULARIZERS
+from ptbench.search import CellStudy
+from ptbench.strategies import STRATEGIES
+from ptbench.suite import parse_suite
+from ptbench.tasks.base import Split
+from ptbench.train.recipe import Recipe
+from ptbench.train.trainer import fit
+from ptbench.train.trial import load_task
+
+TASK = {"name": "digits", "params": {"train_size": 200, "val_size": 100, "test_size": 100}}
+
+
+def adapt(strategy, params=None, backbone=None, recipe=None):
+    torch.manual_seed(0)
+    bb = build_backbone(backbone or {"name": "test_efficientnet", "params": {"input_size": 16}})
+    ad = STRATEGIES.get(strategy).fn(bb, 10, recipe or Recipe(lr=1e-2), params or {}, None)
+    return bb, ad
+
+
+def train_once(ad, epochs=1, recipe=None, data=None):
+    data = data or load_task(TASK)
+    train = Split(ad.encode(data.train.x), data.train.y)
+    val = Split(ad.encode(data.val.x), data.val.y)
+    return fit(ad.model, ad.param_groups, train, val, recipe or Recipe(lr=1e-2, epochs=epochs,
+               batch_size=50), num_classes=10, transform=ad.transform,
+               on_epoch_start=ad.on_epoch_start, anchor=ad.anchor)
+
+
+def snapshot(module):
+    return {n: p.detach().clone() for n, p in module.named_parameters()}
+
+
+def test_bitfit_trains_biases_only_and_leaves_weights_bit_identical():
+    bb, ad = adapt("bitfit")
+    before = snapshot(bb)
+    train_once(ad)
+    after = dict(bb.named_parameters())
+    changed = {n for n, p in after.items() if not torch.equal(p, before[n])}
+    assert changed and all(n.endswith("bias") for n in changed)
+    assert all(torch.equal(after[n], before[n]) for n in before if not n.endswith("bias"))
+    head = sum(p.numel() for p in ad.model[1].parameters())
+    assert ad.trainable_params == sum(p.numel() for n, p in after.items() if n.endswith("bias")) + head
+
+
+@pytest.mark.parametrize("backbone,task", [
+    ({"name": "vit_tiny", "params": {"size": "small", "input_size": 32}}, TASK),
+    ({"name": "bert", "params": {"max_len": 16}},
+     {"name": "text_rt", "params": {}}),
+])
+def test_lora_leaves_frozen_weights_bit_identical(backbone, task, tmp_path):
+    if task["name"] == "text_rt":
+        path = tmp_path / "t.csv"
+        path.write_text("text,label\n" + "".join(
+            f"{'good fine great' if i % 2 else 'bad awful dull'} {i},{i % 2}\n" for i in range(120)))
+        task = {"name": "text_file", "params": {"path": str(path), "val_size": 20, "test_size": 20}}
+    bb, ad = adapt("lora", {"lora_r": 4, "lora_alpha": 8}, backbone)
+    base = {n: p.detach().clone() for n, p in bb.named_parameters() if "lora_" not in n}
+    lora_before = {n: p.detach().clone() for n, p in bb.named_parameters() if "lora_B" in n}
+    assert lora_before and all(not p.requires_grad for n, p in bb.named_parameters()
+                               if "lora_" not in n)
+    train_once(ad, data=load_task(task))
+    now = dict(bb.named_parameters())
+    assert all(torch.equal(now[n], p) for n, p in base.items())  # frozen: bit-identical
+    assert any(not torch.equal(now[n], p) for n, p in lora_before.items())  # adapters learned
+    assert ad.trainable_params < 0.2 * sum(p.numel() for p in bb.parameters())
+
+
+def test_lora_on_a_convolutional_network_is_rejected_at_validate():
+    d = copy.deepcopy(TINY)
+    d["axes"]["strategies"] = ["lora"]
+    with pytest.raises(SuiteError) as err:
+        parse_suite(d)
+    assert err.value.problems == ["axes.strategies[0]: 'lora' cannot apply to 'test_efficientnet': "
+                                  "LoRA needs attention projections; image backbone "
+                                  "'test_efficientnet' (EfficientNet (tiny)) has none"]
+
+
+def test_gradual_unfreeze_opens_one_block_per_epoch_from_the_top():
+    bb, ad = adapt("gradual_unfreeze", {"unfreeze_every": 1})
+    blocks = bb.blocks()
+    ad.on_epoch_start(0)
+    assert not any(p.requires_grad for p in bb.parameters())
+    ad.on_epoch_start(2)
+    assert all(p.requires_grad for b in blocks[-2:] for p in b.parameters())
+    assert not any(p.requires_grad for b in blocks[:-2] for p in b.parameters())
+    bb, ad = adapt("gradual_unfreeze", {"unfreeze_every": 1})
+    first = [p.detach().clone() for p in blocks[0].parameters()]
+    train_once(ad, epochs=2)  # only the top block opened in epoch 1: the stem never moved
+    assert all(torch.equal(a, b) for a, b in zip(first, bb.blocks()[0].parameters(), strict=True))
+
+
+def test_llrd_learning_rates_decay_with_depth():
+    bb, ad = adapt("llrd", {"lr_decay": 0.5}, recipe=Recipe(lr=1.0, head_lr_mult=2.0))
+    lrs = [g["lr"] for g in ad.param_groups]
+    assert lrs[-1] == 2.0  # head
+    assert lrs[:-1] == [0.5 ** (i + 1) for i in range(len(lrs) - 1)]  # top block first
+    assert len(lrs) - 1 == len(bb.blocks())
+
+
+def test_l2_sp_pulls_toward_the_pretrained_weights_not_zero():
+    data = load_task(TASK)
+    out = {}
+    for name, recipe in {"none": Recipe(lr=3e-2, epochs=2, batch_size=25),
+                         "l2_sp": Recipe(lr=3e-2, epochs=2, batch_size=25, l2_sp=10.0),
+                         "wd": Recipe(lr=3e-2, epochs=2, batch_size=25, weight_decay=0.5)}.items():
+        bb, ad = adapt("full_finetune")
+        with torch.no_grad():  # a "pretrained" starting point far from zero
+            for p in bb.parameters():
+                p.add_(0.5)
+        w0 = torch.cat([p.detach().flatten().clone() for p in bb.parameters()])
+        train_once(ad, recipe=recipe, data=data)
+        w = torch.cat([p.detach().flatten() for p in bb.parameters()])
+        out[name] = ((w - w0).norm().item(), w.norm().item(), w0.norm().item())
+    assert out["l2_sp"][0] < 0.5 * out["none"][0]  # stays near the pretrained weights
+    assert out["l2_sp"][1] > 0.95 * out["l2_sp"][2]  # ... and is not shrunk toward zero
+    assert out["wd"][1] < out["l2_sp"][1]  # unlike weight decay
+
+
+def test_early_stopping_stops_and_keeps_the_best_epoch():
+    bb, ad = adapt("full_finetune")
+    seen = []
+    data = load_task(TASK)
+    train = Split(ad.encode(data.train.x), data.train.y)
+    # validation labels shuffled: accuracy cannot keep improving, so patience runs out
+    val = Split(ad.encode(data.val.x), data.val.y[torch.randperm(len(data.val.y))])
+    res = fit(ad.model, ad.param_groups, train, val, Recipe(lr=1e-2, epochs=30, batch_size=50,
+              patience=2), num_classes=10, transform=ad.transform,
+              on_epoch=lambda e, m: seen.append(m["val_accuracy"]))
+    assert res.stopped_early and len(res.history) < 30
+
+
+def test_ema_keeps_the_averaged_weights():
+    bb, ad = adapt("full_finetune")
+    w0 = [p.detach().clone() for p in bb.parameters()]
+    train_once(ad, recipe=Recipe(lr=1e-2, epochs=1, batch_size=50, ema_decay=0.999))
+    moved_ema = sum((p - q).abs().sum().item() for p, q in zip(bb.parameters(), w0, strict=True))
+    bb2, ad2 = adapt("full_finetune")
+    train_once(ad2, recipe=Recipe(lr=1e-2, epochs=1, batch_size=50))
+    moved = sum((p - q).abs().sum().item() for p, q in zip(bb2.parameters(), w0, strict=True))
+    assert 0 < moved_ema < moved  # the slow average moved less than the raw weights
+
+
+@pytest.mark.parametrize("entry", list(STRATEGIES) + list(REGULARIZERS), ids=lambda e: e.name)
+def test_default_search_space_samples_under_optuna(entry, tmp_path):
+    from ptbench.suite.grid import TRAINER_SPACE
+
+    study = CellStudy(f"journal:///{tmp_path}/s.journal", "s", "maximize", "tpe")
+    for _ in range(3):
+        trial, params = study.ask(TRAINER_SPACE | entry.space)
+        assert set(entry.space) <= set(params)
+        study.tell(trial, 0.5, "complete")
+
+
+@pytest.mark.parametrize("strategy,reg,msg", [
+    ("linear_probe", "augment", "needs the backbone to run on raw inputs, but 'linear_probe'"),
+    ("full_finetune", "drop_path", None),
+])
+def test_impossible_regularizer_combinations_fail_at_validate(strategy, reg, msg):
+    d = copy.deepcopy(TINY)
+    d["axes"]["strategies"], d["axes"]["regularizers"] = [strategy], [[reg]]
+    if msg is None:
+        parse_suite(d)  # timm backbones support drop_path
+        d["axes"]["backbones"] = [{"name": "mel_cnn"}]
+        d["axes"]["tasks"] = [{"name": "spoken_digits"}]
+        msg = "regularizer 'drop_path' is not supported inside backbone 'mel_cnn'"
+    with pytest.raises(SuiteError) as err:
+        parse_suite(d)
+    assert any(msg in p for p in err.value.problems)
