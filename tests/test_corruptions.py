@@ -1,0 +1,70 @@
+"""Corruptions are deterministic for a seed, and a more severe level moves inputs further."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from ptbench.backbones.audio import MelEncoder
+from ptbench.evaluate.corruptions import CORRUPTIONS, corrupt, names_for
+from ptbench.tasks import TASKS
+
+
+@pytest.fixture(scope="module")
+def digits():
+    d = TASKS.get("mnist_subset").fn({"train_size": 100, "val_size": 100, "test_size": 100})
+    return d.test.x[:32]
+
+
+def _audio():
+    t = torch.arange(16000) / 16000
+    return torch.randn(4, 16000, generator=torch.Generator().manual_seed(0)) * 0.1 * t
+
+
+TEXT = ["The quick brown Fox jumps over the lazy dog near the river bank today",
+        "A quietly devastating film about the limits of loyalty and love"] * 4
+
+
+def _distance(name, clean, bad):
+    modality = CORRUPTIONS.get(name).meta["modality"]
+    if modality == "image":
+        return (bad.float() - clean.float()).pow(2).mean().sqrt().item()
+    if modality == "audio":
+        mel = MelEncoder(40)
+        return (mel(bad) - mel(clean)).pow(2).mean().sqrt().item()
+    import difflib
+
+    return sum(1 - difflib.SequenceMatcher(None, a, b).ratio() for a, b in zip(clean, bad,
+                                                                                strict=True))
+
+
+def _input(name, digits):
+    modality = CORRUPTIONS.get(name).meta["modality"]
+    if modality == "image":
+        if name == "saturate":  # colour images: grey ones have no saturation to change
+            rgb = digits.expand(-1, 3, -1, -1).clone()
+            rgb[:, 0] //= 2
+            return rgb
+        return digits
+    return _audio() if modality == "audio" else TEXT
+
+
+@pytest.mark.parametrize("name", [e.name for e in CORRUPTIONS])
+def test_deterministic_and_ordered_by_severity(name, digits):
+    x = _input(name, digits)
+    a, b = corrupt(name, x, 3, seed=0), corrupt(name, x, 3, seed=0)
+    assert a == b if isinstance(a, list) else torch.equal(a, b)
+    other = corrupt(name, x, 3, seed=1)
+    if name not in ("brightness", "contrast", "saturate", "gain", "band_limit", "speed",
+                    "pixelate", "jpeg", "gaussian_blur", "defocus_blur"):  # no randomness
+        assert other != a if isinstance(a, list) else not torch.equal(other, a)
+    dist = [_distance(name, x, corrupt(name, x, s, seed=0)) for s in range(1, 6)]
+    assert all(d1 < d2 for d1, d2 in zip(dist, dist[1:], strict=False)), dist
+    assert dist[0] > 0
+
+
+def test_every_modality_has_its_families():
+    assert len(names_for("image")) == 13 and len(names_for("audio")) == 6
+    assert set(names_for("text")) == {"char_typos", "word_dropout", "word_swaps", "casing"}
+    for e in CORRUPTIONS:
+        assert len(e.meta["levels"]) == 5 and e.meta["meaning"]
