@@ -108,29 +108,28 @@ def _cmd_run(a) -> int:
     for e in s.errors:
         print(f"  failed {e}")
     if not a.no_leaderboard:
-        from ptbench.leaderboard import build_leaderboard, render, write_outputs
+        from ptbench.leaderboard import render
+        from ptbench.leaderboard.publish import publish
 
-        tables = build_leaderboard(s.tracking_uri, suite.name)
-        print(render(tables, "table"))
-        for fmt in ("csv", "md"):
-            path = write_outputs(tables, suite.name, fmt)
-        print(f"leaderboard written to {path.parent}/")
+        boards, written = publish(suite, s.tracking_uri)
+        print(render(boards, "table"))
+        print(f"leaderboard written to {written[0].parent}/ and logged to the suite run")
     print(f"browse every run: ptbench ui {a.suite}")
     return 0
 
 
 def _cmd_leaderboard(a) -> int:
-    from ptbench.leaderboard import build_leaderboard, render, write_outputs
+    from ptbench.leaderboard import render
+    from ptbench.leaderboard.publish import publish
     from ptbench.runner import resolve
     from ptbench.suite import load_suite
 
     suite = load_suite(a.suite)
     _, tracking, *_ = resolve(suite, _options(a))
-    tables = build_leaderboard(tracking, suite.name)
+    boards, written = publish(suite, tracking, (a.format,), a.output)
     if a.format == "table":
-        print(render(tables, "table"))
-    path = write_outputs(tables, suite.name, a.format, a.output)
-    print(f"written {path}")
+        print(render(boards, "table"))
+    print(f"written {written[0]}")
     return 0
 
 

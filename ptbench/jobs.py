@@ -30,6 +30,7 @@ class RunContext:
     evaluation: tuple[str, ...]
     cache_dir: str
     weights_dir: str
+    robustness: dict[str, Any] = field(default_factory=dict)
     tags: dict[str, str] = field(default_factory=dict)
 
 
@@ -103,18 +104,9 @@ def _device() -> str:
 def _config(cell: Cell, params: dict, seed: int, evaluate: tuple, ctx: RunContext):
     from ptbench.train.trial import TrialConfig
 
-    return TrialConfig(
-        cell.backbone,
-        cell.task,
-        cell.strategy,
-        cell.regularizers,
-        params,
-        seed=seed,
-        device=_device(),
-        evaluate=evaluate,
-        cache_dir=ctx.cache_dir,
-        weights_dir=ctx.weights_dir,
-    )
+    return TrialConfig(cell.backbone, cell.task, cell.strategy, cell.regularizers, params,
+                       seed=seed, device=_device(), evaluate=evaluate, cache_dir=ctx.cache_dir,
+                       weights_dir=ctx.weights_dir, robustness=ctx.robustness)
 
 
 def _record_failure(tracker, run_id: str, err: BaseException) -> str:

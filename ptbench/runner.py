@@ -150,17 +150,18 @@ def run_suite(suite: Suite, opts: RunOptions, suite_text: str | None = None) -> 
     tracker.kill_stale(exp_id, suite_run)
 
     ctx = RunContext(
-        tracking_uri,
-        storage_url,
-        exp_id,
-        suite.search.sampler,
-        suite.search.pruner,
-        suite.search.sampler_seed,
-        suite.seeds[0],
-        tuple(suite.evaluation),
-        str(project / "cache"),
-        str(project / "weights"),
-        tags,
+        tracking_uri=tracking_uri,
+        storage_url=storage_url,
+        exp_id=exp_id,
+        sampler=suite.search.sampler,
+        pruner=suite.search.pruner,
+        sampler_seed=suite.search.sampler_seed,
+        search_seed=suite.seeds[0],
+        evaluation=tuple(suite.evaluation),
+        cache_dir=str(project / "cache"),
+        weights_dir=str(project / "weights"),
+        robustness=suite.robustness.model_dump(),
+        tags=tags,
     )
     plans: dict[str, CellPlan] = {}
     for cell in cells:

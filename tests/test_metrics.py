@@ -26,3 +26,26 @@ def test_metrics_match_hand_computed_values():
     # ECE with 15 bins: confidences .8 (right), .6 (wrong), .7 (right), .9 (right), each own bin
     ece = (abs(0.8 - 1) + abs(0.6 - 0) + abs(0.7 - 1) + abs(0.9 - 1)) / 4
     assert m["ece"] == pytest.approx(ece)
+
+
+def test_confidence_interval_and_significance_by_hand():
+    from ptbench.leaderboard.stats import ci95, significantly_worse
+
+    mean, half = ci95([0.8, 0.9, 1.0])
+    # sd = 0.1, t(0.975, df=2) = 4.302653, half-width = 4.302653 · 0.1 / √3
+    assert mean == pytest.approx(0.9) and half == pytest.approx(4.302653 * 0.1 / 3**0.5, rel=1e-5)
+    assert math.isnan(ci95([0.7])[1])
+    assert significantly_worse([0.50, 0.51, 0.49, 0.50], [0.90, 0.91, 0.89, 0.90])
+    assert not significantly_worse([0.88, 0.92, 0.90], [0.90, 0.91, 0.89])
+    assert not significantly_worse([0.5], [0.9])  # one seed: cannot tell
+
+
+def test_reliability_bins_by_hand():
+    from ptbench.evaluate.metrics import reliability_bins
+
+    probs = torch.tensor([[0.8, 0.2], [0.6, 0.4], [0.3, 0.7], [0.9, 0.1]])
+    out = reliability_bins(probs.log(), torch.tensor([0, 1, 1, 0]), n_bins=5)
+    # bins of width 0.2: 0.6 → bin 3, 0.7 → bin 3, 0.8 → bin 4, 0.9 → bin 4
+    assert out["rel_b03_n"] == 2 and out["rel_b03_conf"] == pytest.approx(0.65)
+    assert out["rel_b03_acc"] == pytest.approx(0.5) and out["rel_b04_acc"] == pytest.approx(1.0)
+    assert out["rel_b00_n"] == 0 and "rel_b00_acc" not in out

@@ -7,8 +7,8 @@ import copy
 
 import pytest
 import torch
-
 from conftest import TINY
+
 from ptbench.backbones.build import build_backbone
 from ptbench.errors import SuiteError
 from ptbench.regularizers import REGULARIZERS

@@ -41,8 +41,7 @@ class MelEncoder:
         self.cfg = {"sample_rate": RATE, "n_mels": n_mels, "n_fft": n_fft, "hop": hop, "log": log}
         self.log = log
 
-    @torch.no_grad()
-    def __call__(self, wav: torch.Tensor) -> torch.Tensor:
+    def __call__(self, wav: torch.Tensor) -> torch.Tensor:  # differentiable: attacks go through it
         out = torch.cat([self.mel(wav[i:i + 256].float()) for i in range(0, len(wav), 256)])
         return torch.log(out + 1e-6) if self.log else out
 

@@ -1,6 +1,13 @@
-"""Leaderboards built from MLflow runs alone: one table per task (and split hash)."""
+"""Leaderboards built from MLflow runs alone: per-task views, intervals, plots."""
 
-from ptbench.leaderboard.build import build_leaderboard
+from ptbench.leaderboard.build import Board, build_boards, load_runs
 from ptbench.leaderboard.render import render, write_outputs
 
-__all__ = ["build_leaderboard", "render", "write_outputs"]
+
+def build_leaderboard(tracking_uri: str, suite_name: str, reference: dict | None = None
+                      ) -> list[Board]:
+    """Every board of a suite, from the MLflow store at ``tracking_uri`` alone."""
+    return build_boards(load_runs(tracking_uri, suite_name), reference)
+
+
+__all__ = ["Board", "build_leaderboard", "render", "write_outputs"]

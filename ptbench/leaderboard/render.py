@@ -1,86 +1,125 @@
-"""Render leaderboards as a terminal table, CSV, Markdown or a self-contained HTML page."""
+"""Render leaderboards: terminal tables, CSV, Markdown, and a self-contained HTML page with the
+plots embedded; written under results/<suite>/ and logged to the suite's MLflow run."""
 
 from __future__ import annotations
 
+import base64
 import html
 import math
+from io import StringIO
 from pathlib import Path
 
 import pandas as pd
 
 FORMATS = ("table", "csv", "md", "html")
-NOTE = (
-    "Validation scores come from the hyperparameter search; test and shifted-domain scores "
-    "come only from final runs of each cell's best configuration, one per seed."
-)
+NOTE = ("Validation scores come from the hyperparameter search; test, shifted-domain, corruption "
+        "and attack scores come only from final runs of each cell's best configuration, one per "
+        "seed — the search never reads them. ± is the 95% Student-t interval over seeds; "
+        "≈ marks cells not significantly worse than the best (Welch's t-test, p ≥ 0.05).")
 
 
 def _fmt(v) -> str:
     if isinstance(v, float):
         if math.isnan(v):
             return "—"
-        if v.is_integer() and abs(v) >= 10:  # counts (parameters, trials) read as integers
+        if v.is_integer() and abs(v) >= 10:
             return f"{v:,.0f}"
         return f"{v:,.0f}" if abs(v) >= 1000 else f"{v:.4f}" if abs(v) < 10 else f"{v:.1f}"
     return str(v)
 
 
 def _display(df: pd.DataFrame) -> pd.DataFrame:
+    df = df.copy()
+    if "test_acc_ci95" in df:
+        df["test_acc"] = [f"{_fmt(m)} ± {_fmt(c)}" if c == c else _fmt(m)
+                          for m, c in zip(df["test_acc"], df.pop("test_acc_ci95"), strict=True)]
     return df.map(_fmt)
 
 
-def render(tables: dict[str, pd.DataFrame], fmt: str) -> str:
+def render(boards, fmt: str, plots: dict | None = None) -> str:
     if fmt == "csv":
-        frames = [t.assign(task=task)[["task", *t.columns]] for task, t in tables.items()]
-        return pd.concat(frames).to_csv(index=False)
+        frames = [v.assign(task=b.title, view=name) for b in boards for name, v in b.views.items()]
+        frame = pd.concat(frames, ignore_index=True)
+        for c in frame.columns:  # counts stay integers even where another view left a gap
+            v = pd.to_numeric(frame[c], errors="coerce")
+            if v.notna().any() and v.notna().sum() == frame[c].notna().sum() and (v.dropna() % 1 == 0).all():
+                frame[c] = v.astype("Int64")
+        cols = ["task", "view"] + [c for c in frame.columns if c not in ("task", "view")]
+        return frame[cols].to_csv(index=False)
     if fmt == "md":
-        parts = [f"## {task}\n\n{_display(t).to_markdown(index=False)}\n" for task, t in tables.items()]
-        return f"_{NOTE}_\n\n" + "\n".join(parts)
+        parts = [f"_{NOTE}_\n"]
+        for b in boards:
+            parts.append(f"## {b.title}\n")
+            parts += [f"> {n}\n" for n in b.notes]
+            for name, v in b.views.items():
+                parts.append(f"### {name}\n\n{_display(v).to_markdown(index=False)}\n")
+        return "\n".join(parts)
     if fmt == "html":
-        body = "".join(
-            f"<h2>{html.escape(task)}</h2>{_display(t).to_html(index=False, border=0, classes='lb')}"
-            for task, t in tables.items()
-        )
-        return (
-            "<!doctype html><html><head><meta charset='utf-8'><title>ptbench leaderboard</title>"
-            "<style>body{font-family:sans-serif;margin:2em}table.lb{border-collapse:collapse}"
-            ".lb td,.lb th{padding:4px 8px;border-bottom:1px solid #ddd;text-align:right}"
-            ".lb tr:first-child td{font-weight:bold}</style></head><body>"
-            f"<h1>ptbench leaderboard</h1><p><em>{html.escape(NOTE)}</em></p>{body}</body></html>"
-        )
-    from io import StringIO
-
+        return _html(boards, plots or {})
     from rich.console import Console
     from rich.table import Table
 
     buf = StringIO()
-    shown = {task: _display(t) for task, t in tables.items()}
-    width = max(sum(max(len(c), *(len(v) for v in t[c])) + 3 for c in t.columns) + 4
-                for t in shown.values())
-    console = Console(file=buf, width=max(100, width), force_terminal=False)
-    for task, t in tables.items():
-        table = Table(title=f"task: {task}", title_justify="left")
-        for col in t.columns:
-            table.add_column(
-                col,
-                justify="right" if col not in ("backbone", "weights", "strategy", "regularizer") else "left",
-            )
-        for row in shown[task].itertuples(index=False):
-            table.add_row(*row)
-        console.print(table)
-    console.print(NOTE)
+    for b in boards:
+        for name, v in b.views.items():
+            shown = _display(v)
+            width = sum(max(len(c), *(len(x) for x in shown[c])) + 3 for c in shown.columns) + 4
+            console = Console(file=buf, width=max(100, width), force_terminal=False)
+            table = Table(title=f"{b.title} — {name}", title_justify="left")
+            for col in shown.columns:
+                table.add_column(col, justify="left" if col in ("backbone", "weights", "strategy",
+                                                                 "regularizer") else "right")
+            for row in shown.itertuples(index=False):
+                table.add_row(*row)
+            console.print(table)
+        for n in b.notes:
+            buf.write(f"note: {n}\n")
+    buf.write(NOTE + "\n")
     return buf.getvalue()
 
 
-def write_outputs(
-    tables: dict[str, pd.DataFrame],
-    suite_name: str,
-    fmt: str,
-    output: str | Path | None = None,
-    results_dir: str | Path = "results",
-) -> Path:
+def _img(path: Path) -> str:
+    data = base64.b64encode(path.read_bytes()).decode()
+    return f"<img alt='{html.escape(path.stem)}' src='data:image/png;base64,{data}'>"
+
+
+def _html(boards, plots: dict) -> str:
+    body = []
+    for b in boards:
+        body.append(f"<h2>{html.escape(b.title)}</h2>")
+        body += [f"<p class='note'>{html.escape(n)}</p>" for n in b.notes]
+        for name, v in b.views.items():
+            body.append(f"<h3>{html.escape(name)}</h3>")
+            body.append(_display(v).to_html(index=False, border=0, classes="lb", escape=True))
+        if plots.get(b.title):
+            body.append("<div class='plots'>" + "".join(_img(p) for p in plots[b.title]) + "</div>")
+    if plots.get("few-shot curves"):
+        body.append("<h2>few-shot curves</h2>" + _img(plots["few-shot curves"][0]))
+    return (
+        "<!doctype html><html><head><meta charset='utf-8'><title>ptbench leaderboard</title>"
+        "<style>body{font-family:system-ui,sans-serif;margin:2em;color:#222}"
+        "table.lb{border-collapse:collapse;font-size:13px;margin-bottom:1.5em}"
+        ".lb td,.lb th{padding:3px 8px;border-bottom:1px solid #ddd;text-align:right;"
+        "white-space:nowrap}"
+        ".lb th{background:#f3f3f3}.lb tbody tr:first-child td{font-weight:bold}"
+        ".plots img{max-width:48%;margin:4px;border:1px solid #eee}.note{color:#a50}</style>"
+        "</head><body><h1>ptbench leaderboard</h1>"
+        f"<p><em>{html.escape(NOTE)}</em></p>{''.join(body)}</body></html>"
+    )
+
+
+def write_outputs(boards, suite_name: str, fmt: str, output: str | Path | None = None,
+                  results_dir: str | Path = "results") -> list[Path]:
+    """Write one format (plots go beside an HTML page); returns the files written."""
     ext = {"table": "txt"}.get(fmt, fmt)
     path = Path(output) if output else Path(results_dir) / suite_name / f"leaderboard.{ext}"
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(render(tables, fmt), encoding="utf-8")
-    return path
+    written = [path]
+    plots = None
+    if fmt == "html":
+        from ptbench.leaderboard.plots import all_plots
+
+        plots = all_plots(boards, path.parent / "plots")
+        written += [p for ps in plots.values() for p in ps]
+    path.write_text(render(boards, fmt, plots), encoding="utf-8")
+    return written

@@ -23,6 +23,25 @@ class Adapted:
     # backbone parameters being trained: what L2-SP anchors to their pretrained values
     anchor: list[nn.Parameter] = field(default_factory=list)
     on_epoch_start: Callable[[int], None] | None = None  # e.g. gradual unfreezing
+    # set by the trial: the backbone, and whether ``model`` is a head over cached features
+    backbone: Backbone | None = None
+    features: bool = False
+
+    def logits_from_raw(self, raw) -> torch.Tensor:
+        """Differentiable logits from raw inputs (images in [0, 1], waveforms, texts):
+        the path attacks and corruption evaluation take, with no feature cache."""
+        bb = self.backbone
+        x = bb.encode(raw)
+        if self.features:
+            return self.model(bb(bb.preprocess(x) if bb.preprocess is not None else x))
+        return self.model(self.transform(x) if self.transform is not None else x)
+
+    @torch.no_grad()
+    def predict_raw(self, raw, batch_size: int = 256) -> torch.Tensor:
+        self.model.eval()
+        self.backbone.eval()
+        return torch.cat([self.logits_from_raw(raw[i:i + batch_size]).float()
+                          for i in range(0, len(raw), batch_size)])
 
     @property
     def trainable_params(self) -> int:

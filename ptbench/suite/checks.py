@@ -61,6 +61,12 @@ def registry_problems(suite: Suite) -> list[str]:
             else:
                 space = REGULARIZERS.get(r.name).space
                 problems += _param_problems(where, r.params, space, "regularizer", r.name)
+    if suite.robustness.corruptions != "all":
+        from ptbench.evaluate.corruptions import CORRUPTIONS
+
+        for i, name in enumerate(suite.robustness.corruptions):
+            if name not in CORRUPTIONS:
+                problems.append(f"robustness.corruptions[{i}]: {CORRUPTIONS.unknown(name)}")
     for key in ("include", "exclude"):
         for i, rule in enumerate(getattr(suite, key)):
             if not rule:

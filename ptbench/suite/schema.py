@@ -147,6 +147,26 @@ class Axes(Strict):
 Rule = dict[Literal["backbone", "weights", "task", "strategy", "regularizer"], str | list[str]]
 
 
+class Robustness(Strict):
+    """Settings of the robustness evaluations (final runs only)."""
+
+    corruptions: list[str] | Literal["all"] = "all"
+    severities: list[int] = Field(default_factory=lambda: [1, 2, 3, 4, 5])
+    size: int = Field(500, ge=10, description="test examples evaluated under corruption")
+    eps: list[float] = Field(default_factory=lambda: [1 / 255, 2 / 255, 4 / 255])
+    pgd_steps: int = Field(10, ge=2)
+    adversarial_size: int = Field(200, ge=10)
+    # the cell whose corruption error normalises mCE: a rule like include/exclude
+    reference: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("severities")
+    @classmethod
+    def _levels(cls, v: list[int]) -> list[int]:
+        if not v or any(s not in (1, 2, 3, 4, 5) for s in v):
+            raise ValueError("severities are levels 1 to 5")
+        return sorted(set(v))
+
+
 class Tracking(Strict):
     uri: str | None = Field(None, description="MLflow tracking URI; default sqlite in project dir")
 
@@ -170,7 +190,10 @@ class Suite(Strict):
     exclude: list[Rule] = Field(default_factory=list)
     search: Search = Search()
     seeds: list[int] = Field(default_factory=lambda: [0], min_length=1)
-    evaluation: list[Literal["test", "shifted"]] = Field(default_factory=lambda: ["test", "shifted"])
+    evaluation: list[Literal["test", "shifted", "corruptions", "adversarial"]] = Field(
+        default_factory=lambda: ["test", "shifted"]
+    )
+    robustness: Robustness = Robustness()
     tracking: Tracking = Tracking()
     storage: Storage = Storage()
     execution: Execution = Execution()

@@ -28,7 +28,8 @@ class TrialConfig:
     params: dict[str, Any]
     seed: int = 0
     device: str = "cpu"
-    evaluate: tuple[str, ...] = ()  # () in search; ("test", "shifted") for final runs
+    evaluate: tuple[str, ...] = ()  # () in search; ("test", "shifted", …) for final runs
+    robustness: dict[str, Any] = field(default_factory=dict)  # suite.robustness, dumped
     cache_dir: str | None = None
     weights_dir: str | None = None  # where 'ptbench pretrain' keeps its weights
 
@@ -55,12 +56,14 @@ def load_task(spec: dict[str, Any]) -> TaskData:
 
 def run_trial(cfg: TrialConfig, on_epoch=None, on_ready=None) -> TrialResult:
     from ptbench.backbones.build import build_backbone
-    from ptbench.evaluate.metrics import classification_metrics
+    from ptbench.evaluate.metrics import classification_metrics, reliability_bins
     from ptbench.regularizers import REGULARIZERS
     from ptbench.strategies import STRATEGIES
     from ptbench.train.features import FeatureCache
     from ptbench.train.trainer import fit, predict
 
+    if cfg.device.startswith("cuda"):
+        torch.cuda.reset_peak_memory_stats(cfg.device)
     data = load_task(cfg.task)
     if not cfg.evaluate:
         data = data.without_held_out()  # the no-leakage rule, enforced where data is handed out
@@ -78,6 +81,8 @@ def run_trial(cfg: TrialConfig, on_epoch=None, on_ready=None) -> TrialResult:
         bkey += f"|seed={cfg.seed}"  # random features depend on the init seed
     cache = FeatureCache(f"{cfg.cache_dir}/features" if cfg.cache_dir else None, bkey, cfg.device)
     adapted = STRATEGIES.get(cfg.strategy["name"]).fn(backbone, data.num_classes, recipe, cfg.params, cache)
+    adapted.backbone = backbone
+    adapted.features = bool(STRATEGIES.get(cfg.strategy["name"]).meta.get("features"))
     if adapted.trainable_params == 0:
         raise PtbenchError(f"strategy '{cfg.strategy['name']}' leaves no trainable parameters")
     info = {
@@ -130,10 +135,15 @@ def run_trial(cfg: TrialConfig, on_epoch=None, on_ready=None) -> TrialResult:
         logits = predict(adapted.model, adapted.encode(split.x), adapted.transform, cfg.device)
         for k, v in classification_metrics(logits, split.y, data.num_classes).items():
             metrics[f"{prefix}_{k}"] = v
+        if prefix == "test":
+            metrics |= {f"test_{k}": v for k, v in reliability_bins(logits, split.y).items()}
     for k in data.shifted:
         if "test_accuracy" in metrics and f"shifted_{k}_accuracy" in metrics:
             metrics[f"shifted_{k}_gap"] = metrics["test_accuracy"] - metrics[f"shifted_{k}_accuracy"]
+    if {"corruptions", "adversarial"} & set(cfg.evaluate) and data.test is not None:
+        metrics |= _robustness(adapted, data, cfg)
     info["feature_cache_hits"], info["feature_cache_misses"] = cache.hits, cache.misses
+    metrics["peak_mem_mb"] = _peak_memory_mb(cfg.device)
     return TrialResult(
         metrics,
         res.history,
@@ -141,3 +151,34 @@ def run_trial(cfg: TrialConfig, on_epoch=None, on_ready=None) -> TrialResult:
         train_seconds=res.train_seconds + encode_seconds,
         eval_seconds=time.perf_counter() - t0,
     )
+
+
+def _robustness(adapted, data: TaskData, cfg: TrialConfig) -> dict[str, float]:
+    from ptbench.evaluate.robustness import adversarial_metrics, corruption_metrics, subset
+
+    rb = {"corruptions": "all", "severities": [1, 2, 3, 4, 5], "size": 500,
+          "eps": [1 / 255, 2 / 255, 4 / 255], "pgd_steps": 10, "adversarial_size": 200} | cfg.robustness
+    out: dict[str, float] = {}
+    if "corruptions" in cfg.evaluate:
+        x, y = subset(data.test.x, data.test.y, rb["size"], seed=0)
+        names = [] if rb["corruptions"] == "all" else list(rb["corruptions"])
+        out |= corruption_metrics(adapted.predict_raw, x, y, data.modality, names,
+                                  list(rb["severities"]), cfg.seed)
+    if "adversarial" in cfg.evaluate and data.modality in ("image", "audio"):
+        x, y = subset(data.test.x, data.test.y, rb["adversarial_size"], seed=0)
+        x = x.float() / 255.0 if x.dtype == torch.uint8 else x.float()  # images in [0, 1]
+        adapted.model.eval()
+        adapted.backbone.eval()
+        out |= adversarial_metrics(adapted.logits_from_raw, x, y, data.modality,
+                                   list(rb["eps"]), int(rb["pgd_steps"]), cfg.seed)
+    return out
+
+
+def _peak_memory_mb(device: str) -> float:
+    """Peak accelerator memory of this trial on CUDA; on the CPU the worker process's peak RSS
+    (an upper bound: a worker runs several trials)."""
+    if device.startswith("cuda"):
+        return torch.cuda.max_memory_allocated(device) / 2**20
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
