@@ -29,3 +29,15 @@ def quickstart(session):
 def benchmarks(session):
     session.run("pip", "install", "-q", "-e", ".[dev]")
     session.run("pytest", "benchmarks", "--benchmark-only", "-p", "no:cacheprovider", *session.posargs)
+
+
+SHIPPED = ["quickstart", "pretrained_vs_random", "strategies"]
+
+
+@nox.session
+def results(session):
+    """Re-run every shipped suite and regenerate results/<suite>/ (CSV, Markdown, HTML + plots)."""
+    session.run("pip", "install", "-q", "-e", ".")
+    for name in session.posargs or SHIPPED:
+        session.run("ptbench", "run", f"suites/{name}.yaml", "--no-progress")
+        session.run("ptbench", "leaderboard", f"suites/{name}.yaml", "--format", "html")

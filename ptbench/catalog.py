@@ -14,13 +14,14 @@ def _space(space: dict) -> str:
 
 def listing(what: str) -> str:
     from ptbench.backbones import BACKBONES
+    from ptbench.evaluate.corruptions import CORRUPTIONS
+    from ptbench.pretrain import OBJECTIVES
     from ptbench.regularizers import REGULARIZERS
     from ptbench.strategies import STRATEGIES
     from ptbench.tasks import TASKS
 
-    reg = {"backbones": BACKBONES, "tasks": TASKS, "strategies": STRATEGIES, "regularizers": REGULARIZERS}[
-        what
-    ]
+    reg = {"backbones": BACKBONES, "tasks": TASKS, "strategies": STRATEGIES, "regularizers": REGULARIZERS,
+           "corruptions": CORRUPTIONS, "objectives": OBJECTIVES}[what]
     rows = []
     for e in reg:
         m = e.meta
@@ -48,11 +49,17 @@ def listing(what: str) -> str:
                     "yes" if not missing else f"no: {missing}",
                 ]
             )
+        elif what == "corruptions":
+            rows.append([e.name, m["modality"], m["meaning"], " / ".join(f"{v:g}" for v in m["levels"])])
+        elif what == "objectives":
+            rows.append([e.name, "/".join(m["modalities"]), e.doc])
         else:
             rows.append([e.name, _space(e.space), e.doc])
     heads = {
         "backbones": ["name", "modality", "family", "params", "weights", "offline now", "about"],
         "tasks": ["name", "modality", "classes", "size", "source", "available"],
+        "corruptions": ["name", "modality", "what the level means", "severities 1 / 2 / 3 / 4 / 5"],
+        "objectives": ["name", "modalities", "about"],
     }.get(what, ["name", "default search space", "about"])
     widths = [max(len(str(r[i])) for r in [heads, *rows]) for i in range(len(heads))]
     fmt = "  ".join(f"{{:<{w}}}" for w in widths)

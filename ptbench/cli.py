@@ -66,7 +66,8 @@ def _parser() -> argparse.ArgumentParser:
     pt.add_argument("--tracking-uri")
 
     ls = sub.add_parser("ls", help="list registered backbones, tasks, strategies, regularizers")
-    ls.add_argument("what", choices=("backbones", "tasks", "strategies", "regularizers"))
+    ls.add_argument("what", choices=("backbones", "tasks", "strategies", "regularizers", "corruptions",
+                                     "objectives"))
     return p
 
 

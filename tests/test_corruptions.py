@@ -68,3 +68,20 @@ def test_every_modality_has_its_families():
     assert set(names_for("text")) == {"char_typos", "word_dropout", "word_swaps", "casing"}
     for e in CORRUPTIONS:
         assert len(e.meta["levels"]) == 5 and e.meta["meaning"]
+
+
+def test_two_runs_of_the_same_final_model_give_identical_robustness_numbers():
+    from ptbench.train.trial import TrialConfig, run_trial
+
+    cfg = TrialConfig({"name": "test_efficientnet", "params": {"input_size": 16}},
+                      {"name": "digits", "params": {"train_size": 200, "val_size": 100,
+                                                    "test_size": 100}},
+                      {"name": "full_finetune"}, [], {"lr": 1e-2, "epochs": 2, "batch_size": 25},
+                      seed=3, evaluate=("test", "corruptions", "adversarial"),
+                      robustness={"corruptions": ["gaussian_noise", "elastic"], "severities": [2, 4],
+                                  "size": 60, "eps": [0.03], "pgd_steps": 3, "adversarial_size": 30})
+    a, b = run_trial(cfg), run_trial(cfg)
+    keys = [k for k in a.metrics if k.startswith(("corr_", "adv_"))]
+    assert len(keys) == 2 * 2 + 3 + 2  # 4 cells, clean/mean/relative, fgsm/pgd
+    assert {k: a.metrics[k] for k in keys} == {k: b.metrics[k] for k in keys}
+    assert a.metrics["adv_pgd_eps0.03_accuracy"] <= a.metrics["corr_clean_accuracy"] + 1e-9
