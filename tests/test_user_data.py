@@ -190,10 +190,54 @@ def test_missing_path_is_a_validate_error(tmp_path):
 
 
 def test_gzip_idx_reader(tmp_path):
-    from ptbench.tasks.user import read_idx
+    from ptbench.tasks.local import read_idx
 
     arr = np.arange(24, dtype=np.uint8).reshape(2, 3, 4)
     p = tmp_path / "x.gz"
     with gzip.open(p, "wb") as f:
         f.write(bytes([0, 0, 8, 3]) + b"".join(n.to_bytes(4, "big") for n in arr.shape) + arr.tobytes())
     assert np.array_equal(read_idx(p), arr)
+
+
+def test_speech_commands_from_a_local_root_with_its_split_lists(tmp_path):
+    base = tmp_path / "SpeechCommands" / "speech_commands_v0.02"
+    rng = np.random.default_rng(0)
+    for word in ("yes", "no", "_background_noise_"):
+        (base / word).mkdir(parents=True)
+        for i in range(10):
+            wav = (0.1 * rng.standard_normal(12000)).astype(np.float32)
+            sf.write(base / word / f"s{i}_nohash_0.wav", wav, 16000)
+    (base / "validation_list.txt").write_text("yes/s0_nohash_0.wav\nno/s0_nohash_0.wav\n")
+    (base / "testing_list.txt").write_text("yes/s1_nohash_0.wav\nno/s1_nohash_0.wav\nno/s2_nohash_0.wav\n")
+    d = build("speech_commands", root=str(tmp_path))
+    assert d.classes == ["no", "yes"] and d.train.x.shape[1:] == (16000,)
+    assert (len(d.train), len(d.val), len(d.test)) == (15, 2, 3)
+    with pytest.raises(PtbenchError, match="no folder for class"):
+        build("speech_commands", root=str(tmp_path), classes=["maybe"])
+
+
+def test_hugging_face_dataset_saved_to_disk(tmp_path):
+    datasets = pytest.importorskip("datasets")
+    feats = datasets.Features({"text": datasets.Value("string"),
+                               "label": datasets.ClassLabel(names=["neg", "pos"])})
+    rows = {"text": [f"{'great' if i % 2 else 'awful'} film {i}" for i in range(40)],
+            "label": [i % 2 for i in range(40)]}
+    dd = datasets.DatasetDict({
+        "train": datasets.Dataset.from_dict({k: v[:24] for k, v in rows.items()}, features=feats),
+        "validation": datasets.Dataset.from_dict({k: v[24:32] for k, v in rows.items()}, features=feats),
+        "test": datasets.Dataset.from_dict({k: v[32:] for k, v in rows.items()}, features=feats)})
+    dd.save_to_disk(str(tmp_path / "ds"))
+    d = build("hf_disk", path=str(tmp_path / "ds"), modality="text")
+    assert d.classes == ["neg", "pos"] and (len(d.train), len(d.val), len(d.test)) == (24, 8, 8)
+    assert d.train.x[1].startswith("great") and int(d.train.y[1]) == 1
+    with pytest.raises(PtbenchError, match="no column 'sentence'"):
+        build("hf_disk", path=str(tmp_path / "ds"), modality="text", input_column="sentence")
+
+
+def test_splits_are_saved_once_and_read_back(tmp_path):
+    d = build("digits", val_size=100, test_size=200)
+    saved = list((tmp_path / "cache" / "splits").glob("digits-*.json"))
+    assert len(saved) == 1
+    idx = json.loads(saved[0].read_text())
+    assert len(idx["val"]) == 100 and len(idx["test"]) == 200
+    assert build("digits", val_size=100, test_size=200).split_hash == d.split_hash

@@ -114,7 +114,7 @@ def _mean(f: pd.DataFrame, h: str, name: str) -> float:
 def _generalization(t: pd.DataFrame, f: pd.DataFrame | None = None) -> pd.DataFrame:
     out = t[["backbone", "weights", "strategy", "regularizer", "val_best"]].copy()
     if f is None or f.empty:
-        out["rank"] = out["val_best"].rank(ascending=False, method="min", na_option="bottom")
+        out["rank"] = out["val_best"].rank(ascending=False, method="min", na_option="bottom").astype(int)
         return out.sort_values("rank")
     means, cis = zip(*[ci95(v) for v in t["_test"]], strict=True)
     out["test_acc"], out["test_acc_ci95"] = means, cis
@@ -127,7 +127,7 @@ def _generalization(t: pd.DataFrame, f: pd.DataFrame | None = None) -> pd.DataFr
         out[s.replace("_accuracy", "_gap")] = [_mean(f, h, s.replace("_accuracy", "_gap"))
                                                for h in t["cell"]]
     out["seeds"] = t["seeds"]
-    out["rank"] = out["test_acc"].rank(ascending=False, method="min", na_option="bottom")
+    out["rank"] = out["test_acc"].rank(ascending=False, method="min", na_option="bottom").astype(int)
     best = t["_test"][out["test_acc"].idxmax()] if out["test_acc"].notna().any() else []
     out["≈best"] = ["" if not v else "best" if v is best else
                     ("" if significantly_worse(v, best) else "≈") for v in t["_test"]]

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import itertools
-import os
 import shutil
 import subprocess
 import tempfile
@@ -19,7 +18,7 @@ import numpy as np
 
 from ptbench.errors import PtbenchError
 from ptbench.tasks import TASKS
-from ptbench.tasks.base import SPLIT_PARAMS, TaskData, build_task
+from ptbench.tasks.base import SPLIT_PARAMS, TaskData, build_task, data_dir
 
 WORDS = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]
 ACCENTS = ["en-us", "en-gb", "en-gb-scotland", "en-gb-x-rp", "en-029", "en-gb-x-gbclan"]
@@ -27,10 +26,6 @@ VARIANTS = ["", "+f1", "+f3", "+m3", "+m7", "+klatt", "+croak", "+whisper"]
 SPEEDS = [140, 190]
 FLITE_VOICES = ["kal16", "awb", "rms", "slt"]
 RATE = 16000
-
-
-def data_dir() -> Path:
-    return Path(os.environ.get("PTBENCH_DATA_DIR", Path.home() / ".cache" / "ptbench"))
 
 
 def _missing() -> str | None:

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import hashlib
+import json
+import os
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -145,7 +148,7 @@ def build_task(name: str, modality: str, classes: list[str], x, y: np.ndarray,
         te = given["test"]
         tr, va, _ = stratified_split_indices(y, given["train"], sizes[1], seed)
     else:
-        tr, va, te = stratified_split(y, sizes, seed)
+        tr, va, te = saved_split(name, y, sizes, seed)
     tr = apply_regime(y, tr, params)
     t = torch.from_numpy
     data = TaskData(name, modality, classes,
@@ -160,6 +163,27 @@ def build_task(name: str, modality: str, classes: list[str], x, y: np.ndarray,
         parts += [data.shifted[sname].x, ys[pick]]
     data.split_hash = content_hash(*parts)
     return data
+
+
+def data_dir() -> Path:
+    """Where generated and decoded data and saved splits live ($PTBENCH_DATA_DIR)."""
+    return Path(os.environ.get("PTBENCH_DATA_DIR", Path.home() / ".cache" / "ptbench"))
+
+
+def saved_split(name: str, y: np.ndarray, sizes: tuple[int, int, int], seed: int):
+    """The stratified split, computed once and saved: later runs read the same indices even if
+    the splitting library changes its algorithm. Keyed by the labels' content, sizes and seed."""
+    key = content_hash(y, np.array(sizes, np.int64), np.array([seed], np.int64))
+    path = data_dir() / "splits" / f"{name}-{key}.json"
+    if path.is_file():
+        saved = json.loads(path.read_text())
+        return tuple(np.array(saved[s], np.int64) for s in ("train", "val", "test"))
+    tr, va, te = stratified_split(y, sizes, seed)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(f".{os.getpid()}.tmp")
+    tmp.write_text(json.dumps({"train": tr.tolist(), "val": va.tolist(), "test": te.tolist()}))
+    tmp.replace(path)
+    return tr, va, te
 
 
 def stratified_split_indices(y: np.ndarray, pool: np.ndarray, n_val: int, seed: int):

@@ -11,7 +11,6 @@ file (and line); with ``skip_bad: true`` they are skipped and counted, never sil
 from __future__ import annotations
 
 import csv
-import gzip
 import hashlib
 import json
 from collections.abc import Callable
@@ -21,8 +20,8 @@ import numpy as np
 
 from ptbench.errors import PtbenchError, first_line
 from ptbench.tasks import TASKS
-from ptbench.tasks.audio import RATE, data_dir
-from ptbench.tasks.base import SPLIT_PARAMS, TaskData, build_task
+from ptbench.tasks.audio import RATE
+from ptbench.tasks.base import SPLIT_PARAMS, TaskData, build_task, data_dir
 
 IMAGE_EXT = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff")
 AUDIO_EXT = (".wav", ".flac", ".ogg")
@@ -238,79 +237,3 @@ def text_file(params: dict) -> TaskData:
     given = {s: np.flatnonzero(np.array(splits) == s) for s in SPLITS} if sc else {}
     given = {s: idx for s, idx in given.items() if len(idx)}
     return _finish("text_file", "text", classes, texts, y, params, given, bad)
-
-
-def read_idx(path: Path) -> np.ndarray:
-    """An idx file (MNIST format), optionally gzipped."""
-    opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rb") as f:
-        raw = f.read()
-    ndim = raw[3]
-    shape = tuple(int.from_bytes(raw[4 + 4 * i:8 + 4 * i], "big") for i in range(ndim))
-    return np.frombuffer(raw, np.uint8, offset=4 + 4 * ndim).reshape(shape)
-
-
-FASHION = Path("/usr/share/datasets/fashion-mnist")
-FASHION_CLASSES = ["t-shirt", "trouser", "pullover", "dress", "coat", "sandal", "shirt",
-                   "sneaker", "bag", "ankle-boot"]
-
-
-def _fashion_missing() -> str | None:
-    if not (FASHION / "train-images-idx3-ubyte.gz").is_file():
-        return "install it with 'apt-get install dataset-fashion-mnist'"
-    return None
-
-
-@TASKS.register("fashion_mnist", modality="image", classes=10, available=_fashion_missing,
-                source="Debian dataset-fashion-mnist: /usr/share/datasets/fashion-mnist/*.gz",
-                sizes="60,000 train + 10,000 test, 28×28 grey", params=SPLIT_PARAMS)
-def fashion_mnist(params: dict) -> TaskData:
-    """Fashion-MNIST (Zalando) from Debian's package; its own test split is kept."""
-    missing = _fashion_missing()
-    if missing:
-        raise PtbenchError(f"task 'fashion_mnist': {missing}")
-    xtr = read_idx(FASHION / "train-images-idx3-ubyte.gz")[:, None]
-    ytr = read_idx(FASHION / "train-labels-idx1-ubyte.gz").astype(np.int64)
-    xte = read_idx(FASHION / "t10k-images-idx3-ubyte.gz")[:, None]
-    yte = read_idx(FASHION / "t10k-labels-idx1-ubyte.gz").astype(np.int64)
-    x, y = np.concatenate([xtr, xte]), np.concatenate([ytr, yte])
-    rng = np.random.default_rng(params.get("split_seed", 0))
-    n_test = min(int(params.get("test_size", 10000)), len(yte))
-    test = len(ytr) + np.sort(rng.choice(len(yte), n_test, replace=False))
-    p = {"val_size": 1000, "train_size": 10000} | params
-    from ptbench.tasks.base import stratified_split_indices
-
-    tr, va, _ = stratified_split_indices(y, np.arange(len(ytr)), p["val_size"], p.get("split_seed", 0))
-    if len(tr) > p["train_size"]:
-        tr = np.sort(rng.choice(tr, p["train_size"], replace=False))
-    return build_task("fashion_mnist", "image", FASHION_CLASSES, x, y, p,
-                      given={"train": tr, "val": va, "test": test})
-
-
-@TASKS.register("torchvision", modality="image", classes="the dataset's",
-                source="params.dataset (CIFAR10, CIFAR100, MNIST, FashionMNIST) at params.root",
-                sizes="the dataset's", params=SPLIT_PARAMS | {"dataset": "", "root": ""})
-def torchvision_dataset(params: dict) -> TaskData:
-    """A torchvision dataset already on disk (download=False: nothing is fetched)."""
-    import torchvision.datasets as D
-
-    name, root = params.get("dataset"), params.get("root")
-    if name not in ("CIFAR10", "CIFAR100", "MNIST", "FashionMNIST") or not root:
-        raise PtbenchError("task 'torchvision' needs params.dataset (CIFAR10, CIFAR100, MNIST, "
-                           "FashionMNIST) and params.root")
-    try:
-        tr, te = (getattr(D, name)(root, train=t, download=False) for t in (True, False))
-    except RuntimeError as err:
-        raise PtbenchError(f"task 'torchvision': {name} not found under {root} "
-                           f"({first_line(err, 100)})") from None
-
-    def arrays(ds):
-        x = np.asarray(ds.data)
-        x = x[:, None] if x.ndim == 3 else x.transpose(0, 3, 1, 2)
-        return x.astype(np.uint8), np.asarray(ds.targets, np.int64)
-
-    (xtr, ytr), (xte, yte) = arrays(tr), arrays(te)
-    x, y = np.concatenate([xtr, xte]), np.concatenate([ytr, yte])
-    given = {"train": np.arange(len(ytr)), "test": len(ytr) + np.arange(len(yte))}
-    p = {"val_size": max(1, min(5000, len(ytr) // 10))} | params
-    return build_task(f"torchvision:{name}", "image", list(tr.classes), x, y, p, given=given)

@@ -1,0 +1,200 @@
+"""Standard datasets from a local root or package, never downloaded: Debian's Fashion-MNIST,
+torchvision datasets, Speech Commands in torchaudio's layout, and Hugging Face datasets saved
+with ``save_to_disk``."""
+
+from __future__ import annotations
+
+import gzip
+from pathlib import Path
+
+import numpy as np
+
+from ptbench.errors import PtbenchError, first_line
+from ptbench.tasks import TASKS
+from ptbench.tasks.audio import RATE
+from ptbench.tasks.base import SPLIT_PARAMS, TaskData, build_task
+from ptbench.tasks.user import COMMON, SPLITS, _finish, _root, decode_cached
+
+
+def read_idx(path: Path) -> np.ndarray:
+    """An idx file (MNIST format), optionally gzipped."""
+    opener = gzip.open if path.suffix == ".gz" else open
+    with opener(path, "rb") as f:
+        raw = f.read()
+    ndim = raw[3]
+    shape = tuple(int.from_bytes(raw[4 + 4 * i:8 + 4 * i], "big") for i in range(ndim))
+    return np.frombuffer(raw, np.uint8, offset=4 + 4 * ndim).reshape(shape)
+
+
+FASHION = Path("/usr/share/datasets/fashion-mnist")
+FASHION_CLASSES = ["t-shirt", "trouser", "pullover", "dress", "coat", "sandal", "shirt",
+                   "sneaker", "bag", "ankle-boot"]
+
+
+def _fashion_missing() -> str | None:
+    if not (FASHION / "train-images-idx3-ubyte.gz").is_file():
+        return "install it with 'apt-get install dataset-fashion-mnist'"
+    return None
+
+
+@TASKS.register("fashion_mnist", modality="image", classes=10, available=_fashion_missing,
+                source="Debian dataset-fashion-mnist: /usr/share/datasets/fashion-mnist/*.gz",
+                sizes="60,000 train + 10,000 test, 28×28 grey", params=SPLIT_PARAMS)
+def fashion_mnist(params: dict) -> TaskData:
+    """Fashion-MNIST (Zalando) from Debian's package; its own test split is kept."""
+    missing = _fashion_missing()
+    if missing:
+        raise PtbenchError(f"task 'fashion_mnist': {missing}")
+    xtr = read_idx(FASHION / "train-images-idx3-ubyte.gz")[:, None]
+    ytr = read_idx(FASHION / "train-labels-idx1-ubyte.gz").astype(np.int64)
+    xte = read_idx(FASHION / "t10k-images-idx3-ubyte.gz")[:, None]
+    yte = read_idx(FASHION / "t10k-labels-idx1-ubyte.gz").astype(np.int64)
+    x, y = np.concatenate([xtr, xte]), np.concatenate([ytr, yte])
+    rng = np.random.default_rng(params.get("split_seed", 0))
+    n_test = min(int(params.get("test_size", 10000)), len(yte))
+    test = len(ytr) + np.sort(rng.choice(len(yte), n_test, replace=False))
+    p = {"val_size": 1000, "train_size": 10000} | params
+    from ptbench.tasks.base import stratified_split_indices
+
+    tr, va, _ = stratified_split_indices(y, np.arange(len(ytr)), p["val_size"], p.get("split_seed", 0))
+    if len(tr) > p["train_size"]:
+        tr = np.sort(rng.choice(tr, p["train_size"], replace=False))
+    return build_task("fashion_mnist", "image", FASHION_CLASSES, x, y, p,
+                      given={"train": tr, "val": va, "test": test})
+
+
+@TASKS.register("torchvision", modality="image", classes="the dataset's",
+                source="params.dataset (CIFAR10, CIFAR100, MNIST, FashionMNIST) at params.root",
+                sizes="the dataset's", params=SPLIT_PARAMS | {"dataset": "", "root": ""})
+def torchvision_dataset(params: dict) -> TaskData:
+    """A torchvision dataset already on disk (download=False: nothing is fetched)."""
+    import torchvision.datasets as D
+
+    name, root = params.get("dataset"), params.get("root")
+    if name not in ("CIFAR10", "CIFAR100", "MNIST", "FashionMNIST") or not root:
+        raise PtbenchError("task 'torchvision' needs params.dataset (CIFAR10, CIFAR100, MNIST, "
+                           "FashionMNIST) and params.root")
+    try:
+        tr, te = (getattr(D, name)(root, train=t, download=False) for t in (True, False))
+    except RuntimeError as err:
+        raise PtbenchError(f"task 'torchvision': {name} not found under {root} "
+                           f"({first_line(err, 100)})") from None
+
+    def arrays(ds):
+        x = np.asarray(ds.data)
+        x = x[:, None] if x.ndim == 3 else x.transpose(0, 3, 1, 2)
+        return x.astype(np.uint8), np.asarray(ds.targets, np.int64)
+
+    (xtr, ytr), (xte, yte) = arrays(tr), arrays(te)
+    x, y = np.concatenate([xtr, xte]), np.concatenate([ytr, yte])
+    given = {"train": np.arange(len(ytr)), "test": len(ytr) + np.arange(len(yte))}
+    p = {"val_size": max(1, min(5000, len(ytr) // 10))} | params
+    return build_task(f"torchvision:{name}", "image", list(tr.classes), x, y, p, given=given)
+
+
+@TASKS.register("speech_commands", modality="audio", classes="the words (or params.classes)",
+                source="params.root: a local Speech Commands copy (torchaudio's layout), never "
+                       "downloaded", sizes="the dataset's",
+                params=COMMON | {"root": "", "classes": "subset of words, e.g. the ten digits"})
+def speech_commands(params: dict) -> TaskData:
+    """Speech Commands from a local root; its validation_list / testing_list define the splits."""
+    import soundfile as sf
+
+    root = Path(params.get("root", "")).expanduser()
+    base = next((p for p in (root / "SpeechCommands" / "speech_commands_v0.02", root)
+                 if (p / "testing_list.txt").is_file()), None)
+    if base is None:
+        raise PtbenchError(f"task 'speech_commands': no testing_list.txt under {root} "
+                           "(expected torchaudio's SpeechCommands/speech_commands_v0.02 layout)")
+    words = sorted(d.name for d in base.iterdir() if d.is_dir() and not d.name.startswith("_"))
+    classes = [str(c) for c in params.get("classes", words)]
+    unknown = sorted(set(classes) - set(words))
+    if unknown:
+        raise PtbenchError(f"task 'speech_commands': no folder for class(es) {', '.join(unknown)}")
+    lists = {s: set((base / f"{n}_list.txt").read_text().split()) for s, n in
+             (("val", "validation"), ("test", "testing")) if (base / f"{n}_list.txt").is_file()}
+    files = [f for c in classes for f in sorted((base / c).glob("*.wav"))]
+    y = np.array([classes.index(f.parent.name) for f in files], np.int64)
+    rel = [f"{f.parent.name}/{f.name}" for f in files]
+
+    def decode(f: Path) -> np.ndarray:
+        wav, sr = sf.read(str(f), dtype="float32", always_2d=True)
+        if sr != RATE:
+            raise ValueError(f"sample rate {sr}, expected {RATE}")
+        out = np.zeros(RATE, np.float32)
+        out[: min(RATE, len(wav))] = wav[:RATE, 0]
+        return out
+
+    x, keep, bad = decode_cached("audio", files, decode, params)
+    split = np.array(["test" if r in lists.get("test", ()) else "val" if r in lists.get("val", ())
+                      else "train" for r in rel])[keep]
+    given = {s: np.flatnonzero(split == s) for s in SPLITS}
+    return _finish("speech_commands", "audio", classes, x, y[keep], params, given, len(bad))
+
+
+@TASKS.register("hf_disk", modality="any (params.modality)", classes="the label feature's names",
+                source="params.path: a Hugging Face dataset saved with save_to_disk (no hub)",
+                sizes="yours", params=COMMON | {
+                    "modality": "text, image or audio", "input_column": "default text/image/audio",
+                    "label_column": "default 'label'", "size": "image side (default 32)"})
+def hf_disk(params: dict) -> TaskData:
+    """A Hugging Face dataset from disk (datasets.load_from_disk); its own splits are kept."""
+    try:
+        import datasets
+    except ImportError:
+        raise PtbenchError("task 'hf_disk' needs 'pip install datasets'") from None
+    root = _root(params, "hf_disk")
+    modality = params.get("modality", "text")
+    col, lab = params.get("input_column", modality), params.get("label_column", "label")
+    try:
+        ds = datasets.load_from_disk(str(root))
+    except Exception as err:
+        raise PtbenchError(f"{root}: not a dataset saved with save_to_disk "
+                           f"({first_line(err, 120)})") from None
+    parts = ds if isinstance(ds, datasets.DatasetDict) else {"all": ds}
+    names = {"train": "train", "validation": "val", "valid": "val", "val": "val", "test": "test"}
+    xs, ys, given, start = [], [], {}, 0
+    first = next(iter(parts.values()))
+    for c in (col, lab):
+        if c not in first.column_names:
+            raise PtbenchError(f"{root}: no column '{c}' (columns: {', '.join(first.column_names)})")
+    feature = first.features[lab]
+    classes = list(getattr(feature, "names", None) or sorted({str(v) for p in parts.values()
+                                                               for v in p[lab]}))
+    for split, part in parts.items():
+        values = part[col]
+        labels = [v if isinstance(v, int) and hasattr(feature, "names") else classes.index(str(v))
+                  for v in part[lab]]
+        xs += _hf_inputs(values, modality, params)
+        ys += labels
+        if split in names:
+            given[names[split]] = np.arange(start, start + len(labels))
+        start += len(labels)
+    x = xs if modality == "text" else np.stack(xs)
+    return _finish("hf_disk", modality, classes, x, np.array(ys, np.int64), params, given, 0)
+
+
+def _hf_inputs(values, modality: str, params: dict) -> list:
+    if modality == "text":
+        return [str(v) for v in values]
+    if modality == "image":
+        size, mode = int(params.get("size", 32)), "L" if int(params.get("channels", 3)) == 1 else "RGB"
+        out = []
+        for im in values:
+            arr = np.asarray(im.convert(mode).resize((size, size)), np.uint8)
+            out.append(arr[None] if arr.ndim == 2 else arr.transpose(2, 0, 1))
+        return out
+    if modality == "audio":
+        import torch
+        import torchaudio.functional as AF
+
+        out = []
+        for a in values:
+            w = torch.as_tensor(np.asarray(a["array"], np.float32))
+            if a["sampling_rate"] != RATE:
+                w = AF.resample(w, a["sampling_rate"], RATE)
+            clip = np.zeros(RATE, np.float32)
+            clip[: min(RATE, len(w))] = w[:RATE].numpy()
+            out.append(clip)
+        return out
+    raise PtbenchError(f"task 'hf_disk': modality '{modality}' is not text, image or audio")
