@@ -50,6 +50,14 @@ def _task_data(name: str, params_json: str) -> TaskData:
     return TASKS.get(name).fn(json.loads(params_json))
 
 
+@lru_cache(maxsize=4)
+def _frozen_backbone(spec_json: str, seed: int, weights_dir: str | None):
+    from ptbench.backbones.build import build_backbone
+
+    torch.manual_seed(seed)
+    return build_backbone(json.loads(spec_json), weights_dir)
+
+
 def load_task(spec: dict[str, Any]) -> TaskData:
     return _task_data(spec["name"], json.dumps(spec.get("params", {}), sort_keys=True))
 
@@ -74,7 +82,12 @@ def run_trial(cfg: TrialConfig, on_epoch=None, on_ready=None) -> TrialResult:
     spec = cfg.backbone
     if recipe.drop_path > 0:
         spec = {**spec, "params": {**spec.get("params", {}), "drop_path_rate": recipe.drop_path}}
-    backbone = build_backbone(spec, cfg.weights_dir)
+    frozen = bool(STRATEGIES.get(cfg.strategy["name"]).meta.get("features"))
+    if frozen:  # a frozen backbone is never changed by a trial: build it once per process
+        backbone = _frozen_backbone(json.dumps(spec, sort_keys=True), cfg.seed, cfg.weights_dir)
+        torch.manual_seed(cfg.seed)  # the head's init must not depend on whether it was cached
+    else:
+        backbone = build_backbone(spec, cfg.weights_dir)
     w = backbone.weights
     bkey = f"{cfg.backbone['name']}|{w.source}|{w.sha256 or w.ref}"
     if w.source == "none":
@@ -82,7 +95,7 @@ def run_trial(cfg: TrialConfig, on_epoch=None, on_ready=None) -> TrialResult:
     cache = FeatureCache(f"{cfg.cache_dir}/features" if cfg.cache_dir else None, bkey, cfg.device)
     adapted = STRATEGIES.get(cfg.strategy["name"]).fn(backbone, data.num_classes, recipe, cfg.params, cache)
     adapted.backbone = backbone
-    adapted.features = bool(STRATEGIES.get(cfg.strategy["name"]).meta.get("features"))
+    adapted.features = frozen
     if adapted.trainable_params == 0:
         raise PtbenchError(f"strategy '{cfg.strategy['name']}' leaves no trainable parameters")
     info = {
