@@ -30,7 +30,15 @@ def _blocks(net: nn.Module) -> list[nn.Module]:
     except Exception:  # models without a matcher: top-level children in order
         return [m for m in net.children() if any(True for _ in m.parameters())]
     blocks = [nn.ModuleList([net.get_submodule(n) for n in groups[k]]) for k in sorted(groups)]
-    return [b for b in blocks if any(True for _ in b.parameters())]
+    blocks = [b for b in blocks if any(True for _ in b.parameters())]
+    covered = {id(p) for b in blocks for p in b.parameters()}
+    loose = [p for p in net.parameters() if id(p) not in covered]  # e.g. ViT's cls_token, pos_embed
+    if loose and blocks:
+        holder = nn.Module()
+        for i, p in enumerate(loose):
+            holder.register_parameter(f"p{i}", p)  # the same tensors, counted with the stem
+        blocks[0].insert(0, holder)
+    return blocks
 
 
 def timm_backbone(

@@ -34,20 +34,29 @@ def _missing() -> str | None:
     return None
 
 
-def _read(path: Path) -> np.ndarray:
-    import soundfile as sf
+def fit_clip(wav: np.ndarray, sr: int, n: int = RATE) -> np.ndarray:
+    """Mono, resampled to 16 kHz (torchaudio), centred and cropped or zero-padded to n samples."""
     import torch
     import torchaudio.functional as AF
 
-    wav, sr = sf.read(str(path), dtype="float32", always_2d=True)
-    x = torch.from_numpy(wav.mean(1))
+    x = torch.from_numpy(np.asarray(wav, np.float32))
+    if x.dim() == 2:
+        x = x.mean(1)
     if sr != RATE:
         x = AF.resample(x, sr, RATE)
-    out = np.zeros(RATE, np.float32)
-    x = x[:RATE].numpy()
-    start = (RATE - len(x)) // 2
+    x = x[:n].numpy()
+    out = np.zeros(n, np.float32)
+    start = (n - len(x)) // 2
     out[start:start + len(x)] = x
     return out
+
+
+def read_clip(path: Path, n: int = RATE) -> np.ndarray:
+    """An audio file read with soundfile (torchaudio.load needs torchcodec), as ``fit_clip``."""
+    import soundfile as sf
+
+    wav, sr = sf.read(str(path), dtype="float32", always_2d=True)
+    return fit_clip(wav, sr, n)
 
 
 def _synth(cmds: list[tuple[list[str], int]], cache: Path) -> tuple[np.ndarray, np.ndarray]:
@@ -62,7 +71,7 @@ def _synth(cmds: list[tuple[list[str], int]], cache: Path) -> tuple[np.ndarray, 
             if proc.returncode != 0 or not wav.is_file():
                 raise PtbenchError(f"speech synthesis failed: {' '.join(cmd)}: "
                                    f"{proc.stderr.decode(errors='replace').strip()[:200]}")
-            xs.append(_read(wav))
+            xs.append(read_clip(wav))
             ys.append(label)
     x, y = np.stack(xs), np.array(ys, np.int64)
     cache.parent.mkdir(parents=True, exist_ok=True)

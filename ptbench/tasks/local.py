@@ -185,16 +185,7 @@ def _hf_inputs(values, modality: str, params: dict) -> list:
             out.append(arr[None] if arr.ndim == 2 else arr.transpose(2, 0, 1))
         return out
     if modality == "audio":
-        import torch
-        import torchaudio.functional as AF
+        from ptbench.tasks.audio import fit_clip
 
-        out = []
-        for a in values:
-            w = torch.as_tensor(np.asarray(a["array"], np.float32))
-            if a["sampling_rate"] != RATE:
-                w = AF.resample(w, a["sampling_rate"], RATE)
-            clip = np.zeros(RATE, np.float32)
-            clip[: min(RATE, len(w))] = w[:RATE].numpy()
-            out.append(clip)
-        return out
+        return [fit_clip(a["array"], a["sampling_rate"]) for a in values]
     raise PtbenchError(f"task 'hf_disk': modality '{modality}' is not text, image or audio")

@@ -20,7 +20,7 @@ import numpy as np
 
 from ptbench.errors import PtbenchError, first_line
 from ptbench.tasks import TASKS
-from ptbench.tasks.audio import RATE
+from ptbench.tasks.audio import RATE, read_clip
 from ptbench.tasks.base import SPLIT_PARAMS, TaskData, build_task, data_dir
 
 IMAGE_EXT = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff")
@@ -150,25 +150,10 @@ def image_folder(params: dict) -> TaskData:
                 sizes="yours", params=COMMON | {"seconds": "clip length after crop/pad (default 1)"})
 def audio_folder(params: dict) -> TaskData:
     """Your audio clips, one subfolder per class; resampled to 16 kHz, cropped or padded."""
-    import soundfile as sf
-    import torch
-    import torchaudio.functional as AF
-
     root = _root(params, "audio_folder")
     n = int(float(params.get("seconds", 1.0)) * RATE)
     files, y, classes, given = scan_folder(root, AUDIO_EXT)
-
-    def decode(f: Path) -> np.ndarray:
-        wav, sr = sf.read(str(f), dtype="float32", always_2d=True)
-        x = torch.from_numpy(wav.mean(1))
-        if sr != RATE:
-            x = AF.resample(x, sr, RATE)
-        out = np.zeros(n, np.float32)
-        x = x[:n].numpy()
-        out[(n - len(x)) // 2:(n - len(x)) // 2 + len(x)] = x
-        return out
-
-    x, keep, bad = decode_cached("audio", files, decode, params)
+    x, keep, bad = decode_cached("audio", files, lambda f: read_clip(f, n), params)
     return _finish("audio_folder", "audio", classes, x, y[keep], params, _reindex(given, keep), len(bad))
 
 
