@@ -31,7 +31,7 @@ def benchmarks(session):
     session.run("pytest", "benchmarks", "--benchmark-only", "-p", "no:cacheprovider", *session.posargs)
 
 
-SHIPPED = ["quickstart", "pretrained_vs_random", "strategies"]
+SHIPPED = ["quickstart", "pretrained_vs_random", "strategies", "few_shot"]
 
 
 @nox.session

@@ -10,11 +10,17 @@ import torch
 from ptbench.backbones import BACKBONES
 
 SMALL = {
-    "efficientnet_lite0": {"input_size": 64}, "test_efficientnet": {"input_size": 32},
-    "resnet18": {"input_size": 64}, "vgg11": {"size": "small", "input_size": 64},
-    "inception_v3": {"input_size": 75}, "xception": {"input_size": 71},
-    "alexnet": {"input_size": 64}, "googlenet": {"input_size": 64},
-    "minilm_l6": {"max_len": 64}, "bert": {"max_len": 64}, "gpt2": {"max_len": 64},
+    "efficientnet_lite0": {"input_size": 64},
+    "test_efficientnet": {"input_size": 32},
+    "resnet18": {"input_size": 64},
+    "vgg11": {"size": "small", "input_size": 64},
+    "inception_v3": {"input_size": 75},
+    "xception": {"input_size": 71},
+    "alexnet": {"input_size": 64},
+    "googlenet": {"input_size": 64},
+    "minilm_l6": {"max_len": 64},
+    "bert": {"max_len": 64},
+    "gpt2": {"max_len": 64},
     "elmo_bilstm": {"max_len": 64},
 }
 BATCH = 32
@@ -46,9 +52,12 @@ def test_forward_backward_throughput(benchmark, name):
     step()  # warm-up
     t = time.perf_counter()
     benchmark.pedantic(step, rounds=3, iterations=1)
-    benchmark.extra_info.update({
-        "modality": bb.modality, "batch": BATCH,
-        "examples_per_s": BATCH / benchmark.stats.stats.median,
-        "params_m": sum(p.numel() for p in bb.parameters()) / 1e6,
-        "wall": time.perf_counter() - t,
-    })
+    benchmark.extra_info.update(
+        {
+            "modality": bb.modality,
+            "batch": BATCH,
+            "examples_per_s": BATCH / benchmark.stats.stats.median,
+            "params_m": sum(p.numel() for p in bb.parameters()) / 1e6,
+            "wall": time.perf_counter() - t,
+        }
+    )

@@ -15,15 +15,18 @@ CASES = {
     "image_folder": ("image_folder", "test_efficientnet", {"size": 28, "channels": 1}),
     "mnist_subset": ("mnist_subset", "test_efficientnet", {}),
     "rotten_tomatoes": ("rotten_tomatoes", "minilm_l6", {}),
-    "spoken_digits": ("spoken_digits", "mel_cnn", {"accents": ["en-us", "en-gb"], "val_size": 40,
-                                                   "test_size": 60}),
+    "spoken_digits": (
+        "spoken_digits",
+        "mel_cnn",
+        {"accents": ["en-us", "en-gb"], "val_size": 40, "test_size": 60},
+    ),
 }
 
 
 def _epoch(x, preprocess, batch=64) -> None:
     perm = np.random.default_rng(0).permutation(len(x))
     for i in range(0, len(x), batch):
-        xb = x[perm[i:i + batch]]
+        xb = x[perm[i : i + batch]]
         if preprocess is not None:
             preprocess(xb)
 
@@ -49,8 +52,9 @@ def test_first_vs_later_epochs(benchmark, case, tmp_path, monkeypatch):
 
     images._mnist_subset.cache_clear()  # in-process caches too: the first epoch starts cold
     text._rotten_tomatoes.cache_clear()
-    bb = BACKBONES.get(backbone).fn({"name": backbone, "params": {"max_len": 48}
-                                     if backbone == "minilm_l6" else {}})
+    bb = BACKBONES.get(backbone).fn(
+        {"name": backbone, "params": {"max_len": 48} if backbone == "minilm_l6" else {}}
+    )
     t0 = time.perf_counter()
     data = TASKS.get(task).fn(params)
     xtr = bb.encode(data.train.x)
@@ -59,5 +63,11 @@ def test_first_vs_later_epochs(benchmark, case, tmp_path, monkeypatch):
     benchmark.pedantic(lambda: _epoch(xtr, bb.preprocess), rounds=3, iterations=1)
     n = len(data.train)
     later_s = benchmark.stats.stats.median
-    benchmark.extra_info.update({"examples": n, "first_epoch_per_s": n / first,
-                                 "later_epoch_per_s": n / later_s, "speedup": first / later_s})
+    benchmark.extra_info.update(
+        {
+            "examples": n,
+            "first_epoch_per_s": n / first,
+            "later_epoch_per_s": n / later_s,
+            "speedup": first / later_s,
+        }
+    )

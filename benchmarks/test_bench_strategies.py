@@ -34,21 +34,34 @@ def test_linear_probe_epoch_cached_vs_frozen_backbone(benchmark):
 
     def cached():
         head = make_head(bb, 10, 0.0)
-        return fit(head, [{"params": list(head.parameters())}], Split(feats, data.train.y),
-                   Split(val_feats, data.val.y[:1]), recipe, num_classes=10).train_seconds
+        return fit(
+            head,
+            [{"params": list(head.parameters())}],
+            Split(feats, data.train.y),
+            Split(val_feats, data.val.y[:1]),
+            recipe,
+            num_classes=10,
+        ).train_seconds
 
     def frozen_every_epoch():
         head = make_head(bb, 10, 0.0)
         model = torch.nn.Sequential(bb, head)
-        return fit(model, [{"params": list(head.parameters())}], data.train,
-                   Split(data.val.x[:1], data.val.y[:1]), recipe, num_classes=10,
-                   transform=bb.preprocess).train_seconds
+        return fit(
+            model,
+            [{"params": list(head.parameters())}],
+            data.train,
+            Split(data.val.x[:1], data.val.y[:1]),
+            recipe,
+            num_classes=10,
+            transform=bb.preprocess,
+        ).train_seconds
 
     slow = frozen_every_epoch()
     fast = benchmark.pedantic(cached, rounds=3, iterations=1)
     fast = min(fast, benchmark.stats.stats.min)
-    benchmark.extra_info.update({"cached_epoch_s": fast, "frozen_backbone_epoch_s": slow,
-                                 "speedup": slow / fast})
+    benchmark.extra_info.update(
+        {"cached_epoch_s": fast, "frozen_backbone_epoch_s": slow, "speedup": slow / fast}
+    )
 
 
 def test_linear_probe_search_against_the_forward_pass_floor(benchmark, tmp_path):
@@ -65,17 +78,25 @@ def test_linear_probe_search_against_the_forward_pass_floor(benchmark, tmp_path)
     def search():
         t0 = time.perf_counter()
         for i in range(8):
-            run_trial(TrialConfig(LITE, TASK, {"name": "linear_probe"}, [],
-                                  {"lr": 10 ** (-3 + i / 4), "epochs": 20, "batch_size": 256},
-                                  cache_dir=str(tmp_path)))
+            run_trial(
+                TrialConfig(
+                    LITE,
+                    TASK,
+                    {"name": "linear_probe"},
+                    [],
+                    {"lr": 10 ** (-3 + i / 4), "epochs": 20, "batch_size": 256},
+                    cache_dir=str(tmp_path),
+                )
+            )
         return time.perf_counter() - t0
 
     total = benchmark.pedantic(search, rounds=1, iterations=1)
     benchmark.extra_info.update({"floor_s": floor, "search_s": total, "ratio": total / floor})
 
 
-@pytest.mark.parametrize("strategy", ["linear_probe", "full_finetune", "partial_finetune",
-                                      "gradual_unfreeze", "llrd", "bitfit"])
+@pytest.mark.parametrize(
+    "strategy", ["linear_probe", "full_finetune", "partial_finetune", "gradual_unfreeze", "llrd", "bitfit"]
+)
 def test_trial_time_per_strategy(benchmark, strategy, tmp_path):
     torch.set_num_threads(2)
     spec = {"name": "efficientnet_lite0", "weights": "package", "params": {"input_size": 32}}
@@ -83,11 +104,22 @@ def test_trial_time_per_strategy(benchmark, strategy, tmp_path):
     assert strategy in STRATEGIES
 
     def trial():
-        return run_trial(TrialConfig(spec, task, {"name": strategy}, [],
-                                     {"lr": 3e-3, "epochs": 3, "batch_size": 50},
-                                     cache_dir=str(tmp_path)))
+        return run_trial(
+            TrialConfig(
+                spec,
+                task,
+                {"name": strategy},
+                [],
+                {"lr": 3e-3, "epochs": 3, "batch_size": 50},
+                cache_dir=str(tmp_path),
+            )
+        )
 
     out = benchmark.pedantic(trial, rounds=1, iterations=1)
-    benchmark.extra_info.update({"trainable_params": out.info["trainable_params"],
-                                 "val_accuracy": out.metrics["val_accuracy"],
-                                 "train_seconds": out.train_seconds})
+    benchmark.extra_info.update(
+        {
+            "trainable_params": out.info["trainable_params"],
+            "val_accuracy": out.metrics["val_accuracy"],
+            "train_seconds": out.train_seconds,
+        }
+    )

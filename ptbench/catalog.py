@@ -20,8 +20,14 @@ def listing(what: str) -> str:
     from ptbench.strategies import STRATEGIES
     from ptbench.tasks import TASKS
 
-    reg = {"backbones": BACKBONES, "tasks": TASKS, "strategies": STRATEGIES, "regularizers": REGULARIZERS,
-           "corruptions": CORRUPTIONS, "objectives": OBJECTIVES}[what]
+    reg = {
+        "backbones": BACKBONES,
+        "tasks": TASKS,
+        "strategies": STRATEGIES,
+        "regularizers": REGULARIZERS,
+        "corruptions": CORRUPTIONS,
+        "objectives": OBJECTIVES,
+    }[what]
     rows = []
     for e in reg:
         m = e.meta

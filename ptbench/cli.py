@@ -66,8 +66,9 @@ def _parser() -> argparse.ArgumentParser:
     pt.add_argument("--tracking-uri")
 
     ls = sub.add_parser("ls", help="list registered backbones, tasks, strategies, regularizers")
-    ls.add_argument("what", choices=("backbones", "tasks", "strategies", "regularizers", "corruptions",
-                                     "objectives"))
+    ls.add_argument(
+        "what", choices=("backbones", "tasks", "strategies", "regularizers", "corruptions", "objectives")
+    )
     return p
 
 
@@ -168,9 +169,18 @@ def _kv(pairs: list[str], flag: str) -> dict:
 def _cmd_pretrain(a) -> int:
     from ptbench.pretrain.run import PretrainSpec, pretrain
 
-    spec = PretrainSpec(a.backbone, a.objective, a.task, _kv(a.param, "--param"),
-                        _kv(a.task_param, "--task-param"), a.steps, a.epochs, a.batch_size, a.lr,
-                        a.seed)
+    spec = PretrainSpec(
+        a.backbone,
+        a.objective,
+        a.task,
+        _kv(a.param, "--param"),
+        _kv(a.task_param, "--task-param"),
+        a.steps,
+        a.epochs,
+        a.batch_size,
+        a.lr,
+        a.seed,
+    )
     res = pretrain(spec, a.project_dir, a.tracking_uri, a.name)
     verb = "reused" if res.reused else f"made in {res.meta['seconds']:.0f}s"
     print(f"{res.name}: {verb}, final loss {res.meta['final_loss']:.4f} → {res.path}")

@@ -104,9 +104,19 @@ def _device() -> str:
 def _config(cell: Cell, params: dict, seed: int, evaluate: tuple, ctx: RunContext):
     from ptbench.train.trial import TrialConfig
 
-    return TrialConfig(cell.backbone, cell.task, cell.strategy, cell.regularizers, params,
-                       seed=seed, device=_device(), evaluate=evaluate, cache_dir=ctx.cache_dir,
-                       weights_dir=ctx.weights_dir, robustness=ctx.robustness)
+    return TrialConfig(
+        cell.backbone,
+        cell.task,
+        cell.strategy,
+        cell.regularizers,
+        params,
+        seed=seed,
+        device=_device(),
+        evaluate=evaluate,
+        cache_dir=ctx.cache_dir,
+        weights_dir=ctx.weights_dir,
+        robustness=ctx.robustness,
+    )
 
 
 def _record_failure(tracker, run_id: str, err: BaseException) -> str:

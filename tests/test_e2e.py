@@ -24,9 +24,15 @@ from ptbench.tracking import Tracker, default_tracking_uri
 
 pytestmark = pytest.mark.slow
 ARTIFACTS = ROOT / "test-artifacts"  # screenshots a person can look at after CI
-ROBUSTNESS = {"corruptions": ["gaussian_noise", "contrast", "pixelate"], "severities": [1, 3, 5],
-              "size": 50, "eps": [0.02], "pgd_steps": 3, "adversarial_size": 30,
-              "reference": {"strategy": "linear_probe", "regularizer": "none"}}
+ROBUSTNESS = {
+    "corruptions": ["gaussian_noise", "contrast", "pixelate"],
+    "severities": [1, 3, 5],
+    "size": 50,
+    "eps": [0.02],
+    "pgd_steps": 3,
+    "adversarial_size": 30,
+    "reference": {"strategy": "linear_probe", "regularizer": "none"},
+}
 
 
 def records(project: Path, suite: str = "tiny") -> list[dict]:
@@ -41,8 +47,9 @@ def by_kind(recs: list[dict], kind: str) -> list[dict]:
 def finished_run(tmp_path_factory):
     """The tiny suite run once, on 2 workers, shared by the assertions below."""
     tmp = tmp_path_factory.mktemp("e2e")
-    suite = write_suite(tmp / "tiny.yaml", evaluation=["test", "shifted", "corruptions", "adversarial"],
-                        robustness=ROBUSTNESS)
+    suite = write_suite(
+        tmp / "tiny.yaml", evaluation=["test", "shifted", "corruptions", "adversarial"], robustness=ROBUSTNESS
+    )
     out = ptbench(
         "run",
         str(suite),
@@ -120,8 +127,18 @@ def test_runs_carry_params_tags_and_per_epoch_metrics(finished_run):
 def test_leaderboard_from_the_store_alone(finished_run):
     tmp, suite, _ = finished_run
     out_csv = tmp / "lb.csv"
-    ptbench("leaderboard", str(suite), "--project-dir", str(tmp / "proj"), "--format", "csv",
-            "--output", str(out_csv), cwd=tmp, check=True)
+    ptbench(
+        "leaderboard",
+        str(suite),
+        "--project-dir",
+        str(tmp / "proj"),
+        "--format",
+        "csv",
+        "--output",
+        str(out_csv),
+        cwd=tmp,
+        check=True,
+    )
     rows = list(csv.DictReader(out_csv.open()))
     gen = [r for r in rows if r["view"] == "generalization"]
     cost = {r["cell"]: r for r in rows if r["view"] == "cost"}
@@ -140,35 +157,55 @@ def test_leaderboard_from_the_store_alone(finished_run):
     assert float(ref[0]["mCE"]) == pytest.approx(1.0)  # the reference normalises mCE to 1
     for r in rob:
         assert 0 <= float(r["corrupted"]) <= 1 and "pgd_eps0.02" in r
-    md = ptbench("leaderboard", str(suite), "--project-dir", str(tmp / "proj"), "--format", "md",
-                 cwd=tmp, check=True)
+    md = ptbench(
+        "leaderboard", str(suite), "--project-dir", str(tmp / "proj"), "--format", "md", cwd=tmp, check=True
+    )
     assert (tmp / "results" / "tiny" / "leaderboard.md").is_file(), md.stdout
 
 
 @pytest.mark.skipif(shutil.which("chromium") is None, reason="apt-get install chromium")
 def test_html_leaderboard_renders_in_headless_chromium(finished_run):
     tmp, suite, _ = finished_run
-    ptbench("leaderboard", str(suite), "--project-dir", str(tmp / "proj"), "--format", "html",
-            cwd=tmp, check=True)
+    ptbench(
+        "leaderboard", str(suite), "--project-dir", str(tmp / "proj"), "--format", "html", cwd=tmp, check=True
+    )
     page = tmp / "results" / "tiny" / "leaderboard.html"
     text = page.read_text()
     assert "<h3>robustness</h3>" in text and "data:image/png;base64," in text
     shot = ARTIFACTS / "leaderboard.png"
     ARTIFACTS.mkdir(exist_ok=True)
-    proc = subprocess.run(["chromium", "--headless", "--no-sandbox", "--disable-gpu",
-                           "--disable-quic", "--no-first-run", "--disable-background-networking",
-                           "--disable-component-update", "--disable-sync",
-                           f"--user-data-dir={tmp / 'chromium'}", "--window-size=1400,2000",
-                           f"--screenshot={shot}", page.as_uri()],
-                          capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [
+            "chromium",
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            f"--user-data-dir={tmp / 'chromium'}",
+            "--window-size=1400,2000",
+            f"--screenshot={shot}",
+            page.as_uri(),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
     png = shot.read_bytes()
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 20_000  # a real, non-blank render
     # the leaderboard and its plots are also logged on the suite run
     recs = records(tmp / "proj")
     (suite_run,) = by_kind(recs, "suite")
-    names = [a.path for a in Tracker(default_tracking_uri(tmp / "proj")).client.list_artifacts(
-        suite_run["run_id"], "leaderboard")]
+    names = [
+        a.path
+        for a in Tracker(default_tracking_uri(tmp / "proj")).client.list_artifacts(
+            suite_run["run_id"], "leaderboard"
+        )
+    ]
     assert "leaderboard/leaderboard.html" in names
 
 

@@ -17,8 +17,14 @@ from ptbench.tracking import Tracker, default_tracking_uri
 
 
 def test_supervised_pretrain_is_recorded_and_reused(tmp_path):
-    spec = PretrainSpec("test_efficientnet", "supervised", "digits", {"input_size": 16},
-                        {"train_size": 200, "val_size": 50, "test_size": 50}, epochs=1)
+    spec = PretrainSpec(
+        "test_efficientnet",
+        "supervised",
+        "digits",
+        {"input_size": 16},
+        {"train_size": 200, "val_size": 50, "test_size": 50},
+        epochs=1,
+    )
     first = pretrain(spec, tmp_path)
     assert not first.reused and first.path.is_file()
     meta = json.loads((first.path.parent / "meta.json").read_text())
@@ -30,23 +36,29 @@ def test_supervised_pretrain_is_recorded_and_reused(tmp_path):
     assert len(runs) == 1 and runs[0]["status"] == "FINISHED"
     assert runs[0]["tags.ptbench.weights_sha256"] == meta["sha256"]
     # the weights load back as a 'run' source, and they are not a random init
-    bb = build_backbone({"name": "test_efficientnet", "weights": "run", "id": first.name,
-                         "params": {"input_size": 16}}, tmp_path / "weights")
+    bb = build_backbone(
+        {"name": "test_efficientnet", "weights": "run", "id": first.name, "params": {"input_size": 16}},
+        tmp_path / "weights",
+    )
     assert bb.weights.source == "run" and bb.weights.ref == first.name
     torch.manual_seed(0)
     rnd = build_backbone({"name": "test_efficientnet", "params": {"input_size": 16}})
     assert not torch.equal(bb.net.conv_stem.weight, rnd.net.conv_stem.weight)
     with pytest.raises(PtbenchError, match="already exist with other settings"):
-        pretrain(PretrainSpec("test_efficientnet", "supervised", "digits", epochs=2), tmp_path,
-                 name=first.name)
+        pretrain(
+            PretrainSpec("test_efficientnet", "supervised", "digits", epochs=2), tmp_path, name=first.name
+        )
 
 
-@pytest.mark.parametrize("backbone,objective,task", [
-    ("elmo_bilstm", "mlm", "fortunes_topics"),
-    ("bert", "mlm", "fortunes_topics"),
-    ("gpt2", "clm", "fortunes_topics"),
-    ("test_efficientnet", "contrastive", "digits"),
-])
+@pytest.mark.parametrize(
+    "backbone,objective,task",
+    [
+        ("elmo_bilstm", "mlm", "fortunes_topics"),
+        ("bert", "mlm", "fortunes_topics"),
+        ("gpt2", "clm", "fortunes_topics"),
+        ("test_efficientnet", "contrastive", "digits"),
+    ],
+)
 def test_self_supervised_objectives_lower_their_loss(tmp_path, backbone, objective, task):
     if TASKS.get(task).meta.get("available", lambda: None)():
         pytest.skip(f"{task} not installed")
@@ -74,20 +86,30 @@ def test_fractal_task_is_deterministic():
 
 def test_suite_with_inline_pretraining_runs_and_reuses(tmp_path):
     data = {
-        "name": "inline", "seeds": [0],
-        "axes": {"backbones": [
-            {"name": "test_efficientnet", "params": {"input_size": 16}},
-            {"name": "test_efficientnet", "weights": "run", "params": {"input_size": 16},
-             "pretrain": {"objective": "supervised", "task": "fractals", "epochs": 1,
-                          "task_params": {"classes": 10, "per_class": 20, "size": 16}}}],
-            "tasks": [{"name": "digits", "params": {"train_size": 200, "val_size": 50,
-                                                    "test_size": 50}}]},
+        "name": "inline",
+        "seeds": [0],
+        "axes": {
+            "backbones": [
+                {"name": "test_efficientnet", "params": {"input_size": 16}},
+                {
+                    "name": "test_efficientnet",
+                    "weights": "run",
+                    "params": {"input_size": 16},
+                    "pretrain": {
+                        "objective": "supervised",
+                        "task": "fractals",
+                        "epochs": 1,
+                        "task_params": {"classes": 10, "per_class": 20, "size": 16},
+                    },
+                },
+            ],
+            "tasks": [{"name": "digits", "params": {"train_size": 200, "val_size": 50, "test_size": 50}}],
+        },
         "search": {"trials": 1, "space": {"epochs": 2, "lr": 0.01}},
         "evaluation": ["test"],
     }
     suite = write_suite(tmp_path / "inline.yaml", data)
-    args = ("run", str(suite), "--project-dir", str(tmp_path / "p"), "--no-progress",
-            "--no-leaderboard")
+    args = ("run", str(suite), "--project-dir", str(tmp_path / "p"), "--no-progress", "--no-leaderboard")
     out = ptbench(*args, cwd=tmp_path, check=True)
     assert "pretrained weights test_efficientnet-supervised-fractals-" in out.stdout
     assert ": made in" in out.stdout

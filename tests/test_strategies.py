@@ -34,9 +34,17 @@ def train_once(ad, epochs=1, recipe=None, data=None):
     data = data or load_task(TASK)
     train = Split(ad.encode(data.train.x), data.train.y)
     val = Split(ad.encode(data.val.x), data.val.y)
-    return fit(ad.model, ad.param_groups, train, val, recipe or Recipe(lr=1e-2, epochs=epochs,
-               batch_size=50), num_classes=10, transform=ad.transform,
-               on_epoch_start=ad.on_epoch_start, anchor=ad.anchor)
+    return fit(
+        ad.model,
+        ad.param_groups,
+        train,
+        val,
+        recipe or Recipe(lr=1e-2, epochs=epochs, batch_size=50),
+        num_classes=10,
+        transform=ad.transform,
+        on_epoch_start=ad.on_epoch_start,
+        anchor=ad.anchor,
+    )
 
 
 def snapshot(module):
@@ -55,22 +63,25 @@ def test_bitfit_trains_biases_only_and_leaves_weights_bit_identical():
     assert ad.trainable_params == sum(p.numel() for n, p in after.items() if n.endswith("bias")) + head
 
 
-@pytest.mark.parametrize("backbone,task", [
-    ({"name": "vit_tiny", "params": {"size": "small", "input_size": 32}}, TASK),
-    ({"name": "bert", "params": {"max_len": 16}},
-     {"name": "text_rt", "params": {}}),
-])
+@pytest.mark.parametrize(
+    "backbone,task",
+    [
+        ({"name": "vit_tiny", "params": {"size": "small", "input_size": 32}}, TASK),
+        ({"name": "bert", "params": {"max_len": 16}}, {"name": "text_rt", "params": {}}),
+    ],
+)
 def test_lora_leaves_frozen_weights_bit_identical(backbone, task, tmp_path):
     if task["name"] == "text_rt":
         path = tmp_path / "t.csv"
-        path.write_text("text,label\n" + "".join(
-            f"{'good fine great' if i % 2 else 'bad awful dull'} {i},{i % 2}\n" for i in range(120)))
+        path.write_text(
+            "text,label\n"
+            + "".join(f"{'good fine great' if i % 2 else 'bad awful dull'} {i},{i % 2}\n" for i in range(120))
+        )
         task = {"name": "text_file", "params": {"path": str(path), "val_size": 20, "test_size": 20}}
     bb, ad = adapt("lora", {"lora_r": 4, "lora_alpha": 8}, backbone)
     base = {n: p.detach().clone() for n, p in bb.named_parameters() if "lora_" not in n}
     lora_before = {n: p.detach().clone() for n, p in bb.named_parameters() if "lora_B" in n}
-    assert lora_before and all(not p.requires_grad for n, p in bb.named_parameters()
-                               if "lora_" not in n)
+    assert lora_before and all(not p.requires_grad for n, p in bb.named_parameters() if "lora_" not in n)
     train_once(ad, data=load_task(task))
     now = dict(bb.named_parameters())
     assert all(torch.equal(now[n], p) for n, p in base.items())  # frozen: bit-identical
@@ -83,9 +94,11 @@ def test_lora_on_a_convolutional_network_is_rejected_at_validate():
     d["axes"]["strategies"] = ["lora"]
     with pytest.raises(SuiteError) as err:
         parse_suite(d)
-    assert err.value.problems == ["axes.strategies[0]: 'lora' cannot apply to 'test_efficientnet': "
-                                  "LoRA needs attention projections; image backbone "
-                                  "'test_efficientnet' (EfficientNet (tiny)) has none"]
+    assert err.value.problems == [
+        "axes.strategies[0]: 'lora' cannot apply to 'test_efficientnet': "
+        "LoRA needs attention projections; image backbone "
+        "'test_efficientnet' (EfficientNet (tiny)) has none"
+    ]
 
 
 def test_gradual_unfreeze_opens_one_block_per_epoch_from_the_top():
@@ -113,9 +126,11 @@ def test_llrd_learning_rates_decay_with_depth():
 def test_l2_sp_pulls_toward_the_pretrained_weights_not_zero():
     data = load_task(TASK)
     out = {}
-    for name, recipe in {"none": Recipe(lr=3e-2, epochs=2, batch_size=25),
-                         "l2_sp": Recipe(lr=3e-2, epochs=2, batch_size=25, l2_sp=10.0),
-                         "wd": Recipe(lr=3e-2, epochs=2, batch_size=25, weight_decay=0.5)}.items():
+    for name, recipe in {
+        "none": Recipe(lr=3e-2, epochs=2, batch_size=25),
+        "l2_sp": Recipe(lr=3e-2, epochs=2, batch_size=25, l2_sp=10.0),
+        "wd": Recipe(lr=3e-2, epochs=2, batch_size=25, weight_decay=0.5),
+    }.items():
         bb, ad = adapt("full_finetune")
         with torch.no_grad():  # a "pretrained" starting point far from zero
             for p in bb.parameters():
@@ -136,9 +151,16 @@ def test_early_stopping_stops_and_keeps_the_best_epoch():
     train = Split(ad.encode(data.train.x), data.train.y)
     # validation labels shuffled: accuracy cannot keep improving, so patience runs out
     val = Split(ad.encode(data.val.x), data.val.y[torch.randperm(len(data.val.y))])
-    res = fit(ad.model, ad.param_groups, train, val, Recipe(lr=1e-2, epochs=30, batch_size=50,
-              patience=2), num_classes=10, transform=ad.transform,
-              on_epoch=lambda e, m: seen.append(m["val_accuracy"]))
+    res = fit(
+        ad.model,
+        ad.param_groups,
+        train,
+        val,
+        Recipe(lr=1e-2, epochs=30, batch_size=50, patience=2),
+        num_classes=10,
+        transform=ad.transform,
+        on_epoch=lambda e, m: seen.append(m["val_accuracy"]),
+    )
     assert res.stopped_early and len(res.history) < 30
 
 
@@ -164,10 +186,13 @@ def test_default_search_space_samples_under_optuna(entry, tmp_path):
         study.tell(trial, 0.5, "complete")
 
 
-@pytest.mark.parametrize("strategy,reg,msg", [
-    ("linear_probe", "augment", "needs the backbone to run on raw inputs, but 'linear_probe'"),
-    ("full_finetune", "drop_path", None),
-])
+@pytest.mark.parametrize(
+    "strategy,reg,msg",
+    [
+        ("linear_probe", "augment", "needs the backbone to run on raw inputs, but 'linear_probe'"),
+        ("full_finetune", "drop_path", None),
+    ],
+)
 def test_impossible_regularizer_combinations_fail_at_validate(strategy, reg, msg):
     d = copy.deepcopy(TINY)
     d["axes"]["strategies"], d["axes"]["regularizers"] = [strategy], [[reg]]

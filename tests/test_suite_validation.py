@@ -145,8 +145,9 @@ def test_cli_validate_exit_codes(tmp_path):
     write_suite(bad, d)
     out = ptbench("validate", str(bad), cwd=tmp_path)
     assert out.returncode == 2
-    assert out.stderr.strip() == ("axes.backbones[1]: unknown backbone 'resnet-9000'; "
-                                  "did you mean 'resnet18'?")
+    assert out.stderr.strip() == (
+        "axes.backbones[1]: unknown backbone 'resnet-9000'; did you mean 'resnet18'?"
+    )
     assert ptbench("validate", str(tmp_path / "nope.yaml"), cwd=tmp_path).returncode == 2
 
 

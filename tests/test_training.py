@@ -179,7 +179,6 @@ def test_final_run_evaluates_test_and_shifted():
 
 
 def test_final_run_with_test_only_skips_shifted():
-    out = run_trial(TrialConfig(BB, TASK, {"name": "linear_probe"}, [], {"epochs": 1},
-                                evaluate=("test",)))
+    out = run_trial(TrialConfig(BB, TASK, {"name": "linear_probe"}, [], {"epochs": 1}, evaluate=("test",)))
     assert "test_accuracy" in out.metrics
     assert not [k for k in out.metrics if k.startswith("shifted_")]

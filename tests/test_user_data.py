@@ -32,8 +32,9 @@ def make_images(root, classes=("cat", "dog", "eel"), per=12, split_dirs=None):
             d = root / split / c if split else root / c
             d.mkdir(parents=True)
             for i in range(per):
-                arr = np.full((10, 14, 3), 40 + 80 * ci, np.uint8) + rng.integers(0, 20, (10, 14, 3),
-                                                                                   dtype=np.uint8)
+                arr = np.full((10, 14, 3), 40 + 80 * ci, np.uint8) + rng.integers(
+                    0, 20, (10, 14, 3), dtype=np.uint8
+                )
                 Image.fromarray(arr).save(d / f"{i}.png")
     return root
 
@@ -82,11 +83,18 @@ def test_empty_class_and_missing_path(tmp_path):
 
 
 def test_text_csv_and_jsonl_with_split_column(tmp_path):
-    rows = [{"text": f"good {i}" if i % 2 else f"bad {i}", "label": "pos" if i % 2 else "neg",
-             "split": ["train", "train", "val", "test"][i % 4]} for i in range(40)]
+    rows = [
+        {
+            "text": f"good {i}" if i % 2 else f"bad {i}",
+            "label": "pos" if i % 2 else "neg",
+            "split": ["train", "train", "val", "test"][i % 4],
+        }
+        for i in range(40)
+    ]
     csv_path = tmp_path / "d.csv"
-    csv_path.write_text("text,label,split\n" + "".join(f"{r['text']},{r['label']},{r['split']}\n"
-                                                       for r in rows))
+    csv_path.write_text(
+        "text,label,split\n" + "".join(f"{r['text']},{r['label']},{r['split']}\n" for r in rows)
+    )
     jl = tmp_path / "d.jsonl"
     jl.write_text("".join(json.dumps(r) + "\n" for r in rows))
     for path in (csv_path, jl):
@@ -105,8 +113,7 @@ def test_text_bad_rows_name_file_and_line(tmp_path):
     odd.write_text("text,label\nfine,pos\nok,neg\nhm,maybe\n" + tail)
     with pytest.raises(PtbenchError, match=f"{odd}:4: label 'maybe' is not one of the declared"):
         build("text_file", path=str(odd), classes=["neg", "pos"])
-    d = build("text_file", path=str(odd), classes=["neg", "pos"], skip_bad=True, val_size=4,
-              test_size=4)
+    d = build("text_file", path=str(odd), classes=["neg", "pos"], skip_bad=True, val_size=4, test_size=4)
     assert d.notes == {"skipped": 1} and len(d.train) + len(d.val) + len(d.test) == 22
     j = tmp_path / "d.jsonl"
     j.write_text('{"text": "a", "label": "x"}\n{broken\n')
@@ -155,8 +162,9 @@ def test_torchvision_dataset_from_a_local_root(tmp_path):
         build("torchvision", dataset="CIFAR10", root=str(tmp_path))
 
 
-@pytest.mark.skipif(TASKS.get("fashion_mnist").meta["available"]() is not None,
-                    reason="apt-get install dataset-fashion-mnist")
+@pytest.mark.skipif(
+    TASKS.get("fashion_mnist").meta["available"]() is not None, reason="apt-get install dataset-fashion-mnist"
+)
 def test_fashion_mnist_from_debian():
     d = build("fashion_mnist", train_size=500, test_size=200)
     assert (len(d.train), len(d.val), len(d.test)) == (500, 1000, 200)
@@ -184,8 +192,15 @@ def test_missing_path_is_a_validate_error(tmp_path):
     from ptbench.suite import parse_suite
 
     with pytest.raises(PtbenchError) as err:
-        parse_suite({"name": "u", "axes": {"backbones": ["test_efficientnet"], "tasks": [
-            {"name": "image_folder", "params": {"path": str(tmp_path / "nowhere")}}]}})
+        parse_suite(
+            {
+                "name": "u",
+                "axes": {
+                    "backbones": ["test_efficientnet"],
+                    "tasks": [{"name": "image_folder", "params": {"path": str(tmp_path / "nowhere")}}],
+                },
+            }
+        )
     assert str(err.value) == f"axes.tasks[0].params.path: {tmp_path / 'nowhere'} does not exist"
 
 
@@ -218,14 +233,20 @@ def test_speech_commands_from_a_local_root_with_its_split_lists(tmp_path):
 
 def test_hugging_face_dataset_saved_to_disk(tmp_path):
     datasets = pytest.importorskip("datasets")
-    feats = datasets.Features({"text": datasets.Value("string"),
-                               "label": datasets.ClassLabel(names=["neg", "pos"])})
-    rows = {"text": [f"{'great' if i % 2 else 'awful'} film {i}" for i in range(40)],
-            "label": [i % 2 for i in range(40)]}
-    dd = datasets.DatasetDict({
-        "train": datasets.Dataset.from_dict({k: v[:24] for k, v in rows.items()}, features=feats),
-        "validation": datasets.Dataset.from_dict({k: v[24:32] for k, v in rows.items()}, features=feats),
-        "test": datasets.Dataset.from_dict({k: v[32:] for k, v in rows.items()}, features=feats)})
+    feats = datasets.Features(
+        {"text": datasets.Value("string"), "label": datasets.ClassLabel(names=["neg", "pos"])}
+    )
+    rows = {
+        "text": [f"{'great' if i % 2 else 'awful'} film {i}" for i in range(40)],
+        "label": [i % 2 for i in range(40)],
+    }
+    dd = datasets.DatasetDict(
+        {
+            "train": datasets.Dataset.from_dict({k: v[:24] for k, v in rows.items()}, features=feats),
+            "validation": datasets.Dataset.from_dict({k: v[24:32] for k, v in rows.items()}, features=feats),
+            "test": datasets.Dataset.from_dict({k: v[32:] for k, v in rows.items()}, features=feats),
+        }
+    )
     dd.save_to_disk(str(tmp_path / "ds"))
     d = build("hf_disk", path=str(tmp_path / "ds"), modality="text")
     assert d.classes == ["neg", "pos"] and (len(d.train), len(d.val), len(d.test)) == (24, 8, 8)

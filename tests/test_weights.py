@@ -113,8 +113,16 @@ def test_package_weights_lite1_lite2(k):
     assert bb.preprocess.mean == (0.5, 0.5, 0.5)
 
 
-@pytest.mark.parametrize("name,params", [("bert", {"max_len": 8}), ("elmo_bilstm", {"buckets": 64}),
-                                         ("wavenet", {}), ("wav2vec2", {}), ("alexnet", {})])
+@pytest.mark.parametrize(
+    "name,params",
+    [
+        ("bert", {"max_len": 8}),
+        ("elmo_bilstm", {"buckets": 64}),
+        ("wavenet", {}),
+        ("wav2vec2", {}),
+        ("alexnet", {}),
+    ],
+)
 def test_file_weights_for_every_modality(tmp_path, name, params):
     torch.manual_seed(3)
     src = build(name, params=params)
@@ -122,7 +130,8 @@ def test_file_weights_for_every_modality(tmp_path, name, params):
     save_file({k: v.contiguous() for k, v in src.weights_module.state_dict().items()}, str(path))
     torch.manual_seed(4)
     bb = build(name, weights="file", path=str(path), params=params)
-    for (k, a), b in zip(src.weights_module.state_dict().items(),
-                         bb.weights_module.state_dict().values(), strict=True):
+    for (k, a), b in zip(
+        src.weights_module.state_dict().items(), bb.weights_module.state_dict().values(), strict=True
+    ):
         assert torch.equal(a, b), k
     assert bb.weights.sha256 and bb.preprocess_info() == src.preprocess_info()

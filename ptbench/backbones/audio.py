@@ -32,8 +32,14 @@ RATE = 16000
 class MelEncoder:
     """Waveforms → (log-)mel spectrograms ``[N, n_mels, frames]`` (torchaudio.transforms)."""
 
-    def __init__(self, n_mels: int = 40, log: bool = True, n_fft: int = 400, hop: int = 160,
-                 librosa_scale: bool = False):
+    def __init__(
+        self,
+        n_mels: int = 40,
+        log: bool = True,
+        n_fft: int = 400,
+        hop: int = 160,
+        librosa_scale: bool = False,
+    ):
         import torchaudio.transforms as T
 
         scale = {"norm": "slaney", "mel_scale": "slaney"} if librosa_scale else {}
@@ -42,7 +48,7 @@ class MelEncoder:
         self.log = log
 
     def __call__(self, wav: torch.Tensor) -> torch.Tensor:  # differentiable: attacks go through it
-        out = torch.cat([self.mel(wav[i:i + 256].float()) for i in range(0, len(wav), 256)])
+        out = torch.cat([self.mel(wav[i : i + 256].float()) for i in range(0, len(wav), 256)])
         return torch.log(out + 1e-6) if self.log else out
 
     def to_dict(self) -> dict[str, Any]:
@@ -83,13 +89,23 @@ def _w2v_small():
     from torchaudio.models import wav2vec2_model
 
     return wav2vec2_model(
-        extractor_mode="group_norm", extractor_conv_bias=False,
+        extractor_mode="group_norm",
+        extractor_conv_bias=False,
         extractor_conv_layer_config=[(32, 10, 5), (32, 3, 2), (32, 3, 2), (32, 3, 2), (32, 2, 2)],
-        encoder_embed_dim=64, encoder_projection_dropout=0.0, encoder_pos_conv_kernel=16,
-        encoder_pos_conv_groups=4, encoder_num_layers=2, encoder_num_heads=2,
-        encoder_attention_dropout=0.0, encoder_ff_interm_features=128,
-        encoder_ff_interm_dropout=0.0, encoder_dropout=0.0, encoder_layer_norm_first=False,
-        encoder_layer_drop=0.0, aux_num_out=None)
+        encoder_embed_dim=64,
+        encoder_projection_dropout=0.0,
+        encoder_pos_conv_kernel=16,
+        encoder_pos_conv_groups=4,
+        encoder_num_layers=2,
+        encoder_num_heads=2,
+        encoder_attention_dropout=0.0,
+        encoder_ff_interm_features=128,
+        encoder_ff_interm_dropout=0.0,
+        encoder_dropout=0.0,
+        encoder_layer_norm_first=False,
+        encoder_layer_drop=0.0,
+        aux_num_out=None,
+    )
 
 
 def _bundle_model(bundle_name: str):
@@ -99,8 +115,10 @@ def _bundle_model(bundle_name: str):
     bundle = getattr(torchaudio.pipelines, bundle_name)
     cached = Path(torch.hub.get_dir()) / "checkpoints" / Path(bundle._path).name
     if not cached.is_file() and os.environ.get("PTBENCH_ALLOW_DOWNLOAD") != "1":
-        raise PtbenchError(f"hub weights '{bundle_name}' are not in the local torch-hub cache "
-                           f"({cached}) and downloads are off (PTBENCH_ALLOW_DOWNLOAD=1)")
+        raise PtbenchError(
+            f"hub weights '{bundle_name}' are not in the local torch-hub cache "
+            f"({cached}) and downloads are off (PTBENCH_ALLOW_DOWNLOAD=1)"
+        )
     return bundle.get_model()
 
 
@@ -115,8 +133,12 @@ def _w2v_backbone(spec: dict[str, Any], full_factory: str, bundle: str) -> Backb
         model = getattr(M, full_factory)() if full else _w2v_small()
         info = _with_file(model, spec)
     dim = model.encoder.transformer.layers[0].attention.k_proj.in_features
-    blocks = [model.feature_extractor, model.encoder.feature_projection,
-              model.encoder.transformer.pos_conv_embed, *model.encoder.transformer.layers]
+    blocks = [
+        model.feature_extractor,
+        model.encoder.feature_projection,
+        model.encoder.transformer.pos_conv_embed,
+        *model.encoder.transformer.layers,
+    ]
     rest = [m for m in (getattr(model.encoder.transformer, "layer_norm", None),) if m is not None]
     bb = Backbone(W2VEncoder(model), dim, [*blocks, *rest], modality="audio", encoder=Waveform())
     bb.weights = info
@@ -124,17 +146,27 @@ def _w2v_backbone(spec: dict[str, Any], full_factory: str, bundle: str) -> Backb
     return bb
 
 
-@BACKBONES.register("wav2vec2", modality="audio", family="wav2vec 2.0", params=AUDIO_PARAMS,
-                    lora_targets=("q_proj", "v_proj"),
-                    weights=("none", "hub", "file"))
+@BACKBONES.register(
+    "wav2vec2",
+    modality="audio",
+    family="wav2vec 2.0",
+    params=AUDIO_PARAMS,
+    lora_targets=("q_proj", "v_proj"),
+    weights=("none", "hub", "file"),
+)
 def wav2vec2(spec: dict[str, Any]) -> Backbone:
     """wav2vec 2.0 (small: 2 layers × 64; full: base); hub: torchaudio WAV2VEC2_BASE."""
     return _w2v_backbone(spec, "wav2vec2_base", "WAV2VEC2_BASE")
 
 
-@BACKBONES.register("hubert", modality="audio", family="HuBERT", params=AUDIO_PARAMS,
-                    lora_targets=("q_proj", "v_proj"),
-                    weights=("none", "hub", "file"))
+@BACKBONES.register(
+    "hubert",
+    modality="audio",
+    family="HuBERT",
+    params=AUDIO_PARAMS,
+    lora_targets=("q_proj", "v_proj"),
+    weights=("none", "hub", "file"),
+)
 def hubert(spec: dict[str, Any]) -> Backbone:
     """HuBERT (small: same small transformer as wav2vec2; full: base); hub: HUBERT_BASE."""
     return _w2v_backbone(spec, "hubert_base", "HUBERT_BASE")
@@ -162,8 +194,7 @@ class WaveNetEncoder(nn.Module):
     def __init__(self, ch: int, stacks: int, layers: int, stride: int):
         super().__init__()
         self.front = nn.Conv1d(1, ch, stride, stride=stride)  # learnable down-sampling
-        self.blocks = nn.ModuleList(GatedResidual(ch, 2**i) for _ in range(stacks)
-                                    for i in range(layers))
+        self.blocks = nn.ModuleList(GatedResidual(ch, 2**i) for _ in range(stacks) for i in range(layers))
         self.out = nn.Sequential(nn.ReLU(), nn.Conv1d(ch, ch, 1), nn.ReLU())
 
     def forward(self, wav: torch.Tensor) -> torch.Tensor:
@@ -176,22 +207,27 @@ class WaveNetEncoder(nn.Module):
         return torch.cat([h.mean(-1), h.amax(-1)], 1)
 
 
-@BACKBONES.register("wavenet", modality="audio", family="WaveNet", params=AUDIO_PARAMS,
-                    weights=("none", "file"))
+@BACKBONES.register(
+    "wavenet", modality="audio", family="WaveNet", params=AUDIO_PARAMS, weights=("none", "file")
+)
 def wavenet(spec: dict[str, Any]) -> Backbone:
     """WaveNet-style encoder: gated dilated causal convs over the waveform (small: 32 ch, 1×8)."""
     full = spec.get("params", {}).get("size", "small") == "full"
     net = WaveNetEncoder(128 if full else 32, 3 if full else 1, 10 if full else 8, 4 if full else 16)
-    bb = Backbone(net, 2 * net.front.out_channels, [net.front, *net.blocks, net.out],
-                  modality="audio", encoder=Waveform())
+    bb = Backbone(
+        net,
+        2 * net.front.out_channels,
+        [net.front, *net.blocks, net.out],
+        modality="audio",
+        encoder=Waveform(),
+    )
     bb.weights = _with_file(net, spec)
     return bb
 
 
 # --- log-mel CNN -------------------------------------------------------------------------------
 def _conv_block(cin: int, cout: int) -> nn.Sequential:
-    return nn.Sequential(nn.Conv2d(cin, cout, 3, padding=1), nn.BatchNorm2d(cout), nn.ReLU(),
-                         nn.MaxPool2d(2))
+    return nn.Sequential(nn.Conv2d(cin, cout, 3, padding=1), nn.BatchNorm2d(cout), nn.ReLU(), nn.MaxPool2d(2))
 
 
 class MelCNN(nn.Module):
@@ -207,14 +243,20 @@ class MelCNN(nn.Module):
         return x.mean((-2, -1))
 
 
-@BACKBONES.register("mel_cnn", modality="audio", family="CNN (log-mel)", params=AUDIO_PARAMS,
-                    weights=("none", "file"))
+@BACKBONES.register(
+    "mel_cnn", modality="audio", family="CNN (log-mel)", params=AUDIO_PARAMS, weights=("none", "file")
+)
 def mel_cnn(spec: dict[str, Any]) -> Backbone:
     """A small CNN over 40-band log-mel features."""
     full = spec.get("params", {}).get("size", "small") == "full"
     net = MelCNN([64, 128, 256, 512] if full else [16, 32, 64, 128])
-    bb = Backbone(net, net.stages[-1][0].out_channels, list(net.stages), modality="audio",
-                  encoder=MelEncoder(40, log=True))
+    bb = Backbone(
+        net,
+        net.stages[-1][0].out_channels,
+        list(net.stages),
+        modality="audio",
+        encoder=MelEncoder(40, log=True),
+    )
     bb.weights = _with_file(net, spec)
     return bb
 
@@ -238,13 +280,18 @@ def _resemblyzer_file() -> Path:
     spec = importlib.util.find_spec("resemblyzer")
     path = Path(spec.submodule_search_locations[0]) / "pretrained.pt" if spec else None
     if path is None or not path.is_file():
-        raise PtbenchError("package weights for resemblyzer need "
-                           "'pip install --no-deps resemblyzer==0.1.4'")
+        raise PtbenchError("package weights for resemblyzer need 'pip install --no-deps resemblyzer==0.1.4'")
     return path
 
 
-@BACKBONES.register("resemblyzer", modality="audio", family="LSTM (mel)", params={},
-                    weights=("none", "package", "file"), package="resemblyzer")
+@BACKBONES.register(
+    "resemblyzer",
+    modality="audio",
+    family="LSTM (mel)",
+    params={},
+    weights=("none", "package", "file"),
+    package="resemblyzer",
+)
 def resemblyzer(spec: dict[str, Any]) -> Backbone:
     """3-layer LSTM speaker encoder over 40-band mel at 16 kHz; real weights ship in resemblyzer."""
     net = SpeakerLSTM()
@@ -257,7 +304,12 @@ def resemblyzer(spec: dict[str, Any]) -> Backbone:
         info.dropped = [k for k in state if k not in body] + load_into(net, body, str(path))
     else:
         info = _with_file(net, spec)
-    bb = Backbone(net, 256, [net.lstm, net.linear], modality="audio",
-                  encoder=MelEncoder(40, log=False, librosa_scale=True))
+    bb = Backbone(
+        net,
+        256,
+        [net.lstm, net.linear],
+        modality="audio",
+        encoder=MelEncoder(40, log=False, librosa_scale=True),
+    )
     bb.weights = info
     return bb

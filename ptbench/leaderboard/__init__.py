@@ -4,8 +4,7 @@ from ptbench.leaderboard.build import Board, build_boards, load_runs
 from ptbench.leaderboard.render import render, write_outputs
 
 
-def build_leaderboard(tracking_uri: str, suite_name: str, reference: dict | None = None
-                      ) -> list[Board]:
+def build_leaderboard(tracking_uri: str, suite_name: str, reference: dict | None = None) -> list[Board]:
     """Every board of a suite, from the MLflow store at ``tracking_uri`` alone."""
     return build_boards(load_runs(tracking_uri, suite_name), reference)
 

@@ -42,8 +42,7 @@ def load_runs(tracking_uri: str, suite_name: str) -> pd.DataFrame:
 
     records = Tracker(tracking_uri).runs_records(suite_name)
     if not records:
-        raise PtbenchError(f"no runs for suite '{suite_name}' in the tracking store; "
-                           "run 'ptbench run' first")
+        raise PtbenchError(f"no runs for suite '{suite_name}' in the tracking store; run 'ptbench run' first")
     return pd.DataFrame(records)
 
 
@@ -67,19 +66,37 @@ def build_boards(df: pd.DataFrame, reference: dict[str, str] | None = None) -> l
         same_task = finals[finals["params.task"] == task]
         apart = same_task[["split", "version"]].drop_duplicates().shape[0] > 1
         title = f"{task} [split {split}, suite v{version}]" if apart else str(task)
-        notes = (["runs of this task with another split hash or suite version are in a separate "
-                  "table: they are never averaged together"] if apart else [])
-        rows = [_cell_row(c, f, trials) for _, c in cells.iterrows()
-                if c.get("params.task") == task and (f["params.cell_hash"] == c["params.cell_hash"]).any()]
+        notes = (
+            [
+                "runs of this task with another split hash or suite version are in a separate "
+                "table: they are never averaged together"
+            ]
+            if apart
+            else []
+        )
+        rows = [
+            _cell_row(c, f, trials)
+            for _, c in cells.iterrows()
+            if c.get("params.task") == task and (f["params.cell_hash"] == c["params.cell_hash"]).any()
+        ]
         table = pd.DataFrame(rows)
         if table.empty:
             continue
         boards.append(Board(title, _views(table, f, reference), f, notes))
     for task in set(cells.get("params.task", pd.Series(dtype=str))) - set(tasks):
-        rows = [_cell_row(c, finals.iloc[0:0], trials) for _, c in cells.iterrows()
-                if c.get("params.task") == task]
-        boards.append(Board(str(task), {"generalization": _generalization(pd.DataFrame(rows))},
-                            finals.iloc[0:0], ["no final runs yet: validation scores only"]))
+        rows = [
+            _cell_row(c, finals.iloc[0:0], trials)
+            for _, c in cells.iterrows()
+            if c.get("params.task") == task
+        ]
+        boards.append(
+            Board(
+                str(task),
+                {"generalization": _generalization(pd.DataFrame(rows))},
+                finals.iloc[0:0],
+                ["no final runs yet: validation scores only"],
+            )
+        )
     return boards
 
 
@@ -94,10 +111,15 @@ def _cell_row(c: pd.Series, f: pd.DataFrame, trials: pd.DataFrame) -> dict:
         vals = _metric(t[states == "complete"], metric).dropna()
         val_best = (vals.max() if direction == "maximize" else vals.min()) if len(vals) else math.nan
     row = {col: c.get(f"params.{PARAM.get(col, col)}") for col in CELL_COLS}
-    row |= {"cell": h, "val_best": val_best, "seeds": len(f),
-            "trials": int(states.isin(["complete", "pruned", "failed"]).sum()),
-            "pruned": int((states == "pruned").sum()), "failed": int((states == "failed").sum()),
-            "_test": _metric(f, "test_accuracy").tolist()}
+    row |= {
+        "cell": h,
+        "val_best": val_best,
+        "seeds": len(f),
+        "trials": int(states.isin(["complete", "pruned", "failed"]).sum()),
+        "pruned": int((states == "pruned").sum()),
+        "failed": int((states == "failed").sum()),
+        "_test": _metric(f, "test_accuracy").tolist(),
+    }
     return row
 
 
@@ -120,24 +142,35 @@ def _generalization(t: pd.DataFrame, f: pd.DataFrame | None = None) -> pd.DataFr
     out["test_acc"], out["test_acc_ci95"] = means, cis
     for m in ("test_macro_f1", "test_nll", "test_ece", "test_brier"):
         out[m.removeprefix("test_")] = [_mean(f, h, m) for h in t["cell"]]
-    shifted = sorted({c.removeprefix("metrics.") for c in _present(f)
-                      if c.startswith("metrics.shifted_") and c.endswith("_accuracy")})
+    shifted = sorted(
+        {
+            c.removeprefix("metrics.")
+            for c in _present(f)
+            if c.startswith("metrics.shifted_") and c.endswith("_accuracy")
+        }
+    )
     for s in shifted:
         out[s.removesuffix("_accuracy")] = [_mean(f, h, s) for h in t["cell"]]
-        out[s.replace("_accuracy", "_gap")] = [_mean(f, h, s.replace("_accuracy", "_gap"))
-                                               for h in t["cell"]]
+        out[s.replace("_accuracy", "_gap")] = [_mean(f, h, s.replace("_accuracy", "_gap")) for h in t["cell"]]
     out["seeds"] = t["seeds"]
     out["rank"] = out["test_acc"].rank(ascending=False, method="min", na_option="bottom").astype(int)
     best = t["_test"][out["test_acc"].idxmax()] if out["test_acc"].notna().any() else []
-    out["≈best"] = ["" if not v else "best" if v is best else
-                    ("" if significantly_worse(v, best) else "≈") for v in t["_test"]]
+    out["≈best"] = [
+        "" if not v else "best" if v is best else ("" if significantly_worse(v, best) else "≈")
+        for v in t["_test"]
+    ]
     out["cell"] = t["cell"]
     return out.sort_values(["rank", "cell"])
 
 
 def _robustness(t: pd.DataFrame, f: pd.DataFrame, reference: dict[str, str] | None) -> pd.DataFrame | None:
-    corr = sorted({c.removeprefix("metrics.") for c in _present(f)
-                   if c.startswith("metrics.corr_") and "_s" in c and c.endswith("_accuracy")})
+    corr = sorted(
+        {
+            c.removeprefix("metrics.")
+            for c in _present(f)
+            if c.startswith("metrics.corr_") and "_s" in c and c.endswith("_accuracy")
+        }
+    )
     adv = sorted({c.removeprefix("metrics.") for c in _present(f) if c.startswith("metrics.adv_")})
     if not corr and not adv:
         return None
@@ -154,13 +187,15 @@ def _robustness(t: pd.DataFrame, f: pd.DataFrame, reference: dict[str, str] | No
     return out.sort_values(key, ascending=False)
 
 
-def _mce(t: pd.DataFrame, f: pd.DataFrame, corr: list[str], reference: dict[str, str] | None
-         ) -> list[float]:
+def _mce(t: pd.DataFrame, f: pd.DataFrame, corr: list[str], reference: dict[str, str] | None) -> list[float]:
     """Corruption error normalised per family by a reference cell, averaged (ImageNet-C mCE)."""
     from ptbench.suite.grid import matches
 
-    ref_rows = [h for h, r in zip(t["cell"], t[CELL_COLS].to_dict("records"), strict=True)
-                if reference and matches(reference, {k: str(v) for k, v in r.items()})]
+    ref_rows = [
+        h
+        for h, r in zip(t["cell"], t[CELL_COLS].to_dict("records"), strict=True)
+        if reference and matches(reference, {k: str(v) for k, v in r.items()})
+    ]
     if not ref_rows:
         return [math.nan] * len(t)
     ref = ref_rows[0]
@@ -180,8 +215,12 @@ def _mce(t: pd.DataFrame, f: pd.DataFrame, corr: list[str], reference: dict[str,
 def _cost(t: pd.DataFrame, f: pd.DataFrame) -> pd.DataFrame:
     out = t[CELL_COLS].copy()
     out["test_acc"] = [ci95(v)[0] for v in t["_test"]]
-    for m, col in (("trainable_params", "trainable_params"), ("train_seconds", "train_s"),
-                   ("eval_seconds", "eval_s"), ("peak_mem_mb", "peak_mem_mb")):
+    for m, col in (
+        ("trainable_params", "trainable_params"),
+        ("train_seconds", "train_s"),
+        ("eval_seconds", "eval_s"),
+        ("peak_mem_mb", "peak_mem_mb"),
+    ):
         out[col] = [_mean(f, h, m) for h in t["cell"]]
     out["trials"], out["pruned"], out["failed"] = t["trials"], t["pruned"], t["failed"]
     out["cell"] = t["cell"]
@@ -190,14 +229,25 @@ def _cost(t: pd.DataFrame, f: pd.DataFrame) -> pd.DataFrame:
 
 def _gap(t: pd.DataFrame) -> pd.DataFrame | None:
     """Pretrained minus random-init test accuracy, per backbone × strategy × regularizer."""
-    acc = {tuple(r[c] for c in CELL_COLS): ci95(v)[0]
-           for r, v in zip(t[CELL_COLS].to_dict("records"), t["_test"], strict=True)}
+    acc = {
+        tuple(r[c] for c in CELL_COLS): ci95(v)[0]
+        for r, v in zip(t[CELL_COLS].to_dict("records"), t["_test"], strict=True)
+    }
     rows = []
     for (bb, w, s, r), a in acc.items():
         control = acc.get((bb, "none", s, r))
         if w != "none" and control is not None:
-            rows.append({"backbone": bb, "weights": w, "strategy": s, "regularizer": r,
-                         "pretrained": a, "random_init": control, "gap": a - control})
+            rows.append(
+                {
+                    "backbone": bb,
+                    "weights": w,
+                    "strategy": s,
+                    "regularizer": r,
+                    "pretrained": a,
+                    "random_init": control,
+                    "gap": a - control,
+                }
+            )
     return pd.DataFrame(rows).sort_values("gap", ascending=False) if rows else None
 
 

@@ -39,22 +39,30 @@ def _mean(f: pd.DataFrame, cell: str, metric: str) -> float:
 
 
 def severity_plot(board, path: Path) -> Path | None:
-    cols = sorted({c.removeprefix("metrics.") for c in board.finals.columns
-                   if re.match(r"metrics\.corr_.+_s\d_accuracy$", c)})
+    cols = sorted(
+        {
+            c.removeprefix("metrics.")
+            for c in board.finals.columns
+            if re.match(r"metrics\.corr_.+_s\d_accuracy$", c)
+        }
+    )
     if not cols:
         return None
     families = sorted({c.removeprefix("corr_").rsplit("_s", 1)[0] for c in cols})
     plt = _plt()
     n = len(families)
     ncol = min(5, n)
-    fig, axes = plt.subplots(math.ceil(n / ncol), ncol, figsize=(3.2 * ncol, 2.6 * math.ceil(n / ncol)),
-                             squeeze=False, sharey=True)
+    fig, axes = plt.subplots(
+        math.ceil(n / ncol), ncol, figsize=(3.2 * ncol, 2.6 * math.ceil(n / ncol)), squeeze=False, sharey=True
+    )
     for ax, fam in zip(axes.flat, families, strict=False):
         for _, row in _top(board).iterrows():
-            levels = sorted(int(c.rsplit("_s", 1)[1].split("_")[0]) for c in cols
-                            if c.startswith(f"corr_{fam}_s"))
+            levels = sorted(
+                int(c.rsplit("_s", 1)[1].split("_")[0]) for c in cols if c.startswith(f"corr_{fam}_s")
+            )
             ys = [_mean(board.finals, row["cell"], "corr_clean_accuracy")] + [
-                _mean(board.finals, row["cell"], f"corr_{fam}_s{s}_accuracy") for s in levels]
+                _mean(board.finals, row["cell"], f"corr_{fam}_s{s}_accuracy") for s in levels
+            ]
             ax.plot([0, *levels], ys, marker="o", ms=3, label=_label(row))
         ax.set_title(fam, fontsize=9)
         ax.set_xlabel("severity", fontsize=8)
@@ -133,8 +141,13 @@ def pareto_plot(board, path: Path) -> Path | None:
         if r["test_acc"] > best:
             best = r["test_acc"]
             front.append(r)
-    ax.step([r["train_s"] for r in front], [r["test_acc"] for r in front], where="post", color="C3",
-            label="Pareto front")
+    ax.step(
+        [r["train_s"] for r in front],
+        [r["test_acc"] for r in front],
+        where="post",
+        color="C3",
+        label="Pareto front",
+    )
     for r in front:
         ax.annotate(f"{r['strategy']}/{r['weights']}", (r["train_s"], r["test_acc"]), fontsize=6)
     ax.set_xscale("log")
@@ -182,9 +195,15 @@ def all_plots(boards, directory: Path) -> dict[str, list[Path]]:
     directory.mkdir(parents=True, exist_ok=True)
     out: dict[str, list[Path]] = {}
     for i, b in enumerate(boards):
-        made = [fn(b, directory / f"{name}-{i}.png") for name, fn in (
-            ("severity", severity_plot), ("reliability", reliability_plot),
-            ("heatmap", heatmap_plot), ("pareto", pareto_plot))]
+        made = [
+            fn(b, directory / f"{name}-{i}.png")
+            for name, fn in (
+                ("severity", severity_plot),
+                ("reliability", reliability_plot),
+                ("heatmap", heatmap_plot),
+                ("pareto", pareto_plot),
+            )
+        ]
         out[b.title] = [p for p in made if p is not None]
     few = fewshot_plot(boards, directory / "fewshot.png")
     if few is not None:

@@ -5,21 +5,26 @@ from __future__ import annotations
 from pathlib import Path
 
 
-def publish(suite, tracking_uri: str, formats=("csv", "md", "html"), output: str | None = None,
-            results_dir: str | Path = "results"):
+def publish(
+    suite,
+    tracking_uri: str,
+    formats=("csv", "md", "html"),
+    output: str | None = None,
+    results_dir: str | Path = "results",
+):
     from ptbench.leaderboard import build_leaderboard, write_outputs
     from ptbench.tracking import Tracker
 
     boards = build_leaderboard(tracking_uri, suite.name, suite.robustness.reference or None)
     written: list[Path] = []
     for fmt in formats:
-        written += write_outputs(boards, suite.name, fmt, output if len(formats) == 1 else None,
-                                 results_dir)
+        written += write_outputs(boards, suite.name, fmt, output if len(formats) == 1 else None, results_dir)
     tracker = Tracker(tracking_uri)
     exp = tracker.experiment_id(suite.name)
     run = tracker.find_run(exp, **{"ptbench.kind": "suite"}) if exp else None
     if run is not None:
         for p in written:
-            tracker.log_artifact(run.info.run_id, p, "leaderboard/plots" if p.parent.name == "plots"
-                                 else "leaderboard")
+            tracker.log_artifact(
+                run.info.run_id, p, "leaderboard/plots" if p.parent.name == "plots" else "leaderboard"
+            )
     return boards, written

@@ -12,10 +12,12 @@ from pathlib import Path
 import pandas as pd
 
 FORMATS = ("table", "csv", "md", "html")
-NOTE = ("Validation scores come from the hyperparameter search; test, shifted-domain, corruption "
-        "and attack scores come only from final runs of each cell's best configuration, one per "
-        "seed — the search never reads them. ± is the 95% Student-t interval over seeds; "
-        "≈ marks cells not significantly worse than the best (Welch's t-test, p ≥ 0.05).")
+NOTE = (
+    "Validation scores come from the hyperparameter search; test, shifted-domain, corruption "
+    "and attack scores come only from final runs of each cell's best configuration, one per "
+    "seed — the search never reads them. ± is the 95% Student-t interval over seeds; "
+    "≈ marks cells not significantly worse than the best (Welch's t-test, p ≥ 0.05)."
+)
 
 
 def _fmt(v) -> str:
@@ -31,8 +33,10 @@ def _fmt(v) -> str:
 def _display(df: pd.DataFrame) -> pd.DataFrame:
     df = df.copy()
     if "test_acc_ci95" in df:
-        df["test_acc"] = [f"{_fmt(m)} ± {_fmt(c)}" if c == c else _fmt(m)
-                          for m, c in zip(df["test_acc"], df.pop("test_acc_ci95"), strict=True)]
+        df["test_acc"] = [
+            f"{_fmt(m)} ± {_fmt(c)}" if c == c else _fmt(m)
+            for m, c in zip(df["test_acc"], df.pop("test_acc_ci95"), strict=True)
+        ]
     return df.map(_fmt)
 
 
@@ -67,8 +71,10 @@ def render(boards, fmt: str, plots: dict | None = None) -> str:
             console = Console(file=buf, width=max(100, width), force_terminal=False)
             table = Table(title=f"{b.title} — {name}", title_justify="left")
             for col in shown.columns:
-                table.add_column(col, justify="left" if col in ("backbone", "weights", "strategy",
-                                                                 "regularizer") else "right")
+                table.add_column(
+                    col,
+                    justify="left" if col in ("backbone", "weights", "strategy", "regularizer") else "right",
+                )
             for row in shown.itertuples(index=False):
                 table.add_row(*row)
             console.print(table)
@@ -108,8 +114,9 @@ def _html(boards, plots: dict) -> str:
     )
 
 
-def write_outputs(boards, suite_name: str, fmt: str, output: str | Path | None = None,
-                  results_dir: str | Path = "results") -> list[Path]:
+def write_outputs(
+    boards, suite_name: str, fmt: str, output: str | Path | None = None, results_dir: str | Path = "results"
+) -> list[Path]:
     """Write one format (plots go beside an HTML page); returns the files written."""
     ext = {"table": "txt"}.get(fmt, fmt)
     path = Path(output) if output else Path(results_dir) / suite_name / f"leaderboard.{ext}"

@@ -32,7 +32,8 @@ def _loop(params, loss_fn, n: int, cfg: dict, log: Log) -> list[float]:
     opt = torch.optim.AdamW(params, lr=cfg["lr"], weight_decay=0.01)
     total = cfg["steps"]
     sched = torch.optim.lr_scheduler.LambdaLR(
-        opt, lambda s: min(1.0, (s + 1) / max(1, total // 10)) * 0.5 * (1 + math.cos(math.pi * s / total)))
+        opt, lambda s: min(1.0, (s + 1) / max(1, total // 10)) * 0.5 * (1 + math.cos(math.pi * s / total))
+    )
     curve = []
     for step, idx in _steps(n, cfg["batch_size"], total, cfg["seed"]):
         loss = loss_fn(idx)
@@ -66,13 +67,21 @@ def supervised(backbone: Backbone, data: TaskData, cfg: dict, log: Log) -> list[
         curve.append(m["train_loss"])
         log(epoch, m["train_loss"])
 
-    fit(ad.model, ad.param_groups, train, val, recipe, num_classes=data.num_classes,
-        transform=ad.transform, seed=cfg["seed"], on_epoch=on_epoch)
+    fit(
+        ad.model,
+        ad.param_groups,
+        train,
+        val,
+        recipe,
+        num_classes=data.num_classes,
+        transform=ad.transform,
+        seed=cfg["seed"],
+        on_epoch=on_epoch,
+    )
     return curve
 
 
-def _token_objective(backbone: Backbone, data: TaskData, cfg: dict, log: Log, causal: bool
-                     ) -> list[float]:
+def _token_objective(backbone: Backbone, data: TaskData, cfg: dict, log: Log, causal: bool) -> list[float]:
     enc = backbone.encoder
     ids = enc(data.train.x)
     head = nn.Linear(backbone.num_features, enc.vocab_size)
@@ -117,9 +126,10 @@ def _augment(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
         for i in range(b):
             s = int(size * (0.6 + 0.4 * torch.rand((), generator=gen)))
             top, left = (torch.randint(0, size - s + 1, (2,), generator=gen)).tolist()
-            crop = x[i:i + 1, :, top:top + s, left:left + s]
-            out[i] = nn.functional.interpolate(crop, size=(size, size), mode="bilinear",
-                                               align_corners=False)[0]
+            crop = x[i : i + 1, :, top : top + s, left : left + s]
+            out[i] = nn.functional.interpolate(crop, size=(size, size), mode="bilinear", align_corners=False)[
+                0
+            ]
         return out + 0.1 * torch.randn(x.shape, generator=gen)
     shift = torch.randint(-x.shape[-1] // 10, x.shape[-1] // 10 + 1, (b,), generator=gen)
     out = torch.stack([torch.roll(x[i], int(shift[i]), dims=-1) for i in range(b)])
@@ -140,8 +150,7 @@ def contrastive(backbone: Backbone, data: TaskData, cfg: dict, log: Log) -> list
 
     def loss_fn(idx: torch.Tensor) -> torch.Tensor:
         x = pre(x_all[idx])
-        z = nn.functional.normalize(proj(backbone(torch.cat([_augment(x, gen), _augment(x, gen)]))),
-                                    dim=1)
+        z = nn.functional.normalize(proj(backbone(torch.cat([_augment(x, gen), _augment(x, gen)]))), dim=1)
         sim = z @ z.t() / tau
         sim.fill_diagonal_(float("-inf"))
         n = len(idx)

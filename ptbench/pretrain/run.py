@@ -49,29 +49,38 @@ class PretrainResult:
     reused: bool
 
 
-def pretrain(spec: PretrainSpec, project_dir: str | Path, tracking_uri: str | None = None,
-             name: str | None = None) -> PretrainResult:
+def pretrain(
+    spec: PretrainSpec, project_dir: str | Path, tracking_uri: str | None = None, name: str | None = None
+) -> PretrainResult:
     from ptbench.backbones import BACKBONES
     from ptbench.pretrain import OBJECTIVES
     from ptbench.tasks import TASKS
 
-    entry, objective, task_entry = (BACKBONES.get(spec.backbone), OBJECTIVES.get(spec.objective),
-                                    TASKS.get(spec.task))
+    entry, objective, task_entry = (
+        BACKBONES.get(spec.backbone),
+        OBJECTIVES.get(spec.objective),
+        TASKS.get(spec.task),
+    )
     modality = entry.meta["modality"]
     if modality not in objective.meta["modalities"]:
-        raise PtbenchError(f"objective '{spec.objective}' does not apply to the {modality} "
-                           f"backbone '{spec.backbone}' (it needs {', '.join(objective.meta['modalities'])})")
+        raise PtbenchError(
+            f"objective '{spec.objective}' does not apply to the {modality} "
+            f"backbone '{spec.backbone}' (it needs {', '.join(objective.meta['modalities'])})"
+        )
     if task_entry.meta["modality"] != modality:
-        raise PtbenchError(f"task '{spec.task}' is {task_entry.meta['modality']}, backbone "
-                           f"'{spec.backbone}' is {modality}")
+        raise PtbenchError(
+            f"task '{spec.task}' is {task_entry.meta['modality']}, backbone '{spec.backbone}' is {modality}"
+        )
     name = name or spec.default_name
     out = Path(project_dir).resolve() / "weights" / name
     meta_file = out / "meta.json"
     if meta_file.is_file():
         meta = json.loads(meta_file.read_text())
         if meta.get("key") != spec.key:
-            raise PtbenchError(f"pretrained weights '{name}' already exist with other settings "
-                               f"({meta_file}); choose another --name")
+            raise PtbenchError(
+                f"pretrained weights '{name}' already exist with other settings "
+                f"({meta_file}); choose another --name"
+            )
         if (out / WEIGHTS_FILE).is_file():
             return PretrainResult(name, out / WEIGHTS_FILE, meta, reused=True)
 
@@ -86,20 +95,27 @@ def pretrain(spec: PretrainSpec, project_dir: str | Path, tracking_uri: str | No
     tracker.check()
     exp = tracker.experiment("ptbench-pretrain", Path(project_dir) / "artifacts")
     run_id = tracker.start_run(exp, name, {"ptbench.kind": "pretrain", "ptbench.pretrain_key": spec.key})
-    tracker.log_params(run_id, {k: json.dumps(v) if isinstance(v, dict) else v
-                                for k, v in asdict(spec).items()})
+    tracker.log_params(
+        run_id, {k: json.dumps(v) if isinstance(v, dict) else v for k, v in asdict(spec).items()}
+    )
     torch.manual_seed(spec.seed)
     bb = entry.fn({"name": spec.backbone, "weights": "none", "params": spec.backbone_params})
     data = load_task({"name": spec.task, "params": spec.task_params})
-    cfg = {"steps": spec.steps, "epochs": spec.epochs, "batch_size": spec.batch_size,
-           "lr": spec.lr, "seed": spec.seed}
+    cfg = {
+        "steps": spec.steps,
+        "epochs": spec.epochs,
+        "batch_size": spec.batch_size,
+        "lr": spec.lr,
+        "seed": spec.seed,
+    }
     start = time.perf_counter()
     try:
         lm = spec.objective in ("mlm", "clm")  # language models also report perplexity
 
         def log(step: int, loss: float) -> None:
-            tracker.log_metrics(run_id, {"loss": loss, **({"perplexity": math.exp(min(loss, 50))}
-                                                          if lm else {})}, step)
+            tracker.log_metrics(
+                run_id, {"loss": loss, **({"perplexity": math.exp(min(loss, 50))} if lm else {})}, step
+            )
 
         curve = objective.fn(bb, data, cfg, log)
     except Exception as err:
@@ -111,11 +127,20 @@ def pretrain(spec: PretrainSpec, project_dir: str | Path, tracking_uri: str | No
     tmp = out / (WEIGHTS_FILE + ".tmp")
     save_file(state, str(tmp))
     tmp.replace(out / WEIGHTS_FILE)
-    meta = {"name": name, "key": spec.key, "spec": asdict(spec), "objective": spec.objective,
-            "source_task": spec.task, "split_hash": data.split_hash, "loss_curve": curve,
-            "final_loss": curve[-1] if curve else None, "seconds": time.perf_counter() - start,
-            "sha256": file_sha256(out / WEIGHTS_FILE), "preprocess": bb.preprocess_info(),
-            "mlflow_run_id": run_id}
+    meta = {
+        "name": name,
+        "key": spec.key,
+        "spec": asdict(spec),
+        "objective": spec.objective,
+        "source_task": spec.task,
+        "split_hash": data.split_hash,
+        "loss_curve": curve,
+        "final_loss": curve[-1] if curve else None,
+        "seconds": time.perf_counter() - start,
+        "sha256": file_sha256(out / WEIGHTS_FILE),
+        "preprocess": bb.preprocess_info(),
+        "mlflow_run_id": run_id,
+    }
     meta_file.write_text(json.dumps(meta, indent=2))
     tracker.log_text(run_id, json.dumps(meta, indent=2), "meta.json")
     tracker.set_tags(run_id, {"ptbench.weights_sha256": meta["sha256"], "ptbench.weights_name": name})

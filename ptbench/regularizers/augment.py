@@ -9,8 +9,9 @@ from collections.abc import Callable
 import torch
 
 
-def build_augmenter(modality: str, example: torch.Tensor, cfg: dict, seed: int,
-                    pad_id: int = 0) -> Callable[[torch.Tensor], torch.Tensor] | None:
+def build_augmenter(
+    modality: str, example: torch.Tensor, cfg: dict, seed: int, pad_id: int = 0
+) -> Callable[[torch.Tensor], torch.Tensor] | None:
     """An augmentation for batches shaped like ``example`` (the encoded model input)."""
     if not cfg:
         return None
@@ -38,15 +39,16 @@ def build_augmenter(modality: str, example: torch.Tensor, cfg: dict, seed: int,
 
         return mels
     if modality == "audio":  # waveform [B, T]
+
         def waves(x: torch.Tensor) -> torch.Tensor:
-            shift = torch.randint(-x.shape[-1] // 10, x.shape[-1] // 10 + 1, (len(x),),
-                                  generator=gen)
+            shift = torch.randint(-x.shape[-1] // 10, x.shape[-1] // 10 + 1, (len(x),), generator=gen)
             x = torch.stack([torch.roll(w, int(s)) for w, s in zip(x, shift, strict=True)])
             noise = torch.randn(x.shape, generator=gen) * x.std() * (mag / 100)
             return x + noise
 
         return waves
     if modality == "text":
+
         def tokens(ids: torch.Tensor) -> torch.Tensor:
             ids = ids.clone()
             real = ids != pad_id

@@ -37,16 +37,19 @@ def mixup(recipe: Recipe, p: dict[str, Any]) -> None:
 
 
 @REGULARIZERS.register(
-    "cutmix", space={"cutmix_alpha": {"type": "float", "low": 0.1, "high": 1.0}},
-    modalities=("image",), raw_inputs=True,
+    "cutmix",
+    space={"cutmix_alpha": {"type": "float", "low": 0.1, "high": 1.0}},
+    modalities=("image",),
+    raw_inputs=True,
 )
 def cutmix(recipe: Recipe, p: dict[str, Any]) -> None:
     """CutMix of image patches and targets, via timm.data.Mixup."""
     recipe.cutmix_alpha = float(p["cutmix_alpha"])
 
 
-@REGULARIZERS.register("l2_sp", space={"l2_sp": {"type": "float", "low": 1e-4, "high": 1e-1, "log": True}},
-                       raw_inputs=True)
+@REGULARIZERS.register(
+    "l2_sp", space={"l2_sp": {"type": "float", "low": 1e-4, "high": 1e-1, "log": True}}, raw_inputs=True
+)
 def l2_sp(recipe: Recipe, p: dict[str, Any]) -> None:
     """L2-SP (Li et al., 2018): α/2·‖w − w₀‖² pulls fine-tuned weights toward the pretrained w₀."""
     recipe.l2_sp = float(p["l2_sp"])
@@ -64,16 +67,25 @@ def early_stopping(recipe: Recipe, p: dict[str, Any]) -> None:
     recipe.patience = int(p["patience"])
 
 
-@REGULARIZERS.register("drop_path", space={"drop_path": {"type": "float", "low": 0.0, "high": 0.2}},
-                       raw_inputs=True, backbone_param="drop_path_rate")
+@REGULARIZERS.register(
+    "drop_path",
+    space={"drop_path": {"type": "float", "low": 0.0, "high": 0.2}},
+    raw_inputs=True,
+    backbone_param="drop_path_rate",
+)
 def drop_path(recipe: Recipe, p: dict[str, Any]) -> None:
     """Stochastic depth inside the backbone (timm models that support drop_path_rate)."""
     recipe.drop_path = float(p["drop_path"])
 
 
-@REGULARIZERS.register("augment", raw_inputs=True, space={
-    "aug_magnitude": {"type": "int", "low": 3, "high": 12},
-    "aug_prob": {"type": "float", "low": 0.1, "high": 0.5}})
+@REGULARIZERS.register(
+    "augment",
+    raw_inputs=True,
+    space={
+        "aug_magnitude": {"type": "int", "low": 3, "high": 12},
+        "aug_prob": {"type": "float", "low": 0.1, "high": 0.5},
+    },
+)
 def augment(recipe: Recipe, p: dict[str, Any]) -> None:
     """Per-modality augmentation: RandAugment (images), shift + noise + SpecAugment masks (audio),
     token dropout + word swaps (text)."""

@@ -40,8 +40,9 @@ class Adapted:
     def predict_raw(self, raw, batch_size: int = 256) -> torch.Tensor:
         self.model.eval()
         self.backbone.eval()
-        return torch.cat([self.logits_from_raw(raw[i:i + batch_size]).float()
-                          for i in range(0, len(raw), batch_size)])
+        return torch.cat(
+            [self.logits_from_raw(raw[i : i + batch_size]).float() for i in range(0, len(raw), batch_size)]
+        )
 
     @property
     def trainable_params(self) -> int:

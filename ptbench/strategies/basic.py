@@ -51,8 +51,13 @@ def _finetune(backbone: Backbone, num_classes: int, recipe: Recipe) -> Adapted:
         {"params": list(head.parameters()), "lr": recipe.lr * recipe.head_lr_mult},
     ]
     groups = [g for g in groups if g["params"]]
-    return Adapted(Classifier(backbone, head), groups, encode=backbone.encode,
-                   transform=backbone.preprocess, anchor=trainable(backbone))
+    return Adapted(
+        Classifier(backbone, head),
+        groups,
+        encode=backbone.encode,
+        transform=backbone.preprocess,
+        anchor=trainable(backbone),
+    )
 
 
 @STRATEGIES.register(

@@ -148,11 +148,15 @@ def _combination_problems(cells) -> list[str]:
         for reg in cell.regularizers:
             meta = REGULARIZERS.get(reg["name"]).meta
             if strat.meta.get("features") and meta.get("raw_inputs"):
-                line = (f"regularizer '{reg['name']}' needs the backbone to run on raw inputs, but "
-                        f"'{strat.name}' trains on cached features (exclude the pair)")
+                line = (
+                    f"regularizer '{reg['name']}' needs the backbone to run on raw inputs, but "
+                    f"'{strat.name}' trains on cached features (exclude the pair)"
+                )
             elif meta.get("modalities") and bb.meta["modality"] not in meta["modalities"]:
-                line = (f"regularizer '{reg['name']}' is for {'/'.join(meta['modalities'])} "
-                        f"inputs, not the {bb.meta['modality']} backbone '{bb.name}'")
+                line = (
+                    f"regularizer '{reg['name']}' is for {'/'.join(meta['modalities'])} "
+                    f"inputs, not the {bb.meta['modality']} backbone '{bb.name}'"
+                )
             elif meta.get("backbone_param") and meta["backbone_param"] not in bb.meta.get("params", {}):
                 line = f"regularizer '{reg['name']}' is not supported inside backbone '{bb.name}'"
             else:

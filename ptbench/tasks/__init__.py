@@ -4,8 +4,14 @@ from ptbench.registry import Registry
 
 TASKS = Registry(
     "task",
-    modules=("ptbench.tasks.images", "ptbench.tasks.text", "ptbench.tasks.audio", "ptbench.tasks.fractals",
-             "ptbench.tasks.user", "ptbench.tasks.local"),
+    modules=(
+        "ptbench.tasks.images",
+        "ptbench.tasks.text",
+        "ptbench.tasks.audio",
+        "ptbench.tasks.fractals",
+        "ptbench.tasks.user",
+        "ptbench.tasks.local",
+    ),
 )
 
 __all__ = ["TASKS"]

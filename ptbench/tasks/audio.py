@@ -47,7 +47,7 @@ def fit_clip(wav: np.ndarray, sr: int, n: int = RATE) -> np.ndarray:
     x = x[:n].numpy()
     out = np.zeros(n, np.float32)
     start = (n - len(x)) // 2
-    out[start:start + len(x)] = x
+    out[start : start + len(x)] = x
     return out
 
 
@@ -69,8 +69,10 @@ def _synth(cmds: list[tuple[list[str], int]], cache: Path) -> tuple[np.ndarray, 
             wav = Path(tmp) / f"{i}.wav"
             proc = subprocess.run([*cmd, str(wav)], capture_output=True, timeout=30)
             if proc.returncode != 0 or not wav.is_file():
-                raise PtbenchError(f"speech synthesis failed: {' '.join(cmd)}: "
-                                   f"{proc.stderr.decode(errors='replace').strip()[:200]}")
+                raise PtbenchError(
+                    f"speech synthesis failed: {' '.join(cmd)}: "
+                    f"{proc.stderr.decode(errors='replace').strip()[:200]}"
+                )
             xs.append(read_clip(wav))
             ys.append(label)
     x, y = np.stack(xs), np.array(ys, np.int64)
@@ -82,8 +84,10 @@ def _synth(cmds: list[tuple[list[str], int]], cache: Path) -> tuple[np.ndarray, 
 
 
 def _espeak(accents: list[str], variants: list[str]) -> tuple[np.ndarray, np.ndarray]:
-    cmds = [(["espeak-ng", "-v", f"{a}{v}", "-s", str(s), WORDS[d], "-w"], d)
-            for a, v, s, d in itertools.product(accents, variants, SPEEDS, range(10))]
+    cmds = [
+        (["espeak-ng", "-v", f"{a}{v}", "-s", str(s), WORDS[d], "-w"], d)
+        for a, v, s, d in itertools.product(accents, variants, SPEEDS, range(10))
+    ]
     key = hashlib.sha256(repr(cmds).encode()).hexdigest()[:12]
     return _synth(cmds, data_dir() / f"spoken_digits-espeak-{key}.npz")
 
@@ -91,17 +95,24 @@ def _espeak(accents: list[str], variants: list[str]) -> tuple[np.ndarray, np.nda
 def _flite() -> tuple[np.ndarray, np.ndarray] | None:
     if shutil.which("flite") is None:
         return None
-    cmds = [(["flite", "-voice", v, "--setf", f"duration_stretch={st}", "-t", WORDS[d], "-o"], d)
-            for v, st, d in itertools.product(FLITE_VOICES, (0.9, 1.2), range(10))]
+    cmds = [
+        (["flite", "-voice", v, "--setf", f"duration_stretch={st}", "-t", WORDS[d], "-o"], d)
+        for v, st, d in itertools.product(FLITE_VOICES, (0.9, 1.2), range(10))
+    ]
     key = hashlib.sha256(repr(cmds).encode()).hexdigest()[:12]
     return _synth(cmds, data_dir() / f"spoken_digits-flite-{key}.npz")
 
 
-@TASKS.register("spoken_digits", modality="audio", classes=10, available=_missing,
-                source="espeak-ng (6 accents × 8 voice variants × 2 speeds); shifted: flite voices",
-                sizes="960 clips + 80 flite clips, 1 s at 16 kHz",
-                params=SPLIT_PARAMS | {"shifted_size": "", "accents": "espeak-ng accents",
-                                       "variants": "espeak-ng voice variants"})
+@TASKS.register(
+    "spoken_digits",
+    modality="audio",
+    classes=10,
+    available=_missing,
+    source="espeak-ng (6 accents × 8 voice variants × 2 speeds); shifted: flite voices",
+    sizes="960 clips + 80 flite clips, 1 s at 16 kHz",
+    params=SPLIT_PARAMS
+    | {"shifted_size": "", "accents": "espeak-ng accents", "variants": "espeak-ng voice variants"},
+)
 def spoken_digits(params: dict) -> TaskData:
     """Spoken digits zero…nine; shifted domain: a synthesiser never heard in training."""
     missing = _missing()

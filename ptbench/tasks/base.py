@@ -43,8 +43,17 @@ class TaskData:
 
     def without_held_out(self) -> TaskData:
         """The view a hyperparameter-search trial gets: no test, no shifted sets."""
-        return TaskData(self.name, self.modality, self.classes, self.train, self.val, None, {},
-                        self.split_hash, self.notes)
+        return TaskData(
+            self.name,
+            self.modality,
+            self.classes,
+            self.train,
+            self.val,
+            None,
+            {},
+            self.split_hash,
+            self.notes,
+        )
 
 
 def stratified_split(
@@ -57,9 +66,11 @@ def stratified_split(
     n_train, n_val, n_test = sizes
     n_classes = len(np.unique(y))
     if min(n_val, n_test) < n_classes or n_val + n_test + n_classes > len(y):
-        raise PtbenchError(f"task sizes: val_size={n_val} and test_size={n_test} must each be at "
-                           f"least the {n_classes} classes and leave training data out of "
-                           f"{len(y)} examples")
+        raise PtbenchError(
+            f"task sizes: val_size={n_val} and test_size={n_test} must each be at "
+            f"least the {n_classes} classes and leave training data out of "
+            f"{len(y)} examples"
+        )
     rest, test = train_test_split(idx, test_size=n_test, stratify=y, random_state=seed)
     train, val = train_test_split(rest, test_size=n_val, stratify=y[rest], random_state=seed)
     if n_train < len(train):
@@ -108,17 +119,19 @@ def apply_regime(y: np.ndarray, train: np.ndarray, params: dict) -> np.ndarray:
         for c in classes:
             idx = train[y[train] == c]
             if len(idx) < k:
-                raise PtbenchError(f"task param shots={k}: class {c} has only {len(idx)} "
-                                   "training examples")
+                raise PtbenchError(f"task param shots={k}: class {c} has only {len(idx)} training examples")
             picked.append(rng.choice(idx, k, replace=False))
         train = np.concatenate(picked)
     if "label_fraction" in params:
         f = float(params["label_fraction"])
         if not 0 < f <= 1:
             raise PtbenchError(f"task param label_fraction={f}: must be in (0, 1]")
-        train = np.concatenate([rng.choice(train[y[train] == c],
-                                           max(1, round(f * int((y[train] == c).sum()))),
-                                           replace=False) for c in classes])
+        train = np.concatenate(
+            [
+                rng.choice(train[y[train] == c], max(1, round(f * int((y[train] == c).sum()))), replace=False)
+                for c in classes
+            ]
+        )
     if "imbalance" in params:
         r = float(params["imbalance"])
         if not 0 < r <= 1:
@@ -132,14 +145,24 @@ def apply_regime(y: np.ndarray, train: np.ndarray, params: dict) -> np.ndarray:
     return np.sort(train)
 
 
-def build_task(name: str, modality: str, classes: list[str], x, y: np.ndarray,
-               params: dict, shifted: dict[str, tuple] | None = None,
-               defaults: tuple[int, int] = (500, 1000),
-               given: dict[str, np.ndarray] | None = None) -> TaskData:
+def build_task(
+    name: str,
+    modality: str,
+    classes: list[str],
+    x,
+    y: np.ndarray,
+    params: dict,
+    shifted: dict[str, tuple] | None = None,
+    defaults: tuple[int, int] = (500, 1000),
+    given: dict[str, np.ndarray] | None = None,
+) -> TaskData:
     """Splits (given, or stratified from ``split_seed``), the training regime, optional shifted
     sets, and the content hash that identifies the result."""
-    sizes = (params.get("train_size", 10**9), params.get("val_size", defaults[0]),
-             params.get("test_size", defaults[1]))
+    sizes = (
+        params.get("train_size", 10**9),
+        params.get("val_size", defaults[0]),
+        params.get("test_size", defaults[1]),
+    )
     seed = params.get("split_seed", 0)
     given = given or {}
     if {"train", "val", "test"} <= set(given):
@@ -151,9 +174,14 @@ def build_task(name: str, modality: str, classes: list[str], x, y: np.ndarray,
         tr, va, te = saved_split(name, y, sizes, seed)
     tr = apply_regime(y, tr, params)
     t = torch.from_numpy
-    data = TaskData(name, modality, classes,
-                    train=Split(take(x, tr), t(y[tr])), val=Split(take(x, va), t(y[va])),
-                    test=Split(take(x, te), t(y[te])))
+    data = TaskData(
+        name,
+        modality,
+        classes,
+        train=Split(take(x, tr), t(y[tr])),
+        val=Split(take(x, va), t(y[va])),
+        test=Split(take(x, te), t(y[te])),
+    )
     parts = [take(x, tr), y[tr], take(x, va), y[va], take(x, te), y[te]]
     rng = np.random.default_rng(seed)
     for sname, (xs, ys) in (shifted or {}).items():

@@ -13,8 +13,12 @@ import numpy as np
 from ptbench.tasks import TASKS
 from ptbench.tasks.base import SPLIT_PARAMS, TaskData, build_task
 
-PARAMS = SPLIT_PARAMS | {"classes": "number of IFS classes", "per_class": "renderings per class",
-                        "size": "image side in pixels", "seed": "seed of the IFS systems"}
+PARAMS = SPLIT_PARAMS | {
+    "classes": "number of IFS classes",
+    "per_class": "renderings per class",
+    "size": "image side in pixels",
+    "seed": "seed of the IFS systems",
+}
 
 
 def _systems(rng: np.random.Generator, n: int) -> list[np.ndarray]:
@@ -30,8 +34,9 @@ def _systems(rng: np.random.Generator, n: int) -> list[np.ndarray]:
     return out
 
 
-def render(systems: list[np.ndarray], per_class: int, size: int, rng: np.random.Generator,
-           points: int = 2000) -> tuple[np.ndarray, np.ndarray]:
+def render(
+    systems: list[np.ndarray], per_class: int, size: int, rng: np.random.Generator, points: int = 2000
+) -> tuple[np.ndarray, np.ndarray]:
     n = len(systems) * per_class
     maps = np.stack([s[np.arange(4) % len(s)] for s in systems])  # pad each IFS to 4 maps
     nmaps = np.array([len(s) for s in systems])
@@ -42,8 +47,13 @@ def render(systems: list[np.ndarray], per_class: int, size: int, rng: np.random.
     for t in range(points + 20):
         j = (rng.random(n) * nmaps[cls]).astype(int)
         p = params[np.arange(n), j]
-        xy = np.stack([p[:, 0] * xy[:, 0] + p[:, 1] * xy[:, 1] + p[:, 4],
-                       p[:, 2] * xy[:, 0] + p[:, 3] * xy[:, 1] + p[:, 5]], 1)
+        xy = np.stack(
+            [
+                p[:, 0] * xy[:, 0] + p[:, 1] * xy[:, 1] + p[:, 4],
+                p[:, 2] * xy[:, 0] + p[:, 3] * xy[:, 1] + p[:, 5],
+            ],
+            1,
+        )
         if t >= 20:
             pts[t - 20] = xy
     lo, hi = pts.min(0), pts.max(0)
@@ -56,14 +66,18 @@ def render(systems: list[np.ndarray], per_class: int, size: int, rng: np.random.
     return img[:, None], cls.astype(np.int64)
 
 
-@TASKS.register("fractals", modality="image", classes="`classes` (default 50)", params=PARAMS,
-                source="generated: random iterated function systems (FractalDB-style)",
-                sizes="classes × per_class (default 50 × 40), 32×32")
+@TASKS.register(
+    "fractals",
+    modality="image",
+    classes="`classes` (default 50)",
+    params=PARAMS,
+    source="generated: random iterated function systems (FractalDB-style)",
+    sizes="classes × per_class (default 50 × 40), 32×32",
+)
 def fractals(params: dict) -> TaskData:
     """Which IFS drew this fractal: formula-driven pre-training data, no real images."""
     rng = np.random.default_rng(int(params.get("seed", 0)))
     k, per = int(params.get("classes", 50)), int(params.get("per_class", 40))
     x, y = render(_systems(rng, k), per, int(params.get("size", 32)), rng)
-    p = {"val_size": k * 2, "test_size": k * 2} | {key: v for key, v in params.items()
-                                                  if key in SPLIT_PARAMS}
+    p = {"val_size": k * 2, "test_size": k * 2} | {key: v for key, v in params.items() if key in SPLIT_PARAMS}
     return build_task("fractals", "image", [f"ifs{i}" for i in range(k)], x, y, p)

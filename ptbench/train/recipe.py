@@ -6,8 +6,17 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-TRAINER_KEYS = ("lr", "epochs", "batch_size", "warmup_epochs", "grad_clip", "head_lr_mult",
-                "optimizer", "schedule", "momentum")
+TRAINER_KEYS = (
+    "lr",
+    "epochs",
+    "batch_size",
+    "warmup_epochs",
+    "grad_clip",
+    "head_lr_mult",
+    "optimizer",
+    "schedule",
+    "momentum",
+)
 
 
 @dataclass

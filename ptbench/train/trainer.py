@@ -39,9 +39,10 @@ def _optimizer(groups: list[dict[str, Any]], recipe: Recipe) -> torch.optim.Opti
     out = []
     for g in groups:
         lr = g.get("lr", recipe.lr)
-        out += [{"params": [p for p in g["params"] if p.ndim > 1], "lr": lr,
-                 "weight_decay": recipe.weight_decay},
-                {"params": [p for p in g["params"] if p.ndim <= 1], "lr": lr, "weight_decay": 0.0}]
+        out += [
+            {"params": [p for p in g["params"] if p.ndim > 1], "lr": lr, "weight_decay": recipe.weight_decay},
+            {"params": [p for p in g["params"] if p.ndim <= 1], "lr": lr, "weight_decay": 0.0},
+        ]
     out = [g for g in out if g["params"]]
     if recipe.optimizer == "sgd":
         return torch.optim.SGD(out, lr=recipe.lr, momentum=recipe.momentum, nesterov=True)
@@ -70,8 +71,12 @@ def _mixer(recipe: Recipe, num_classes: int):
         return None
     from timm.data import Mixup
 
-    return Mixup(mixup_alpha=recipe.mixup_alpha, cutmix_alpha=recipe.cutmix_alpha,
-                 label_smoothing=recipe.label_smoothing, num_classes=num_classes)
+    return Mixup(
+        mixup_alpha=recipe.mixup_alpha,
+        cutmix_alpha=recipe.cutmix_alpha,
+        label_smoothing=recipe.label_smoothing,
+        num_classes=num_classes,
+    )
 
 
 def _autocast(device: str):
@@ -82,23 +87,34 @@ def _autocast(device: str):
 
 
 @torch.no_grad()
-def predict(model: nn.Module, x: torch.Tensor, transform: Transform, device: str,
-            batch_size: int = 256) -> torch.Tensor:
+def predict(
+    model: nn.Module, x: torch.Tensor, transform: Transform, device: str, batch_size: int = 256
+) -> torch.Tensor:
     """Logits for ``x`` (on the CPU), in eval mode."""
     model.eval()
     out = []
     for i in range(0, len(x), batch_size):
-        xb = x[i:i + batch_size].to(device, non_blocking=True)
+        xb = x[i : i + batch_size].to(device, non_blocking=True)
         with _autocast(device):
             out.append(model(transform(xb) if transform else xb).float().cpu())
     return torch.cat(out)
 
 
-def fit(model: nn.Module, groups: list[dict[str, Any]], train: Split, val: Split,
-        recipe: Recipe, *, num_classes: int, transform: Transform = None, device: str = "cpu",
-        seed: int = 0, on_epoch: EpochCallback | None = None,
-        on_epoch_start: Callable[[int], None] | None = None,
-        anchor: list[nn.Parameter] | None = None) -> FitResult:
+def fit(
+    model: nn.Module,
+    groups: list[dict[str, Any]],
+    train: Split,
+    val: Split,
+    recipe: Recipe,
+    *,
+    num_classes: int,
+    transform: Transform = None,
+    device: str = "cpu",
+    seed: int = 0,
+    on_epoch: EpochCallback | None = None,
+    on_epoch_start: Callable[[int], None] | None = None,
+    anchor: list[nn.Parameter] | None = None,
+) -> FitResult:
     """Train ``model`` on ``train``; validate every epoch; return the history.
 
     ``anchor``: parameters the L2-SP penalty pulls toward their values at the start of fit
@@ -127,8 +143,7 @@ def fit(model: nn.Module, groups: list[dict[str, Any]], train: Split, val: Split
     if recipe.ema_decay > 0:
         from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
-        ema = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(recipe.ema_decay),
-                            use_buffers=True)
+        ema = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(recipe.ema_decay), use_buffers=True)
     best, best_state, bad_epochs = -math.inf, None, 0
     result = FitResult()
     x_all, y_all = train.x, train.y
@@ -139,7 +154,7 @@ def fit(model: nn.Module, groups: list[dict[str, Any]], train: Split, val: Split
         perm = torch.randperm(n, generator=gen)
         total = torch.zeros((), device=device)
         for i in range(0, n, bs):
-            idx = perm[i:i + bs]
+            idx = perm[i : i + bs]
             if mixer is not None and len(idx) % 2:
                 idx = idx[:-1]
                 if len(idx) == 0:

@@ -169,21 +169,29 @@ def run_trial(cfg: TrialConfig, on_epoch=None, on_ready=None) -> TrialResult:
 def _robustness(adapted, data: TaskData, cfg: TrialConfig) -> dict[str, float]:
     from ptbench.evaluate.robustness import adversarial_metrics, corruption_metrics, subset
 
-    rb = {"corruptions": "all", "severities": [1, 2, 3, 4, 5], "size": 500,
-          "eps": [1 / 255, 2 / 255, 4 / 255], "pgd_steps": 10, "adversarial_size": 200} | cfg.robustness
+    rb = {
+        "corruptions": "all",
+        "severities": [1, 2, 3, 4, 5],
+        "size": 500,
+        "eps": [1 / 255, 2 / 255, 4 / 255],
+        "pgd_steps": 10,
+        "adversarial_size": 200,
+    } | cfg.robustness
     out: dict[str, float] = {}
     if "corruptions" in cfg.evaluate:
         x, y = subset(data.test.x, data.test.y, rb["size"], seed=0)
         names = [] if rb["corruptions"] == "all" else list(rb["corruptions"])
-        out |= corruption_metrics(adapted.predict_raw, x, y, data.modality, names,
-                                  list(rb["severities"]), cfg.seed)
+        out |= corruption_metrics(
+            adapted.predict_raw, x, y, data.modality, names, list(rb["severities"]), cfg.seed
+        )
     if "adversarial" in cfg.evaluate and data.modality in ("image", "audio"):
         x, y = subset(data.test.x, data.test.y, rb["adversarial_size"], seed=0)
         x = x.float() / 255.0 if x.dtype == torch.uint8 else x.float()  # images in [0, 1]
         adapted.model.eval()
         adapted.backbone.eval()
-        out |= adversarial_metrics(adapted.logits_from_raw, x, y, data.modality,
-                                   list(rb["eps"]), int(rb["pgd_steps"]), cfg.seed)
+        out |= adversarial_metrics(
+            adapted.logits_from_raw, x, y, data.modality, list(rb["eps"]), int(rb["pgd_steps"]), cfg.seed
+        )
     return out
 
 
