@@ -134,23 +134,30 @@ def test_trainer_vs_plain_pytorch_loop(benchmark):
     )
 
 
-def _scaling_suite(backbone: str, size: int, train: int) -> dict:
+def _scaling_suite(
+    backbone: str, size: int, train: int, strategy: str = "full_finetune", epochs: int = 2
+) -> dict:
     return {
         "name": "scaling",
         "version": 1,
         "axes": {
             "backbones": [{"name": backbone, "weights": "none", "params": {"input_size": size}}],
             "tasks": [{"name": "digits", "params": {"train_size": train, "val_size": 64, "test_size": 64}}],
-            "strategies": ["full_finetune"],
+            "strategies": [strategy],
             "regularizers": ["none"],
         },
-        "search": {"trials": 12, "pruner": "none", "space": {"epochs": 2, "batch_size": 32}},
+        "search": {"trials": 12, "pruner": "none", "space": {"epochs": epochs, "batch_size": 32}},
         "seeds": [0],
         "evaluation": ["test"],
     }
 
 
-WORKLOADS = {"small": ("test_efficientnet", 32, 512), "lite0": ("efficientnet_lite0", 32, 256)}
+WORKLOADS = {
+    "small": ("test_efficientnet", 32, 512),
+    "lite0": ("efficientnet_lite0", 32, 256),
+    # a linear-probe search: head trials on cached features, bound by per-step Python work
+    "probe": ("efficientnet_lite0", 32, 1000, "linear_probe", 40),
+}
 
 
 @pytest.mark.parametrize("workers", [1, 2])
