@@ -204,3 +204,30 @@ def test_impossible_regularizer_combinations_fail_at_validate(strategy, reg, msg
     with pytest.raises(SuiteError) as err:
         parse_suite(d)
     assert any(msg in p for p in err.value.problems)
+
+
+@pytest.mark.parametrize(
+    "name,params",
+    [
+        ("bert", {"max_len": 8}),
+        ("elmo_bilstm", {"buckets": 64}),
+        ("vit_tiny", {"size": "small"}),
+        ("wav2vec2", {}),
+    ],
+)
+def test_backbone_dropout_sets_every_dropout_layer_inside(name, params):
+    from torch import nn
+
+    bb = build_backbone({"name": name, "params": params | {"dropout": 0.25}})
+    rates = {m.p for m in bb.net.modules() if isinstance(m, nn.Dropout)}
+    assert rates == {0.25}
+
+
+def test_backbone_dropout_needs_a_backbone_with_dropout_layers():
+    d = copy.deepcopy(TINY)
+    d["axes"]["strategies"], d["axes"]["regularizers"] = ["full_finetune"], [["backbone_dropout"]]
+    with pytest.raises(SuiteError) as err:
+        parse_suite(d)
+    assert err.value.problems == [
+        "regularizer 'backbone_dropout' is not supported inside backbone 'test_efficientnet'"
+    ]

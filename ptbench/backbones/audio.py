@@ -26,6 +26,7 @@ from ptbench.backbones.weights import file_sha256, load_into, read_checkpoint
 from ptbench.errors import PtbenchError
 
 AUDIO_PARAMS = {"size": "small (CPU) or full"}
+TRANSFORMER_AUDIO_PARAMS = AUDIO_PARAMS | {"dropout": "rate of every dropout layer inside the backbone"}
 RATE = 16000
 
 
@@ -150,7 +151,7 @@ def _w2v_backbone(spec: dict[str, Any], full_factory: str, bundle: str) -> Backb
     "wav2vec2",
     modality="audio",
     family="wav2vec 2.0",
-    params=AUDIO_PARAMS,
+    params=TRANSFORMER_AUDIO_PARAMS,
     lora_targets=("q_proj", "v_proj"),
     weights=("none", "hub", "file"),
 )
@@ -163,7 +164,7 @@ def wav2vec2(spec: dict[str, Any]) -> Backbone:
     "hubert",
     modality="audio",
     family="HuBERT",
-    params=AUDIO_PARAMS,
+    params=TRANSFORMER_AUDIO_PARAMS,
     lora_targets=("q_proj", "v_proj"),
     weights=("none", "hub", "file"),
 )

@@ -31,4 +31,18 @@ def build_backbone(spec: dict[str, Any], weights_dir: str | Path | None = None) 
     else:
         bb = entry.fn(spec)
     bb.lora_targets = tuple(entry.meta.get("lora_targets", ()))
+    if "dropout" in spec.get("params", {}):
+        set_dropout(bb, float(spec["params"]["dropout"]))
     return bb
+
+
+def set_dropout(bb: Backbone, p: float) -> int:
+    """Set every dropout layer inside the backbone (attention, hidden, between LSTM layers)."""
+    from torch import nn
+
+    layers = [m for m in bb.net.modules() if isinstance(m, nn.Dropout)]
+    if not layers:
+        raise PtbenchError("this backbone has no dropout layers to set")
+    for m in layers:
+        m.p = p
+    return len(layers)

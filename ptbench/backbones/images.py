@@ -161,7 +161,7 @@ def _timm_family(
         name,
         modality="image",
         family=family,
-        params=IMAGE_PARAMS | {"size": ""},
+        params=IMAGE_PARAMS | {"size": ""} | meta.pop("extra_params", {}),
         weights=("none", "hub", "file"),
         **meta,
     )(build)
@@ -258,4 +258,5 @@ _timm_family(
     "ViT-Tiny/16 (timm); small: timm's test_vit (4 blocks × 64).",
     small=lambda **kw: __import__("timm").create_model("test_vit", dynamic_img_size=True, **kw),
     lora_targets=("qkv",),
+    extra_params={"dropout": "rate of the attention and projection dropout layers"},
 )

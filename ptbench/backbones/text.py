@@ -18,7 +18,11 @@ from ptbench.backbones.base import Backbone, WeightsInfo
 from ptbench.backbones.weights import file_sha256, hub_guard, load_into, read_checkpoint
 from ptbench.errors import PtbenchError
 
-TEXT_PARAMS = {"max_len": "tokens per example (longer texts are cut)", "size": "small (CPU) or full"}
+TEXT_PARAMS = {
+    "max_len": "tokens per example (longer texts are cut)",
+    "size": "small (CPU) or full",
+    "dropout": "rate of every dropout layer inside the backbone",
+}
 
 
 class HFTokenizerEncoder:
@@ -261,11 +265,12 @@ class BiLSTMEncoder(nn.Module):
             for i in range(layers)
         )
         self.mix = ScalarMix(layers)
+        self.drop = nn.Dropout(0.0)  # between layers, as in ELMo; set by the backbone_dropout regularizer
 
     def layers(self, ids: torch.Tensor) -> list[torch.Tensor]:
         h, outs = self.embed(ids), []
         for lstm in self.lstms:
-            h, _ = lstm(h)
+            h, _ = lstm(self.drop(h))
             outs.append(h)
         return outs
 

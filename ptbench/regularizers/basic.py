@@ -79,6 +79,18 @@ def drop_path(recipe: Recipe, p: dict[str, Any]) -> None:
 
 
 @REGULARIZERS.register(
+    "backbone_dropout",
+    space={"backbone_dropout": {"type": "float", "low": 0.0, "high": 0.3}},
+    raw_inputs=True,
+    backbone_param="dropout",
+)
+def backbone_dropout(recipe: Recipe, p: dict[str, Any]) -> None:
+    """Dropout inside the backbone: every dropout layer of a transformer (attention, hidden) or
+    between the BiLSTM's layers."""
+    recipe.backbone_dropout = float(p["backbone_dropout"])
+
+
+@REGULARIZERS.register(
     "augment",
     raw_inputs=True,
     space={
