@@ -129,6 +129,31 @@ def _record_failure(tracker, run_id: str, err: BaseException) -> str:
     return msg
 
 
+def _open_run(
+    tracker,
+    ctx: RunContext,
+    cell: Cell,
+    cell_run: str,
+    name: str,
+    kind: str,
+    seed: int,
+    params: dict[str, Any],
+    extra_tags: dict[str, Any],
+) -> str:
+    """A trial or final run under its cell run, with the tags and params every job records."""
+    tags = {
+        **ctx.tags,
+        "ptbench.kind": kind,
+        "ptbench.cell_hash": cell.hash,
+        "ptbench.seed": seed,
+        "ptbench.device": _device(),
+        **extra_tags,
+    }
+    run_id = tracker.start_run(ctx.exp_id, name, parent=cell_run, tags=tags)
+    tracker.log_params(run_id, cell_params(cell) | {f"hp.{k}": v for k, v in params.items()} | {"seed": seed})
+    return run_id
+
+
 def search_trial(cell: Cell, cell_run: str, ctx: RunContext) -> JobResult:
     """One Optuna trial of ``cell``: validation data only."""
     from ptbench.search import Pruned
@@ -139,21 +164,16 @@ def search_trial(cell: Cell, cell_run: str, ctx: RunContext) -> JobResult:
     study = open_study(ctx, cell)
     trial, params = study.ask(cell.space)
     metric = cell.objective["metric"]
-    run_id = tracker.start_run(
-        ctx.exp_id,
+    run_id = _open_run(
+        tracker,
+        ctx,
+        cell,
+        cell_run,
         f"trial-{trial.number:03d}",
-        parent=cell_run,
-        tags={
-            **ctx.tags,
-            "ptbench.kind": "trial",
-            "ptbench.cell_hash": cell.hash,
-            "ptbench.trial_number": trial.number,
-            "ptbench.seed": ctx.search_seed,
-            "ptbench.device": _device(),
-        },
-    )
-    tracker.log_params(
-        run_id, cell_params(cell) | {f"hp.{k}": v for k, v in params.items()} | {"seed": ctx.search_seed}
+        "trial",
+        ctx.search_seed,
+        params,
+        {"ptbench.trial_number": trial.number},
     )
     report = study.reporter(trial, metric)
 
@@ -205,20 +225,17 @@ def final_run(
 
     start = time.perf_counter()
     tracker = _tracker(ctx.tracking_uri)
-    run_id = tracker.start_run(
-        ctx.exp_id,
+    run_id = _open_run(
+        tracker,
+        ctx,
+        cell,
+        cell_run,
         f"final-seed{seed}",
-        parent=cell_run,
-        tags={
-            **ctx.tags,
-            "ptbench.kind": "final",
-            "ptbench.cell_hash": cell.hash,
-            "ptbench.seed": seed,
-            "ptbench.source_trial": source_trial,
-            "ptbench.device": _device(),
-        },
+        "final",
+        seed,
+        params,
+        {"ptbench.source_trial": source_trial},
     )
-    tracker.log_params(run_id, cell_params(cell) | {f"hp.{k}": v for k, v in params.items()} | {"seed": seed})
     res = JobResult("final", cell.hash, "fail", number=source_trial, seed=seed)
     try:
         out = run_trial(

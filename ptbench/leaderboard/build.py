@@ -128,7 +128,7 @@ def _present(f: pd.DataFrame) -> list[str]:
     return [c for c in f.columns if c.startswith("metrics.") and f[c].notna().any()]
 
 
-def _mean(f: pd.DataFrame, h: str, name: str) -> float:
+def cell_mean(f: pd.DataFrame, h: str, name: str) -> float:
     v = _metric(f[f["params.cell_hash"] == h], name).dropna()
     return float(v.mean()) if len(v) else math.nan
 
@@ -141,7 +141,7 @@ def _generalization(t: pd.DataFrame, f: pd.DataFrame | None = None) -> pd.DataFr
     means, cis = zip(*[ci95(v) for v in t["_test"]], strict=True)
     out["test_acc"], out["test_acc_ci95"] = means, cis
     for m in ("test_macro_f1", "test_nll", "test_ece", "test_brier"):
-        out[m.removeprefix("test_")] = [_mean(f, h, m) for h in t["cell"]]
+        out[m.removeprefix("test_")] = [cell_mean(f, h, m) for h in t["cell"]]
     shifted = sorted(
         {
             c.removeprefix("metrics.")
@@ -150,8 +150,10 @@ def _generalization(t: pd.DataFrame, f: pd.DataFrame | None = None) -> pd.DataFr
         }
     )
     for s in shifted:
-        out[s.removesuffix("_accuracy")] = [_mean(f, h, s) for h in t["cell"]]
-        out[s.replace("_accuracy", "_gap")] = [_mean(f, h, s.replace("_accuracy", "_gap")) for h in t["cell"]]
+        out[s.removesuffix("_accuracy")] = [cell_mean(f, h, s) for h in t["cell"]]
+        out[s.replace("_accuracy", "_gap")] = [
+            cell_mean(f, h, s.replace("_accuracy", "_gap")) for h in t["cell"]
+        ]
     out["seeds"] = t["seeds"]
     out["rank"] = out["test_acc"].rank(ascending=False, method="min", na_option="bottom").astype(int)
     best = t["_test"][out["test_acc"].idxmax()] if out["test_acc"].notna().any() else []
@@ -175,13 +177,13 @@ def _robustness(t: pd.DataFrame, f: pd.DataFrame, reference: dict[str, str] | No
     if not corr and not adv:
         return None
     out = t[CELL_COLS].copy()
-    out["clean"] = [_mean(f, h, "corr_clean_accuracy") for h in t["cell"]]
+    out["clean"] = [cell_mean(f, h, "corr_clean_accuracy") for h in t["cell"]]
     if corr:
-        out["corrupted"] = [_mean(f, h, "corr_mean_accuracy") for h in t["cell"]]
-        out["relative"] = [_mean(f, h, "corr_relative") for h in t["cell"]]
+        out["corrupted"] = [cell_mean(f, h, "corr_mean_accuracy") for h in t["cell"]]
+        out["relative"] = [cell_mean(f, h, "corr_relative") for h in t["cell"]]
         out["mCE"] = _mce(t, f, corr, reference)
     for a in adv:
-        out[a.removeprefix("adv_").removesuffix("_accuracy")] = [_mean(f, h, a) for h in t["cell"]]
+        out[a.removeprefix("adv_").removesuffix("_accuracy")] = [cell_mean(f, h, a) for h in t["cell"]]
     out["cell"] = t["cell"]
     key = "corrupted" if corr else out.columns[len(CELL_COLS) + 1]
     return out.sort_values(key, ascending=False)
@@ -205,8 +207,8 @@ def _mce(t: pd.DataFrame, f: pd.DataFrame, corr: list[str], reference: dict[str,
         ces = []
         for fam in families:
             cols = [c for c in corr if c.startswith(f"corr_{fam}_s")]
-            err = sum(1 - _mean(f, h, c) for c in cols)
-            ref_err = sum(1 - _mean(f, ref, c) for c in cols)
+            err = sum(1 - cell_mean(f, h, c) for c in cols)
+            ref_err = sum(1 - cell_mean(f, ref, c) for c in cols)
             ces.append(err / ref_err if ref_err > 0 else math.nan)
         out.append(sum(ces) / len(ces) if ces else math.nan)
     return out
@@ -221,7 +223,7 @@ def _cost(t: pd.DataFrame, f: pd.DataFrame) -> pd.DataFrame:
         ("eval_seconds", "eval_s"),
         ("peak_mem_mb", "peak_mem_mb"),
     ):
-        out[col] = [_mean(f, h, m) for h in t["cell"]]
+        out[col] = [cell_mean(f, h, m) for h in t["cell"]]
     out["trials"], out["pruned"], out["failed"] = t["trials"], t["pruned"], t["failed"]
     out["cell"] = t["cell"]
     return out.sort_values("train_s")

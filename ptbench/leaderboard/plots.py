@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from ptbench.leaderboard.build import cell_mean
+
 TOP = 6  # cells drawn in line plots, best first
 
 
@@ -22,20 +24,19 @@ def _plt():
     return plt
 
 
+def _save(plt, fig, path: Path, rect=(0, 0, 1, 1)) -> Path:
+    fig.tight_layout(rect=rect)
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+    return path
+
+
 def _label(row) -> str:
     return f"{row['backbone']}@{row['weights']} {row['strategy']} {row['regularizer']}"
 
 
 def _top(board) -> pd.DataFrame:
     return board.views["generalization"].head(TOP)
-
-
-def _mean(f: pd.DataFrame, cell: str, metric: str) -> float:
-    col = f"metrics.{metric}"
-    if col not in f:
-        return math.nan
-    v = f.loc[f["params.cell_hash"] == cell, col].astype(float).dropna()
-    return float(v.mean()) if len(v) else math.nan
 
 
 def severity_plot(board, path: Path) -> Path | None:
@@ -60,8 +61,8 @@ def severity_plot(board, path: Path) -> Path | None:
             levels = sorted(
                 int(c.rsplit("_s", 1)[1].split("_")[0]) for c in cols if c.startswith(f"corr_{fam}_s")
             )
-            ys = [_mean(board.finals, row["cell"], "corr_clean_accuracy")] + [
-                _mean(board.finals, row["cell"], f"corr_{fam}_s{s}_accuracy") for s in levels
+            ys = [cell_mean(board.finals, row["cell"], "corr_clean_accuracy")] + [
+                cell_mean(board.finals, row["cell"], f"corr_{fam}_s{s}_accuracy") for s in levels
             ]
             ax.plot([0, *levels], ys, marker="o", ms=3, label=_label(row))
         ax.set_title(fam, fontsize=9)
@@ -71,10 +72,7 @@ def severity_plot(board, path: Path) -> Path | None:
     axes[0][0].set_ylabel("accuracy")
     handles, labels = axes[0][0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="lower center", fontsize=7, ncol=2)
-    fig.tight_layout(rect=(0, 0.12, 1, 1))
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
-    return path
+    return _save(plt, fig, path, rect=(0, 0.12, 1, 1))
 
 
 def reliability_plot(board, path: Path) -> Path | None:
@@ -100,10 +98,7 @@ def reliability_plot(board, path: Path) -> Path | None:
     ax.set_ylabel("accuracy")
     ax.set_title("reliability (test, 15 bins)")
     ax.legend(fontsize=6)
-    fig.tight_layout()
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
-    return path
+    return _save(plt, fig, path)
 
 
 def heatmap_plot(board, path: Path) -> Path | None:
@@ -123,10 +118,7 @@ def heatmap_plot(board, path: Path) -> Path | None:
             if v == v:
                 ax.text(j, i, f"{v:.3f}", ha="center", va="center", color="w", fontsize=8)
     fig.colorbar(im, ax=ax, label="test accuracy (best regularizer)")
-    fig.tight_layout()
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
-    return path
+    return _save(plt, fig, path)
 
 
 def pareto_plot(board, path: Path) -> Path | None:
@@ -154,10 +146,7 @@ def pareto_plot(board, path: Path) -> Path | None:
     ax.set_xlabel("train seconds (final run)")
     ax.set_ylabel("test accuracy")
     ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
-    return path
+    return _save(plt, fig, path)
 
 
 REGIME = re.compile(r"(shots|label_fraction)=([0-9.]+)")
@@ -184,10 +173,7 @@ def fewshot_plot(boards, path: Path) -> Path | None:
     ax.set_ylabel("test accuracy")
     ax.set_xscale("log")
     ax.legend(fontsize=6)
-    fig.tight_layout()
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
-    return path
+    return _save(plt, fig, path)
 
 
 def all_plots(boards, directory: Path) -> dict[str, list[Path]]:

@@ -75,7 +75,7 @@ def early_stopping(recipe: Recipe, p: dict[str, Any]) -> None:
 )
 def drop_path(recipe: Recipe, p: dict[str, Any]) -> None:
     """Stochastic depth inside the backbone (timm models that support drop_path_rate)."""
-    recipe.drop_path = float(p["drop_path"])
+    recipe.backbone_params["drop_path_rate"] = float(p["drop_path"])
 
 
 @REGULARIZERS.register(
@@ -87,7 +87,7 @@ def drop_path(recipe: Recipe, p: dict[str, Any]) -> None:
 def backbone_dropout(recipe: Recipe, p: dict[str, Any]) -> None:
     """Dropout inside the backbone: every dropout layer of a transformer (attention, hidden) or
     between the BiLSTM's layers."""
-    recipe.backbone_dropout = float(p["backbone_dropout"])
+    recipe.backbone_params["dropout"] = float(p["backbone_dropout"])
 
 
 @REGULARIZERS.register(

@@ -39,8 +39,8 @@ class Recipe:
     l2_sp: float = 0.0  # penalty toward the starting (pretrained) backbone weights
     ema_decay: float = 0.0  # evaluate and keep an exponential moving average of the weights
     patience: int = 0  # early stopping on the validation metric (0 = off)
-    drop_path: float = 0.0  # stochastic depth inside the backbone, where it supports it
-    backbone_dropout: float = 0.0  # every dropout layer inside the backbone, where it has them
+    # backbone build params set by regularizers that act inside it (drop_path_rate, dropout)
+    backbone_params: dict[str, Any] = field(default_factory=dict)
     augment: dict[str, Any] = field(default_factory=dict)  # per-modality augmentation settings
     # set by the trial: a per-batch augmentation (built from ``augment`` and the input kind)
     augmenter: Callable | None = None

@@ -80,10 +80,8 @@ def run_trial(cfg: TrialConfig, on_epoch=None, on_ready=None) -> TrialResult:
         REGULARIZERS.get(reg["name"]).fn(recipe, cfg.params)
     torch.manual_seed(cfg.seed)
     spec = cfg.backbone
-    if recipe.drop_path > 0:
-        spec = {**spec, "params": {**spec.get("params", {}), "drop_path_rate": recipe.drop_path}}
-    if recipe.backbone_dropout > 0:
-        spec = {**spec, "params": {**spec.get("params", {}), "dropout": recipe.backbone_dropout}}
+    if recipe.backbone_params:
+        spec = {**spec, "params": {**spec.get("params", {}), **recipe.backbone_params}}
     frozen = bool(STRATEGIES.get(cfg.strategy["name"]).meta.get("features"))
     if frozen:  # a frozen backbone is never changed by a trial: build it once per process
         backbone = _frozen_backbone(json.dumps(spec, sort_keys=True), cfg.seed, cfg.weights_dir)
