@@ -69,6 +69,25 @@ def test_forward_backward_and_blocks(name):
     assert len(bb.blocks()) >= 2
 
 
+@pytest.mark.parametrize("name", ["efficientnet_lite0", "alexnet", "inception_v3"])
+def test_image_backbones_run_channels_last_with_the_same_features(name):
+    """Built channels-last for speed; the features are those of the plain layout."""
+    from ptbench.backbones.build import build_backbone
+
+    torch.manual_seed(0)
+    bb = build_backbone({"name": name, "weights": "none", "params": SMALL[name]}).eval()
+    conv = [p for p in bb.parameters() if p.ndim == 4]
+    assert conv and all(p.is_contiguous(memory_format=torch.channels_last) for p in conv)
+    x = bb.preprocess(RAW["image"]())
+    assert x.is_contiguous(memory_format=torch.channels_last)
+    with torch.no_grad():
+        fast = bb(x)
+        bb.to(memory_format=torch.contiguous_format)
+        plain = bb(x.contiguous())
+    # random-init nets reach large activations: compare relative to their scale
+    assert (fast - plain).abs().max() <= 1e-4 * plain.abs().max()
+
+
 def test_text_encoder_travels_with_the_weights():
     bb = BACKBONES.get("elmo_bilstm").fn({"name": "elmo_bilstm", "params": {"max_len": 8, "buckets": 64}})
     ids = bb.encode(["Great film!", ""])

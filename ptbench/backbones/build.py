@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from ptbench.backbones import BACKBONES
-from ptbench.backbones.base import Backbone
+from ptbench.backbones.base import Backbone, Preprocess
 from ptbench.errors import PtbenchError
 
 WEIGHTS_FILE = "weights.safetensors"
@@ -31,6 +31,12 @@ def build_backbone(spec: dict[str, Any], weights_dir: str | Path | None = None) 
     else:
         bb = entry.fn(spec)
     bb.lora_targets = tuple(entry.meta.get("lora_targets", ()))
+    if isinstance(bb.preprocess, Preprocess):
+        # Image nets run channels-last on every device: measured 1.3-1.9x faster forward and
+        # 1.1-1.9x faster training on 2 CPU cores (README, "Speed"). Only 4-D weights change.
+        import torch
+
+        bb.to(memory_format=torch.channels_last)
     if "dropout" in spec.get("params", {}):
         set_dropout(bb, float(spec["params"]["dropout"]))
     return bb

@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ptbench.backbones.build import WEIGHTS_FILE
+from ptbench.backbones.build import WEIGHTS_FILE, build_backbone
 from ptbench.errors import PtbenchError
 from ptbench.suite.grid import stable_hash
 
@@ -99,7 +99,7 @@ def pretrain(
         run_id, {k: json.dumps(v) if isinstance(v, dict) else v for k, v in asdict(spec).items()}
     )
     torch.manual_seed(spec.seed)
-    bb = entry.fn({"name": spec.backbone, "weights": "none", "params": spec.backbone_params})
+    bb = build_backbone({"name": spec.backbone, "weights": "none", "params": spec.backbone_params})
     data = load_task({"name": spec.task, "params": spec.task_params})
     cfg = {
         "steps": spec.steps,
