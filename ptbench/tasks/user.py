@@ -13,6 +13,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
+import os
 from collections.abc import Callable
 from pathlib import Path
 
@@ -108,7 +109,7 @@ def decode_cached(
         raise PtbenchError(f"no readable {kind} files among {len(files)}")
     x, keep_arr = np.stack(xs), np.array(keep, np.int64)
     cache.parent.mkdir(parents=True, exist_ok=True)
-    tmp = cache.with_suffix(".tmp.npz")
+    tmp = cache.with_suffix(f".{os.getpid()}.tmp.npz")
     np.savez(tmp, x=x, keep=keep_arr, bad=np.array(bad, dtype=str))
     tmp.replace(cache)
     return x, keep_arr, bad
