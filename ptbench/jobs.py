@@ -176,18 +176,19 @@ def search_trial(cell: Cell, cell_run: str, ctx: RunContext) -> JobResult:
         {"ptbench.trial_number": trial.number},
     )
     report = study.reporter(trial, metric)
-
-    def on_epoch(epoch: int, metrics: dict[str, float]) -> None:
-        tracker.log_metrics(run_id, metrics, step=epoch)
-        report(epoch, metrics)
-
     res = JobResult("trial", cell.hash, "fail", number=trial.number)
     try:
-        out = run_trial(
-            _config(cell, params, ctx.search_seed, (), ctx),
-            on_epoch,
-            on_ready=lambda info: _log_info(tracker, run_id, info),
-        )
+        with tracker.epoch_log(run_id) as log_epoch:  # written, too, when pruned or failed
+
+            def on_epoch(epoch: int, metrics: dict[str, float]) -> None:
+                log_epoch(metrics, epoch)
+                report(epoch, metrics)
+
+            out = run_trial(
+                _config(cell, params, ctx.search_seed, (), ctx),
+                on_epoch,
+                on_ready=lambda info: _log_info(tracker, run_id, info),
+            )
         value = out.metrics.get(metric)
         if value is None or not math.isfinite(value):
             raise ValueError(f"objective '{metric}' is missing or not finite: {value}")
@@ -238,11 +239,12 @@ def final_run(
     )
     res = JobResult("final", cell.hash, "fail", number=source_trial, seed=seed)
     try:
-        out = run_trial(
-            _config(cell, params, seed, ctx.evaluation, ctx),
-            lambda e, m: tracker.log_metrics(run_id, m, step=e),
-            on_ready=lambda info: _log_info(tracker, run_id, info),
-        )
+        with tracker.epoch_log(run_id) as log_epoch:
+            out = run_trial(
+                _config(cell, params, seed, ctx.evaluation, ctx),
+                lambda e, m: log_epoch(m, e),
+                on_ready=lambda info: _log_info(tracker, run_id, info),
+            )
         res.train_seconds, res.eval_seconds = out.train_seconds, out.eval_seconds
         summary = {k: v for k, v in out.metrics.items() if not k.startswith(("train_", "val_"))}
         summary |= {
