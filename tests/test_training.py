@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 
@@ -141,9 +142,9 @@ def test_nan_loss_fails_the_trial_with_a_clear_error():
 
 
 def test_mixup_trains_on_soft_targets():
-    from timm.data import Mixup
+    from ptbench.train.trainer import _mixer
 
-    mix = Mixup(mixup_alpha=1.0, cutmix_alpha=0.0, label_smoothing=0.0, num_classes=3)
+    mix = _mixer(Recipe(mixup_alpha=1.0), num_classes=3)  # what the trainer builds
     x = torch.stack([torch.zeros(2), torch.ones(2)])
     x_mixed, y = mix(x.clone(), torch.tensor([0, 2]))
     lam = y[0, 0].item()
@@ -159,6 +160,22 @@ def test_mixup_trains_on_soft_targets():
         )
     )
     assert out.metrics["train_loss"] > 0
+
+
+def test_cutmix_pastes_a_box_and_mixes_targets_by_its_area():
+    from ptbench.train.trainer import _mixer
+
+    mix = _mixer(Recipe(cutmix_alpha=1.0), num_classes=3)
+    np.random.seed(0)  # timm draws the box with numpy
+    x_mixed, y = mix(torch.stack([torch.zeros(1, 16, 16), torch.ones(1, 16, 16)]), torch.tensor([0, 2]))
+    box = x_mixed[0, 0] == 1  # the patch pasted from the other image (the batch, flipped)
+    rows, cols = box.any(1).nonzero().flatten(), box.any(0).nonzero().flatten()
+    assert 0 < box.sum() < 256
+    assert box.sum() == len(rows) * len(cols) and rows.diff().eq(1).all() and cols.diff().eq(1).all()
+    area = box.float().mean()
+    assert torch.allclose(y[0], torch.tensor([1 - area, 0, area]))  # targets mixed by area
+    assert torch.equal(x_mixed[1, 0] == 0, box)  # and the other image got the same box back
+    assert torch.allclose(y[1], torch.tensor([area, 0, 1 - area]))
 
 
 def test_final_run_evaluates_test_and_shifted():
