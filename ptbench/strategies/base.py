@@ -29,12 +29,16 @@ class Adapted:
 
     def logits_from_raw(self, raw) -> torch.Tensor:
         """Differentiable logits from raw inputs (images in [0, 1], waveforms, texts):
-        the path attacks and corruption evaluation take, with no feature cache."""
+        the path attacks and corruption evaluation take, with no feature cache. Inputs and
+        logits live on the CPU (where corruptions and attacks draw their noise); the model runs
+        on its own device."""
         bb = self.backbone
-        x = bb.encode(raw)
+        x = bb.encode(raw).to(next(self.model.parameters()).device)
         if self.features:
-            return self.model(bb(bb.preprocess(x) if bb.preprocess is not None else x))
-        return self.model(self.transform(x) if self.transform is not None else x)
+            out = self.model(bb(bb.preprocess(x) if bb.preprocess is not None else x))
+        else:
+            out = self.model(self.transform(x) if self.transform is not None else x)
+        return out.float().cpu()
 
     @torch.no_grad()
     def predict_raw(self, raw, batch_size: int = 256) -> torch.Tensor:

@@ -39,8 +39,9 @@ class TrialResult:
     metrics: dict[str, float]
     history: list[dict[str, float]]
     info: dict[str, Any] = field(default_factory=dict)
-    train_seconds: float = 0.0
+    train_seconds: float = 0.0  # encoding (feature extraction for a probe) included
     eval_seconds: float = 0.0
+    encode_seconds: float = 0.0
 
 
 @lru_cache(maxsize=4)
@@ -88,6 +89,9 @@ def run_trial(cfg: TrialConfig, on_epoch=None, on_ready=None) -> TrialResult:
         torch.manual_seed(cfg.seed)  # the head's init must not depend on whether it was cached
     else:
         backbone = build_backbone(spec, cfg.weights_dir)
+    # on its device from the start: with features from the cache nothing else would move a frozen
+    # backbone, and robustness evaluation runs it on raw inputs
+    backbone.to(cfg.device)
     w = backbone.weights
     bkey = f"{cfg.backbone['name']}|{w.source}|{w.sha256 or w.ref}"
     if w.source == "none":
@@ -162,6 +166,7 @@ def run_trial(cfg: TrialConfig, on_epoch=None, on_ready=None) -> TrialResult:
         res.history,
         info,
         train_seconds=res.train_seconds + encode_seconds,
+        encode_seconds=encode_seconds,
         eval_seconds=time.perf_counter() - t0,
     )
 
