@@ -88,6 +88,15 @@ def test_image_backbones_run_channels_last_with_the_same_features(name):
     assert (fast - plain).abs().max() <= 1e-4 * plain.abs().max()
 
 
+def test_full_size_vit_takes_any_input_size():
+    """ViT at a size other than its native 224 px (position embeddings interpolated)."""
+    from ptbench.backbones.build import build_backbone
+
+    bb = build_backbone({"name": "vit_tiny", "weights": "none", "params": {"input_size": 48}})
+    with torch.no_grad():
+        assert bb(bb.preprocess(RAW["image"]())).shape == (2, bb.num_features)
+
+
 def test_text_encoder_travels_with_the_weights():
     bb = BACKBONES.get("elmo_bilstm").fn({"name": "elmo_bilstm", "params": {"max_len": 8, "buckets": 64}})
     ids = bb.encode(["Great film!", ""])

@@ -47,12 +47,13 @@ def timm_backbone(
     package_loader=None,
     default_size: int | None = None,
     factory=None,
+    create_kwargs: dict[str, Any] | None = None,
 ) -> Backbone:
     """A timm model as a backbone; ``factory`` builds a custom (e.g. narrower) variant."""
     import timm
 
     params = spec.get("params", {})
-    kwargs: dict[str, Any] = {"num_classes": 0}
+    kwargs: dict[str, Any] = {"num_classes": 0, **(create_kwargs or {})}
     if "drop_path_rate" in params:
         kwargs["drop_path_rate"] = float(params["drop_path_rate"])
     source = spec.get("weights", "none")
@@ -147,6 +148,7 @@ def _timm_family(
     doc: str,
     small: dict | None = None,
     min_size: int = 32,
+    create_kwargs: dict[str, Any] | None = None,
     **meta: Any,
 ) -> None:
     """Register a timm architecture: ``size: small`` builds a narrower variant for the CPU."""
@@ -154,7 +156,7 @@ def _timm_family(
     def build(spec: dict[str, Any]) -> Backbone:
         if spec.get("params", {}).get("size", "full") == "small" and small is not None:
             return timm_backbone(spec, timm_name, default_size=max(min_size, 64), factory=small)
-        return timm_backbone(spec, timm_name, default_size=max(min_size, 224))
+        return timm_backbone(spec, timm_name, default_size=max(min_size, 224), create_kwargs=create_kwargs)
 
     build.__doc__ = doc
     BACKBONES.register(
@@ -258,5 +260,7 @@ _timm_family(
     "ViT-Tiny/16 (timm); small: timm's test_vit (4 blocks × 64).",
     small=lambda **kw: __import__("timm").create_model("test_vit", dynamic_img_size=True, **kw),
     lora_targets=("qkv",),
+    # any input_size: position embeddings interpolated at run time, whatever the weights' size
+    create_kwargs={"dynamic_img_size": True},
     extra_params={"dropout": "rate of the attention and projection dropout layers"},
 )
