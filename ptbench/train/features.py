@@ -12,7 +12,7 @@ from pathlib import Path
 
 import torch
 
-from ptbench.backbones.base import Backbone
+from ptbench.backbones.base import Backbone, Preprocess
 
 
 def tensor_digest(x: torch.Tensor) -> str:
@@ -29,7 +29,11 @@ class FeatureCache:
     _memory: dict[str, torch.Tensor] = {}  # per process, shared by all trials it runs
 
     def __init__(
-        self, directory: str | Path | None, backbone_key: str, device: str = "cpu", batch_size: int = 256
+        self,
+        directory: str | Path | None,
+        backbone_key: str,
+        device: str = "cpu",
+        batch_size: int | None = None,  # None: extraction_batch()
     ):
         self.dir = Path(directory) if directory else None
         self.backbone_key = backbone_key
@@ -65,8 +69,20 @@ class FeatureCache:
         return feats
 
 
+def extraction_batch(backbone: Backbone, device: str) -> int:
+    """Examples per forward pass when extracting. On the CPU, activations that stay in cache
+    beat large batches: EfficientNet-Lite0 at 224 px extracts ~30 % faster in batches of 32 than
+    of 256, while at 64 px the size makes no difference; so an image batch holds ~1.6 M pixels.
+    Accelerators (and non-image inputs) take 256."""
+    pre = backbone.preprocess
+    if device.startswith("cuda") or not isinstance(pre, Preprocess):
+        return 256
+    return max(16, min(256, 32 * 224 * 224 // pre.input_size**2))
+
+
 @torch.no_grad()
-def extract(backbone: Backbone, x: torch.Tensor, device: str, batch_size: int) -> torch.Tensor:
+def extract(backbone: Backbone, x: torch.Tensor, device: str, batch_size: int | None = None) -> torch.Tensor:
+    batch_size = batch_size or extraction_batch(backbone, device)
     backbone.eval().to(device)
     pre = backbone.preprocess or (lambda b: b)
     out = [
