@@ -199,6 +199,7 @@ def search_trial(cell: Cell, cell_run: str, ctx: RunContext) -> JobResult:
             run_id,
             {
                 "train_seconds": out.train_seconds,
+                "encode_seconds": out.encode_seconds,
                 "job_seconds": time.perf_counter() - start,
                 "epochs_run": len(out.history),
             },
@@ -249,6 +250,7 @@ def final_run(
         summary = {k: v for k, v in out.metrics.items() if not k.startswith(("train_", "val_"))}
         summary |= {
             "train_seconds": out.train_seconds,
+            "encode_seconds": out.encode_seconds,
             "eval_seconds": out.eval_seconds,
             "job_seconds": time.perf_counter() - start,
         }
