@@ -6,19 +6,13 @@ from __future__ import annotations
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
 import torch
-from conftest import ROOT
+from conftest import ROOT, records
 
 from ptbench.runner import RunOptions, run_suite
 from ptbench.suite import load_suite, parse_suite
-from ptbench.tracking import Tracker, default_tracking_uri
-
-
-def _records(project: Path, name: str) -> list[dict]:
-    return Tracker(default_tracking_uri(project)).runs_records(name)
 
 
 def test_quickstart_wall_time_and_orchestration_overhead(benchmark, tmp_path):
@@ -31,7 +25,7 @@ def test_quickstart_wall_time_and_orchestration_overhead(benchmark, tmp_path):
     )
     jobs = [
         r
-        for r in _records(project, "quickstart")
+        for r in records(project, "quickstart")
         if r.get("tags.ptbench.kind") in ("trial", "final") and r["status"] == "FINISHED"
     ]
     overhead = [
@@ -174,9 +168,7 @@ def test_worker_scaling(benchmark, tmp_path, workload, workers):
     )
     assert not summary.errors, summary.errors
     ends = sorted(
-        r["end_time"]
-        for r in _records(project, "scaling")
-        if r.get("tags.ptbench.kind") in ("trial", "final")
+        r["end_time"] for r in records(project, "scaling") if r.get("tags.ptbench.kind") in ("trial", "final")
     )
     steady = (len(ends) - workers) / ((ends[-1] - ends[workers - 1]) / 1000)
     jobs = sum(summary.trials.values()) + sum(summary.finals.values())
