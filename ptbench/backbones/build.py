@@ -33,7 +33,7 @@ def build_backbone(spec: dict[str, Any], weights_dir: str | Path | None = None) 
     bb.lora_targets = tuple(entry.meta.get("lora_targets", ()))
     if isinstance(bb.preprocess, Preprocess):
         # Image nets run channels-last on every device: measured 1.3-1.9x faster forward and
-        # 1.1-1.9x faster training on 2 CPU cores (README, "Speed"). Only 4-D weights change.
+        # 1.1-1.9x faster training on 2 CPU cores (README, "Backbones"). Only 4-D weights change.
         import torch
 
         bb.to(memory_format=torch.channels_last)
