@@ -12,3 +12,18 @@ def records(project: Path, suite: str) -> list[dict]:
     from ptbench.tracking import Tracker, default_tracking_uri
 
     return Tracker(default_tracking_uri(project)).runs_records(suite)
+
+
+def interleaved(plain, ours, rounds: int = 4) -> tuple[float, float]:
+    """Median of each of two throughput measures, taken in turns (which goes first alternates)
+    after one warm-up of each, so drift of the machine hits both alike."""
+    plain(), ours()
+    base, mine = [], []
+    for r in range(rounds):
+        if r % 2:
+            mine.append(ours())
+            base.append(plain())
+        else:
+            base.append(plain())
+            mine.append(ours())
+    return sorted(base)[rounds // 2], sorted(mine)[rounds // 2]
