@@ -11,7 +11,7 @@ import time
 
 import pytest
 import torch
-from conftest import interleaved
+from conftest import interleaved, trainer_throughput
 
 from ptbench.backbones.build import build_backbone
 from ptbench.train.features import FeatureCache, extract
@@ -94,9 +94,6 @@ def test_cuda_finetune_throughput_against_plain_fp32(benchmark):
     plain fp32, channels-first loop over the same model and data."""
     from ptbench.strategies.base import make_head
     from ptbench.strategies.basic import Classifier
-    from ptbench.tasks.base import Split
-    from ptbench.train.recipe import Recipe
-    from ptbench.train.trainer import fit
 
     data = load_task(DIGITS)
     x, y = data.train.x, data.train.y
@@ -128,19 +125,7 @@ def test_cuda_finetune_throughput_against_plain_fp32(benchmark):
         return epochs * len(x) / _sync_time(run)
 
     def ours() -> float:
-        m, pre = model(channels_last=True)
-        res = fit(
-            m,
-            [{"params": list(m.parameters())}],
-            Split(x, y),
-            Split(x[:1], y[:1]),
-            Recipe(lr=1e-3, epochs=epochs, batch_size=bs),
-            num_classes=10,
-            transform=pre,
-            device="cuda",
-        )
-        torch.cuda.synchronize()
-        return res.examples_seen / res.train_seconds
+        return trainer_throughput(*model(channels_last=True), x, y, bs, epochs, device="cuda")
 
     base, mine = interleaved(plain, ours)
     benchmark.pedantic(ours, rounds=1, iterations=1)

@@ -9,7 +9,7 @@ import time
 
 import pytest
 import torch
-from conftest import ROOT, interleaved, records
+from conftest import ROOT, interleaved, records, trainer_throughput
 
 from ptbench.runner import RunOptions, run_suite
 from ptbench.suite import load_suite, parse_suite
@@ -69,9 +69,6 @@ def test_trainer_vs_plain_pytorch_loop(benchmark):
     from ptbench.backbones import BACKBONES
     from ptbench.strategies.base import make_head
     from ptbench.strategies.basic import Classifier
-    from ptbench.tasks.base import Split
-    from ptbench.train.recipe import Recipe
-    from ptbench.train.trainer import fit
 
     torch.set_num_threads(2)
     x, y = _data()
@@ -99,18 +96,7 @@ def test_trainer_vs_plain_pytorch_loop(benchmark):
         return epochs * len(x) / (time.perf_counter() - t)
 
     def ours():
-        m, pre = model()
-        # validation on 1 example so both loops do the same training work
-        res = fit(
-            m,
-            [{"params": list(m.parameters())}],
-            Split(x, y),
-            Split(x[:1], y[:1]),
-            Recipe(lr=1e-3, epochs=epochs, batch_size=bs),
-            num_classes=10,
-            transform=pre,
-        )
-        return res.examples_seen / res.train_seconds
+        return trainer_throughput(*model(), x, y, bs, epochs)
 
     base, mine = interleaved(plain, ours)
     benchmark.pedantic(ours, rounds=1, iterations=1)
