@@ -7,6 +7,7 @@ An exception inside a trial makes a FAILED trial (exception recorded), never a d
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
 import traceback
@@ -155,28 +156,79 @@ def _open_run(
 
 
 def search_trial(cell: Cell, cell_run: str, ctx: RunContext) -> JobResult:
-    """One Optuna trial of ``cell``: validation data only."""
-    from ptbench.search import Pruned
-    from ptbench.train.trial import run_trial
+    """One Optuna trial of ``cell``: validation data only.
+
+    Whatever goes wrong (the sampler raising at ask, the MLflow run not opening, training) ends
+    as one FAILED trial that counts against the cell's budget and a ``fail`` result that says
+    why. It never raises, so one bad trial cannot stop the suite.
+    """
+    from ptbench.search import AskFailed, error_text
 
     start = time.perf_counter()
-    tracker = _tracker(ctx.tracking_uri)
-    study = open_study(ctx, cell)
-    trial, params = study.ask(cell.space)
+    res = JobResult("trial", cell.hash, "fail")
+    try:
+        tracker = _tracker(ctx.tracking_uri)
+        study = open_study(ctx, cell)
+        trial, params = study.ask(cell.space)
+    except AskFailed as err:
+        res.number, res.error = -1 if err.number is None else err.number, err.error
+        _record_ask_failure(ctx, cell, cell_run, res, err.__cause__ or err)
+        return _done(res, start)
+    except Exception as err:  # the tracker or the study could not be opened: nothing to record in
+        res.error = error_text(err)
+        return _done(res, start)
+    res.number, run_id = trial.number, ""
+    try:
+        run_id = _open_run(
+            tracker,
+            ctx,
+            cell,
+            cell_run,
+            f"trial-{trial.number:03d}",
+            "trial",
+            ctx.search_seed,
+            params,
+            {"ptbench.trial_number": trial.number},
+        )
+        _train_trial(study, trial, params, tracker, run_id, cell, ctx, res, start)
+    except Exception as err:  # the run did not open, or recording the outcome failed
+        res.state, res.value, res.error = "fail", None, res.error or error_text(err)
+        with contextlib.suppress(Exception):  # storage down: the next run's fail_stale closes it
+            study.tell(trial, None, "fail", error=res.error)
+        if run_id:
+            with contextlib.suppress(Exception):  # MLflow may be what failed
+                _record_failure(tracker, run_id, err)
+    return _done(res, start)
+
+
+def _done(res: JobResult, start: float) -> JobResult:
+    res.job_seconds = time.perf_counter() - start
+    return res
+
+
+def _record_ask_failure(
+    ctx: RunContext, cell: Cell, cell_run: str, res: JobResult, err: BaseException
+) -> None:
+    """A FAILED trial run in MLflow for a trial whose params could not be sampled."""
+    from ptbench.search import error_text
+
+    name = f"trial-{res.number:03d}" if res.number >= 0 else "trial-failed-at-ask"
+    extra = {"ptbench.trial_number": res.number} if res.number >= 0 else {}
+    try:
+        tracker = _tracker(ctx.tracking_uri)
+        run_id = _open_run(tracker, ctx, cell, cell_run, name, "trial", ctx.search_seed, {}, extra)
+        _record_failure(tracker, run_id, err)
+    except Exception as track_err:  # the Optuna record stands; say why MLflow has none
+        res.error += f" (no MLflow run: {error_text(track_err)})"
+
+
+def _train_trial(study, trial, params, tracker, run_id: str, cell: Cell, ctx: RunContext, res, start) -> None:
+    """Train ``params``, report every epoch for pruning, and close the Optuna trial and MLflow run."""
+    from ptbench.search import Pruned, error_text
+    from ptbench.train.trial import run_trial
+
     metric = cell.objective["metric"]
-    run_id = _open_run(
-        tracker,
-        ctx,
-        cell,
-        cell_run,
-        f"trial-{trial.number:03d}",
-        "trial",
-        ctx.search_seed,
-        params,
-        {"ptbench.trial_number": trial.number},
-    )
     report = study.reporter(trial, metric)
-    res = JobResult("trial", cell.hash, "fail", number=trial.number)
     try:
         with tracker.epoch_log(run_id) as log_epoch:  # written, too, when pruned or failed
 
@@ -213,10 +265,9 @@ def search_trial(cell: Cell, cell_run: str, ctx: RunContext) -> JobResult:
         tracker.set_tags(run_id, {"ptbench.state": "pruned", "ptbench.pruned": str(p)})
         tracker.end(run_id, "KILLED")
     except Exception as err:
-        study.tell(trial, None, "fail")
-        res.error = _record_failure(tracker, run_id, err)
-    res.job_seconds = time.perf_counter() - start
-    return res
+        res.state, res.value, res.error = "fail", None, error_text(err)
+        study.tell(trial, None, "fail", error=res.error)
+        _record_failure(tracker, run_id, err)
 
 
 def final_run(

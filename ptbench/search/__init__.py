@@ -1,10 +1,26 @@
 """The only package that imports optuna: one study per cell, ask/tell, pruning, storage."""
 
+from ptbench.search.samplers import SAMPLERS, trial_seed
 from ptbench.search.study import (
+    ERROR,
+    PRUNERS,
+    AskFailed,
     CellStudy,
     Pruned,
     check_storage,
     default_storage_url,
+    error_text,
 )
 
-__all__ = ["CellStudy", "Pruned", "check_storage", "default_storage_url"]
+__all__ = [
+    "ERROR",
+    "PRUNERS",
+    "SAMPLERS",
+    "AskFailed",
+    "CellStudy",
+    "Pruned",
+    "check_storage",
+    "default_storage_url",
+    "error_text",
+    "trial_seed",
+]

@@ -15,15 +15,34 @@ import optuna
 from optuna.trial import TrialState
 
 from ptbench.errors import PtbenchError, first_line, redact
+from ptbench.search.samplers import make_sampler
 from ptbench.search.space import is_dist, suggest
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
 INTERRUPTED = "ptbench_interrupted"
+ERROR = "ptbench_error"  # user attr of a FAILED trial: what went wrong, in one line
 
 
 class Pruned(Exception):
     """Raised from the per-epoch callback when the pruner stops a trial."""
+
+
+class AskFailed(Exception):
+    """Asking for a trial's params raised; the trial (``number``) is already closed as FAIL.
+
+    ``number`` is None when not even a FAIL record could be written (the storage is down).
+    ``error`` is the one-line message recorded; the original exception is ``__cause__``.
+    """
+
+    def __init__(self, number: int | None, error: str):
+        super().__init__(error)
+        self.number, self.error = number, error
+
+
+def error_text(err: BaseException) -> str:
+    """How a failure is recorded everywhere (Optuna user attr, MLflow tag): type and first line."""
+    return f"{type(err).__name__}: {first_line(err)}"
 
 
 def default_storage_url(project_dir: str | Path) -> str:
@@ -58,22 +77,17 @@ def check_storage(url: str) -> None:
         raise PtbenchError(f"storage.url '{redact(url)}' cannot be opened: {first_line(err)}") from None
 
 
-def _sampler(name: str, seed: int) -> optuna.samplers.BaseSampler:
-    return {
-        "tpe": lambda: optuna.samplers.TPESampler(seed=seed, n_startup_trials=4),
-        "random": lambda: optuna.samplers.RandomSampler(seed=seed),
-        "cmaes": lambda: optuna.samplers.CmaEsSampler(seed=seed),
-        "qmc": lambda: optuna.samplers.QMCSampler(seed=seed),
-    }[name]()
+_PRUNERS = {
+    "median": lambda: optuna.pruners.MedianPruner(n_startup_trials=2, n_warmup_steps=0),
+    "hyperband": lambda: optuna.pruners.HyperbandPruner(),
+    "successive_halving": lambda: optuna.pruners.SuccessiveHalvingPruner(),
+    "none": lambda: optuna.pruners.NopPruner(),
+}
+PRUNERS = tuple(_PRUNERS)
 
 
 def _pruner(name: str) -> optuna.pruners.BasePruner:
-    return {
-        "median": lambda: optuna.pruners.MedianPruner(n_startup_trials=2, n_warmup_steps=0),
-        "hyperband": lambda: optuna.pruners.HyperbandPruner(),
-        "successive_halving": lambda: optuna.pruners.SuccessiveHalvingPruner(),
-        "none": lambda: optuna.pruners.NopPruner(),
-    }[name]()
+    return _PRUNERS[name]()
 
 
 @dataclass
@@ -100,11 +114,12 @@ class CellStudy:
         pruner: str = "median",
         seed: int = 0,
     ):
+        self.sampler = make_sampler(sampler, seed)
         self.study = optuna.create_study(
             storage=storage_for(storage_url),
             study_name=name,
             direction=direction,
-            sampler=_sampler(sampler, seed),
+            sampler=self.sampler,
             pruner=_pruner(pruner),
             load_if_exists=True,
         )
@@ -136,8 +151,45 @@ class CellStudy:
         return [t.number for t in stale]
 
     def ask(self, space: dict[str, Any]) -> tuple[optuna.Trial, dict[str, Any]]:
-        trial = self.study.ask()
-        return trial, suggest(trial, space)
+        """A new trial and its params; raises AskFailed after recording a FAIL trial if sampling raised."""
+        self.sampler.forget_asked()
+        try:
+            trial = self.study.ask()
+        except Exception as err:
+            msg = error_text(err)
+            number = self.sampler.asked  # set once Optuna created the trial, before sampling
+            number = self._record_fail(msg) if number is None else self._close_fail(number, msg)
+            raise AskFailed(number, msg) from err
+        try:
+            return trial, suggest(trial, space)
+        except Exception as err:
+            msg = error_text(err)
+            raise AskFailed(self._close_fail(trial.number, msg), msg) from err
+
+    def _close_fail(self, number: int, error: str) -> int:
+        """Close a trial Optuna created as FAIL with ``error``, even if the sampler raises again."""
+        storage, trial_id = self.study._storage, self._trial_id(number)
+        if storage.get_trial(trial_id).state.is_finished():
+            return number
+        storage.set_trial_user_attr(trial_id, ERROR, error)
+        try:
+            self.study.tell(number, state=TrialState.FAIL, skip_if_finished=True)
+        except Exception:  # the sampler's after_trial raised too: close it without the sampler
+            if storage.get_trial(trial_id).state == TrialState.RUNNING:
+                storage.set_trial_state_values(trial_id, TrialState.FAIL)
+        return number
+
+    def _record_fail(self, error: str) -> int | None:
+        """No trial was created: add a FAIL one, so the failure is on record and counts."""
+        try:
+            frozen = optuna.trial.create_trial(state=TrialState.FAIL, user_attrs={ERROR: error})
+            trial_id = self.study._storage.create_new_trial(self.study._study_id, template_trial=frozen)
+            return self.study._storage.get_trial_number_from_id(trial_id)
+        except Exception:  # the storage itself is failing: the caller still reports the error
+            return None
+
+    def _trial_id(self, number: int) -> int:
+        return self.study._storage.get_trial_id_from_study_id_trial_number(self.study._study_id, number)
 
     @staticmethod
     def reporter(trial: optuna.Trial, metric: str):
@@ -153,8 +205,11 @@ class CellStudy:
 
         return report
 
-    def tell(self, trial: optuna.Trial, value: float | None, state: str) -> None:
+    def tell(self, trial: optuna.Trial, value: float | None, state: str, error: str = "") -> None:
         st = {"complete": TrialState.COMPLETE, "pruned": TrialState.PRUNED, "fail": TrialState.FAIL}[state]
+        if st == TrialState.FAIL:
+            self._close_fail(trial.number, error or "failed")
+            return
         self.study.tell(trial, value if st == TrialState.COMPLETE else None, state=st)
 
     def best(self) -> tuple[int, dict[str, Any], float] | None:

@@ -1,0 +1,224 @@
+"""Search that can be trusted: distinct proposals across workers, replayable seeds, failures recorded.
+
+Every test runs a real Optuna study on a journal file under tmp_path, with a tiny objective in
+place of training, so the search machinery itself is what is measured.
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+from dataclasses import replace
+from pathlib import Path
+from typing import get_args
+
+import optuna
+import pytest
+from conftest import write_suite
+
+from ptbench.jobs import RunContext, open_study, search_trial
+from ptbench.search import ERROR, PRUNERS, SAMPLERS, CellStudy, Pruned, default_storage_url
+from ptbench.suite import Suite, expand, load_suite
+from ptbench.tracking import Tracker, default_tracking_uri
+
+SPACE = {
+    "lr": {"type": "float", "low": 1e-4, "high": 1e-1, "log": True},
+    "weight_decay": {"type": "float", "low": 1e-6, "high": 1e-2, "log": True},
+    "epochs": 3,
+}
+TRIALS = 12
+BARRIER_GUARD_S = 300  # only turns a dead worker into a failure instead of a hang
+
+
+def objective(params: dict) -> float:
+    """A smooth, deterministic stand-in for validation accuracy (best near lr=1e-2, wd=1e-4)."""
+    return 1.0 / (1.0 + (params["lr"] - 1e-2) ** 2 * 1e4 + (params["weight_decay"] - 1e-4) ** 2 * 1e6)
+
+
+def _storage(tmp_path: Path) -> str:
+    return default_storage_url(tmp_path)
+
+
+def _configs(study: CellStudy) -> list[tuple]:
+    trials = sorted(study.study.get_trials(deepcopy=False), key=lambda t: t.number)
+    return [tuple(sorted(t.params.items())) for t in trials]
+
+
+def _worker(url: str, rounds: int, barrier) -> None:
+    """One worker process: in every round all workers ask together, then all tell (worst case)."""
+    studies = [CellStudy(url, sampler, "maximize", sampler, "none", seed=0) for sampler in SAMPLERS]
+    for _ in range(rounds):
+        for study in studies:
+            trial, params = study.ask(SPACE)
+            barrier.wait(BARRIER_GUARD_S)
+            study.tell(trial, objective(params), "complete")
+
+
+@pytest.mark.parametrize("workers", [2, 4])
+def test_parallel_workers_propose_distinct_configurations(workers, tmp_path):
+    """One study per sampler, each opened by every worker with the same sampler_seed."""
+    url = _storage(tmp_path)
+    for sampler in SAMPLERS:  # created once, as the runner does before it starts workers
+        CellStudy(url, sampler, "maximize", sampler, "none", seed=0)
+    ctx = mp.get_context("spawn")
+    barrier = ctx.Barrier(workers)
+    procs = [ctx.Process(target=_worker, args=(url, TRIALS // workers, barrier)) for _ in range(workers)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join()
+    assert [p.exitcode for p in procs] == [0] * workers
+    configs = {s: _configs(CellStudy(url, s, "maximize", s, "none", seed=0)) for s in SAMPLERS}
+    assert {s: len(c) for s, c in configs.items()} == {s: TRIALS for s in SAMPLERS}
+    duplicates = {s: TRIALS - len(set(c)) for s, c in configs.items()}
+    assert duplicates == {s: 0 for s in SAMPLERS}
+
+
+def _search(tmp_path: Path, sampler: str, seed: int, trials: int = 10) -> list[tuple]:
+    study = CellStudy(_storage(tmp_path), "cell", "maximize", sampler, "none", seed=seed)
+    for _ in range(trials):
+        trial, params = study.ask(SPACE)
+        study.tell(trial, objective(params), "complete")
+    return _configs(study)
+
+
+@pytest.mark.parametrize("sampler", SAMPLERS)
+def test_one_worker_replays_the_search_from_its_sampler_seed(sampler, tmp_path):
+    first = _search(tmp_path / "a", sampler, seed=7)
+    assert _search(tmp_path / "b", sampler, seed=7) == first
+    other = _search(tmp_path / "c", sampler, seed=8)
+    assert all(a != b for a, b in zip(first, other, strict=True))
+
+
+@pytest.fixture(scope="module")
+def mlflow_store(tmp_path_factory):
+    """One real MLflow store and experiment for the module (creating a store takes seconds)."""
+    tmp = tmp_path_factory.mktemp("mlflow")
+    suite = load_suite(write_suite(tmp / "tiny.yaml"))
+    tracker = Tracker(default_tracking_uri(tmp))
+    return suite, tracker, tracker.experiment(suite.name, tmp / "artifacts")
+
+
+@pytest.fixture
+def trial_job(mlflow_store, tmp_path):
+    """A real cell of the tiny suite, its own MLflow cell run, and the context a worker gets."""
+    suite, tracker, exp_id = mlflow_store
+    cell = expand(suite)[0]
+    cell_run = tracker.start_run(exp_id, cell.describe(), {"ptbench.kind": "cell"})
+    ctx = RunContext(
+        tracking_uri=tracker.uri,
+        storage_url=_storage(tmp_path),
+        exp_id=exp_id,
+        sampler="tpe",
+        pruner="median",
+        sampler_seed=0,
+        search_seed=0,
+        evaluation=(),
+        cache_dir=str(tmp_path / "cache"),
+        weights_dir=str(tmp_path / "weights"),
+    )
+    return cell, cell_run, ctx, tracker
+
+
+def _trial_runs(tracker: Tracker, cell, cell_run: str) -> list[dict]:
+    return [
+        r
+        for r in tracker.runs_records(cell.suite)
+        if r.get("tags.ptbench.kind") == "trial" and r.get("tags.mlflow.parentRunId") == cell_run
+    ]
+
+
+def _raise_once(monkeypatch, owner, name: str) -> None:
+    """``owner.name`` raises on its first call, then works: a sampler or storage that hiccups once."""
+    original, calls = getattr(owner, name), []
+
+    def hiccup(self, *args, **kwargs):
+        if not calls:
+            calls.append(name)
+            raise RuntimeError(f"{name} broke")
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(owner, name, hiccup)
+
+
+# where asking can raise: in Optuna's study.ask (before_trial), in sampling (suggest), or before
+# any trial exists (the storage cannot create one)
+FAULTS = [
+    (optuna.samplers.RandomSampler, "before_trial"),
+    (optuna.samplers.RandomSampler, "sample_independent"),
+    (optuna.storages.JournalStorage, "create_new_trial"),
+]
+
+
+@pytest.mark.parametrize(("owner", "name"), FAULTS, ids=[f[1] for f in FAULTS])
+def test_a_sampler_raising_at_ask_is_one_failed_trial_and_the_search_goes_on(
+    owner, name, monkeypatch, trial_job
+):
+    cell, cell_run, ctx, tracker = trial_job
+    _raise_once(monkeypatch, owner, name)
+
+    res = search_trial(cell, cell_run, ctx)  # returns, never raises: run_suite counts it and goes on
+
+    assert (res.kind, res.state, res.error) == ("trial", "fail", f"RuntimeError: {name} broke")
+    study = open_study(ctx, cell)
+    (failed,) = study.study.get_trials(deepcopy=False)
+    assert failed.number == res.number == 0
+    assert failed.state.name == "FAIL" and failed.user_attrs[ERROR] == res.error
+    assert study.counts().failed == 1  # counts against the cell's budget
+    (run,) = _trial_runs(tracker, cell, cell_run)
+    assert run["run_name"] == "trial-000" and run["status"] == "FAILED"
+    assert run["tags.ptbench.state"] == "failed" and run["tags.ptbench.error"] == res.error
+    error_txt = Path(tracker.client.download_artifacts(run["run_id"], "error.txt", str(ctx.cache_dir)))
+    assert f"{name} broke" in error_txt.read_text()
+
+    trial, params = study.ask(cell.space)  # the search goes on: the next trial samples normally
+    assert set(params) == set(cell.space)
+    study.tell(trial, 0.5, "complete")
+    c = study.counts()
+    assert (c.complete, c.failed, c.running, trial.number) == (1, 1, 0, 1)
+
+
+def test_an_mlflow_run_that_cannot_open_is_one_failed_trial(trial_job):
+    cell, cell_run, ctx, tracker = trial_job
+    gone = tracker.experiment("deleted-experiment")
+    tracker.client.delete_experiment(gone)  # a real MLflow error: runs cannot start in it
+
+    res = search_trial(cell, cell_run, replace(ctx, exp_id=gone))
+
+    assert res.state == "fail" and "must be in the 'active' state" in res.error
+    (failed,) = open_study(ctx, cell).study.get_trials(deepcopy=False)
+    assert failed.state.name == "FAIL" and failed.user_attrs[ERROR] == res.error
+    assert failed.params  # sampled before the run failed to open: on record with the failure
+
+
+EPOCHS = 9
+
+
+def _pruned_search(study: CellStudy, trials: int) -> None:
+    """Trials whose validation accuracy climbs to ``objective`` over the epochs, reported each epoch."""
+    for _ in range(trials):
+        trial, params = study.ask(SPACE)
+        report, final = study.reporter(trial, "val_accuracy"), objective(params)
+        try:
+            for epoch in range(EPOCHS):
+                report(epoch, {"val_accuracy": final * (epoch + 1) / EPOCHS})
+        except Pruned:
+            study.tell(trial, None, "pruned")
+        else:
+            study.tell(trial, final, "complete")
+
+
+def test_the_tests_cover_every_sampler_and_pruner_a_suite_may_name():
+    fields = Suite.model_fields["search"].annotation.model_fields
+    assert set(get_args(fields["sampler"].annotation)) == set(SAMPLERS)
+    assert set(get_args(fields["pruner"].annotation)) == set(PRUNERS)
+
+
+@pytest.mark.parametrize("pruner", PRUNERS)
+@pytest.mark.parametrize("sampler", SAMPLERS)
+def test_every_sampler_runs_with_every_pruner(sampler, pruner, tmp_path):
+    study = CellStudy(_storage(tmp_path), "cell", "maximize", sampler, pruner, seed=0)
+    _pruned_search(study, TRIALS)
+    c = study.counts()
+    assert (c.complete + c.pruned, c.failed, c.running) == (TRIALS, 0, 0)
+    assert c.complete >= 1 and (c.pruned > 0) == (pruner != "none")
+    assert len(set(_configs(study))) == TRIALS
