@@ -49,3 +49,23 @@ def test_reliability_bins_by_hand():
     assert out["rel_b03_n"] == 2 and out["rel_b03_conf"] == pytest.approx(0.65)
     assert out["rel_b03_acc"] == pytest.approx(0.5) and out["rel_b04_acc"] == pytest.approx(1.0)
     assert out["rel_b00_n"] == 0 and "rel_b00_acc" not in out
+
+
+def test_relative_robustness_is_nan_never_zero_at_clean_accuracy_zero():
+    from ptbench.evaluate.robustness import corruption_metrics
+    from ptbench.tasks import TASKS
+
+    x = TASKS.get("digits").fn({"train_size": 200, "val_size": 100, "test_size": 100}).test.x[:20]
+
+    def always_class_0(inputs):  # real corruptions run on real digits; the model says 0
+        return torch.nn.functional.one_hot(torch.zeros(len(inputs), dtype=torch.long), 10).float()
+
+    wrong = corruption_metrics(
+        always_class_0, x, torch.ones(20, dtype=torch.long), "image", ["contrast"], [1], 0
+    )
+    assert wrong["corr_clean_accuracy"] == 0 and wrong["corr_mean_accuracy"] == 0
+    assert math.isnan(wrong["corr_relative"])  # undefined: a 0 would read as "least robust"
+    right = corruption_metrics(
+        always_class_0, x, torch.zeros(20, dtype=torch.long), "image", ["contrast"], [1], 0
+    )
+    assert right["corr_relative"] == pytest.approx(1.0)

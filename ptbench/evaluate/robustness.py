@@ -8,6 +8,7 @@ no notion of waveforms, and the attack must run through the backbone's own input
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
 import torch
@@ -34,7 +35,8 @@ def corruption_metrics(
     seed: int,
 ) -> dict[str, float]:
     """``corr_<name>_s<k>_accuracy`` per corruption and severity, their mean, and relative
-    robustness (mean corrupted accuracy / clean accuracy)."""
+    robustness (mean corrupted accuracy / clean accuracy; NaN, never 0, at clean accuracy 0:
+    nothing was there to keep, so the ratio is undefined, and a 0 would rank it least robust)."""
     clean = float((predict_raw(x).argmax(1) == y).float().mean())
     out: dict[str, float] = {"corr_clean_accuracy": clean}
     accs = []
@@ -45,7 +47,7 @@ def corruption_metrics(
             accs.append(acc)
     if accs:
         out["corr_mean_accuracy"] = sum(accs) / len(accs)
-        out["corr_relative"] = out["corr_mean_accuracy"] / clean if clean > 0 else 0.0
+        out["corr_relative"] = out["corr_mean_accuracy"] / clean if clean > 0 else math.nan
     return out
 
 

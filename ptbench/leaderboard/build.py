@@ -3,12 +3,14 @@ pretrained-versus-random gap; one row per cell, mean ± 95% CI over seeds.
 
 Only final runs carry test, shifted, corruption and attack metrics (search never sees them).
 Runs whose split hash or suite version differ are never averaged together: they form separate
-tables, with a note. A NaN metric stays missing, never zero.
+tables, with a note. A NaN metric stays missing, never zero. Cells without a finished final run
+are listed, with state and error, in an 'unfinished' view: nothing is dropped silently.
 """
 
 from __future__ import annotations
 
 import math
+from collections import Counter
 from dataclasses import dataclass, field
 
 import pandas as pd
@@ -52,20 +54,44 @@ def _metric(df: pd.DataFrame, name: str) -> pd.Series:
 
 
 def build_boards(df: pd.DataFrame, reference: dict[str, str] | None = None) -> list[Board]:
+    """One board per task (and split hash and suite version). Cells without a finished final run
+    (failed, still searching, or every trial failed) are listed in an 'unfinished' view with their
+    state and error, never dropped: a suite whose cells all failed still gets a board."""
     kind = df.get("tags.ptbench.kind", pd.Series(dtype=str))
     cells, trials, finals = df[kind == "cell"], df[kind == "trial"], df[kind == "final"]
+    failed = pd.concat([trials, finals])
+    failed = failed[failed["status"] == "FAILED"]
     finals = finals[finals["status"] == "FINISHED"].copy()
-    if finals.empty and trials.empty:
-        raise PtbenchError("the suite has no finished runs yet")
+    if finals.empty and cells.empty:
+        raise PtbenchError("the suite has no cell runs yet; run 'ptbench run' first")
     finals["split"] = finals.get("tags.ptbench.split_hash", pd.Series("—", index=finals.index))
     finals["version"] = finals.get("params.suite_version", pd.Series("?", index=finals.index))
-    groups = finals.groupby(["params.task", "split", "version"], dropna=False)
-    tasks = finals["params.task"].unique()
+    tasks = set(finals["params.task"]) | set(cells.get("params.task", pd.Series(dtype=str)))
     boards = []
-    for (task, split, version), f in groups:
-        same_task = finals[finals["params.task"] == task]
-        apart = same_task[["split", "version"]].drop_duplicates().shape[0] > 1
-        title = f"{task} [split {split}, suite v{version}]" if apart else str(task)
+    for task in sorted(tasks, key=str):
+        tc = cells[cells["params.task"] == task] if not cells.empty else cells
+        boards += _task_boards(
+            str(task), tc, trials, finals[finals["params.task"] == task], failed, reference
+        )
+    if not boards:
+        raise PtbenchError("the suite's final runs have no cell runs in the tracking store")
+    return boards
+
+
+def _task_boards(
+    task: str, tc: pd.DataFrame, trials: pd.DataFrame, tf: pd.DataFrame, failed: pd.DataFrame, reference
+) -> list[Board]:
+    groups = tf.groupby(["split", "version"], dropna=False)
+    apart = groups.ngroups > 1
+    boards = []
+    for (split, version), f in groups:
+        rows = [
+            _cell_row(c, f, trials, failed)
+            for _, c in tc.iterrows()
+            if c["params.cell_hash"] in set(f["params.cell_hash"])
+        ]
+        if not rows:
+            continue
         notes = (
             [
                 "runs of this task with another split hash or suite version are in a separate "
@@ -74,33 +100,38 @@ def build_boards(df: pd.DataFrame, reference: dict[str, str] | None = None) -> l
             if apart
             else []
         )
-        rows = [
-            _cell_row(c, f, trials)
-            for _, c in cells.iterrows()
-            if c.get("params.task") == task and (f["params.cell_hash"] == c["params.cell_hash"]).any()
-        ]
-        table = pd.DataFrame(rows)
-        if table.empty:
-            continue
-        boards.append(Board(title, _views(table, f, reference), f, notes))
-    for task in set(cells.get("params.task", pd.Series(dtype=str))) - set(tasks):
-        rows = [
-            _cell_row(c, finals.iloc[0:0], trials)
-            for _, c in cells.iterrows()
-            if c.get("params.task") == task
-        ]
-        boards.append(
-            Board(
-                str(task),
-                {"generalization": _generalization(pd.DataFrame(rows))},
-                finals.iloc[0:0],
-                ["no final runs yet: validation scores only"],
+        views, more = _views(pd.DataFrame(rows), f, reference)
+        title = f"{task} [split {split}, suite v{version}]" if apart else task
+        boards.append(Board(title, views, f, notes + more))
+    waiting = [
+        _cell_row(c, tf.iloc[0:0], trials, failed)
+        for _, c in tc.iterrows()
+        if c["params.cell_hash"] not in set(tf["params.cell_hash"])
+    ]
+    if not boards and not waiting:
+        return []
+    if not boards:
+        trials_done = any(r["trials"] > r["pruned"] + r["failed"] for r in waiting)
+        boards.append(Board(task, {}, tf.iloc[0:0], [_NO_FINALS[trials_done]]))
+    if waiting:
+        boards[0].views["unfinished"] = _unfinished(pd.DataFrame(waiting))
+        if boards[0].views.keys() != {"unfinished"}:
+            boards[0].notes.append(
+                f"{len(waiting)} of {len(tc)} cells have no finished final run; "
+                "the 'unfinished' view gives each one's state, trial counts and error"
             )
-        )
     return boards
 
 
-def _cell_row(c: pd.Series, f: pd.DataFrame, trials: pd.DataFrame) -> dict:
+_NO_FINALS = {
+    False: "no cell finished: no trial completed and there is no final run; the 'unfinished' "
+    "view gives each cell's state, trial counts and error",
+    True: "no cell has a finished final run: validation scores only, in the 'unfinished' view "
+    "with each cell's state, trial counts and error",
+}
+
+
+def _cell_row(c: pd.Series, f: pd.DataFrame, trials: pd.DataFrame, failed: pd.DataFrame) -> dict:
     h = c.get("params.cell_hash")
     f = f[f["params.cell_hash"] == h]
     t = trials[trials["params.cell_hash"] == h] if not trials.empty else trials
@@ -110,6 +141,7 @@ def _cell_row(c: pd.Series, f: pd.DataFrame, trials: pd.DataFrame) -> dict:
     if math.isnan(val_best) and not t.empty:
         vals = _metric(t[states == "complete"], metric).dropna()
         val_best = (vals.max() if direction == "maximize" else vals.min()) if len(vals) else math.nan
+    bad = failed[failed["params.cell_hash"] == h] if not failed.empty else failed
     row = {col: c.get(f"params.{PARAM.get(col, col)}") for col in CELL_COLS}
     row |= {
         "cell": h,
@@ -118,9 +150,39 @@ def _cell_row(c: pd.Series, f: pd.DataFrame, trials: pd.DataFrame) -> dict:
         "trials": int(states.isin(["complete", "pruned", "failed"]).sum()),
         "pruned": int((states == "pruned").sum()),
         "failed": int((states == "failed").sum()),
+        "finals_failed": int((bad.get("tags.ptbench.kind", pd.Series(dtype=str)) == "final").sum()),
+        "state": _state(c),
+        "error": _error(bad),
         "_test": _metric(f, "test_accuracy").tolist(),
     }
     return row
+
+
+def _state(c: pd.Series) -> str:
+    """The cell run's status, with the reason the runner tagged (e.g. 'no completed trial')."""
+    tag = c.get("tags.ptbench.state")
+    status = str(c.get("status", "")).lower()
+    return f"{status}: {tag}" if isinstance(tag, str) and tag else status
+
+
+def _error(bad: pd.DataFrame) -> str:
+    """The most frequent error of a cell's failed runs (the earliest on a tie), and how many
+    other kinds there were."""
+    if "start_time" in bad:
+        bad = bad.sort_values("start_time", kind="stable")
+    errors = Counter(
+        e for e in bad.get("tags.ptbench.error", pd.Series(dtype=str)) if isinstance(e, str) and e
+    )
+    if not errors:
+        return ""
+    (top, n), others = errors.most_common(1)[0], len(errors) - 1
+    more = f"; +{others} other error{'s' if others > 1 else ''}" if others else ""
+    return top + (f" (×{n})" if n > 1 else "") + more
+
+
+def _unfinished(w: pd.DataFrame) -> pd.DataFrame:
+    cols = ["state", "val_best", "trials", "pruned", "failed", "finals_failed", "error", "cell"]
+    return w[CELL_COLS + cols].sort_values(["val_best", "cell"], ascending=[False, True], na_position="last")
 
 
 def _present(f: pd.DataFrame) -> list[str]:
@@ -133,11 +195,8 @@ def cell_mean(f: pd.DataFrame, h: str, name: str) -> float:
     return float(v.mean()) if len(v) else math.nan
 
 
-def _generalization(t: pd.DataFrame, f: pd.DataFrame | None = None) -> pd.DataFrame:
+def _generalization(t: pd.DataFrame, f: pd.DataFrame) -> pd.DataFrame:
     out = t[["backbone", "weights", "strategy", "regularizer", "val_best"]].copy()
-    if f is None or f.empty:
-        out["rank"] = out["val_best"].rank(ascending=False, method="min", na_option="bottom").astype(int)
-        return out.sort_values("rank")
     means, cis = zip(*[ci95(v) for v in t["_test"]], strict=True)
     out["test_acc"], out["test_acc_ci95"] = means, cis
     for m in ("test_macro_f1", "test_nll", "test_ece", "test_brier"):
@@ -157,15 +216,29 @@ def _generalization(t: pd.DataFrame, f: pd.DataFrame | None = None) -> pd.DataFr
     out["seeds"] = t["seeds"]
     out["rank"] = out["test_acc"].rank(ascending=False, method="min", na_option="bottom").astype(int)
     best = t["_test"][out["test_acc"].idxmax()] if out["test_acc"].notna().any() else []
-    out["≈best"] = [
-        "" if not v else "best" if v is best else ("" if significantly_worse(v, best) else "≈")
-        for v in t["_test"]
-    ]
+    out["≈best"] = [_vs_best(v, best) for v in t["_test"]]
     out["cell"] = t["cell"]
     return out.sort_values(["rank", "cell"])
 
 
-def _robustness(t: pd.DataFrame, f: pd.DataFrame, reference: dict[str, str] | None) -> pd.DataFrame | None:
+def _vs_best(values: list[float], best: list[float]) -> str:
+    """'best', '≈' (not significantly worse by Welch's t-test), '' (significantly worse), or
+    'n/a (k seeds)' when either side has fewer than 2 seeds: one seed gives no interval, so
+    nothing can be claimed either way."""
+    a = [x for x in values if x == x]
+    if not a:
+        return ""
+    if values is best:
+        return "best"
+    n = min(len(a), len([x for x in best if x == x]))
+    if n < 2:
+        return f"n/a ({n} seed{'' if n == 1 else 's'})"
+    return "" if significantly_worse(values, best) else "≈"
+
+
+def _robustness(
+    t: pd.DataFrame, f: pd.DataFrame, reference: dict[str, str] | None
+) -> tuple[pd.DataFrame | None, list[str]]:
     corr = sorted(
         {
             c.removeprefix("metrics.")
@@ -175,32 +248,58 @@ def _robustness(t: pd.DataFrame, f: pd.DataFrame, reference: dict[str, str] | No
     )
     adv = sorted({c.removeprefix("metrics.") for c in _present(f) if c.startswith("metrics.adv_")})
     if not corr and not adv:
-        return None
+        return None, []
     out = t[CELL_COLS].copy()
     out["clean"] = [cell_mean(f, h, "corr_clean_accuracy") for h in t["cell"]]
+    notes = []
     if corr:
         out["corrupted"] = [cell_mean(f, h, "corr_mean_accuracy") for h in t["cell"]]
         out["relative"] = [cell_mean(f, h, "corr_relative") for h in t["cell"]]
-        out["mCE"] = _mce(t, f, corr, reference)
+        ref, note = mce_reference(t, reference)
+        out["mCE"] = _mce(t, f, corr, ref)
+        notes.append(note)
     for a in adv:
         out[a.removeprefix("adv_").removesuffix("_accuracy")] = [cell_mean(f, h, a) for h in t["cell"]]
     out["cell"] = t["cell"]
     key = "corrupted" if corr else out.columns[len(CELL_COLS) + 1]
-    return out.sort_values(key, ascending=False)
+    return out.sort_values(key, ascending=False), notes
 
 
-def _mce(t: pd.DataFrame, f: pd.DataFrame, corr: list[str], reference: dict[str, str] | None) -> list[float]:
-    """Corruption error normalised per family by a reference cell, averaged (ImageNet-C mCE)."""
+def mce_reference(t: pd.DataFrame, reference: dict[str, str] | None) -> tuple[str | None, str]:
+    """The cell whose corruption error normalises mCE, and a note that names it. Several cells
+    may match the suite's rule; the choice must not depend on the order the store returns runs
+    in, so: regularizer 'none' first, then by backbone, weights, strategy and regularizer names,
+    then by cell hash."""
     from ptbench.suite.grid import matches
 
-    ref_rows = [
-        h
-        for h, r in zip(t["cell"], t[CELL_COLS].to_dict("records"), strict=True)
-        if reference and matches(reference, {k: str(v) for k, v in r.items()})
+    if not reference:
+        return None, "mCE is left empty: the suite names no robustness.reference cell"
+    rule = "{" + ", ".join(f"{k}: {v}" for k, v in reference.items()) + "}"
+    rows = [
+        r
+        for r in t[[*CELL_COLS, "cell"]].to_dict("records")
+        if matches(reference, {k: str(r[k]) for k in CELL_COLS})
     ]
-    if not ref_rows:
+    if not rows:
+        return None, f"mCE is left empty: no cell with final runs matches the reference rule {rule}"
+    rows.sort(key=lambda r: (str(r["regularizer"]) != "none", *(str(r[k]) for k in (*CELL_COLS, "cell"))))
+    r = rows[0]
+    note = (
+        f"mCE reference: {r['backbone']}@{r['weights']} {r['strategy']} {r['regularizer']} "
+        f"(cell {r['cell']}), matching the rule {rule}"
+    )
+    if len(rows) > 1:
+        note += (
+            f"; {len(rows)} cells match it: the one with regularizer 'none' comes first, then by "
+            "backbone, weights, strategy and regularizer names, then by cell hash"
+        )
+    return r["cell"], note
+
+
+def _mce(t: pd.DataFrame, f: pd.DataFrame, corr: list[str], ref: str | None) -> list[float]:
+    """Corruption error normalised per family by the reference cell, averaged (ImageNet-C mCE)."""
+    if ref is None:
         return [math.nan] * len(t)
-    ref = ref_rows[0]
     families = sorted({c.removeprefix("corr_").rsplit("_s", 1)[0] for c in corr})
     out = []
     for h in t["cell"]:
@@ -215,6 +314,8 @@ def _mce(t: pd.DataFrame, f: pd.DataFrame, corr: list[str], reference: dict[str,
 
 
 def _cost(t: pd.DataFrame, f: pd.DataFrame) -> pd.DataFrame:
+    """peak_mem_mb: each final run's own peak (CUDA: allocated; CPU: resident set above the
+    job's start, ptbench/train/memory.py), never the worker's lifetime peak."""
     out = t[CELL_COLS].copy()
     out["test_acc"] = [ci95(v)[0] for v in t["_test"]]
     for m, col in (
@@ -253,13 +354,13 @@ def _gap(t: pd.DataFrame) -> pd.DataFrame | None:
     return pd.DataFrame(rows).sort_values("gap", ascending=False) if rows else None
 
 
-def _views(t: pd.DataFrame, f: pd.DataFrame, reference) -> dict[str, pd.DataFrame]:
+def _views(t: pd.DataFrame, f: pd.DataFrame, reference) -> tuple[dict[str, pd.DataFrame], list[str]]:
     views = {"generalization": _generalization(t, f)}
-    rob = _robustness(t, f, reference)
+    rob, notes = _robustness(t, f, reference)
     if rob is not None:
         views["robustness"] = rob
     views["cost"] = _cost(t, f)
     gap = _gap(t)
     if gap is not None:
         views["pretrained vs random"] = gap
-    return views
+    return views, notes

@@ -102,8 +102,8 @@ def reliability_plot(board, path: Path) -> Path | None:
 
 
 def heatmap_plot(board, path: Path) -> Path | None:
-    g = board.views["generalization"]
-    if "test_acc" not in g or g["test_acc"].isna().all():
+    g = board.views.get("generalization")
+    if g is None or "test_acc" not in g or g["test_acc"].isna().all():
         return None
     g = g.assign(model=g["backbone"] + "@" + g["weights"])
     pivot = g.pivot_table(index="model", columns="strategy", values="test_acc", aggfunc="max")
@@ -122,6 +122,8 @@ def heatmap_plot(board, path: Path) -> Path | None:
 
 
 def pareto_plot(board, path: Path) -> Path | None:
+    if "cost" not in board.views:
+        return None
     c = board.views["cost"].dropna(subset=["test_acc", "train_s"])
     if c.empty:
         return None
@@ -157,7 +159,7 @@ def fewshot_plot(boards, path: Path) -> Path | None:
     points: dict[tuple, list[tuple[float, float]]] = {}
     for b in boards:
         m = REGIME.search(b.title)
-        if not m or "test_acc" not in b.views["generalization"]:
+        if not m or "test_acc" not in b.views.get("generalization", {}):
             continue
         base = REGIME.sub("", b.title)
         for _, r in b.views["generalization"].iterrows():
@@ -181,6 +183,9 @@ def all_plots(boards, directory: Path) -> dict[str, list[Path]]:
     directory.mkdir(parents=True, exist_ok=True)
     out: dict[str, list[Path]] = {}
     for i, b in enumerate(boards):
+        if b.finals.empty:  # no cell of this task finished: nothing to draw
+            out[b.title] = []
+            continue
         made = [
             fn(b, directory / f"{name}-{i}.png")
             for name, fn in (

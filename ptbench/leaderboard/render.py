@@ -16,7 +16,9 @@ NOTE = (
     "Validation scores come from the hyperparameter search; test, shifted-domain, corruption "
     "and attack scores come only from final runs of each cell's best configuration, one per "
     "seed — the search never reads them. ± is the 95% Student-t interval over seeds; "
-    "≈ marks cells not significantly worse than the best (Welch's t-test, p ≥ 0.05)."
+    "≈ marks cells not significantly worse than the best (Welch's t-test, p ≥ 0.05); n/a where "
+    "the cell or the best has fewer than 2 seeds, which allows no test. peak_mem_mb is each run's "
+    "own peak: CUDA memory allocated, or on the CPU the resident set above the run's start."
 )
 
 
@@ -43,6 +45,11 @@ def _display(df: pd.DataFrame) -> pd.DataFrame:
 def render(boards, fmt: str, plots: dict | None = None) -> str:
     if fmt == "csv":
         frames = [v.assign(task=b.title, view=name) for b in boards for name, v in b.views.items()]
+        # notes (no cell finished, the mCE reference…) travel as rows of their own: a CSV reader
+        # that keeps only its view never mistakes one for a cell
+        frames += [
+            pd.DataFrame({"task": [b.title], "view": ["note"], "note": [n]}) for b in boards for n in b.notes
+        ]
         frame = pd.concat(frames, ignore_index=True)
         for c in frame.columns:  # counts stay integers even where another view left a gap
             v = pd.to_numeric(frame[c], errors="coerce")
@@ -67,13 +74,15 @@ def render(boards, fmt: str, plots: dict | None = None) -> str:
     for b in boards:
         for name, v in b.views.items():
             shown = _display(v)
-            width = sum(max(len(c), *(len(x) for x in shown[c])) + 3 for c in shown.columns) + 4
+            width = sum(max([len(c), *(len(x) for x in shown[c])]) + 3 for c in shown.columns) + 4
             console = Console(file=buf, width=max(100, width), force_terminal=False)
             table = Table(title=f"{b.title} — {name}", title_justify="left")
             for col in shown.columns:
                 table.add_column(
                     col,
-                    justify="left" if col in ("backbone", "weights", "strategy", "regularizer") else "right",
+                    justify="left"
+                    if col in ("backbone", "weights", "strategy", "regularizer", "state", "error")
+                    else "right",
                 )
             for row in shown.itertuples(index=False):
                 table.add_row(*row)

@@ -69,10 +69,10 @@ def run_trial(cfg: TrialConfig, on_epoch=None, on_ready=None) -> TrialResult:
     from ptbench.regularizers import REGULARIZERS
     from ptbench.strategies import STRATEGIES
     from ptbench.train.features import FeatureCache
+    from ptbench.train.memory import JobMemory
     from ptbench.train.trainer import fit, predict
 
-    if cfg.device.startswith("cuda"):
-        torch.cuda.reset_peak_memory_stats(cfg.device)
+    memory = JobMemory(cfg.device)  # from here on: this job's peak memory, not the worker's
     data = load_task(cfg.task)
     if not cfg.evaluate:
         data = data.without_held_out()  # the no-leakage rule, enforced where data is handed out
@@ -160,7 +160,7 @@ def run_trial(cfg: TrialConfig, on_epoch=None, on_ready=None) -> TrialResult:
     if {"corruptions", "adversarial"} & set(cfg.evaluate) and data.test is not None:
         metrics |= _robustness(adapted, data, cfg)
     info["feature_cache_hits"], info["feature_cache_misses"] = cache.hits, cache.misses
-    metrics["peak_mem_mb"] = _peak_memory_mb(cfg.device)
+    metrics["peak_mem_mb"] = memory.peak_mb()  # above the job's start (ptbench/train/memory.py)
     return TrialResult(
         metrics,
         res.history,
@@ -198,13 +198,3 @@ def _robustness(adapted, data: TaskData, cfg: TrialConfig) -> dict[str, float]:
             adapted.logits_from_raw, x, y, data.modality, list(rb["eps"]), int(rb["pgd_steps"]), cfg.seed
         )
     return out
-
-
-def _peak_memory_mb(device: str) -> float:
-    """Peak accelerator memory of this trial on CUDA; on the CPU the worker process's peak RSS
-    (an upper bound: a worker runs several trials)."""
-    if device.startswith("cuda"):
-        return torch.cuda.max_memory_allocated(device) / 2**20
-    import resource
-
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

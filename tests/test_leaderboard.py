@@ -1,0 +1,288 @@
+"""Leaderboards claim nothing the runs do not show: no ≈ without seeds to test, a named mCE
+reference, every cell accounted for when some or all failed, and per-job peak memory.
+
+Runs are written to a real SQLite MLflow store through ``Tracker`` with the tags and params
+the jobs write (``cell_params`` of real cells from a real suite file), then read back by
+``build_leaderboard`` and rendered in every format."""
+
+from __future__ import annotations
+
+import copy
+import csv
+import re
+from pathlib import Path
+
+import pytest
+from conftest import TINY, ptbench, write_suite
+
+from ptbench.jobs import cell_params
+from ptbench.leaderboard import build_leaderboard, render, write_outputs
+from ptbench.suite import expand, load_suite
+from ptbench.tracking import Tracker
+
+FORMATS = ("table", "csv", "md", "html")
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory) -> tuple[Tracker, Path]:
+    """One SQLite store for the module; each test writes its own suite (experiment)."""
+    tmp = tmp_path_factory.mktemp("store")
+    return Tracker(f"sqlite:///{tmp}/mlflow.db"), tmp
+
+
+def grid(tmp: Path, name: str, **changes) -> dict[tuple[str, str, str], object]:
+    """The real cells of the tiny suite named ``name``, by (task, strategy, regularizer)."""
+    cells = expand(load_suite(write_suite(tmp / f"{name}.yaml", name=name, **changes)))
+    return {(c.labels["task"], c.labels["strategy"], c.labels["regularizer"]): c for c in cells}
+
+
+def record(tracker: Tracker, cell, trials: list, finals: list[dict], failed_finals: list[str] = ()):
+    """A cell run with its trial and final runs, tagged and closed as the runner and jobs do.
+    ``trials``: a validation accuracy (complete) or an error message (failed), per trial."""
+    exp = tracker.experiment(cell.suite)
+    suite_run = tracker.ensure_run(exp, cell.suite, {"ptbench.kind": "suite"}, {})
+    cell_run = tracker.start_run(
+        exp, cell.describe(), {"ptbench.kind": "cell", "ptbench.cell_hash": cell.hash}, parent=suite_run
+    )
+    tracker.log_params(cell_run, cell_params(cell))
+
+    def job(kind: str, seed: int, number: int) -> str:
+        run = tracker.start_run(
+            exp,
+            f"{kind}-{number}",
+            {"ptbench.kind": kind, "ptbench.cell_hash": cell.hash, "ptbench.seed": seed},
+            parent=cell_run,
+        )
+        tracker.log_params(run, cell_params(cell) | {"seed": seed})
+        tracker.set_tags(run, {"ptbench.split_hash": "abc"})
+        return run
+
+    for i, t in enumerate(trials):
+        run = job("trial", 0, i)
+        if isinstance(t, str):
+            tracker.set_tags(run, {"ptbench.state": "failed", "ptbench.error": t})
+            tracker.end(run, "FAILED")
+        else:
+            tracker.log_metrics(run, {"val_accuracy": t})
+            tracker.set_tags(run, {"ptbench.state": "complete"})
+            tracker.end(run, "FINISHED")
+    for seed, metrics in enumerate(finals):
+        run = job("final", seed, seed)
+        tracker.log_metrics(run, {"train_seconds": 1.0 + seed, "peak_mem_mb": 10.0} | metrics)
+        tracker.set_tags(run, {"ptbench.state": "complete"})
+        tracker.end(run, "FINISHED")
+    for seed, err in enumerate(failed_finals, start=len(finals)):
+        run = job("final", seed, seed)
+        tracker.set_tags(run, {"ptbench.state": "failed", "ptbench.error": err})
+        tracker.end(run, "FAILED")
+    vals = [t for t in trials if not isinstance(t, str)]
+    if vals:
+        tracker.log_metrics(cell_run, {"best_val_accuracy": max(vals)})
+    else:
+        tracker.set_tags(cell_run, {"ptbench.state": "no completed trial"})
+    tracker.end(cell_run, "FINISHED" if vals else "FAILED")
+
+
+def outputs(boards, tmp: Path, suite: str) -> dict[str, str]:
+    """Every format, written the way ``ptbench leaderboard`` writes them (HTML with its plots)."""
+    return {fmt: write_outputs(boards, suite, fmt, results_dir=tmp)[0].read_text() for fmt in FORMATS}
+
+
+def marks(text: str, fmt: str) -> list[str]:
+    """The contents of every table cell in one rendered format (headers and notes excluded)."""
+    if fmt == "csv":
+        return [v for r in csv.DictReader(text.splitlines()) for v in r.values() if v]
+    if fmt == "html":
+        return re.findall(r"<td>(.*?)</td>", text)
+    sep = "|" if fmt == "md" else "│"
+    return [c.strip() for line in text.splitlines() if line.startswith(sep) for c in line.split(sep)[1:-1]]
+
+
+def generalization(boards) -> dict[tuple[str, str], dict]:
+    g = boards[0].views["generalization"]
+    return {(r["strategy"], r["regularizer"]): r for r in g.to_dict("records")}
+
+
+def test_one_seed_marks_no_cell_close_to_the_best_in_any_format(store):
+    tracker, tmp = store
+    cells = grid(tmp, "one_seed")
+    accs = {"full_finetune": 0.75, "linear_probe": 0.17}
+    for (_, strategy, reg), cell in cells.items():
+        acc = accs[strategy] - (0.01 if reg != "none" else 0)
+        record(tracker, cell, [0.5, 0.6], [{"test_accuracy": acc}])
+    boards = build_leaderboard(tracker.uri, "one_seed")
+    g = generalization(boards)
+    assert g[("full_finetune", "none")]["≈best"] == "best"
+    assert g[("linear_probe", "none")]["≈best"] == "n/a (1 seed)"  # 0.17 is never '≈' 0.75
+    assert {r["≈best"] for r in g.values()} == {"best", "n/a (1 seed)"}
+    for fmt, text in outputs(boards, tmp, "one_seed").items():
+        shown = marks(text, fmt)
+        assert "≈" not in shown and shown.count("n/a (1 seed)") == 3, fmt
+
+
+def test_three_seeds_mark_close_cells_by_welchs_test(store):
+    from scipy import stats
+
+    tracker, tmp = store
+    cells = grid(tmp, "three_seeds")
+    best, close, far = [0.90, 0.92, 0.94], [0.88, 0.91, 0.93], [0.80, 0.81, 0.83]
+    # Welch's one-sided p, by scipy: the close cell cannot be told apart, the far one can
+    assert stats.ttest_ind(close, best, equal_var=False, alternative="less").pvalue >= 0.05
+    assert stats.ttest_ind(far, best, equal_var=False, alternative="less").pvalue < 0.05
+    runs = {
+        ("full_finetune", "none"): best,
+        ("full_finetune", "label_smoothing"): close,
+        ("linear_probe", "none"): far,
+        ("linear_probe", "label_smoothing"): [0.91],  # one seed: no interval, no test
+    }
+    for (_, strategy, reg), cell in cells.items():
+        record(tracker, cell, [0.5], [{"test_accuracy": a} for a in runs[(strategy, reg)]])
+    g = generalization(build_leaderboard(tracker.uri, "three_seeds"))
+    assert g[("full_finetune", "none")]["≈best"] == "best"
+    assert g[("full_finetune", "label_smoothing")]["≈best"] == "≈"
+    assert g[("linear_probe", "none")]["≈best"] == ""  # significantly worse
+    assert g[("linear_probe", "label_smoothing")]["≈best"] == "n/a (1 seed)"
+
+
+def corr(clean: float, noise: float, contrast: float) -> dict[str, float]:
+    mean = (noise + contrast) / 2
+    return {
+        "test_accuracy": clean,
+        "corr_clean_accuracy": clean,
+        "corr_gaussian_noise_s1_accuracy": noise,
+        "corr_contrast_s1_accuracy": contrast,
+        "corr_mean_accuracy": mean,
+        "corr_relative": mean / clean if clean else float("nan"),
+    }
+
+
+@pytest.mark.parametrize("order", [1, -1], ids=["written-in-grid-order", "written-reversed"])
+def test_mce_reference_is_chosen_by_a_rule_and_named_in_every_format(store, order):
+    tracker, tmp = store
+    name = f"mce_{'fwd' if order == 1 else 'rev'}"
+    cells = grid(tmp, name)
+    acc = {
+        ("linear_probe", "none"): corr(0.8, 0.6, 0.5),  # errors 0.4 and 0.5: the reference
+        ("linear_probe", "label_smoothing"): corr(0.8, 0.7, 0.7),  # also matches the rule
+        ("full_finetune", "none"): corr(0.9, 0.8, 0.75),
+        ("full_finetune", "label_smoothing"): corr(0.0, 0.0, 0.0),  # clean 0: relative is NaN
+    }
+    for key in list(cells)[::order]:
+        record(tracker, cells[key], [0.5], [acc[key[1:]]])
+    boards = build_leaderboard(tracker.uri, name, {"strategy": "linear_probe"})
+    ref = next(c.hash for k, c in cells.items() if k[1:] == ("linear_probe", "none"))
+    rob = {(r["strategy"], r["regularizer"]): r for r in boards[0].views["robustness"].to_dict("records")}
+    assert rob[("linear_probe", "none")]["mCE"] == pytest.approx(1.0)
+    assert rob[("full_finetune", "none")]["mCE"] == pytest.approx((0.2 / 0.4 + 0.25 / 0.5) / 2)
+    assert rob[("linear_probe", "label_smoothing")]["mCE"] == pytest.approx((0.3 / 0.4 + 0.3 / 0.5) / 2)
+    assert (
+        rob[("full_finetune", "label_smoothing")]["relative"]
+        != rob[("full_finetune", "label_smoothing")]["relative"]
+    )  # NaN, shown as "—", never 0
+    note = [n for n in boards[0].notes if n.startswith("mCE reference")]
+    assert len(note) == 1 and f"(cell {ref})" in note[0] and "linear_probe none" in note[0]
+    assert "2 cells match it" in note[0]
+    for fmt, text in outputs(boards, tmp, name).items():
+        assert f"mCE reference: test_efficientnet@none linear_probe none (cell {ref})" in text, fmt
+
+
+def test_partial_and_failed_cells_are_listed_never_dropped(store):
+    tracker, tmp = store
+    tasks = [
+        TINY["axes"]["tasks"][0],
+        {"name": "digits", "params": {"train_size": 150, "val_size": 100, "test_size": 100}},
+    ]
+    cells = grid(tmp, "partial", axes={**TINY["axes"], "tasks": tasks})
+    nan = "TrialError: non-finite training loss (nan) in epoch 0"
+    for (_, strategy, reg), cell in cells.items():
+        if cell.task["params"].get("train_size") == 150:  # the second task: every trial failed
+            record(tracker, cell, [nan, nan], [])
+        elif (strategy, reg) == ("full_finetune", "none"):  # finished, 2 seeds
+            record(tracker, cell, [0.7, 0.8], [{"test_accuracy": 0.9}, {"test_accuracy": 0.92}])
+        elif strategy == "full_finetune":  # searched, but every final run failed
+            record(tracker, cell, [0.7], [], ["RuntimeError: out of memory"] * 2)
+        else:
+            record(tracker, cell, [nan, "ValueError: bad"], [])
+    boards = build_leaderboard(tracker.uri, "partial")
+    assert len(boards) == 2
+    done, failed = sorted(boards, key=lambda b: "train_size=150" in b.title)
+    assert len(done.views["generalization"]) == 1
+    left = {(r["strategy"], r["regularizer"]): r for r in done.views["unfinished"].to_dict("records")}
+    assert set(left) == {
+        ("full_finetune", "label_smoothing"),
+        ("linear_probe", "none"),
+        ("linear_probe", "label_smoothing"),
+    }
+    assert left[("full_finetune", "label_smoothing")]["finals_failed"] == 2
+    assert left[("full_finetune", "label_smoothing")]["error"] == "RuntimeError: out of memory (×2)"
+    assert left[("linear_probe", "none")]["state"] == "failed: no completed trial"
+    assert left[("linear_probe", "none")]["error"] == f"{nan}; +1 other error"
+    assert left[("linear_probe", "none")]["trials"] == 2 and left[("linear_probe", "none")]["failed"] == 2
+    assert list(failed.views) == ["unfinished"] and len(failed.views["unfinished"]) == 4
+    assert any(n.startswith("no cell finished") for n in failed.notes)
+    for fmt, text in outputs(boards, tmp, "partial").items():
+        assert "no cell finished" in text and "RuntimeError: out of memory (×2)" in text, fmt
+        assert text.count("failed: no completed trial") >= 6, fmt
+    assert "no cell finished" in render(boards, "table")
+
+
+@pytest.mark.slow
+def test_a_suite_whose_cells_all_failed_ends_with_a_board_that_says_so(tmp_path):
+    """The real CLI: every trial fails (a backbone whose loss is NaN), so no cell has a final run."""
+    data = copy.deepcopy(TINY)
+    data["axes"]["backbones"] = [{"name": "nan_net", "params": {"input_size": 16}}]
+    data["axes"]["strategies"] = ["full_finetune"]
+    data["axes"]["regularizers"] = ["none", ["label_smoothing"]]
+    data["search"]["trials"] = 1
+    data["seeds"] = [0]
+    suite = write_suite(tmp_path / "broken.yaml", data, name="broken")
+    out = ptbench(
+        "run",
+        str(suite),
+        "--project-dir",
+        str(tmp_path / "proj"),
+        "--no-progress",
+        cwd=tmp_path,
+        env={"PTBENCH_PLUGINS": "ptbench_testplugin"},
+    )
+    assert out.returncode == 0 and "Traceback" not in out.stderr, out.stderr
+    assert "no cell finished" in out.stdout and "non-finite training loss" in out.stdout
+    for ext in ("csv", "md", "html"):
+        text = (tmp_path / "results" / "broken" / f"leaderboard.{ext}").read_text()
+        assert "no cell finished" in text and text.count("failed: no completed trial") == 2, ext
+
+
+def test_peak_memory_is_per_job_not_the_workers_lifetime_peak():
+    """A big job, then a small one in the same process: the small one reports small."""
+    import torch
+
+    from ptbench.train.trial import TrialConfig, run_trial
+
+    cfg = TrialConfig(
+        {"name": "test_efficientnet", "weights": "none", "params": {"input_size": 16}},
+        {"name": "digits", "params": {"train_size": 200, "val_size": 100, "test_size": 100}},
+        {"name": "linear_probe"},
+        [],
+        {"epochs": 1},
+    )
+    held: list = []
+    big = run_trial(cfg, on_ready=lambda info: held.append(torch.ones(64 * 2**20)))  # 256 MiB
+    held.clear()
+    small = run_trial(cfg)
+    assert big.metrics["peak_mem_mb"] >= 250
+    assert small.metrics["peak_mem_mb"] < 64  # was the process's lifetime peak: ≥ 256
+
+
+@pytest.mark.parametrize("kernel_peak", [True, False], ids=["kernel-high-water-mark", "sampler-thread"])
+def test_job_memory_measures_each_job_above_its_start(kernel_peak):
+    import torch
+
+    from ptbench.train.memory import JobMemory
+
+    m = JobMemory("cpu", kernel_peak=kernel_peak)
+    big = torch.ones(32 * 2**20)  # 128 MiB, held to the job's end
+    assert m.peak_mb() >= 120
+    m = JobMemory("cpu", kernel_peak=kernel_peak)  # the big tensor is still held: not this job's
+    small = torch.ones(2**18)  # 1 MiB
+    assert m.peak_mb() < 32
+    del big, small
