@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import torch
 
+from ptbench.errors import PtbenchError
 from ptbench.tasks import TASKS
 from ptbench.train.trial import TrialConfig, run_trial
 
@@ -48,6 +49,9 @@ def test_digits_and_its_shift():
     d = build("digits")
     assert d.num_classes == 10 and d.train.x.shape[1:] == (1, 8, 8)
     assert len(d.shifted["mnist_subset"]) == 1000
+    assert len(build("digits", shifted_size=200).shifted["mnist_subset"]) == 200
+    with pytest.raises(PtbenchError, match="shifted_size=2000 but sklearn_digits has 1797"):
+        build("mnist_subset", shifted_size=2000)  # never silently fewer than asked
 
 
 @pytest.mark.skipif(

@@ -262,3 +262,33 @@ def test_splits_are_saved_once_and_read_back(tmp_path):
     idx = json.loads(saved[0].read_text())
     assert len(idx["val"]) == 100 and len(idx["test"]) == 200
     assert build("digits", val_size=100, test_size=200).split_hash == d.split_hash
+
+
+def test_check_data_finds_a_truncated_jpg_before_any_trial(tmp_path):
+    """One line naming the file, no traceback; a good folder is no problem and fills the caches."""
+    from ptbench.tasks import check_data
+
+    root = make_images(tmp_path / "imgs", per=6)
+    good = {"name": "image_folder", "params": {"path": str(root), "size": 8}}
+    assert check_data([good, dict(good)]) == []
+    assert len(list((tmp_path / "cache" / "decoded").glob("image-*.npz"))) == 1  # workers start warm
+    bad = root / "dog" / "truncated.jpg"
+    Image.fromarray(np.full((32, 32, 3), 90, np.uint8)).save(bad, quality=95)
+    bad.write_bytes(bad.read_bytes()[:300])
+    problems = check_data([good, good])
+    assert len(problems) == 1
+    assert problems[0].startswith(f"task 'image_folder': {bad}: cannot decode image")
+    assert "\n" not in problems[0]
+
+
+def test_check_data_names_file_and_line_of_a_csv_row_without_a_label(tmp_path):
+    from ptbench.tasks import check_data
+
+    path = tmp_path / "d.csv"
+    rows = [f"text {i},{'pos' if i % 2 else 'neg'}" for i in range(20)]
+    rows[6] = "text 6,"
+    path.write_text("text,label\n" + "\n".join(rows) + "\n")
+    fine = tmp_path / "fine.csv"
+    fine.write_text("text,label\n" + "".join(f"t{i},{i % 2}\n" for i in range(20)))
+    specs = [{"name": "text_file", "params": {"path": str(p)}} for p in (path, fine)]
+    assert check_data(specs) == [f"task 'text_file': {path}:8: needs non-empty 'text' and 'label'"]

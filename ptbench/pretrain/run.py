@@ -54,22 +54,19 @@ def pretrain(
 ) -> PretrainResult:
     from ptbench.backbones import BACKBONES
     from ptbench.pretrain import OBJECTIVES
-    from ptbench.tasks import TASKS
+    from ptbench.tasks import task_modality
 
-    entry, objective, task_entry = (
-        BACKBONES.get(spec.backbone),
-        OBJECTIVES.get(spec.objective),
-        TASKS.get(spec.task),
-    )
+    entry, objective = BACKBONES.get(spec.backbone), OBJECTIVES.get(spec.objective)
     modality = entry.meta["modality"]
     if modality not in objective.meta["modalities"]:
         raise PtbenchError(
             f"objective '{spec.objective}' does not apply to the {modality} "
             f"backbone '{spec.backbone}' (it needs {', '.join(objective.meta['modalities'])})"
         )
-    if task_entry.meta["modality"] != modality:
+    source_modality = task_modality(spec.task, spec.task_params)
+    if source_modality != modality:
         raise PtbenchError(
-            f"task '{spec.task}' is {task_entry.meta['modality']}, backbone '{spec.backbone}' is {modality}"
+            f"task '{spec.task}' is {source_modality}, backbone '{spec.backbone}' is {modality}"
         )
     name = name or spec.default_name
     out = Path(project_dir).resolve() / "weights" / name

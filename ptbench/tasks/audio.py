@@ -17,8 +17,9 @@ from pathlib import Path
 import numpy as np
 
 from ptbench.errors import PtbenchError
+from ptbench.params import Param
 from ptbench.tasks import TASKS
-from ptbench.tasks.base import SPLIT_PARAMS, TaskData, build_task, data_dir
+from ptbench.tasks.base import SHIFTED_SIZE, SPLIT_PARAMS, TaskData, build_task, data_dir
 
 WORDS = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]
 ACCENTS = ["en-us", "en-gb", "en-gb-scotland", "en-gb-x-rp", "en-029", "en-gb-x-gbclan"]
@@ -111,7 +112,11 @@ def _flite() -> tuple[np.ndarray, np.ndarray] | None:
     source="espeak-ng (6 accents × 8 voice variants × 2 speeds); shifted: flite voices",
     sizes="960 clips + 80 flite clips, 1 s at 16 kHz",
     params=SPLIT_PARAMS
-    | {"shifted_size": "", "accents": "espeak-ng accents", "variants": "espeak-ng voice variants"},
+    | {
+        "shifted_size": SHIFTED_SIZE,
+        "accents": Param(list, "espeak-ng accents, e.g. [en-us, en-gb]"),
+        "variants": Param(list, "espeak-ng voice variants, e.g. ['', +f3]"),
+    },
 )
 def spoken_digits(params: dict) -> TaskData:
     """Spoken digits zero…nine; shifted domain: a synthesiser never heard in training."""

