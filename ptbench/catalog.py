@@ -40,6 +40,7 @@ def listing(what: str) -> str:
                     _count(e),
                     "/".join(m.get("weights", ("none",))),
                     _offline(m),
+                    _params(m.get("params", {})),
                     e.doc,
                 ]
             )
@@ -62,7 +63,16 @@ def listing(what: str) -> str:
         else:
             rows.append([e.name, _space(e.space), e.doc])
     heads = {
-        "backbones": ["name", "modality", "family", "params", "weights", "offline now", "about"],
+        "backbones": [
+            "name",
+            "modality",
+            "family",
+            "parameters",
+            "weights",
+            "offline now",
+            "suite params",
+            "about",
+        ],
         "tasks": ["name", "modality", "classes", "size", "source", "available"],
         "corruptions": ["name", "modality", "what the level means", "severities 1 / 2 / 3 / 4 / 5"],
         "objectives": ["name", "modalities", "about"],
@@ -70,6 +80,25 @@ def listing(what: str) -> str:
     widths = [max(len(str(r[i])) for r in [heads, *rows]) for i in range(len(heads))]
     fmt = "  ".join(f"{{:<{w}}}" for w in widths)
     return "\n".join(fmt.format(*r) for r in [heads, *rows])
+
+
+def _params(declared: dict) -> str:
+    """A backbone's suite params with their type and range, short enough for one table cell
+    (``Param.describe`` adds the help text, too long here)."""
+    from ptbench.params import Param
+
+    out = []
+    for name, spec in declared.items():
+        if not isinstance(spec, Param):
+            out.append(name)  # a bare help string: any value
+        elif spec.choices is not None:
+            out.append(f"{name} {'|'.join(map(str, spec.choices))}")
+        else:
+            kind = "/".join(t.__name__ for t in (spec.type if isinstance(spec.type, tuple) else (spec.type,)))
+            lo = "" if spec.low is None else f"{spec.low:g}"
+            hi = "" if spec.high is None else f"{spec.high:g}"
+            out.append(f"{name} {kind}" + (f"[{lo},{hi}]" if lo or hi else ""))
+    return ", ".join(out) or "—"
 
 
 def _offline(meta: dict) -> str:

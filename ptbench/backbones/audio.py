@@ -24,9 +24,12 @@ from ptbench.backbones import BACKBONES
 from ptbench.backbones.base import Backbone, WeightsInfo
 from ptbench.backbones.weights import file_sha256, load_into, read_checkpoint
 from ptbench.errors import PtbenchError
+from ptbench.params import Param
 
-AUDIO_PARAMS = {"size": "small (CPU) or full"}
-TRANSFORMER_AUDIO_PARAMS = AUDIO_PARAMS | {"dropout": "rate of every dropout layer inside the backbone"}
+AUDIO_PARAMS = {"size": Param(str, "small (CPU) or full", choices=("small", "full"))}
+TRANSFORMER_AUDIO_PARAMS = AUDIO_PARAMS | {
+    "dropout": Param(float, "rate of every dropout layer inside the backbone", low=0, high=1)
+}
 RATE = 16000
 
 
@@ -264,12 +267,37 @@ def mel_cnn(spec: dict[str, Any]) -> Backbone:
 
 # --- Resemblyzer LSTM --------------------------------------------------------------------------
 class SpeakerLSTM(nn.Module):
-    """Resemblyzer's VoiceEncoder layout: LSTM(40→256, 3 layers) → Linear(256→256) → ReLU → L2."""
+    """Resemblyzer's VoiceEncoder layout: LSTM(40→256, 3 layers) → Linear(256→256) → ReLU → L2.
+
+    Its random init (``weights: none``) is Keras's standard one for these layers, not PyTorch's
+    U(±1/16) on every tensor: under the latter the forget gates sit near 0.5, the last state
+    forgets a clip over its trailing silence, and every clip gave the same embedding (spread
+    across clips ~1e-7), so the random-init control controlled nothing.
+    """
 
     def __init__(self):
         super().__init__()
         self.lstm = nn.LSTM(40, 256, 3, batch_first=True)
         self.linear = nn.Linear(256, 256)
+        self.reset_parameters()
+
+    @torch.no_grad()
+    def reset_parameters(self) -> None:
+        """tf.keras defaults: Glorot-uniform input kernels, orthogonal recurrent kernels, zero
+        biases with the forget gate's at 1 (Jozefowicz et al., 2015); Glorot-uniform, zero-bias
+        Linear. PyTorch's gate order is input, forget, cell, output."""
+        hidden = self.lstm.hidden_size
+        for name, p in self.lstm.named_parameters():
+            if name.startswith("weight_ih"):
+                nn.init.xavier_uniform_(p)
+            elif name.startswith("weight_hh"):
+                nn.init.orthogonal_(p)
+            else:
+                nn.init.zeros_(p)
+                if name.startswith("bias_ih"):
+                    p[hidden : 2 * hidden] = 1.0
+        nn.init.xavier_uniform_(self.linear.weight)
+        nn.init.zeros_(self.linear.bias)
 
     def forward(self, mel: torch.Tensor) -> torch.Tensor:
         _, (hidden, _) = self.lstm(mel.transpose(1, 2))
@@ -294,7 +322,10 @@ def _resemblyzer_file() -> Path:
     package="resemblyzer",
 )
 def resemblyzer(spec: dict[str, Any]) -> Backbone:
-    """3-layer LSTM speaker encoder over 40-band mel at 16 kHz; real weights ship in resemblyzer."""
+    """3-layer LSTM speaker encoder over 40-band mel at 16 kHz; real weights ship in resemblyzer.
+
+    ``weights: none`` is the same network and mel under tf.keras's default LSTM/Dense init (see
+    ``SpeakerLSTM.reset_parameters``)."""
     net = SpeakerLSTM()
     if spec.get("weights") == "package":
         path = _resemblyzer_file()

@@ -71,6 +71,7 @@ class Backbone(nn.Module):
         self.weights = WeightsInfo()
         self.weights_module = net  # whose state_dict a 'file' checkpoint holds
         self.lora_targets: tuple[str, ...] = ()  # module names LoRA adapts (from the registry)
+        self.fingerprint = ""  # code + built state (build_backbone sets it; see fingerprint.py)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x)

@@ -39,6 +39,9 @@ def build_backbone(spec: dict[str, Any], weights_dir: str | Path | None = None) 
         bb.to(memory_format=torch.channels_last)
     if "dropout" in spec.get("params", {}):
         set_dropout(bb, float(spec["params"]["dropout"]))
+    from ptbench.backbones.fingerprint import fingerprint
+
+    bb.fingerprint = fingerprint(entry.fn, bb)  # code + built state: part of every feature-cache key
     return bb
 
 

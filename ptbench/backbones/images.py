@@ -13,12 +13,19 @@ from ptbench.backbones import BACKBONES
 from ptbench.backbones.base import Backbone, Preprocess, WeightsInfo
 from ptbench.backbones.weights import file_sha256, hub_guard, load_into, read_checkpoint
 from ptbench.errors import PtbenchError
+from ptbench.params import Param
 
 IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
-IMAGE_PARAMS = {
-    "input_size": "side of the square input in pixels",
-    "drop_path_rate": "stochastic depth inside the backbone",
-}
+SIZE = Param(str, "small (narrower, for the CPU) or full", choices=("small", "full"))
+DROP_PATH = Param(float, "stochastic depth inside the backbone", low=0, high=1)
+
+
+def input_size(low: int = 8) -> Param:
+    """The input side, down to the smallest that still reaches the pooled features."""
+    return Param(int, "side of the square input in pixels", low=low)
+
+
+IMAGE_PARAMS = {"input_size": input_size(), "drop_path_rate": DROP_PATH}
 
 
 def _blocks(net: nn.Module) -> list[nn.Module]:
@@ -149,9 +156,13 @@ def _timm_family(
     small: dict | None = None,
     min_size: int = 32,
     create_kwargs: dict[str, Any] | None = None,
+    params: dict[str, Param] | None = None,
     **meta: Any,
 ) -> None:
-    """Register a timm architecture: ``size: small`` builds a narrower variant for the CPU."""
+    """Register a timm architecture: ``size: small`` builds a narrower variant for the CPU.
+
+    ``params`` are what this architecture takes (timm's VGG, Inception-v3 and Xception have no
+    stochastic depth); ``size`` is offered only where a small variant exists."""
 
     def build(spec: dict[str, Any]) -> Backbone:
         if spec.get("params", {}).get("size", "full") == "small" and small is not None:
@@ -163,7 +174,7 @@ def _timm_family(
         name,
         modality="image",
         family=family,
-        params=IMAGE_PARAMS | {"size": ""} | meta.pop("extra_params", {}),
+        params={**(IMAGE_PARAMS if params is None else params), **({"size": SIZE} if small else {})},
         weights=("none", "hub", "file"),
         **meta,
     )(build)
@@ -175,6 +186,7 @@ _timm_family(
     "vgg11",
     "VGG",
     "VGG-11 (timm); small: channels ÷8, mlp_ratio 1/8.",
+    params={"input_size": input_size(32)},
     small=lambda **kw: __import__("timm").models.vgg.VGG(
         cfg=[8, "M", 16, "M", 32, 32, "M", 64, 64, "M", 64, 64, "M"], mlp_ratio=0.125, **kw
     ),
@@ -185,13 +197,15 @@ _timm_family(
     "GoogLeNet/Inception",
     "Inception-v3 (timm); inputs of at least 75 px.",
     min_size=75,
+    params={"input_size": input_size(75)},
 )
 _timm_family(
     "xception",
     "legacy_xception",
     "Xception",
-    "Xception (timm legacy_xception, the original architecture); inputs ≥ 71 px.",
+    "Xception (timm legacy_xception, the original architecture).",
     min_size=71,
+    params={"input_size": input_size()},
 )
 
 
@@ -234,7 +248,11 @@ def _torchvision_backbone(spec: dict[str, Any], builder: str, head_attr: str, di
 
 
 @BACKBONES.register(
-    "alexnet", modality="image", family="AlexNet", params=IMAGE_PARAMS, weights=("none", "hub", "file")
+    "alexnet",
+    modality="image",
+    family="AlexNet",
+    params={"input_size": input_size(63)},
+    weights=("none", "hub", "file"),
 )
 def alexnet(spec: dict[str, Any]) -> Backbone:
     """AlexNet (torchvision), conv features pooled to 256-d; inputs of at least 63 px."""
@@ -245,7 +263,7 @@ def alexnet(spec: dict[str, Any]) -> Backbone:
     "googlenet",
     modality="image",
     family="GoogLeNet/Inception",
-    params=IMAGE_PARAMS,
+    params={"input_size": input_size(16)},
     weights=("none", "hub", "file"),
 )
 def googlenet(spec: dict[str, Any]) -> Backbone:
@@ -262,5 +280,9 @@ _timm_family(
     lora_targets=("qkv",),
     # any input_size: position embeddings interpolated at run time, whatever the weights' size
     create_kwargs={"dynamic_img_size": True},
-    extra_params={"dropout": "rate of the attention and projection dropout layers"},
+    params={
+        **IMAGE_PARAMS,
+        "input_size": input_size(16),  # one 16-px patch at least
+        "dropout": Param(float, "rate of the attention and projection dropout layers", low=0, high=1),
+    },
 )

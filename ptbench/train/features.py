@@ -1,8 +1,9 @@
 """Frozen-backbone features, computed once per example and reused (memory, then disk).
 
 The key covers what changes the features: backbone, weights (hash, or the init seed for random
-weights), preprocessing and the input tensor's content. Every trial of a cell and every cell
-sharing those reuses one extraction.
+weights), the backbone's fingerprint (its code and a digest of its built state: a fix to the code
+or the init is a miss, never a stale hit), preprocessing and the input tensor's content. Every
+trial of a cell and every cell sharing those reuses one extraction.
 """
 
 from __future__ import annotations
@@ -42,10 +43,13 @@ class FeatureCache:
         self.hits = 0
         self.misses = 0
 
+    def key(self, backbone: Backbone, x: torch.Tensor) -> str:
+        fp = backbone.fingerprint
+        info = backbone.preprocess_info()
+        return hashlib.sha256(f"{self.backbone_key}|{fp}|{info}|{tensor_digest(x)}".encode()).hexdigest()[:24]
+
     def features(self, backbone: Backbone, x: torch.Tensor) -> torch.Tensor:
-        key = hashlib.sha256(
-            f"{self.backbone_key}|{backbone.preprocess_info()}|{tensor_digest(x)}".encode()
-        ).hexdigest()[:24]
+        key = self.key(backbone, x)
         if key in self._memory:
             self.hits += 1
             return self._memory[key]
