@@ -33,7 +33,15 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--project-dir", help="where the default stores and caches live")
     r.add_argument("--tracking-uri", help="MLflow tracking URI (default: SQLite in project dir)")
     r.add_argument("--storage", help="Optuna storage URL (default: journal file in project dir)")
-    r.add_argument("--no-progress", action="store_true", help="no progress bar")
+    shown = r.add_mutually_exclusive_group()
+    shown.add_argument(
+        "--progress",
+        choices=("auto", "bar", "lines"),
+        default="auto",
+        help="a live bar, or one line per finished job (default: bar on a terminal, else lines)",
+    )
+    shown.add_argument("--no-progress", action="store_true", help="no bar: one line per finished job")
+    shown.add_argument("--quiet", action="store_true", help="no per-job output, only the summary")
     r.add_argument("--no-leaderboard", action="store_true", help="do not write the leaderboard")
 
     lb = sub.add_parser("leaderboard", help="rank the cells of a suite from its MLflow runs")
@@ -90,8 +98,16 @@ def _options(a):
         project_dir=a.project_dir,
         tracking_uri=a.tracking_uri,
         storage_url=getattr(a, "storage", None),
-        progress=not getattr(a, "no_progress", False),
+        progress=_progress_mode(a),
     )
+
+
+def _progress_mode(a) -> str:
+    if getattr(a, "quiet", False):
+        return "none"
+    if getattr(a, "no_progress", False):
+        return "lines"
+    return getattr(a, "progress", "auto")
 
 
 def _cmd_run(a) -> int:

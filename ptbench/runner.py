@@ -20,6 +20,7 @@ import yaml
 
 from ptbench import __version__
 from ptbench.jobs import JobResult, RunContext, cell_params, final_run, open_study, search_trial
+from ptbench.progress import make_progress
 from ptbench.suite import Cell, Suite, expand, stable_hash
 
 PACKAGES = ("torch", "torchvision", "torchaudio", "timm", "transformers", "mlflow", "optuna")
@@ -33,7 +34,7 @@ class RunOptions:
     project_dir: str | None = None
     tracking_uri: str | None = None
     storage_url: str | None = None
-    progress: bool = True
+    progress: str | bool = "auto"  # auto | bar | lines | none (see ptbench.progress)
 
 
 @dataclass
@@ -122,6 +123,7 @@ def run_suite(suite: Suite, opts: RunOptions, suite_text: str | None = None) -> 
     tracker = Tracker(tracking_uri)
     tracker.check()
     cells = expand(suite)
+    check_suite_data(cells)
     prepare_weights(suite, project, tracking_uri)
 
     exp_id = tracker.experiment(suite.name, project / "artifacts")
@@ -201,7 +203,7 @@ def run_suite(suite: Suite, opts: RunOptions, suite_text: str | None = None) -> 
     )
     devices = resolve_devices(suite.execution.devices, workers)
     executor = LocalExecutor(workers, devices)
-    progress = _Progress(
+    progress = make_progress(
         sum(p.todo_trials + len(p.finals_todo) for p in plans.values()), len(cells), opts.progress
     )
     pending: dict[Future, str] = {}
@@ -222,7 +224,7 @@ def run_suite(suite: Suite, opts: RunOptions, suite_text: str | None = None) -> 
                 plan = plans[pending.pop(fut)]
                 res: JobResult = fut.result()
                 _count(summary, res)
-                progress.advance(res, plan.cell.objective["direction"])
+                progress.advance(res, plan.cell.describe(), plan.cell.objective["direction"])
                 if res.kind == "trial":
                     plan.todo_trials -= 1
                     if plan.todo_trials == 0:
@@ -243,6 +245,18 @@ def run_suite(suite: Suite, opts: RunOptions, suite_text: str | None = None) -> 
     tracker.end(suite_run, "FINISHED")
     summary.seconds = time.perf_counter() - t0
     return summary
+
+
+def check_suite_data(cells: list[Cell]) -> None:
+    """Load every task once before any trial: bad data (a truncated image, a CSV row without a
+    label) ends the run here with one line per problem naming the file (exit 2), instead of
+    failing every trial; the load also warms the decode and split caches the workers read."""
+    from ptbench.errors import SuiteError
+    from ptbench.tasks import check_data
+
+    problems = check_data(c.task for c in cells)
+    if problems:
+        raise SuiteError(problems)
 
 
 def prepare_weights(suite: Suite, project: Path, tracking_uri: str) -> None:
@@ -302,51 +316,3 @@ def _count(summary: RunSummary, res: JobResult) -> None:
     bucket[res.state] = bucket.get(res.state, 0) + 1
     if res.error:
         summary.errors.append(f"{res.kind} {res.cell_hash}#{res.number}: {res.error}")
-
-
-class _Progress:
-    """Terminal progress (rich): runs done/total, cells done, running, best so far, ETA."""
-
-    def __init__(self, total: int, cells: int, enabled: bool):
-        from rich.progress import (
-            BarColumn,
-            MofNCompleteColumn,
-            Progress,
-            TextColumn,
-            TimeElapsedColumn,
-            TimeRemainingColumn,
-        )
-
-        self.cells, self.cells_done, self.best, self.n_running = cells, 0, None, 0
-        self.p = Progress(
-            TextColumn("{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
-            TextColumn("ETA"),
-            TimeRemainingColumn(),
-            disable=not enabled,
-        )
-        self.task = self.p.add_task(self._desc(), total=total)
-        self.p.start()
-
-    def _desc(self) -> str:
-        best = f"{self.best:.4f}" if self.best is not None else "—"
-        return f"cells {self.cells_done}/{self.cells} · running {self.n_running} · best val {best}"
-
-    def advance(self, res: JobResult, direction: str) -> None:
-        if res.kind == "trial" and res.value is not None:
-            pick = max if direction == "maximize" else min
-            self.best = res.value if self.best is None else pick(self.best, res.value)
-        self.p.update(self.task, advance=1, description=self._desc())
-
-    def cell_done(self) -> None:
-        self.cells_done += 1
-        self.p.update(self.task, description=self._desc())
-
-    def running(self, n: int) -> None:
-        self.n_running = n
-        self.p.update(self.task, description=self._desc())
-
-    def stop(self) -> None:
-        self.p.stop()
