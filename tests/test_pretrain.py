@@ -7,7 +7,7 @@ import json
 
 import pytest
 import torch
-from conftest import ptbench, write_suite
+from conftest import needs_task, ptbench, write_suite
 
 from ptbench.backbones.build import build_backbone
 from ptbench.errors import PtbenchError
@@ -53,15 +53,13 @@ def test_supervised_pretrain_is_recorded_and_reused(tmp_path):
 @pytest.mark.parametrize(
     "backbone,objective,task",
     [
-        ("elmo_bilstm", "mlm", "fortunes_topics"),
-        ("bert", "mlm", "fortunes_topics"),
-        ("gpt2", "clm", "fortunes_topics"),
+        pytest.param("elmo_bilstm", "mlm", "fortunes_topics", marks=needs_task("fortunes_topics")),
+        pytest.param("bert", "mlm", "fortunes_topics", marks=needs_task("fortunes_topics")),
+        pytest.param("gpt2", "clm", "fortunes_topics", marks=needs_task("fortunes_topics")),
         ("test_efficientnet", "contrastive", "digits"),
     ],
 )
 def test_self_supervised_objectives_lower_their_loss(tmp_path, backbone, objective, task):
-    if TASKS.get(task).meta.get("available", lambda: None)():
-        pytest.skip(f"{task} not installed")
     params = {"input_size": 16} if backbone == "test_efficientnet" else {"max_len": 16}
     if backbone == "elmo_bilstm":
         params["buckets"] = 2048

@@ -5,7 +5,6 @@ from __future__ import annotations
 import copy
 
 import pytest
-import yaml
 from conftest import TINY, ptbench, write_suite
 
 from ptbench.errors import SuiteError
@@ -151,10 +150,41 @@ def test_cli_validate_exit_codes(tmp_path):
     assert ptbench("validate", str(tmp_path / "nope.yaml"), cwd=tmp_path).returncode == 2
 
 
-def test_yaml_is_loaded_safely(tmp_path):
+def test_a_yaml_tag_that_would_run_code_is_refused_in_one_line(tmp_path):
+    """PyYAML's unsafe loader would call os.system while reading the file; ptbench must refuse the
+    tag, naming the file and position, before anything is constructed."""
+    pwned = tmp_path / "pwned"
     evil = tmp_path / "evil.yaml"
-    evil.write_text("name: !!python/object/apply:os.system ['echo pwned']\n")
+    evil.write_text(f"name: !!python/object/apply:os.system ['touch {pwned}']\n")
+    with pytest.raises(SuiteError) as err:
+        load_suite(evil)
+    assert str(err.value).startswith(f"{evil}:1:7: malformed YAML")
     out = ptbench("validate", str(evil), cwd=tmp_path)
-    assert out.returncode == 2 and "malformed YAML" in out.stderr
-    assert "pwned" not in out.stdout
-    yaml.safe_load("a: 1")  # the loader in use is safe_load; nothing above was constructed
+    assert out.returncode == 2 and out.stdout == ""
+    (line,) = out.stderr.strip().splitlines()
+    assert line.startswith(f"{evil}:1:7: malformed YAML") and "python/object/apply:os.system" in line
+    assert not pwned.exists()  # nothing was constructed, in either process
+
+
+@pytest.mark.parametrize(
+    "strategy,reg,msg",
+    [
+        (
+            "linear_probe",
+            "augment",
+            "regularizer 'augment' needs the backbone to run on raw inputs, but 'linear_probe' "
+            "trains on cached features (exclude the pair)",
+        ),
+        ("full_finetune", "drop_path", "regularizer 'drop_path' is not supported inside backbone 'mel_cnn'"),
+    ],
+)
+def test_impossible_regularizer_combinations_fail_at_validate(strategy, reg, msg, tmp_path):
+    """On tasks that need no optional source (digits; an audio folder the test makes), so the
+    combination — not a missing synthesiser — is what validate reports."""
+    d = tiny()
+    d["axes"]["strategies"], d["axes"]["regularizers"] = [strategy], [[reg]]
+    if reg == "drop_path":
+        assert len(expand(parse_suite(d))) == 1  # timm backbones support drop_path
+        d["axes"]["backbones"] = [{"name": "mel_cnn"}]
+        d["axes"]["tasks"] = [{"name": "audio_folder", "params": {"path": str(tmp_path)}}]
+    assert problems(d) == [msg]

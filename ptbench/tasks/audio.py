@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import hashlib
 import itertools
-import shutil
 import subprocess
 import tempfile
 from pathlib import Path
 
 import numpy as np
 
+from ptbench import optional
 from ptbench.errors import PtbenchError
 from ptbench.params import Param
 from ptbench.tasks import TASKS
@@ -30,7 +30,7 @@ RATE = 16000
 
 
 def _missing() -> str | None:
-    if shutil.which("espeak-ng") is None:
+    if optional.which("espeak-ng") is None:
         return "install the synthesiser with 'apt-get install espeak-ng flite'"
     return None
 
@@ -94,7 +94,7 @@ def _espeak(accents: list[str], variants: list[str]) -> tuple[np.ndarray, np.nda
 
 
 def _flite() -> tuple[np.ndarray, np.ndarray] | None:
-    if shutil.which("flite") is None:
+    if optional.which("flite") is None:
         return None
     cmds = [
         (["flite", "-voice", v, "--setf", f"duration_stretch={st}", "-t", WORDS[d], "-o"], d)

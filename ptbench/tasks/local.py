@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ptbench import optional
 from ptbench.errors import PtbenchError, first_line
 from ptbench.params import Param
 from ptbench.tasks import TASKS
@@ -44,7 +45,7 @@ FASHION_CLASSES = [
 
 
 def _fashion_missing() -> str | None:
-    if not (FASHION / "train-images-idx3-ubyte.gz").is_file():
+    if not optional.file(FASHION / "train-images-idx3-ubyte.gz"):
         return "install it with 'apt-get install dataset-fashion-mnist'"
     return None
 

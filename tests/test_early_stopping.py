@@ -1,0 +1,49 @@
+"""Early stopping: training stops ``patience`` epochs after the best one, and the model that comes
+back is the best epoch's, not the last one's (replaces test_strategies'
+``test_early_stopping_stops_and_keeps_the_best_epoch``, which never looked at the weights)."""
+
+from __future__ import annotations
+
+import copy
+
+import torch
+
+from ptbench.backbones.build import build_backbone
+from ptbench.strategies import STRATEGIES
+from ptbench.tasks.base import Split
+from ptbench.train.recipe import Recipe
+from ptbench.train.trainer import fit, predict
+from ptbench.train.trial import load_task
+
+TASK = {"name": "digits", "params": {"train_size": 200, "val_size": 100, "test_size": 100}}
+PATIENCE = 2
+
+
+def test_early_stopping_stops_and_keeps_the_best_epoch():
+    torch.manual_seed(0)
+    bb = build_backbone({"name": "test_efficientnet", "params": {"input_size": 16}})
+    ad = STRATEGIES.get("full_finetune").fn(bb, 10, Recipe(lr=1e-2), {}, None)
+    data = load_task(TASK)
+    train = Split(ad.encode(data.train.x), data.train.y)
+    # validation labels shuffled: accuracy cannot keep improving, so patience runs out
+    shuffled = data.val.y[torch.randperm(len(data.val.y), generator=torch.Generator().manual_seed(0))]
+    val = Split(ad.encode(data.val.x), shuffled)
+    states: list[dict[str, torch.Tensor]] = []
+    res = fit(
+        ad.model,
+        ad.param_groups,
+        train,
+        val,
+        Recipe(lr=1e-2, epochs=30, batch_size=50, patience=PATIENCE),
+        num_classes=10,
+        transform=ad.transform,
+        on_epoch=lambda e, m: states.append(copy.deepcopy(ad.model.state_dict())),
+    )
+    accs = [m["val_accuracy"] for m in res.history]
+    best = accs.index(max(accs))  # the first best: a later tie is not an improvement
+    assert res.stopped_early and len(accs) == best + 1 + PATIENCE < 30
+    kept = ad.model.state_dict()
+    assert all(torch.equal(kept[k], v) for k, v in states[best].items())  # the best epoch's weights
+    assert not all(torch.equal(kept[k], v) for k, v in states[-1].items())  # not the last epoch's
+    logits = predict(ad.model, val.x, ad.transform, "cpu")
+    assert float((logits.argmax(1) == val.y).float().mean()) == accs[best]
