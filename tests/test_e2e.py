@@ -84,6 +84,19 @@ def test_run_tree_links_suite_cells_trials_and_finals(finished_run):
     assert "done in" in out.stdout and "trials {'complete': 8" in out.stdout
 
 
+def test_a_log_gets_one_progress_line_per_finished_job(finished_run):
+    """stdout is a pipe here, as under cron or CI: every job is a line, none is a bar."""
+    from test_progress import LINE
+
+    _, _, out = finished_run
+    lines = [m for m in map(LINE.match, out.stdout.splitlines()) if m]
+    assert len(lines) == 16  # 8 trials + 8 final runs
+    assert [int(m.group(1)) for m in lines] == list(range(1, 17))
+    assert {m.group(2) for m in lines} == {"16"}
+    assert sum(m.group(5).startswith("trial") for m in lines) == 8
+    assert "\r" not in out.stdout and "━" not in out.stdout  # no progress bar in a log
+
+
 def test_runs_carry_params_tags_and_per_epoch_metrics(finished_run):
     tmp, *_ = finished_run
     recs = records(tmp / "proj")
