@@ -144,26 +144,6 @@ def test_l2_sp_pulls_toward_the_pretrained_weights_not_zero():
     assert out["wd"][1] < out["l2_sp"][1]  # unlike weight decay
 
 
-def test_early_stopping_stops_and_keeps_the_best_epoch():
-    bb, ad = adapt("full_finetune")
-    seen = []
-    data = load_task(TASK)
-    train = Split(ad.encode(data.train.x), data.train.y)
-    # validation labels shuffled: accuracy cannot keep improving, so patience runs out
-    val = Split(ad.encode(data.val.x), data.val.y[torch.randperm(len(data.val.y))])
-    res = fit(
-        ad.model,
-        ad.param_groups,
-        train,
-        val,
-        Recipe(lr=1e-2, epochs=30, batch_size=50, patience=2),
-        num_classes=10,
-        transform=ad.transform,
-        on_epoch=lambda e, m: seen.append(m["val_accuracy"]),
-    )
-    assert res.stopped_early and len(res.history) < 30
-
-
 def test_ema_keeps_the_averaged_weights():
     bb, ad = adapt("full_finetune")
     w0 = [p.detach().clone() for p in bb.parameters()]
@@ -184,26 +164,6 @@ def test_default_search_space_samples_under_optuna(entry, tmp_path):
         trial, params = study.ask(TRAINER_SPACE | entry.space)
         assert set(entry.space) <= set(params)
         study.tell(trial, 0.5, "complete")
-
-
-@pytest.mark.parametrize(
-    "strategy,reg,msg",
-    [
-        ("linear_probe", "augment", "needs the backbone to run on raw inputs, but 'linear_probe'"),
-        ("full_finetune", "drop_path", None),
-    ],
-)
-def test_impossible_regularizer_combinations_fail_at_validate(strategy, reg, msg):
-    d = copy.deepcopy(TINY)
-    d["axes"]["strategies"], d["axes"]["regularizers"] = [strategy], [[reg]]
-    if msg is None:
-        parse_suite(d)  # timm backbones support drop_path
-        d["axes"]["backbones"] = [{"name": "mel_cnn"}]
-        d["axes"]["tasks"] = [{"name": "spoken_digits"}]
-        msg = "regularizer 'drop_path' is not supported inside backbone 'mel_cnn'"
-    with pytest.raises(SuiteError) as err:
-        parse_suite(d)
-    assert any(msg in p for p in err.value.problems)
 
 
 @pytest.mark.parametrize(

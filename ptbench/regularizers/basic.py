@@ -99,6 +99,7 @@ def backbone_dropout(recipe: Recipe, p: dict[str, Any]) -> None:
     },
 )
 def augment(recipe: Recipe, p: dict[str, Any]) -> None:
-    """Per-modality augmentation: RandAugment (images), shift + noise + SpecAugment masks (audio),
-    token dropout + word swaps (text)."""
+    """Per-modality augmentation: RandAugment (images), shift + noise or SpecAugment masks (audio),
+    token dropout + a word swap (text). ``aug_prob``: the chance that a given example is augmented;
+    ``aug_magnitude``: how strongly (RandAugment's 0..30 scale)."""
     recipe.augment = {"magnitude": int(p["aug_magnitude"]), "prob": float(p["aug_prob"])}

@@ -101,6 +101,113 @@ def predict(
     return torch.cat(out)
 
 
+def _fitted_input_layer(
+    model: nn.Module, train_x: torch.Tensor, val_x: torch.Tensor, transform: Transform, recipe: Recipe
+) -> tuple[nn.Module, torch.Tensor, torch.Tensor]:
+    """A leading layer that learns from its inputs (a probe's standardization: ``fit_transform``,
+    as in scikit-learn) sees the training inputs here, once: never validation or held-out data.
+    Where nothing runs before it per batch, the rest of the model trains on its output, computed
+    once for both splits: the same fixed map per batch would cost ~8 % of a probe's head fit."""
+    first = model[0] if isinstance(model, nn.Sequential) and len(model) > 1 else None
+    if not callable(getattr(first, "fit_transform", None)):
+        return model, train_x, val_x
+    z = first.fit_transform(train_x)
+    if transform is not None or recipe.augmenter is not None:
+        return model, train_x, val_x
+    with torch.no_grad():  # the splits stay on the CPU; batches move to the device per step
+        return model[1:], z, copy.deepcopy(first).cpu()(val_x.float())
+
+
+@dataclass
+class _Loop:
+    """What every training step needs, built once per fit."""
+
+    model: nn.Module
+    recipe: Recipe
+    transform: Transform
+    device: str
+    opt: torch.optim.Optimizer
+    sched: Any
+    mixer: Any
+    loss_fn: nn.Module
+    params: list[nn.Parameter]
+    sp: list[tuple[nn.Parameter, torch.Tensor]]
+    ema: Any
+
+
+def _loop(model, groups, recipe, transform, device, num_classes, steps, anchor) -> _Loop:
+    opt = _optimizer(groups, recipe)
+    mixer = _mixer(recipe, num_classes)
+    if mixer is not None:
+        from timm.loss import SoftTargetCrossEntropy
+
+        loss_fn: nn.Module = SoftTargetCrossEntropy()
+    else:
+        loss_fn = nn.CrossEntropyLoss(label_smoothing=recipe.label_smoothing)
+    ema = None
+    if recipe.ema_decay > 0:
+        from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+
+        ema = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(recipe.ema_decay), use_buffers=True)
+    return _Loop(
+        model,
+        recipe,
+        transform,
+        device,
+        opt,
+        _schedule(opt, recipe, steps),
+        mixer,
+        loss_fn,
+        [p for g in groups for p in g["params"]],
+        [(p, p.detach().clone()) for p in anchor or []] if recipe.l2_sp > 0 else [],
+        ema,
+    )
+
+
+def _train_epoch(lp: _Loop, x_all: torch.Tensor, y_all: torch.Tensor, perm: torch.Tensor, bs: int):
+    """One pass over ``perm`` in batches of ``bs``; returns (summed loss, examples seen)."""
+    recipe, device = lp.recipe, lp.device
+    lp.model.train()
+    total, seen = torch.zeros((), device=device), 0
+    for i in range(0, len(perm), bs):
+        idx = perm[i : i + bs]
+        if lp.mixer is not None and len(idx) % 2:
+            idx = idx[:-1]
+            if len(idx) == 0:
+                continue
+        # index_select, not x[idx]: 3.5x cheaper per batch, which is most of a head step
+        xb = x_all.index_select(0, idx).to(device, non_blocking=True)
+        yb = y_all.index_select(0, idx).to(device, non_blocking=True)
+        if recipe.augmenter is not None:
+            xb = recipe.augmenter(xb)
+        if lp.transform is not None:
+            xb = lp.transform(xb)
+        if lp.mixer is not None:
+            xb, yb = lp.mixer(xb, yb)
+        with _autocast(device):
+            loss = lp.loss_fn(lp.model(xb), yb)
+        if lp.sp:
+            loss = loss + 0.5 * recipe.l2_sp * sum(((p - p0) ** 2).sum() for p, p0 in lp.sp)
+        lp.opt.zero_grad(set_to_none=True)
+        loss.backward()
+        if recipe.grad_clip > 0:
+            nn.utils.clip_grad_norm_(lp.params, recipe.grad_clip)
+        lp.opt.step()
+        lp.sched.step()
+        if lp.ema is not None:
+            lp.ema.update_parameters(lp.model)
+        total += loss.detach() * len(idx)
+        seen += len(idx)
+    return total, seen
+
+
+def _val_metrics(logits: torch.Tensor, y: torch.Tensor) -> dict[str, float]:
+    return {
+        "val_loss": float(nn.functional.cross_entropy(logits, y)),
+        "val_accuracy": float((logits.argmax(1) == y).float().mean()),
+    }
+
+
 def fit(
     model: nn.Module,
     groups: list[dict[str, Any]],
@@ -124,73 +231,22 @@ def fit(
     """
     model.to(device)  # keeps the memory format the backbone was built with (channels-last images)
     start = time.perf_counter()
+    net, x_all, val_x = _fitted_input_layer(model, train.x, val.x, transform, recipe)
     gen = torch.Generator().manual_seed(seed)
     n, bs = len(train), max(1, min(recipe.batch_size, len(train)))
-    steps = math.ceil(n / bs)
-    opt = _optimizer(groups, recipe)
-    sched = _schedule(opt, recipe, steps)
-    mixer = _mixer(recipe, num_classes)
-    if mixer is not None:
-        from timm.loss import SoftTargetCrossEntropy
-
-        loss_fn: nn.Module = SoftTargetCrossEntropy()
-    else:
-        loss_fn = nn.CrossEntropyLoss(label_smoothing=recipe.label_smoothing)
-    params = [p for g in groups for p in g["params"]]
-    sp = [(p, p.detach().clone()) for p in anchor or []] if recipe.l2_sp > 0 else []
-    ema = None
-    if recipe.ema_decay > 0:
-        from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
-
-        ema = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(recipe.ema_decay), use_buffers=True)
+    lp = _loop(net, groups, recipe, transform, device, num_classes, math.ceil(n / bs), anchor)
     best, best_state, bad_epochs = -math.inf, None, 0
     result = FitResult()
-    x_all, y_all = train.x, train.y
     for epoch in range(recipe.epochs):
         if on_epoch_start is not None:
             on_epoch_start(epoch)
-        model.train()
-        perm = torch.randperm(n, generator=gen)
-        total = torch.zeros((), device=device)
-        for i in range(0, n, bs):
-            idx = perm[i : i + bs]
-            if mixer is not None and len(idx) % 2:
-                idx = idx[:-1]
-                if len(idx) == 0:
-                    continue
-            # index_select, not x[idx]: 3.5x cheaper per batch, which is most of a head step
-            xb = x_all.index_select(0, idx).to(device, non_blocking=True)
-            yb = y_all.index_select(0, idx).to(device, non_blocking=True)
-            if recipe.augmenter is not None:
-                xb = recipe.augmenter(xb)
-            if transform is not None:
-                xb = transform(xb)
-            if mixer is not None:
-                xb, yb = mixer(xb, yb)
-            with _autocast(device):
-                loss = loss_fn(model(xb), yb)
-            if sp:
-                loss = loss + 0.5 * recipe.l2_sp * sum(((p - p0) ** 2).sum() for p, p0 in sp)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            if recipe.grad_clip > 0:
-                nn.utils.clip_grad_norm_(params, recipe.grad_clip)
-            opt.step()
-            sched.step()
-            if ema is not None:
-                ema.update_parameters(model)
-            total += loss.detach() * len(idx)
-            result.examples_seen += len(idx)
+        total, seen = _train_epoch(lp, x_all, train.y, torch.randperm(n, generator=gen), bs)
+        result.examples_seen += seen
         train_loss = float(total) / max(1, n)
         if not math.isfinite(train_loss):
             raise TrialError(f"non-finite training loss ({train_loss}) in epoch {epoch}")
-        scored = ema.module if ema is not None else model
-        logits = predict(scored, val.x, transform, device)
-        metrics = {
-            "train_loss": train_loss,
-            "val_loss": float(nn.functional.cross_entropy(logits, val.y)),
-            "val_accuracy": float((logits.argmax(1) == val.y).float().mean()),
-        }
+        scored = lp.ema.module if lp.ema is not None else net
+        metrics = {"train_loss": train_loss} | _val_metrics(predict(scored, val_x, transform, device), val.y)
         result.history.append(metrics)
         if on_epoch is not None:
             on_epoch(epoch, metrics)
@@ -203,9 +259,9 @@ def fit(
                 if bad_epochs >= recipe.patience:
                     result.stopped_early = True
                     break
-    if ema is not None:  # the averaged weights are the ones evaluated and kept
-        model.load_state_dict(ema.module.state_dict())
+    if lp.ema is not None:  # the averaged weights are the ones evaluated and kept
+        net.load_state_dict(lp.ema.module.state_dict())
     if best_state is not None:  # early stopping keeps the best epoch's weights
-        model.load_state_dict(best_state)
+        net.load_state_dict(best_state)
     result.train_seconds = time.perf_counter() - start
     return result
