@@ -15,7 +15,7 @@ from conftest import interleaved, trainer_throughput
 
 from ptbench.backbones.build import build_backbone
 from ptbench.train.features import FeatureCache, extract
-from ptbench.train.trial import TrialConfig, load_task, run_trial
+from ptbench.trial import TrialConfig, load_task, run_trial
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 

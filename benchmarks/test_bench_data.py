@@ -2,7 +2,7 @@
 epoch of batches) against the same work in a later trial (the worker's caches warm), for a
 built-in task of each modality and an image folder. Target: later ≥ 5× faster for decoded media.
 
-Both sides run the code a worker runs — ``ptbench.train.trial.load_task``, the backbone's
+Both sides run the code a worker runs — ``ptbench.trial.load_task``, the backbone's
 ``encode`` as ``run_trial`` calls it, batches drawn as ``fit`` draws them — so the target fails
 when a cache stops working, which indexing tensors already in memory could never show."""
 
@@ -15,7 +15,7 @@ import torch
 
 from ptbench.backbones.build import build_backbone
 from ptbench.tasks import TASKS
-from ptbench.train.trial import load_task
+from ptbench.trial import load_task
 
 CASES = {
     "image_folder": ("image_folder", "test_efficientnet", {"size": 28, "channels": 1}),
@@ -33,10 +33,10 @@ TARGET = 5.0
 
 def _clear_process_caches() -> None:
     """A fresh worker: nothing held in memory (what is on disk stays)."""
+    from ptbench import tasks
     from ptbench.tasks import images, text
-    from ptbench.train import trial
 
-    trial._task_data.cache_clear()
+    tasks._task_data.cache_clear()
     images._mnist_subset.cache_clear()
     text._rotten_tomatoes.cache_clear()
 

@@ -17,7 +17,7 @@ from ptbench.tasks.base import Split
 from ptbench.train.features import extract
 from ptbench.train.recipe import Recipe
 from ptbench.train.trainer import fit
-from ptbench.train.trial import TrialConfig, load_task, run_trial
+from ptbench.trial import TrialConfig, load_task, run_trial
 
 LITE = {"name": "efficientnet_lite0", "weights": "package", "params": {"input_size": 64}}
 TASK = {"name": "mnist_subset", "params": {"train_size": 3000, "val_size": 500, "test_size": 1000}}

@@ -12,7 +12,25 @@ def _space(space: dict) -> str:
     return ", ".join(out) or "—"
 
 
+HEADS = {
+    "backbones": [
+        "name",
+        "modality",
+        "family",
+        "parameters",
+        "weights",
+        "offline now",
+        "suite params",
+        "about",
+    ],
+    "tasks": ["name", "modality", "classes", "size", "source", "available"],
+    "corruptions": ["name", "modality", "what the level means", "severities 1 / 2 / 3 / 4 / 5"],
+    "objectives": ["name", "modalities", "about"],
+}
+
+
 def listing(what: str) -> str:
+    """One registry (``backbones``, ``tasks``, ``strategies``, …) as an aligned text table."""
     from ptbench.backbones import BACKBONES
     from ptbench.evaluate.corruptions import CORRUPTIONS
     from ptbench.pretrain import OBJECTIVES
@@ -28,58 +46,41 @@ def listing(what: str) -> str:
         "corruptions": CORRUPTIONS,
         "objectives": OBJECTIVES,
     }[what]
-    rows = []
-    for e in reg:
-        m = e.meta
-        if what == "backbones":
-            rows.append(
-                [
-                    e.name,
-                    m["modality"],
-                    m.get("family", ""),
-                    _count(e),
-                    "/".join(m.get("weights", ("none",))),
-                    _offline(m),
-                    _params(m.get("params", {})),
-                    e.doc,
-                ]
-            )
-        elif what == "tasks":
-            missing = m.get("available", lambda: None)()
-            rows.append(
-                [
-                    e.name,
-                    m["modality"],
-                    str(m.get("classes", "")),
-                    m.get("sizes", ""),
-                    m.get("source", ""),
-                    "yes" if not missing else f"no: {missing}",
-                ]
-            )
-        elif what == "corruptions":
-            rows.append([e.name, m["modality"], m["meaning"], " / ".join(f"{v:g}" for v in m["levels"])])
-        elif what == "objectives":
-            rows.append([e.name, "/".join(m["modalities"]), e.doc])
-        else:
-            rows.append([e.name, _space(e.space), e.doc])
-    heads = {
-        "backbones": [
-            "name",
-            "modality",
-            "family",
-            "parameters",
-            "weights",
-            "offline now",
-            "suite params",
-            "about",
-        ],
-        "tasks": ["name", "modality", "classes", "size", "source", "available"],
-        "corruptions": ["name", "modality", "what the level means", "severities 1 / 2 / 3 / 4 / 5"],
-        "objectives": ["name", "modalities", "about"],
-    }.get(what, ["name", "default search space", "about"])
+    rows = [_row(what, e) for e in reg]
+    heads = HEADS.get(what, ["name", "default search space", "about"])
     widths = [max(len(str(r[i])) for r in [heads, *rows]) for i in range(len(heads))]
     fmt = "  ".join(f"{{:<{w}}}" for w in widths)
     return "\n".join(fmt.format(*r) for r in [heads, *rows])
+
+
+def _row(what: str, e) -> list:
+    m = e.meta
+    if what == "backbones":
+        return [
+            e.name,
+            m["modality"],
+            m.get("family", ""),
+            _count(e),
+            "/".join(m.get("weights", ("none",))),
+            _offline(m),
+            _params(m.get("params", {})),
+            e.doc,
+        ]
+    if what == "tasks":
+        missing = m.get("available", lambda: None)()
+        return [
+            e.name,
+            m["modality"],
+            str(m.get("classes", "")),
+            m.get("sizes", ""),
+            m.get("source", ""),
+            "yes" if not missing else f"no: {missing}",
+        ]
+    if what == "corruptions":
+        return [e.name, m["modality"], m["meaning"], " / ".join(f"{v:g}" for v in m["levels"])]
+    if what == "objectives":
+        return [e.name, "/".join(m["modalities"]), e.doc]
+    return [e.name, _space(e.space), e.doc]
 
 
 def _params(declared: dict) -> str:

@@ -25,7 +25,34 @@ def _parser() -> argparse.ArgumentParser:
     v = sub.add_parser("validate", help="check a suite file; one line per problem")
     v.add_argument("suite")
 
-    r = sub.add_parser("run", help="run a suite (resumes where an interrupted run stopped)")
+    _run_parser(sub.add_parser("run", help="run a suite (resumes where an interrupted run stopped)"))
+
+    lb = sub.add_parser("leaderboard", help="rank the cells of a suite from its MLflow runs")
+    lb.add_argument("suite")
+    lb.add_argument("--format", choices=("table", "csv", "md", "html"), default="table")
+    lb.add_argument("--output", help="file to write (default: results/<suite>/leaderboard.*)")
+    lb.add_argument("--project-dir")
+    lb.add_argument("--tracking-uri")
+
+    ui = sub.add_parser("ui", help="start the MLflow UI on the suite's store (127.0.0.1)")
+    ui.add_argument("suite", nargs="?")
+    ui.add_argument("--project-dir")
+    ui.add_argument("--tracking-uri")
+    ui.add_argument("--host", default="127.0.0.1")
+    ui.add_argument("--port", type=int, default=5000)
+
+    _pretrain_parser(
+        sub.add_parser("pretrain", help="make pretrained weights offline (reused when asked again)")
+    )
+
+    ls = sub.add_parser("ls", help="list registered backbones, tasks, strategies, regularizers")
+    ls.add_argument(
+        "what", choices=("backbones", "tasks", "strategies", "regularizers", "corruptions", "objectives")
+    )
+    return p
+
+
+def _run_parser(r: argparse.ArgumentParser) -> None:
     r.add_argument("suite")
     r.add_argument("--dry-run", action="store_true", help="print cells and planned trials only")
     r.add_argument("--workers", type=int, help="parallel worker processes (one device each)")
@@ -44,21 +71,8 @@ def _parser() -> argparse.ArgumentParser:
     shown.add_argument("--quiet", action="store_true", help="no per-job output, only the summary")
     r.add_argument("--no-leaderboard", action="store_true", help="do not write the leaderboard")
 
-    lb = sub.add_parser("leaderboard", help="rank the cells of a suite from its MLflow runs")
-    lb.add_argument("suite")
-    lb.add_argument("--format", choices=("table", "csv", "md", "html"), default="table")
-    lb.add_argument("--output", help="file to write (default: results/<suite>/leaderboard.*)")
-    lb.add_argument("--project-dir")
-    lb.add_argument("--tracking-uri")
 
-    ui = sub.add_parser("ui", help="start the MLflow UI on the suite's store (127.0.0.1)")
-    ui.add_argument("suite", nargs="?")
-    ui.add_argument("--project-dir")
-    ui.add_argument("--tracking-uri")
-    ui.add_argument("--host", default="127.0.0.1")
-    ui.add_argument("--port", type=int, default=5000)
-
-    pt = sub.add_parser("pretrain", help="make pretrained weights offline (reused when asked again)")
+def _pretrain_parser(pt: argparse.ArgumentParser) -> None:
     pt.add_argument("backbone")
     pt.add_argument("--objective", required=True, help="supervised | mlm | clm | contrastive")
     pt.add_argument("--task", required=True, help="source task (its train split is the corpus)")
@@ -72,12 +86,6 @@ def _parser() -> argparse.ArgumentParser:
     pt.add_argument("--name", help="name to use in suites as {weights: run, id: NAME}")
     pt.add_argument("--project-dir", default=".ptbench")
     pt.add_argument("--tracking-uri")
-
-    ls = sub.add_parser("ls", help="list registered backbones, tasks, strategies, regularizers")
-    ls.add_argument(
-        "what", choices=("backbones", "tasks", "strategies", "regularizers", "corruptions", "objectives")
-    )
-    return p
 
 
 def _cmd_validate(a) -> int:

@@ -3,6 +3,8 @@
 A job owns its whole record: it asks Optuna for params, trains through ``run_trial``, reports
 every epoch, and closes both the Optuna trial and the MLflow run, whatever happens inside.
 An exception inside a trial makes a FAILED trial (exception recorded), never a dead suite.
+Where a job runs (``device``) and how many CPU threads it may use (``threads``, 0 = as set) are
+its arguments, handed in by the executor that runs it: a job never reads an executor's state.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import traceback
 from dataclasses import dataclass, field
 from typing import Any
 
-from ptbench.suite.grid import Cell
+from ptbench.cell import Cell
 
 
 @dataclass(frozen=True)
@@ -90,20 +92,23 @@ def cell_params(cell: Cell) -> dict[str, Any]:
     for k, v in cell.task.get("params", {}).items():
         out[f"task.params.{k}"] = v
     out["strategy.name"] = cell.strategy["name"]
-    out["objective"] = f"{cell.objective['direction']} {cell.objective['metric']}"
+    out["objective.metric"] = cell.objective["metric"]
+    out["objective.direction"] = cell.objective["direction"]
     for k, v in cell.space.items():
         out[f"space.{k}"] = v
     return out
 
 
-def _device() -> str:
-    from ptbench.executors.local import worker_device
+@dataclass(frozen=True)
+class Placement:
+    """Where a job runs: its device and its CPU thread budget (0: leave the process's setting)."""
 
-    return worker_device()
+    device: str = "cpu"
+    threads: int = 0
 
 
-def _config(cell: Cell, params: dict, seed: int, evaluate: tuple, ctx: RunContext):
-    from ptbench.train.trial import TrialConfig
+def _config(cell: Cell, params: dict, seed: int, evaluate: tuple, ctx: RunContext, where: Placement):
+    from ptbench.trial import TrialConfig
 
     return TrialConfig(
         cell.backbone,
@@ -112,7 +117,8 @@ def _config(cell: Cell, params: dict, seed: int, evaluate: tuple, ctx: RunContex
         cell.regularizers,
         params,
         seed=seed,
-        device=_device(),
+        device=where.device,
+        threads=where.threads,
         evaluate=evaluate,
         cache_dir=ctx.cache_dir,
         weights_dir=ctx.weights_dir,
@@ -140,6 +146,7 @@ def _open_run(
     seed: int,
     params: dict[str, Any],
     extra_tags: dict[str, Any],
+    device: str,
 ) -> str:
     """A trial or final run under its cell run, with the tags and params every job records."""
     tags = {
@@ -147,7 +154,7 @@ def _open_run(
         "ptbench.kind": kind,
         "ptbench.cell_hash": cell.hash,
         "ptbench.seed": seed,
-        "ptbench.device": _device(),
+        "ptbench.device": device,
         **extra_tags,
     }
     run_id = tracker.start_run(ctx.exp_id, name, parent=cell_run, tags=tags)
@@ -155,7 +162,9 @@ def _open_run(
     return run_id
 
 
-def search_trial(cell: Cell, cell_run: str, ctx: RunContext) -> JobResult:
+def search_trial(
+    cell: Cell, cell_run: str, ctx: RunContext, *, device: str = "cpu", threads: int = 0
+) -> JobResult:
     """One Optuna trial of ``cell``: validation data only.
 
     Whatever goes wrong (the sampler raising at ask, the MLflow run not opening, training) ends
@@ -164,7 +173,7 @@ def search_trial(cell: Cell, cell_run: str, ctx: RunContext) -> JobResult:
     """
     from ptbench.search import AskFailed, error_text
 
-    start = time.perf_counter()
+    start, where = time.perf_counter(), Placement(device, threads)
     res = JobResult("trial", cell.hash, "fail")
     try:
         tracker = _tracker(ctx.tracking_uri)
@@ -172,7 +181,7 @@ def search_trial(cell: Cell, cell_run: str, ctx: RunContext) -> JobResult:
         trial, params = study.ask(cell.space)
     except AskFailed as err:
         res.number, res.error = -1 if err.number is None else err.number, err.error
-        _record_ask_failure(ctx, cell, cell_run, res, err.__cause__ or err)
+        _record_ask_failure(ctx, cell, cell_run, res, err.__cause__ or err, device)
         return _done(res, start)
     except Exception as err:  # the tracker or the study could not be opened: nothing to record in
         res.error = error_text(err)
@@ -189,8 +198,9 @@ def search_trial(cell: Cell, cell_run: str, ctx: RunContext) -> JobResult:
             ctx.search_seed,
             params,
             {"ptbench.trial_number": trial.number},
+            device,
         )
-        _train_trial(study, trial, params, tracker, run_id, cell, ctx, res, start)
+        _train_trial(study, trial, params, tracker, run_id, cell, ctx, res, start, where)
     except Exception as err:  # the run did not open, or recording the outcome failed
         res.state, res.value, res.error = "fail", None, res.error or error_text(err)
         with contextlib.suppress(Exception):  # storage down: the next run's fail_stale closes it
@@ -207,7 +217,7 @@ def _done(res: JobResult, start: float) -> JobResult:
 
 
 def _record_ask_failure(
-    ctx: RunContext, cell: Cell, cell_run: str, res: JobResult, err: BaseException
+    ctx: RunContext, cell: Cell, cell_run: str, res: JobResult, err: BaseException, device: str
 ) -> None:
     """A FAILED trial run in MLflow for a trial whose params could not be sampled."""
     from ptbench.search import error_text
@@ -216,16 +226,18 @@ def _record_ask_failure(
     extra = {"ptbench.trial_number": res.number} if res.number >= 0 else {}
     try:
         tracker = _tracker(ctx.tracking_uri)
-        run_id = _open_run(tracker, ctx, cell, cell_run, name, "trial", ctx.search_seed, {}, extra)
+        run_id = _open_run(tracker, ctx, cell, cell_run, name, "trial", ctx.search_seed, {}, extra, device)
         _record_failure(tracker, run_id, err)
     except Exception as track_err:  # the Optuna record stands; say why MLflow has none
         res.error += f" (no MLflow run: {error_text(track_err)})"
 
 
-def _train_trial(study, trial, params, tracker, run_id: str, cell: Cell, ctx: RunContext, res, start) -> None:
+def _train_trial(
+    study, trial, params, tracker, run_id: str, cell: Cell, ctx: RunContext, res, start, where: Placement
+) -> None:
     """Train ``params``, report every epoch for pruning, and close the Optuna trial and MLflow run."""
     from ptbench.search import Pruned, error_text
-    from ptbench.train.trial import run_trial
+    from ptbench.trial import run_trial
 
     metric = cell.objective["metric"]
     report = study.reporter(trial, metric)
@@ -237,7 +249,7 @@ def _train_trial(study, trial, params, tracker, run_id: str, cell: Cell, ctx: Ru
                 report(epoch, metrics)
 
             out = run_trial(
-                _config(cell, params, ctx.search_seed, (), ctx),
+                _config(cell, params, ctx.search_seed, (), ctx, where),
                 on_epoch,
                 on_ready=lambda info: _log_info(tracker, run_id, info),
             )
@@ -271,10 +283,18 @@ def _train_trial(study, trial, params, tracker, run_id: str, cell: Cell, ctx: Ru
 
 
 def final_run(
-    cell: Cell, cell_run: str, ctx: RunContext, params: dict[str, Any], seed: int, source_trial: int
+    cell: Cell,
+    cell_run: str,
+    ctx: RunContext,
+    params: dict[str, Any],
+    seed: int,
+    source_trial: int,
+    *,
+    device: str = "cpu",
+    threads: int = 0,
 ) -> JobResult:
     """The best configuration re-run with ``seed``, then evaluated on test and shifted data."""
-    from ptbench.train.trial import run_trial
+    from ptbench.trial import run_trial
 
     start = time.perf_counter()
     tracker = _tracker(ctx.tracking_uri)
@@ -288,12 +308,13 @@ def final_run(
         seed,
         params,
         {"ptbench.source_trial": source_trial},
+        device,
     )
     res = JobResult("final", cell.hash, "fail", number=source_trial, seed=seed)
     try:
         with tracker.epoch_log(run_id) as log_epoch:
             out = run_trial(
-                _config(cell, params, seed, ctx.evaluation, ctx),
+                _config(cell, params, seed, ctx.evaluation, ctx, Placement(device, threads)),
                 lambda e, m: log_epoch(m, e),
                 on_ready=lambda info: _log_info(tracker, run_id, info),
             )

@@ -19,9 +19,10 @@ from typing import Any
 import yaml
 
 from ptbench import __version__
+from ptbench.hashing import stable_hash
 from ptbench.jobs import JobResult, RunContext, cell_params, final_run, open_study, search_trial
 from ptbench.progress import make_progress
-from ptbench.suite import Cell, Suite, expand, stable_hash
+from ptbench.suite import Cell, Suite, expand
 
 PACKAGES = ("torch", "torchvision", "torchaudio", "timm", "transformers", "mlflow", "optuna")
 
@@ -112,7 +113,7 @@ def _run_tags() -> dict[str, str]:
 
 
 def run_suite(suite: Suite, opts: RunOptions, suite_text: str | None = None) -> RunSummary:
-    from ptbench.executors import LocalExecutor, resolve_devices
+    """Run (or resume) every cell of ``suite``; what is finished in the stores is not run again."""
     from ptbench.search import check_storage
     from ptbench.tracking import Tracker
 
@@ -127,8 +128,31 @@ def run_suite(suite: Suite, opts: RunOptions, suite_text: str | None = None) -> 
     prepare_weights(suite, project, tracking_uri)
 
     exp_id = tracker.experiment(suite.name, project / "artifacts")
-    suite_key = stable_hash([c.hash for c in cells])
     tags = _run_tags()
+    suite_run = _open_suite_run(tracker, exp_id, suite, cells, tags, n_trials, workers, suite_text)
+    ctx = _context(suite, project, tracking_uri, storage_url, exp_id, tags)
+    plans = {c.hash: _plan_cell(tracker, ctx, c, suite_run, n_trials, suite.seeds) for c in cells}
+    summary = RunSummary(
+        len(cells),
+        {"complete": 0, "pruned": 0, "fail": 0},
+        {"finished": 0, "fail": 0},
+        [],
+        0.0,
+        project,
+        tracking_uri,
+    )
+    _schedule(plans, ctx, tracker, summary, suite.execution.devices, workers, opts.progress)
+    tracker.log_metrics(suite_run, {f"trials_{k}": v for k, v in summary.trials.items()})
+    tracker.end(suite_run, "FINISHED")
+    summary.seconds = time.perf_counter() - t0
+    return summary
+
+
+def _open_suite_run(
+    tracker, exp_id: str, suite: Suite, cells: list[Cell], tags, n_trials: int, workers: int, suite_text
+) -> str:
+    """The suite's MLflow run (made once, found again on resume) with its settings and files."""
+    suite_key = stable_hash([c.hash for c in cells])
     suite_run = tracker.ensure_run(
         exp_id, suite.name, {"ptbench.kind": "suite", "ptbench.suite_hash": suite_key}, tags
     )
@@ -150,8 +174,13 @@ def run_suite(suite: Suite, opts: RunOptions, suite_text: str | None = None) -> 
     if suite_text is not None:
         tracker.log_text(suite_run, suite_text, "suite.yaml")
     tracker.kill_stale(exp_id, suite_run)
+    return suite_run
 
-    ctx = RunContext(
+
+def _context(
+    suite: Suite, project: Path, tracking_uri: str, storage_url: str, exp_id: str, tags: dict[str, str]
+) -> RunContext:
+    return RunContext(
         tracking_uri=tracking_uri,
         storage_url=storage_url,
         exp_id=exp_id,
@@ -165,47 +194,49 @@ def run_suite(suite: Suite, opts: RunOptions, suite_text: str | None = None) -> 
         robustness=suite.robustness.model_dump(),
         tags=tags,
     )
-    plans: dict[str, CellPlan] = {}
-    for cell in cells:
-        run_id = tracker.ensure_run(
-            exp_id,
-            cell.describe(),
-            {"ptbench.kind": "cell", "ptbench.cell_hash": cell.hash},
-            tags,
-            parent=suite_run,
-        )
-        tracker.log_params(run_id, cell_params(cell))
-        tracker.kill_stale(exp_id, run_id)
-        study = open_study(ctx, cell)
-        study.fail_stale()
-        done = study.counts().finished
-        plan = CellPlan(cell, max(0, n_trials - done), done, run_id)
-        finished_seeds = {
-            int(r.data.tags.get("ptbench.seed", -1))
-            for r in tracker.search(
-                exp_id,
-                f"tags.`mlflow.parentRunId` = '{run_id}' and "
-                "tags.`ptbench.kind` = 'final' and "
-                "attributes.status = 'FINISHED'",
-            )
-        }
-        plan.finals_todo = [s for s in suite.seeds if s not in finished_seeds]
-        plans[cell.hash] = plan
 
-    summary = RunSummary(
-        len(cells),
-        {"complete": 0, "pruned": 0, "fail": 0},
-        {"finished": 0, "fail": 0},
-        [],
-        0.0,
-        project,
-        tracking_uri,
+
+def _plan_cell(
+    tracker, ctx: RunContext, cell: Cell, suite_run: str, n_trials: int, seeds: list[int]
+) -> CellPlan:
+    """What is left of one cell: its trials not yet finished and its seeds without a final run.
+    Runs and trials left running by an interrupted run are closed first, so they count as failed."""
+    run_id = tracker.ensure_run(
+        ctx.exp_id,
+        cell.describe(),
+        {"ptbench.kind": "cell", "ptbench.cell_hash": cell.hash},
+        ctx.tags,
+        parent=suite_run,
     )
-    devices = resolve_devices(suite.execution.devices, workers)
-    executor = LocalExecutor(workers, devices)
-    progress = make_progress(
-        sum(p.todo_trials + len(p.finals_todo) for p in plans.values()), len(cells), opts.progress
-    )
+    tracker.log_params(run_id, cell_params(cell))
+    tracker.kill_stale(ctx.exp_id, run_id)
+    study = open_study(ctx, cell)
+    study.fail_stale()
+    done = study.counts().finished
+    plan = CellPlan(cell, max(0, n_trials - done), done, run_id)
+    finished_seeds = {
+        int(r.data.tags.get("ptbench.seed", -1))
+        for r in tracker.search(
+            ctx.exp_id,
+            f"tags.`mlflow.parentRunId` = '{run_id}' and "
+            "tags.`ptbench.kind` = 'final' and "
+            "attributes.status = 'FINISHED'",
+        )
+    }
+    plan.finals_todo = [s for s in seeds if s not in finished_seeds]
+    return plan
+
+
+def _schedule(
+    plans: dict[str, CellPlan], ctx: RunContext, tracker, summary, devices, workers: int, mode
+) -> None:
+    """Run every plan's trials, then (once a cell's search is over) its final runs, on local
+    workers; a cell is closed as soon as nothing of it is left. Ctrl-C stops the workers at once."""
+    from ptbench.executors import LocalExecutor, resolve_devices
+
+    executor = LocalExecutor(workers, resolve_devices(devices, workers))
+    total = sum(p.todo_trials + len(p.finals_todo) for p in plans.values())
+    progress = make_progress(total, len(plans), mode)
     pending: dict[Future, str] = {}
     try:
         for plan in plans.values():
@@ -222,18 +253,7 @@ def run_suite(suite: Suite, opts: RunOptions, suite_text: str | None = None) -> 
             done, _ = wait(pending, return_when=FIRST_COMPLETED)
             for fut in done:
                 plan = plans[pending.pop(fut)]
-                res: JobResult = fut.result()
-                _count(summary, res)
-                progress.advance(res, plan.cell.describe(), plan.cell.objective["direction"])
-                if res.kind == "trial":
-                    plan.todo_trials -= 1
-                    if plan.todo_trials == 0:
-                        _submit_finals(plan, ctx, executor, pending, tracker)
-                else:
-                    plan.finals_todo.remove(res.seed)
-                if plan.todo_trials == 0 and not plan.finals_todo and not _busy(plan, pending):
-                    _close_cell(plan, tracker, ctx)
-                    progress.cell_done()
+                _finished(plan, fut.result(), ctx, executor, pending, tracker, summary, progress)
             progress.running(min(workers, len(pending)))
     except KeyboardInterrupt:
         executor.shutdown(cancel=True)
@@ -241,10 +261,22 @@ def run_suite(suite: Suite, opts: RunOptions, suite_text: str | None = None) -> 
         raise
     executor.shutdown()
     progress.stop()
-    tracker.log_metrics(suite_run, {f"trials_{k}": v for k, v in summary.trials.items()})
-    tracker.end(suite_run, "FINISHED")
-    summary.seconds = time.perf_counter() - t0
-    return summary
+
+
+def _finished(plan: CellPlan, res: JobResult, ctx, executor, pending, tracker, summary, progress) -> None:
+    """Account for one finished job: a cell whose search is over gets its final runs; a cell
+    with nothing left running or to run is closed."""
+    _count(summary, res)
+    progress.advance(res, plan.cell.describe(), plan.cell.objective["direction"])
+    if res.kind == "trial":
+        plan.todo_trials -= 1
+        if plan.todo_trials == 0:
+            _submit_finals(plan, ctx, executor, pending, tracker)
+    else:
+        plan.finals_todo.remove(res.seed)
+    if plan.todo_trials == 0 and not plan.finals_todo and not _busy(plan, pending):
+        _close_cell(plan, tracker, ctx)
+        progress.cell_done()
 
 
 def check_suite_data(cells: list[Cell]) -> None:

@@ -82,7 +82,7 @@ def test_every_modality_has_its_families():
 
 
 def test_two_runs_of_the_same_final_model_give_identical_robustness_numbers():
-    from ptbench.train.trial import TrialConfig, run_trial
+    from ptbench.trial import TrialConfig, run_trial
 
     cfg = TrialConfig(
         {"name": "test_efficientnet", "params": {"input_size": 16}},

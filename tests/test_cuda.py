@@ -12,7 +12,7 @@ import torch
 
 from ptbench.tasks import TASKS
 from ptbench.tasks.base import build_task
-from ptbench.train.trial import TrialConfig, load_task, run_trial
+from ptbench.trial import TrialConfig, load_task, run_trial
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 
@@ -98,7 +98,7 @@ def test_image_final_runs_on_cuda_with_robustness(backbone, strategy, regs, para
 def test_probe_final_run_on_cuda_with_every_feature_from_the_disk_cache(tmp_path):
     """A worker that finds all features on disk never runs the frozen backbone to extract; it
     must still be on the GPU for the robustness evaluation, which runs it on raw inputs."""
-    from ptbench.train import trial
+    from ptbench import trial
     from ptbench.train.features import FeatureCache
 
     cfg = TrialConfig(
@@ -194,10 +194,9 @@ def test_fit_on_cuda_runs_bf16_autocast_channels_last():
     assert math.isfinite(res.history[-1]["train_loss"])
 
 
-def _where() -> tuple[str, int]:
-    from ptbench.executors.local import worker_device
-
-    return worker_device(), torch.cuda.current_device()
+def _where(device: str, threads: int) -> tuple[str, int]:
+    """A job: told its device by the executor, it reports that and the device torch is set to."""
+    return device, torch.cuda.current_device()
 
 
 def test_every_worker_pins_a_gpu():

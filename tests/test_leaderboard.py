@@ -226,6 +226,36 @@ def test_partial_and_failed_cells_are_listed_never_dropped(store):
     assert "no cell finished" in render(boards, "table")
 
 
+@pytest.mark.parametrize("form", ["structured", "string"])
+def test_a_minimized_objective_ranks_trials_by_its_direction_in_new_and_old_stores(store, form):
+    """Cells record their objective as params ``objective.metric`` and ``objective.direction``;
+    stores written before that carry one param, ``objective: "minimize val_loss"``. Both read."""
+    tracker, tmp = store
+    search = {**TINY["search"], "objective": {"metric": "val_loss", "direction": "minimize"}}
+    cell = next(iter(grid(tmp, f"minimize-{form}", search=search).values()))
+    params = cell_params(cell)
+    assert {"objective.metric": "val_loss", "objective.direction": "minimize"}.items() <= params.items()
+    if form == "string":
+        params = {k: v for k, v in params.items() if not k.startswith("objective.")}
+        params["objective"] = "minimize val_loss"
+    exp = tracker.experiment(cell.suite)
+    cell_run = tracker.start_run(
+        exp, cell.describe(), {"ptbench.kind": "cell", "ptbench.cell_hash": cell.hash}
+    )
+    tracker.log_params(cell_run, params)
+    for i, loss in enumerate([0.5, 0.2, 0.9]):
+        run = tracker.start_run(
+            exp, f"trial-{i}", {"ptbench.kind": "trial", "ptbench.cell_hash": cell.hash}, parent=cell_run
+        )
+        tracker.log_params(run, params)
+        tracker.log_metrics(run, {"val_loss": loss})
+        tracker.set_tags(run, {"ptbench.state": "complete"})
+        tracker.end(run, "FINISHED")
+    tracker.end(cell_run, "FINISHED")
+    (row,) = build_leaderboard(tracker.uri, f"minimize-{form}")[0].views["unfinished"].to_dict("records")
+    assert row["val_best"] == 0.2 and row["trials"] == 3
+
+
 @pytest.mark.slow
 def test_a_suite_whose_cells_all_failed_ends_with_a_board_that_says_so(tmp_path):
     """The real CLI: every trial fails (a backbone whose loss is NaN), so no cell has a final run."""
@@ -256,7 +286,7 @@ def test_peak_memory_is_per_job_not_the_workers_lifetime_peak():
     """A big job, then a small one in the same process: the small one reports small."""
     import torch
 
-    from ptbench.train.trial import TrialConfig, run_trial
+    from ptbench.trial import TrialConfig, run_trial
 
     cfg = TrialConfig(
         {"name": "test_efficientnet", "weights": "none", "params": {"input_size": 16}},

@@ -21,7 +21,7 @@ from ptbench.tasks.base import Split
 from ptbench.train.features import FeatureCache
 from ptbench.train.recipe import Recipe
 from ptbench.train.trainer import fit, predict
-from ptbench.train.trial import load_task
+from ptbench.trial import load_task
 
 BB = {"name": "test_efficientnet", "weights": "none", "params": {"input_size": 16}}
 TASK = {"name": "digits", "params": {"train_size": 1000, "val_size": 397, "test_size": 400}}

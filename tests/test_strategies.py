@@ -18,7 +18,7 @@ from ptbench.suite import parse_suite
 from ptbench.tasks.base import Split
 from ptbench.train.recipe import Recipe
 from ptbench.train.trainer import fit
-from ptbench.train.trial import load_task
+from ptbench.trial import load_task
 
 TASK = {"name": "digits", "params": {"train_size": 200, "val_size": 100, "test_size": 100}}
 

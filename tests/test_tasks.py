@@ -10,7 +10,7 @@ from conftest import needs_task
 from ptbench import optional
 from ptbench.errors import PtbenchError
 from ptbench.tasks import TASKS
-from ptbench.train.trial import TrialConfig, run_trial
+from ptbench.trial import TrialConfig, run_trial
 
 
 def build(name, **params):

@@ -13,7 +13,7 @@ from ptbench.tasks.base import Split
 from ptbench.train.features import FeatureCache
 from ptbench.train.recipe import Recipe
 from ptbench.train.trainer import fit
-from ptbench.train.trial import TrialConfig, load_task, run_trial
+from ptbench.trial import TrialConfig, load_task, run_trial
 
 BB = {"name": "test_efficientnet", "weights": "none", "params": {"input_size": 16}}
 TASK = {

@@ -25,12 +25,12 @@ from ptbench.backbones.base import Backbone, WeightsInfo
 from ptbench.backbones.weights import file_sha256, load_into, read_checkpoint
 from ptbench.errors import PtbenchError
 from ptbench.params import Param
+from ptbench.tasks.base import RATE
 
 AUDIO_PARAMS = {"size": Param(str, "small (CPU) or full", choices=("small", "full"))}
 TRANSFORMER_AUDIO_PARAMS = AUDIO_PARAMS | {
     "dropout": Param(float, "rate of every dropout layer inside the backbone", low=0, high=1)
 }
-RATE = 16000
 
 
 class MelEncoder:

@@ -15,6 +15,7 @@ import torch
 from torch.nn import functional as F
 
 from ptbench.registry import Registry
+from ptbench.tasks.base import RATE
 
 CORRUPTIONS = Registry("corruption")
 
@@ -215,7 +216,7 @@ def gain(x, s, g):
 def speed(x, s, g):
     import torchaudio.functional as AF
 
-    y = AF.resample(x, int(16000 * s), 16000)
+    y = AF.resample(x, int(RATE * s), RATE)
     out = torch.zeros_like(x)
     out[:, : min(y.shape[1], x.shape[1])] = y[:, : x.shape[1]]
     return out
@@ -225,8 +226,8 @@ def speed(x, s, g):
 def reverb(x, s, g):
     import torchaudio.functional as AF
 
-    n = int(16000 * s)
-    t = torch.arange(n) / 16000
+    n = int(RATE * s)
+    t = torch.arange(n) / RATE
     ir = torch.randn(n, generator=g) * torch.exp(-6.9 * t / s)
     ir[0] = 1.0
     y = AF.fftconvolve(x, ir[None].expand(len(x), -1))[:, : x.shape[1]]
@@ -239,7 +240,7 @@ def band_limit(x, s, g):
 
     y = x
     for _ in range(2):  # 4th order
-        y = AF.lowpass_biquad(y, 16000, s)
+        y = AF.lowpass_biquad(y, RATE, s)
     return y
 
 

@@ -1,7 +1,9 @@
 """Local executor: N worker processes (concurrent.futures), one device each, threads split fairly.
 
 Workers are spawned (safe with CUDA) and each pins itself to one device at start-up; on the CPU
-each gets ``cores // N`` torch threads so N workers never oversubscribe the machine.
+each gets ``cores // N`` torch threads so N workers never oversubscribe the machine. A job never
+asks where it runs: ``submit(fn, *args)`` calls ``fn(*args, device=…, threads=…)`` with the
+device and thread budget of the worker it landed on, so the same job runs anywhere.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ import os
 from concurrent.futures import Future, ProcessPoolExecutor
 from typing import Any
 
-_DEVICE = "cpu"
+_PLACE: dict[str, Any] = {"device": "cpu", "threads": 0}  # this worker's, set at its start
 
 
 def resolve_devices(devices: str | list[str], workers: int) -> list[str]:
@@ -28,18 +30,19 @@ def resolve_devices(devices: str | list[str], workers: int) -> list[str]:
 
 
 def _init_worker(queue: Any, threads: int) -> None:
-    global _DEVICE
-    _DEVICE = queue.get()
+    device = queue.get()
+    _PLACE.update(device=device, threads=threads)
     import torch
 
-    if _DEVICE.startswith("cuda"):
-        torch.cuda.set_device(_DEVICE)
+    if device.startswith("cuda"):
+        torch.cuda.set_device(device)
     torch.set_num_threads(threads)
     torch.set_num_interop_threads(1)
 
 
-def worker_device() -> str:
-    return _DEVICE
+def _placed(fn, args: tuple) -> Any:
+    """Run a job in a worker, handing it the worker's device and thread budget."""
+    return fn(*args, **_PLACE)
 
 
 class LocalExecutor:
@@ -57,7 +60,8 @@ class LocalExecutor:
         )
 
     def submit(self, fn, *args) -> Future:
-        return self.pool.submit(fn, *args)
+        """Run ``fn(*args, device=…, threads=…)`` on the next free worker."""
+        return self.pool.submit(_placed, fn, args)
 
     def shutdown(self, cancel: bool = False) -> None:
         if cancel:

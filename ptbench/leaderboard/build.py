@@ -17,6 +17,7 @@ import pandas as pd
 
 from ptbench.errors import PtbenchError
 from ptbench.leaderboard.stats import ci95, significantly_worse
+from ptbench.schema import matches
 
 CELL_COLS = ["backbone", "weights", "strategy", "regularizer"]
 PARAM = {"backbone": "backbone.name", "weights": "backbone.weights"}  # column → MLflow param
@@ -136,7 +137,7 @@ def _cell_row(c: pd.Series, f: pd.DataFrame, trials: pd.DataFrame, failed: pd.Da
     f = f[f["params.cell_hash"] == h]
     t = trials[trials["params.cell_hash"] == h] if not trials.empty else trials
     states = t.get("tags.ptbench.state", pd.Series(dtype=str))
-    direction, metric = str(c.get("params.objective", "maximize val_accuracy")).split()
+    direction, metric = _objective(c)
     val_best = _num(c.get(f"metrics.best_{metric}"))
     if math.isnan(val_best) and not t.empty:
         vals = _metric(t[states == "complete"], metric).dropna()
@@ -156,6 +157,19 @@ def _cell_row(c: pd.Series, f: pd.DataFrame, trials: pd.DataFrame, failed: pd.Da
         "_test": _metric(f, "test_accuracy").tolist(),
     }
     return row
+
+
+def _objective(c: pd.Series) -> tuple[str, str]:
+    """A cell run's (direction, metric): the params ``objective.direction`` and ``objective.metric``,
+    or, in stores written before them, the one param ``objective`` ("maximize val_accuracy")."""
+    direction, metric = c.get("params.objective.direction"), c.get("params.objective.metric")
+    if isinstance(direction, str) and isinstance(metric, str):
+        return direction, metric
+    old = c.get("params.objective")
+    if isinstance(old, str) and len(old.split()) == 2:
+        direction, metric = old.split()
+        return direction, metric
+    return "maximize", "val_accuracy"
 
 
 def _state(c: pd.Series) -> str:
@@ -270,8 +284,6 @@ def mce_reference(t: pd.DataFrame, reference: dict[str, str] | None) -> tuple[st
     may match the suite's rule; the choice must not depend on the order the store returns runs
     in, so: regularizer 'none' first, then by backbone, weights, strategy and regularizer names,
     then by cell hash."""
-    from ptbench.suite.grid import matches
-
     if not reference:
         return None, "mCE is left empty: the suite names no robustness.reference cell"
     rule = "{" + ", ".join(f"{k}: {v}" for k, v in reference.items()) + "}"

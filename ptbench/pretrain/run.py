@@ -16,7 +16,9 @@ from typing import Any
 
 from ptbench.backbones.build import WEIGHTS_FILE, build_backbone
 from ptbench.errors import PtbenchError
-from ptbench.suite.grid import stable_hash
+from ptbench.files import atomic_path, write_text_atomic
+from ptbench.hashing import stable_hash
+from ptbench.tasks import load_task, task_modality
 
 
 @dataclass(frozen=True)
@@ -52,9 +54,35 @@ class PretrainResult:
 def pretrain(
     spec: PretrainSpec, project_dir: str | Path, tracking_uri: str | None = None, name: str | None = None
 ) -> PretrainResult:
+    """Make the weights ``spec`` describes under ``<project_dir>/weights/<name>``, or reuse them."""
+    objective = _checked_objective(spec)
+    name = name or spec.default_name
+    out = Path(project_dir).resolve() / "weights" / name
+    reused = _reuse(spec, name, out)
+    if reused is not None:
+        return reused
+
+    from ptbench.tracking import Tracker, default_tracking_uri
+
+    tracker = Tracker(tracking_uri or default_tracking_uri(project_dir))
+    tracker.check()
+    exp = tracker.experiment("ptbench-pretrain", Path(project_dir) / "artifacts")
+    run_id = tracker.start_run(exp, name, {"ptbench.kind": "pretrain", "ptbench.pretrain_key": spec.key})
+    tracker.log_params(
+        run_id, {k: json.dumps(v) if isinstance(v, dict) else v for k, v in asdict(spec).items()}
+    )
+    bb, data, curve, seconds = _train(spec, objective, tracker, run_id)
+    meta = _save(spec, name, out, bb, data, curve, seconds, run_id)
+    tracker.log_text(run_id, json.dumps(meta, indent=2), "meta.json")
+    tracker.set_tags(run_id, {"ptbench.weights_sha256": meta["sha256"], "ptbench.weights_name": name})
+    tracker.end(run_id, "FINISHED")
+    return PretrainResult(name, out / WEIGHTS_FILE, meta, reused=False)
+
+
+def _checked_objective(spec: PretrainSpec):
+    """The spec's objective entry, once the objective, backbone and task fit one modality."""
     from ptbench.backbones import BACKBONES
     from ptbench.pretrain import OBJECTIVES
-    from ptbench.tasks import task_modality
 
     entry, objective = BACKBONES.get(spec.backbone), OBJECTIVES.get(spec.objective)
     modality = entry.meta["modality"]
@@ -68,33 +96,31 @@ def pretrain(
         raise PtbenchError(
             f"task '{spec.task}' is {source_modality}, backbone '{spec.backbone}' is {modality}"
         )
-    name = name or spec.default_name
-    out = Path(project_dir).resolve() / "weights" / name
+    return objective
+
+
+def _reuse(spec: PretrainSpec, name: str, out: Path) -> PretrainResult | None:
+    """The weights already made under ``name`` with the same settings; an error if ``name`` was
+    made with other settings (never overwritten: suites may have used them)."""
     meta_file = out / "meta.json"
-    if meta_file.is_file():
-        meta = json.loads(meta_file.read_text())
-        if meta.get("key") != spec.key:
-            raise PtbenchError(
-                f"pretrained weights '{name}' already exist with other settings "
-                f"({meta_file}); choose another --name"
-            )
-        if (out / WEIGHTS_FILE).is_file():
-            return PretrainResult(name, out / WEIGHTS_FILE, meta, reused=True)
+    if not meta_file.is_file():
+        return None
+    meta = json.loads(meta_file.read_text())
+    if meta.get("key") != spec.key:
+        raise PtbenchError(
+            f"pretrained weights '{name}' already exist with other settings "
+            f"({meta_file}); choose another --name"
+        )
+    if (out / WEIGHTS_FILE).is_file():
+        return PretrainResult(name, out / WEIGHTS_FILE, meta, reused=True)
+    return None
 
+
+def _train(spec: PretrainSpec, objective, tracker, run_id: str):
+    """Build a randomly initialised backbone and train it with the objective, logging the loss
+    (and perplexity for language models); a failure marks the MLflow run FAILED and re-raises."""
     import torch
-    from safetensors.torch import save_file
 
-    from ptbench.backbones.weights import file_sha256
-    from ptbench.tracking import Tracker, default_tracking_uri
-    from ptbench.train.trial import load_task
-
-    tracker = Tracker(tracking_uri or default_tracking_uri(project_dir))
-    tracker.check()
-    exp = tracker.experiment("ptbench-pretrain", Path(project_dir) / "artifacts")
-    run_id = tracker.start_run(exp, name, {"ptbench.kind": "pretrain", "ptbench.pretrain_key": spec.key})
-    tracker.log_params(
-        run_id, {k: json.dumps(v) if isinstance(v, dict) else v for k, v in asdict(spec).items()}
-    )
     torch.manual_seed(spec.seed)
     bb = build_backbone({"name": spec.backbone, "weights": "none", "params": spec.backbone_params})
     data = load_task({"name": spec.task, "params": spec.task_params})
@@ -106,24 +132,32 @@ def pretrain(
         "seed": spec.seed,
     }
     start = time.perf_counter()
+    lm = spec.objective in ("mlm", "clm")  # language models also report perplexity
+
+    def log(step: int, loss: float) -> None:
+        tracker.log_metrics(
+            run_id, {"loss": loss, **({"perplexity": math.exp(min(loss, 50))} if lm else {})}, step
+        )
+
     try:
-        lm = spec.objective in ("mlm", "clm")  # language models also report perplexity
-
-        def log(step: int, loss: float) -> None:
-            tracker.log_metrics(
-                run_id, {"loss": loss, **({"perplexity": math.exp(min(loss, 50))} if lm else {})}, step
-            )
-
         curve = objective.fn(bb, data, cfg, log)
     except Exception as err:
         tracker.set_tags(run_id, {"ptbench.error": f"{type(err).__name__}: {err}"[:500]})
         tracker.end(run_id, "FAILED")
         raise
-    out.mkdir(parents=True, exist_ok=True)
+    return bb, data, curve, time.perf_counter() - start
+
+
+def _save(spec: PretrainSpec, name: str, out: Path, bb, data, curve, seconds: float, run_id: str) -> dict:
+    """Write the weights, then ``meta.json`` (what made them, their hash): each whole or not at all,
+    so a crash never leaves weights that look finished."""
+    from safetensors.torch import save_file
+
+    from ptbench.backbones.weights import file_sha256
+
     state = {k: v.detach().contiguous() for k, v in bb.weights_module.state_dict().items()}
-    tmp = out / (WEIGHTS_FILE + ".tmp")
-    save_file(state, str(tmp))
-    tmp.replace(out / WEIGHTS_FILE)
+    with atomic_path(out / WEIGHTS_FILE) as tmp:
+        save_file(state, str(tmp))
     meta = {
         "name": name,
         "key": spec.key,
@@ -133,13 +167,10 @@ def pretrain(
         "split_hash": data.split_hash,
         "loss_curve": curve,
         "final_loss": curve[-1] if curve else None,
-        "seconds": time.perf_counter() - start,
+        "seconds": seconds,
         "sha256": file_sha256(out / WEIGHTS_FILE),
         "preprocess": bb.preprocess_info(),
         "mlflow_run_id": run_id,
     }
-    meta_file.write_text(json.dumps(meta, indent=2))
-    tracker.log_text(run_id, json.dumps(meta, indent=2), "meta.json")
-    tracker.set_tags(run_id, {"ptbench.weights_sha256": meta["sha256"], "ptbench.weights_name": name})
-    tracker.end(run_id, "FINISHED")
-    return PretrainResult(name, out / WEIGHTS_FILE, meta, reused=False)
+    write_text_atomic(out / "meta.json", json.dumps(meta, indent=2))
+    return meta

@@ -4,19 +4,39 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ptbench.suite.schema import Dist, Suite
+from ptbench.schema import Dist, Suite, matches
+from ptbench.suite.grid import TRAINER_SPACE, expand
 
 
 def registry_problems(suite: Suite) -> list[str]:
+    """Every problem of a schema-valid suite against the registries, one line each naming its
+    field. Names and params come first; the whole grid is checked only once they are all known."""
+    problems = [
+        *_backbone_problems(suite),
+        *_task_problems(suite),
+        *_method_problems(suite),
+        *_corruption_problems(suite),
+    ]
+    for key in ("include", "exclude"):
+        for i, rule in enumerate(getattr(suite, key)):
+            if not rule:
+                problems.append(f"{key}[{i}]: an empty rule would match every cell")
+    if problems:
+        return problems
+    problems = [*_space_problems(suite), *_pair_problems(suite)]
+    if not problems:
+        cells = expand(suite)
+        if not cells:
+            problems.append("include/exclude: the rules leave no cell in the grid")
+        problems += _combination_problems(cells)
+    return problems
+
+
+def _backbone_problems(suite: Suite) -> list[str]:
     from ptbench.backbones import BACKBONES
-    from ptbench.regularizers import REGULARIZERS
-    from ptbench.strategies import STRATEGIES
-    from ptbench.suite.grid import TRAINER_SPACE, expand, matches
-    from ptbench.tasks import TASKS, task_modality
 
     problems: list[str] = []
-    ax = suite.axes
-    for i, b in enumerate(ax.backbones):
+    for i, b in enumerate(suite.axes.backbones):
         where = f"axes.backbones[{i}]"
         if b.name not in BACKBONES:
             problems.append(f"{where}: {BACKBONES.unknown(b.name)}")
@@ -33,7 +53,14 @@ def registry_problems(suite: Suite) -> list[str]:
         problems += _param_problems(where, b.params, entry.meta.get("params", {}), "backbone", b.name)
         if b.pretrain is not None:
             problems += _pretrain_problems(f"{where}.pretrain", b.pretrain, entry.meta["modality"])
-    for i, t in enumerate(ax.tasks):
+    return problems
+
+
+def _task_problems(suite: Suite) -> list[str]:
+    from ptbench.tasks import TASKS, task_modality
+
+    problems: list[str] = []
+    for i, t in enumerate(suite.axes.tasks):
         if t.name not in TASKS:
             problems.append(f"axes.tasks[{i}]: {TASKS.unknown(t.name)}")
             continue
@@ -52,14 +79,23 @@ def registry_problems(suite: Suite) -> list[str]:
         missing = entry.meta.get("available", lambda: None)()
         if missing:
             problems.append(f"axes.tasks[{i}]: task '{t.name}' is not available here: {missing}")
-    for i, s in enumerate(ax.strategies):
+    return problems
+
+
+def _method_problems(suite: Suite) -> list[str]:
+    """Unknown strategies and regularizers, and params their search spaces do not name."""
+    from ptbench.regularizers import REGULARIZERS
+    from ptbench.strategies import STRATEGIES
+
+    problems: list[str] = []
+    for i, s in enumerate(suite.axes.strategies):
         if s.name not in STRATEGIES:
             problems.append(f"axes.strategies[{i}]: {STRATEGIES.unknown(s.name)}")
         else:
             problems += _param_problems(
                 f"axes.strategies[{i}]", s.params, STRATEGIES.get(s.name).space, "strategy", s.name
             )
-    for i, stack in enumerate(ax.regularizers):
+    for i, stack in enumerate(suite.axes.regularizers):
         for j, r in enumerate(stack):
             where = f"axes.regularizers[{i}][{j}]"
             if r.name not in REGULARIZERS:
@@ -67,23 +103,30 @@ def registry_problems(suite: Suite) -> list[str]:
             else:
                 space = REGULARIZERS.get(r.name).space
                 problems += _param_problems(where, r.params, space, "regularizer", r.name)
-    if suite.robustness.corruptions != "all":
-        from ptbench.evaluate.corruptions import CORRUPTIONS
+    return problems
 
-        for i, name in enumerate(suite.robustness.corruptions):
-            if name not in CORRUPTIONS:
-                problems.append(f"robustness.corruptions[{i}]: {CORRUPTIONS.unknown(name)}")
-    for key in ("include", "exclude"):
-        for i, rule in enumerate(getattr(suite, key)):
-            if not rule:
-                problems.append(f"{key}[{i}]: an empty rule would match every cell")
-    if problems:
-        return problems
 
-    # Whole-grid checks: modality pairs, search-space keys, an empty grid.
+def _corruption_problems(suite: Suite) -> list[str]:
+    if suite.robustness.corruptions == "all":
+        return []
+    from ptbench.evaluate.corruptions import CORRUPTIONS
+
+    return [
+        f"robustness.corruptions[{i}]: {CORRUPTIONS.unknown(name)}"
+        for i, name in enumerate(suite.robustness.corruptions)
+        if name not in CORRUPTIONS
+    ]
+
+
+def _space_problems(suite: Suite) -> list[str]:
+    """Search-space keys that no strategy, regularizer or trainer setting has."""
+    from ptbench.regularizers import REGULARIZERS
+    from ptbench.strategies import STRATEGIES
+
     known_keys = set(TRAINER_SPACE)
     for e in (*STRATEGIES, *REGULARIZERS):
         known_keys |= set(e.space)
+    problems = []
     for key, spec in suite.search.space.items():
         if key not in known_keys:
             problems.append(
@@ -91,6 +134,17 @@ def registry_problems(suite: Suite) -> list[str]:
             )
         elif isinstance(spec, Dist) and spec.type == "int" and spec.log and spec.low < 1:
             problems.append(f"search.space.{key}: log int range needs low >= 1")
+    return problems
+
+
+def _pair_problems(suite: Suite) -> list[str]:
+    """Backbone × task pairs of different modalities (not excluded), and strategies that cannot
+    apply to a backbone."""
+    from ptbench.backbones import BACKBONES
+    from ptbench.strategies import STRATEGIES
+    from ptbench.tasks import task_modality
+
+    ax, problems = suite.axes, []
     for i, b in enumerate(ax.backbones):
         bmod = BACKBONES.get(b.name).meta["modality"]
         for j, t in enumerate(ax.tasks):
@@ -108,11 +162,6 @@ def registry_problems(suite: Suite) -> list[str]:
             reason = check(BACKBONES.get(b.name))
             if reason:
                 problems.append(f"axes.strategies[{i}]: '{s.name}' cannot apply to '{b.name}': {reason}")
-    if not problems:
-        cells = expand(suite)
-        if not cells:
-            problems.append("include/exclude: the rules leave no cell in the grid")
-        problems += _combination_problems(cells)
     return problems
 
 

@@ -7,14 +7,12 @@ so raising ``--trials`` continues the same Optuna study.
 
 from __future__ import annotations
 
-import fnmatch
-import hashlib
 import itertools
-import json
-from dataclasses import dataclass, field
 from typing import Any
 
-from ptbench.suite.schema import BackboneItem, Dist, Item, Suite
+from ptbench.cell import Cell
+from ptbench.hashing import stable_hash
+from ptbench.schema import BackboneItem, Dist, Item, Suite, matches
 
 # Settings of the one trainer every trial uses; strategies and regularizers add their own.
 TRAINER_SPACE: dict[str, Any] = {
@@ -28,54 +26,11 @@ TRAINER_SPACE: dict[str, Any] = {
 }
 
 
-def _canon(obj: Any) -> str:
-    return json.dumps(obj, sort_keys=True, separators=(",", ":"), default=str)
-
-
-def stable_hash(obj: Any, n: int = 12) -> str:
-    return hashlib.sha256(_canon(obj).encode()).hexdigest()[:n]
-
-
 def _label(item: Item) -> str:
     if not item.params:
         return item.name
     inner = ",".join(f"{k}={v}" for k, v in sorted(item.params.items()))
     return f"{item.name}({inner})"
-
-
-@dataclass(frozen=True)
-class Cell:
-    """One point of the grid, fully resolved and picklable (it travels to worker processes)."""
-
-    suite: str
-    suite_version: str
-    backbone: dict[str, Any]
-    task: dict[str, Any]
-    strategy: dict[str, Any]
-    regularizers: list[dict[str, Any]]
-    space: dict[str, Any]
-    objective: dict[str, str]
-    labels: dict[str, str] = field(compare=False)
-    hash: str = field(compare=False, default="")
-
-    @property
-    def study_name(self) -> str:
-        return f"{self.suite}-{self.hash}"
-
-    def describe(self) -> str:
-        lb = self.labels
-        return f"{lb['task']} | {lb['backbone']} | {lb['strategy']} | {lb['regularizer']}"
-
-
-def matches(rule: dict[str, Any], labels: dict[str, str]) -> bool:
-    """A rule matches when every key it names matches (glob patterns; a list means any of)."""
-    for key, pats in rule.items():
-        if key not in labels:
-            continue
-        pats = pats if isinstance(pats, list) else [pats]
-        if not any(fnmatch.fnmatch(labels[key], str(p)) for p in pats):
-            return False
-    return True
 
 
 def resolve_space(suite: Suite, strategy: Item, regs: list[Item]) -> dict[str, Any]:

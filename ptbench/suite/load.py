@@ -12,7 +12,7 @@ import yaml
 from pydantic import ValidationError
 
 from ptbench.errors import SuiteError
-from ptbench.suite.schema import Suite
+from ptbench.schema import Suite
 
 
 def _loc(loc: tuple) -> str:

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
-from typing import Any
+from functools import lru_cache
+from typing import TYPE_CHECKING, Any
 
 from ptbench.registry import Registry
+
+if TYPE_CHECKING:
+    from ptbench.tasks.base import TaskData
 
 TASKS = Registry(
     "task",
@@ -28,14 +33,23 @@ def task_modality(name: str, params: dict[str, Any]) -> str | None:
     return params.get(key) if key else meta["modality"]
 
 
+def load_task(spec: dict[str, Any]) -> TaskData:
+    """The task's data as a trial or a pre-training sees it (``{"name", "params"}``), built once
+    per process: a worker runs many trials of the same task, and building decodes and splits."""
+    return _task_data(spec["name"], json.dumps(spec.get("params", {}), sort_keys=True))
+
+
+@lru_cache(maxsize=4)
+def _task_data(name: str, params_json: str) -> TaskData:
+    return TASKS.get(name).fn(json.loads(params_json))
+
+
 def check_data(task_specs: Iterable[Any]) -> list[str]:
     """Load each distinct task of a suite once, before any trial starts: bad data (a truncated
     image, a CSV row without a label) ends the run at its start, one line per problem naming the
     file (and line), instead of failing trials one by one. Loading also fills the decode and split
     caches under $PTBENCH_DATA_DIR, so workers start warm. ``task_specs``: cell.task dicts
     ({"name", "params"}) or suite axis items (``.name``, ``.params``)."""
-    import json
-
     from ptbench.errors import PtbenchError
 
     problems: list[str] = []
@@ -55,4 +69,4 @@ def check_data(task_specs: Iterable[Any]) -> list[str]:
     return problems
 
 
-__all__ = ["TASKS", "check_data", "task_modality"]
+__all__ = ["TASKS", "check_data", "load_task", "task_modality"]

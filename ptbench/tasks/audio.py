@@ -17,16 +17,16 @@ import numpy as np
 
 from ptbench import optional
 from ptbench.errors import PtbenchError
+from ptbench.files import atomic_path
 from ptbench.params import Param
 from ptbench.tasks import TASKS
-from ptbench.tasks.base import SHIFTED_SIZE, SPLIT_PARAMS, TaskData, build_task, data_dir
+from ptbench.tasks.base import RATE, SHIFTED_SIZE, SPLIT_PARAMS, TaskData, build_task, data_dir
 
 WORDS = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]
 ACCENTS = ["en-us", "en-gb", "en-gb-scotland", "en-gb-x-rp", "en-029", "en-gb-x-gbclan"]
 VARIANTS = ["", "+f1", "+f3", "+m3", "+m7", "+klatt", "+croak", "+whisper"]
 SPEEDS = [140, 190]
 FLITE_VOICES = ["kal16", "awb", "rms", "slt"]
-RATE = 16000
 
 
 def _missing() -> str | None:
@@ -77,10 +77,8 @@ def _synth(cmds: list[tuple[list[str], int]], cache: Path) -> tuple[np.ndarray, 
             xs.append(read_clip(wav))
             ys.append(label)
     x, y = np.stack(xs), np.array(ys, np.int64)
-    cache.parent.mkdir(parents=True, exist_ok=True)
-    tmp_file = cache.with_suffix(".tmp.npz")
-    np.savez(tmp_file, x=x, y=y)
-    tmp_file.replace(cache)
+    with atomic_path(cache) as tmp:
+        np.savez(tmp, x=x, y=y)
     return x, y
 
 

@@ -14,6 +14,7 @@ import numpy as np
 import torch
 
 from ptbench.errors import PtbenchError
+from ptbench.files import atomic_path, write_text_atomic
 from ptbench.params import Param
 
 
@@ -128,6 +129,7 @@ SPLIT_PARAMS = {
     "imbalance": Above(float, "long-tail regime: smallest / largest class size in train", low=0, high=1),
 }
 SHIFTED_SIZE = Param(int, "examples in each shifted set (default 1000)", low=1)
+RATE = 16000  # every waveform in ptbench: tasks hand it out, audio backbones and corruptions expect it
 
 
 def apply_regime(y: np.ndarray, train: np.ndarray, params: dict) -> np.ndarray:
@@ -336,10 +338,8 @@ def package_data(
         with np.load(cache, allow_pickle=False) as z:
             return z["x"], z["y"]
     x, y = decode()
-    cache.parent.mkdir(parents=True, exist_ok=True)
-    tmp = cache.with_suffix(f".{os.getpid()}.tmp.npz")
-    np.savez(tmp, x=x, y=y)
-    tmp.replace(cache)  # atomic: a concurrent worker never reads half a file
+    with atomic_path(cache) as tmp:  # a concurrent worker never reads half a file
+        np.savez(tmp, x=x, y=y)
     return x, y
 
 
@@ -352,8 +352,5 @@ def saved_split(name: str, y: np.ndarray, sizes: tuple[int, int, int], seed: int
         saved = json.loads(path.read_text())
         return tuple(np.array(saved[s], np.int64) for s in ("train", "val", "test"))
     tr, va, te = stratified_split(y, sizes, seed)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(f".{os.getpid()}.tmp")
-    tmp.write_text(json.dumps({"train": tr.tolist(), "val": va.tolist(), "test": te.tolist()}))
-    tmp.replace(path)
+    write_text_atomic(path, json.dumps({"train": tr.tolist(), "val": va.tolist(), "test": te.tolist()}))
     return tr, va, te

@@ -13,8 +13,7 @@ from ptbench import optional
 from ptbench.errors import PtbenchError, first_line
 from ptbench.params import Param
 from ptbench.tasks import TASKS
-from ptbench.tasks.audio import RATE
-from ptbench.tasks.base import SPLIT_PARAMS, TaskData, build_from_rows, build_task
+from ptbench.tasks.base import RATE, SPLIT_PARAMS, TaskData, build_from_rows, build_task
 from ptbench.tasks.user import CHANNELS, COMMON, SIZE, SPLITS, _defaults, _root, build_files
 
 

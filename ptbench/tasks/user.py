@@ -13,7 +13,6 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
-import os
 from collections.abc import Callable
 from functools import partial
 from pathlib import Path
@@ -21,10 +20,11 @@ from pathlib import Path
 import numpy as np
 
 from ptbench.errors import PtbenchError, first_line
+from ptbench.files import atomic_path
 from ptbench.params import Param
 from ptbench.tasks import TASKS
-from ptbench.tasks.audio import RATE, read_clip
-from ptbench.tasks.base import SPLIT_PARAMS, Above, TaskData, build_from_rows, build_task, data_dir
+from ptbench.tasks.audio import read_clip
+from ptbench.tasks.base import RATE, SPLIT_PARAMS, Above, TaskData, build_from_rows, build_task, data_dir
 
 IMAGE_EXT = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff")
 AUDIO_EXT = (".wav", ".flac", ".ogg")
@@ -111,10 +111,8 @@ def decode_cached(
     if not xs:
         raise PtbenchError(f"no readable {kind} files among {len(files)}")
     x, keep_arr = np.stack(xs), np.array(keep, np.int64)
-    cache.parent.mkdir(parents=True, exist_ok=True)
-    tmp = cache.with_suffix(f".{os.getpid()}.tmp.npz")
-    np.savez(tmp, x=x, keep=keep_arr, bad=np.array(bad, dtype=str))
-    tmp.replace(cache)
+    with atomic_path(cache) as tmp:
+        np.savez(tmp, x=x, keep=keep_arr, bad=np.array(bad, dtype=str))
     return x, keep_arr, bad
 
 

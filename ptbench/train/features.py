@@ -14,6 +14,7 @@ from pathlib import Path
 import torch
 
 from ptbench.backbones.base import Backbone, Preprocess
+from ptbench.files import atomic_path
 
 
 def tensor_digest(x: torch.Tensor) -> str:
@@ -65,10 +66,8 @@ class FeatureCache:
             if path is not None:
                 from safetensors.torch import save_file
 
-                path.parent.mkdir(parents=True, exist_ok=True)
-                tmp = path.with_suffix(".tmp")
-                save_file({"features": feats}, str(tmp))
-                tmp.replace(path)  # atomic: a concurrent worker never reads half a file
+                with atomic_path(path) as tmp:  # a concurrent worker never reads half a file
+                    save_file({"features": feats}, str(tmp))
         self._memory[key] = feats
         return feats
 

@@ -1,7 +1,9 @@
-"""The suite file's schema (pydantic). Every field has a default; unknown keys are errors."""
+"""The suite file's schema (pydantic), and what its include/exclude rules match. Every field has
+a default; unknown keys are errors. Checks against the registries live in ``ptbench.suite``."""
 
 from __future__ import annotations
 
+import fnmatch
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -145,6 +147,17 @@ class Axes(Strict):
 
 
 Rule = dict[Literal["backbone", "weights", "task", "strategy", "regularizer"], str | list[str]]
+
+
+def matches(rule: dict[str, Any], labels: dict[str, str]) -> bool:
+    """A rule matches when every key it names matches (glob patterns; a list means any of)."""
+    for key, pats in rule.items():
+        if key not in labels:
+            continue
+        pats = pats if isinstance(pats, list) else [pats]
+        if not any(fnmatch.fnmatch(labels[key], str(p)) for p in pats):
+            return False
+    return True
 
 
 class Robustness(Strict):

@@ -15,6 +15,7 @@ from typing import Any
 import torch
 
 from ptbench.errors import PtbenchError
+from ptbench.tasks import load_task
 from ptbench.tasks.base import TaskData
 from ptbench.train.recipe import Recipe
 
@@ -28,6 +29,7 @@ class TrialConfig:
     params: dict[str, Any]
     seed: int = 0
     device: str = "cpu"
+    threads: int = 0  # CPU threads this trial may use; 0 leaves the process's setting
     evaluate: tuple[str, ...] = ()  # () in search; ("test", "shifted", …) for final runs
     robustness: dict[str, Any] = field(default_factory=dict)  # suite.robustness, dumped
     cache_dir: str | None = None
@@ -45,13 +47,6 @@ class TrialResult:
 
 
 @lru_cache(maxsize=4)
-def _task_data(name: str, params_json: str) -> TaskData:
-    from ptbench.tasks import TASKS
-
-    return TASKS.get(name).fn(json.loads(params_json))
-
-
-@lru_cache(maxsize=4)
 def _frozen_backbone(spec_json: str, seed: int, weights_dir: str | None):
     from ptbench.backbones.build import build_backbone
 
@@ -59,61 +54,24 @@ def _frozen_backbone(spec_json: str, seed: int, weights_dir: str | None):
     return build_backbone(json.loads(spec_json), weights_dir)
 
 
-def load_task(spec: dict[str, Any]) -> TaskData:
-    return _task_data(spec["name"], json.dumps(spec.get("params", {}), sort_keys=True))
-
-
 def run_trial(cfg: TrialConfig, on_epoch=None, on_ready=None) -> TrialResult:
-    from ptbench.backbones.build import build_backbone
-    from ptbench.evaluate.metrics import classification_metrics, reliability_bins
-    from ptbench.regularizers import REGULARIZERS
-    from ptbench.strategies import STRATEGIES
-    from ptbench.train.features import FeatureCache
+    """Build the trial from the registries, train it, and (for final runs) evaluate it.
+    ``on_epoch(epoch, metrics)`` sees every epoch (for pruning); ``on_ready(info)`` the model's
+    facts (parameters, weights, split hash) before training starts."""
     from ptbench.train.memory import JobMemory
-    from ptbench.train.trainer import fit, predict
+    from ptbench.train.trainer import fit
 
     memory = JobMemory(cfg.device)  # from here on: this job's peak memory, not the worker's
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
     data = load_task(cfg.task)
     if not cfg.evaluate:
         data = data.without_held_out()  # the no-leakage rule, enforced where data is handed out
-    recipe = Recipe.from_params(cfg.params)
-    for reg in cfg.regularizers:
-        REGULARIZERS.get(reg["name"]).fn(recipe, cfg.params)
-    torch.manual_seed(cfg.seed)
-    spec = cfg.backbone
-    if recipe.backbone_params:
-        spec = {**spec, "params": {**spec.get("params", {}), **recipe.backbone_params}}
-    frozen = bool(STRATEGIES.get(cfg.strategy["name"]).meta.get("features"))
-    if frozen:  # a frozen backbone is never changed by a trial: build it once per process
-        backbone = _frozen_backbone(json.dumps(spec, sort_keys=True), cfg.seed, cfg.weights_dir)
-        torch.manual_seed(cfg.seed)  # the head's init must not depend on whether it was cached
-    else:
-        backbone = build_backbone(spec, cfg.weights_dir)
-    # on its device from the start: with features from the cache nothing else would move a frozen
-    # backbone, and robustness evaluation runs it on raw inputs
-    backbone.to(cfg.device)
-    w = backbone.weights
-    bkey = f"{cfg.backbone['name']}|{w.source}|{w.sha256 or w.ref}"
-    if w.source == "none":
-        bkey += f"|seed={cfg.seed}"  # random features depend on the init seed
-    cache = FeatureCache(f"{cfg.cache_dir}/features" if cfg.cache_dir else None, bkey, cfg.device)
-    adapted = STRATEGIES.get(cfg.strategy["name"]).fn(backbone, data.num_classes, recipe, cfg.params, cache)
-    adapted.backbone = backbone
-    adapted.features = frozen
-    if adapted.trainable_params == 0:
-        raise PtbenchError(f"strategy '{cfg.strategy['name']}' leaves no trainable parameters")
-    info = {
-        "trainable_params": adapted.trainable_params,
-        "total_params": sum(p.numel() for p in backbone.parameters()),
-        "split_hash": data.split_hash,
-        "weights_source": w.source,
-        "weights_ref": w.ref,
-        "weights_sha256": w.sha256,
-        "weights_dropped": ",".join(w.dropped),
-        "preprocess": json.dumps(backbone.preprocess_info()),
-    }
-    if data.notes.get("skipped"):
-        info["data_skipped"] = data.notes["skipped"]
+    recipe = _recipe(cfg)
+    backbone, frozen = _backbone(cfg, recipe)
+    cache = _feature_cache(cfg, backbone)
+    adapted = _adapt(cfg, backbone, frozen, data.num_classes, recipe, cache)
+    info = _info(adapted, backbone, data)
     if on_ready is not None:
         on_ready(info)
     enc = time.perf_counter()
@@ -143,6 +101,96 @@ def run_trial(cfg: TrialConfig, on_epoch=None, on_ready=None) -> TrialResult:
     if res.stopped_early:
         metrics["stopped_epoch"] = len(res.history) - 1
     t0 = time.perf_counter()
+    metrics |= _held_out_metrics(adapted, data, cfg)
+    info["feature_cache_hits"], info["feature_cache_misses"] = cache.hits, cache.misses
+    metrics["peak_mem_mb"] = memory.peak_mb()  # above the job's start (ptbench/train/memory.py)
+    return TrialResult(
+        metrics,
+        res.history,
+        info,
+        train_seconds=res.train_seconds + encode_seconds,
+        encode_seconds=encode_seconds,
+        eval_seconds=time.perf_counter() - t0,
+    )
+
+
+def _recipe(cfg: TrialConfig) -> Recipe:
+    """The trainer's settings from the trial's params, then each regularizer's changes to them."""
+    from ptbench.regularizers import REGULARIZERS
+
+    recipe = Recipe.from_params(cfg.params)
+    for reg in cfg.regularizers:
+        REGULARIZERS.get(reg["name"]).fn(recipe, cfg.params)
+    return recipe
+
+
+def _backbone(cfg: TrialConfig, recipe: Recipe):
+    """The backbone on its device, and whether the strategy keeps it frozen (then it is built
+    once per process: a trial never changes it)."""
+    from ptbench.backbones.build import build_backbone
+    from ptbench.strategies import STRATEGIES
+
+    torch.manual_seed(cfg.seed)
+    spec = cfg.backbone
+    if recipe.backbone_params:
+        spec = {**spec, "params": {**spec.get("params", {}), **recipe.backbone_params}}
+    frozen = bool(STRATEGIES.get(cfg.strategy["name"]).meta.get("features"))
+    if frozen:
+        backbone = _frozen_backbone(json.dumps(spec, sort_keys=True), cfg.seed, cfg.weights_dir)
+        torch.manual_seed(cfg.seed)  # the head's init must not depend on whether it was cached
+    else:
+        backbone = build_backbone(spec, cfg.weights_dir)
+    # on its device from the start: with features from the cache nothing else would move a frozen
+    # backbone, and robustness evaluation runs it on raw inputs
+    backbone.to(cfg.device)
+    return backbone, frozen
+
+
+def _feature_cache(cfg: TrialConfig, backbone):
+    from ptbench.train.features import FeatureCache
+
+    w = backbone.weights
+    bkey = f"{cfg.backbone['name']}|{w.source}|{w.sha256 or w.ref}"
+    if w.source == "none":
+        bkey += f"|seed={cfg.seed}"  # random features depend on the init seed
+    return FeatureCache(f"{cfg.cache_dir}/features" if cfg.cache_dir else None, bkey, cfg.device)
+
+
+def _adapt(cfg: TrialConfig, backbone, frozen: bool, num_classes: int, recipe: Recipe, cache):
+    from ptbench.strategies import STRATEGIES
+
+    adapted = STRATEGIES.get(cfg.strategy["name"]).fn(backbone, num_classes, recipe, cfg.params, cache)
+    adapted.backbone = backbone
+    adapted.features = frozen
+    if adapted.trainable_params == 0:
+        raise PtbenchError(f"strategy '{cfg.strategy['name']}' leaves no trainable parameters")
+    return adapted
+
+
+def _info(adapted, backbone, data: TaskData) -> dict[str, Any]:
+    """What a run records about its model and data before training (MLflow tags and metrics)."""
+    w = backbone.weights
+    info = {
+        "trainable_params": adapted.trainable_params,
+        "total_params": sum(p.numel() for p in backbone.parameters()),
+        "split_hash": data.split_hash,
+        "weights_source": w.source,
+        "weights_ref": w.ref,
+        "weights_sha256": w.sha256,
+        "weights_dropped": ",".join(w.dropped),
+        "preprocess": json.dumps(backbone.preprocess_info()),
+    }
+    if data.notes.get("skipped"):
+        info["data_skipped"] = data.notes["skipped"]
+    return info
+
+
+def _held_out_metrics(adapted, data: TaskData, cfg: TrialConfig) -> dict[str, float]:
+    """Test, shifted, corruption and attack metrics, as ``cfg.evaluate`` asks (final runs only)."""
+    from ptbench.evaluate.metrics import classification_metrics, reliability_bins
+    from ptbench.train.trainer import predict
+
+    metrics: dict[str, float] = {}
     sets = {}
     if "test" in cfg.evaluate and data.test is not None:
         sets["test"] = data.test
@@ -159,29 +207,14 @@ def run_trial(cfg: TrialConfig, on_epoch=None, on_ready=None) -> TrialResult:
             metrics[f"shifted_{k}_gap"] = metrics["test_accuracy"] - metrics[f"shifted_{k}_accuracy"]
     if {"corruptions", "adversarial"} & set(cfg.evaluate) and data.test is not None:
         metrics |= _robustness(adapted, data, cfg)
-    info["feature_cache_hits"], info["feature_cache_misses"] = cache.hits, cache.misses
-    metrics["peak_mem_mb"] = memory.peak_mb()  # above the job's start (ptbench/train/memory.py)
-    return TrialResult(
-        metrics,
-        res.history,
-        info,
-        train_seconds=res.train_seconds + encode_seconds,
-        encode_seconds=encode_seconds,
-        eval_seconds=time.perf_counter() - t0,
-    )
+    return metrics
 
 
 def _robustness(adapted, data: TaskData, cfg: TrialConfig) -> dict[str, float]:
     from ptbench.evaluate.robustness import adversarial_metrics, corruption_metrics, subset
+    from ptbench.schema import Robustness
 
-    rb = {
-        "corruptions": "all",
-        "severities": [1, 2, 3, 4, 5],
-        "size": 500,
-        "eps": [1 / 255, 2 / 255, 4 / 255],
-        "pgd_steps": 10,
-        "adversarial_size": 200,
-    } | cfg.robustness
+    rb = Robustness().model_dump() | cfg.robustness  # the suite's defaults, for a bare config
     out: dict[str, float] = {}
     if "corruptions" in cfg.evaluate:
         x, y = subset(data.test.x, data.test.y, rb["size"], seed=0)

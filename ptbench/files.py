@@ -1,0 +1,41 @@
+"""Files written whole or not at all.
+
+Why: workers share caches (decoded data, splits, features) and weights on one disk; a reader
+must never see half a file, and two writers of the same file must not trample each other's
+temporary file. So each writer writes a temporary file of its own (pid + random suffix) in the
+target's directory and moves it over the target in one step (``os.replace``).
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+
+@contextmanager
+def atomic_path(path: str | Path, fsync: bool = False) -> Iterator[Path]:
+    """A temporary path to write ``path``'s content to; on a clean exit it replaces ``path``.
+
+    The temporary name keeps ``path``'s suffix (``np.savez`` adds ``.npz`` to a name without
+    it). ``fsync``: flush the content to the disk before the rename, for files that must survive
+    a crash of the machine (not just of the process). On an error the temporary file is removed.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.stem}.{os.getpid()}.{secrets.token_hex(4)}.tmp{path.suffix}")
+    try:
+        yield tmp
+        if fsync:
+            with open(tmp, "rb") as f:
+                os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def write_text_atomic(path: str | Path, text: str, fsync: bool = False) -> None:
+    with atomic_path(path, fsync) as tmp:
+        tmp.write_text(text, encoding="utf-8")
