@@ -166,13 +166,14 @@ def _cmd_ui(a) -> int:
         from ptbench.runner import resolve
         from ptbench.suite import load_suite
 
-        _, tracking, *_ = resolve(load_suite(a.suite), _options(a))
-    else:
-        from pathlib import Path
+        suite = load_suite(a.suite)
+        _, tracking, *_ = resolve(suite, _options(a))
+        return serve(tracking, a.host, a.port, suite.name)  # opens at the suite's experiment
+    from pathlib import Path
 
-        from ptbench.tracking import default_tracking_uri
+    from ptbench.tracking import default_tracking_uri
 
-        tracking = a.tracking_uri or default_tracking_uri(Path(a.project_dir or ".ptbench"))
+    tracking = a.tracking_uri or default_tracking_uri(Path(a.project_dir or ".ptbench"))
     return serve(tracking, a.host, a.port)
 
 

@@ -189,7 +189,7 @@ def test_html_leaderboard_renders_in_headless_chromium(finished_run):
     )
     page = tmp / "results" / "tiny" / "leaderboard.html"
     text = page.read_text()
-    assert "<h3>robustness</h3>" in text and "data:image/png;base64," in text
+    assert "<h3>robustness</h3>" in text and "Plotly.newPlot" in text
     shot = ARTIFACTS / "leaderboard.png"
     ARTIFACTS.mkdir(exist_ok=True)
     proc = subprocess.run(

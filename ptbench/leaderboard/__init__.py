@@ -6,7 +6,12 @@ from ptbench.leaderboard.render import render, write_outputs
 
 def build_leaderboard(tracking_uri: str, suite_name: str, reference: dict | None = None) -> list[Board]:
     """Every board of a suite, from the MLflow store at ``tracking_uri`` alone."""
-    return build_boards(load_runs(tracking_uri, suite_name), reference)
+    from ptbench.tracking.ui import ui_base
+
+    boards = build_boards(load_runs(tracking_uri, suite_name), reference)
+    for b in boards:
+        b.ui_base = ui_base(tracking_uri)
+    return boards
 
 
 __all__ = ["Board", "build_leaderboard", "render", "write_outputs"]

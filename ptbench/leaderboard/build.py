@@ -31,6 +31,9 @@ class Board:
     views: dict[str, pd.DataFrame]
     finals: pd.DataFrame  # per-seed final runs, for plots
     notes: list[str] = field(default_factory=list)
+    # cell hash → (experiment id, run id) of the cell's MLflow run, so a page can link each row
+    runs: dict[str, tuple[str, str]] = field(default_factory=dict)
+    ui_base: str = ""  # the MLflow UI those runs open in (set by build_leaderboard)
 
 
 def _num(v) -> float:
@@ -43,10 +46,11 @@ def _num(v) -> float:
 def load_runs(tracking_uri: str, suite_name: str) -> pd.DataFrame:
     from ptbench.tracking import Tracker
 
-    records = Tracker(tracking_uri).runs_records(suite_name)
+    tracker = Tracker(tracking_uri)
+    records = tracker.runs_records(suite_name)
     if not records:
         raise PtbenchError(f"no runs for suite '{suite_name}' in the tracking store; run 'ptbench run' first")
-    return pd.DataFrame(records)
+    return pd.DataFrame(records).assign(experiment_id=tracker.experiment_id(suite_name))
 
 
 def _metric(df: pd.DataFrame, name: str) -> pd.Series:
@@ -71,12 +75,25 @@ def build_boards(df: pd.DataFrame, reference: dict[str, str] | None = None) -> l
     boards = []
     for task in sorted(tasks, key=str):
         tc = cells[cells["params.task"] == task] if not cells.empty else cells
-        boards += _task_boards(
-            str(task), tc, trials, finals[finals["params.task"] == task], failed, reference
-        )
+        made = _task_boards(str(task), tc, trials, finals[finals["params.task"] == task], failed, reference)
+        for b in made:
+            b.runs = _run_ids(tc)
+        boards += made
     if not boards:
         raise PtbenchError("the suite's final runs have no cell runs in the tracking store")
     return boards
+
+
+def _run_ids(tc: pd.DataFrame) -> dict[str, tuple[str, str]]:
+    """Each cell's (experiment id, run id): what a link to the cell's MLflow run needs."""
+    if tc.empty or "run_id" not in tc:
+        return {}
+    exp = tc["experiment_id"] if "experiment_id" in tc else pd.Series(None, index=tc.index)
+    return {
+        str(h): (str(e), str(r))
+        for h, e, r in zip(tc["params.cell_hash"], exp, tc["run_id"], strict=True)
+        if isinstance(r, str) and e is not None and e == e
+    }
 
 
 def _task_boards(

@@ -23,8 +23,6 @@ def publish(
     exp = tracker.experiment_id(suite.name)
     run = tracker.find_run(exp, **{"ptbench.kind": "suite"}) if exp else None
     if run is not None:
-        for p in written:
-            tracker.log_artifact(
-                run.info.run_id, p, "leaderboard/plots" if p.parent.name == "plots" else "leaderboard"
-            )
+        for p in written:  # the HTML page carries its plots: no image files beside it
+            tracker.log_artifact(run.info.run_id, p, "leaderboard")
     return boards, written

@@ -1,10 +1,9 @@
-"""Render leaderboards: terminal tables, CSV, Markdown, and a self-contained HTML page with the
-plots embedded; written under results/<suite>/ and logged to the suite's MLflow run."""
+"""Render leaderboards: terminal tables, CSV, Markdown, and a self-contained, explorable HTML page
+(ptbench/leaderboard/page.py) with interactive plots; written under results/<suite>/ and logged
+to the suite's MLflow run."""
 
 from __future__ import annotations
 
-import base64
-import html
 import math
 from io import StringIO
 from pathlib import Path
@@ -93,49 +92,24 @@ def render(boards, fmt: str, plots: dict | None = None) -> str:
     return buf.getvalue()
 
 
-def _img(path: Path) -> str:
-    data = base64.b64encode(path.read_bytes()).decode()
-    return f"<img alt='{html.escape(path.stem)}' src='data:image/png;base64,{data}'>"
-
-
 def _html(boards, plots: dict) -> str:
-    body = []
-    for b in boards:
-        body.append(f"<h2>{html.escape(b.title)}</h2>")
-        body += [f"<p class='note'>{html.escape(n)}</p>" for n in b.notes]
-        for name, v in b.views.items():
-            body.append(f"<h3>{html.escape(name)}</h3>")
-            body.append(_display(v).to_html(index=False, border=0, classes="lb", escape=True))
-        if plots.get(b.title):
-            body.append("<div class='plots'>" + "".join(_img(p) for p in plots[b.title]) + "</div>")
-    if plots.get("few-shot curves"):
-        body.append("<h2>few-shot curves</h2>" + _img(plots["few-shot curves"][0]))
-    return (
-        "<!doctype html><html><head><meta charset='utf-8'><title>ptbench leaderboard</title>"
-        "<style>body{font-family:system-ui,sans-serif;margin:2em;color:#222}"
-        "table.lb{border-collapse:collapse;font-size:13px;margin-bottom:1.5em}"
-        ".lb td,.lb th{padding:3px 8px;border-bottom:1px solid #ddd;text-align:right;"
-        "white-space:nowrap}"
-        ".lb th{background:#f3f3f3}.lb tbody tr:first-child td{font-weight:bold}"
-        ".plots img{max-width:48%;margin:4px;border:1px solid #eee}.note{color:#a50}</style>"
-        "</head><body><h1>ptbench leaderboard</h1>"
-        f"<p><em>{html.escape(NOTE)}</em></p>{''.join(body)}</body></html>"
-    )
+    from ptbench.leaderboard.page import page
+
+    return page(boards, plots, NOTE, _display)
 
 
 def write_outputs(
     boards, suite_name: str, fmt: str, output: str | Path | None = None, results_dir: str | Path = "results"
 ) -> list[Path]:
-    """Write one format (plots go beside an HTML page); returns the files written."""
+    """Write one format; the HTML page carries its interactive plots inside it. Returns the files
+    written."""
     ext = {"table": "txt"}.get(fmt, fmt)
     path = Path(output) if output else Path(results_dir) / suite_name / f"leaderboard.{ext}"
     path.parent.mkdir(parents=True, exist_ok=True)
-    written = [path]
     plots = None
     if fmt == "html":
         from ptbench.leaderboard.plots import all_plots
 
-        plots = all_plots(boards, path.parent / "plots")
-        written += [p for ps in plots.values() for p in ps]
+        plots = all_plots(boards)
     path.write_text(render(boards, fmt, plots), encoding="utf-8")
-    return written
+    return [path]

@@ -88,12 +88,17 @@ class Tracker:
             ) from None
 
     def experiment(self, name: str, artifact_root: str | Path | None = None) -> str:
+        # MLflow 3's experiment type: "custom_model_development" opens the UI's model-training
+        # view (runs nested, metrics, charts) instead of the GenAI one (traces, evaluations)
+        kind, training = "mlflow.experimentKind", "custom_model_development"
         exp = self.client.get_experiment_by_name(name)
         if exp is not None:
+            if kind not in exp.tags:  # a store written before the tag: the UI would guess
+                self.client.set_experiment_tag(exp.experiment_id, kind, training)
             return exp.experiment_id
         loc = Path(artifact_root).resolve().as_uri() if artifact_root else None
         try:
-            return self.client.create_experiment(name, artifact_location=loc)
+            return self.client.create_experiment(name, artifact_location=loc, tags={kind: training})
         except Exception:  # created by a concurrent process in the meantime
             exp = self.client.get_experiment_by_name(name)
             if exp is None:

@@ -1,9 +1,29 @@
-"""``ptbench ui``: the MLflow UI on the suite's store, on 127.0.0.1 unless told otherwise."""
+"""``ptbench ui``: the MLflow UI on the suite's store, on 127.0.0.1 unless told otherwise; and the
+UI's addresses for an experiment or a run, which the leaderboard page links to."""
 
 from __future__ import annotations
 
 import subprocess
 import sys
+
+LOCAL_UI = "http://127.0.0.1:5000"  # what `ptbench ui` serves by default
+
+
+def ui_base(tracking_uri: str) -> str:
+    """Where a person opens a store's runs: the tracking server itself when the store is one,
+    else the local UI that ``ptbench ui`` starts (a SQLite file has no UI of its own)."""
+    uri = str(tracking_uri)
+    return uri.rstrip("/") if uri.startswith(("http://", "https://")) else LOCAL_UI
+
+
+def experiment_url(base: str, experiment_id: str) -> str:
+    """The experiment's runs tab (MLflow 3's route ``/experiments/:experimentId/runs``), where
+    suite → cell → trial runs show nested under their parents."""
+    return f"{base}/#/experiments/{experiment_id}/runs"
+
+
+def run_url(base: str, experiment_id: str, run_id: str) -> str:
+    return f"{base}/#/experiments/{experiment_id}/runs/{run_id}"
 
 
 def ui_command(tracking_uri: str, host: str = "127.0.0.1", port: int = 5000) -> list[str]:
@@ -21,8 +41,24 @@ def ui_command(tracking_uri: str, host: str = "127.0.0.1", port: int = 5000) -> 
     ]
 
 
-def serve(tracking_uri: str, host: str = "127.0.0.1", port: int = 5000) -> int:
-    print(f"MLflow UI on http://{host}:{port} (Ctrl-C to stop)", flush=True)
+def start_url(tracking_uri: str, host: str, port: int, suite_name: str | None = None) -> tuple[str, bool]:
+    """The page to open first, and whether it is the suite's experiment (runs nested, training
+    view); without the suite's experiment, the experiment list."""
+    shown = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
+    base = f"http://{shown}:{port}"
+    if suite_name is None:
+        return f"{base}/", False
+    from ptbench.tracking.store import Tracker
+
+    exp = Tracker(tracking_uri).experiment_id(suite_name)
+    return (experiment_url(base, exp), True) if exp is not None else (f"{base}/", False)
+
+
+def serve(tracking_uri: str, host: str = "127.0.0.1", port: int = 5000, suite_name: str | None = None) -> int:
+    url, found = start_url(tracking_uri, host, port, suite_name)
+    if suite_name is not None and not found:
+        print(f"no runs of suite '{suite_name}' in this store yet: showing every experiment", flush=True)
+    print(f"MLflow UI on {url} (Ctrl-C to stop)", flush=True)
     try:
         return subprocess.call(ui_command(tracking_uri, host, port))
     except KeyboardInterrupt:
