@@ -92,8 +92,7 @@ def test_cuda_trial_time_per_strategy(benchmark, strategy, tmp_path):
 def test_cuda_finetune_throughput_against_plain_fp32(benchmark):
     """Examples/s of a full fine-tune (Lite0, 224 px, batch 64): ptbench's trainer against a
     plain fp32, channels-first loop over the same model and data."""
-    from ptbench.strategies.base import make_head
-    from ptbench.strategies.basic import Classifier
+    from ptbench.strategies.base import Classifier, make_head
 
     data = load_task(DIGITS)
     x, y = data.train.x, data.train.y

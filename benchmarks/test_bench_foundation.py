@@ -67,8 +67,7 @@ def _data(n=1024, size=32):
 def test_trainer_vs_plain_pytorch_loop(benchmark):
     """Examples/s of ptbench's trainer over a plain loop with the same model, data, batch size."""
     from ptbench.backbones import BACKBONES
-    from ptbench.strategies.base import make_head
-    from ptbench.strategies.basic import Classifier
+    from ptbench.strategies.base import Classifier, make_head
 
     torch.set_num_threads(2)
     x, y = _data()

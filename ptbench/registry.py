@@ -10,7 +10,7 @@ import difflib
 import fnmatch
 import importlib
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -51,23 +51,38 @@ class Registry:
 
     ``modules`` are imported lazily on first lookup so that importing the registry (for
     example from the CLI's ``--help``) does not pull in torch.
+
+    ``meta_keys`` are the metadata keywords its entries may carry (what other modules read from
+    ``entry.meta``); a misspelled one fails at import, naming it, instead of being ignored.
     """
 
-    def __init__(self, kind: str, modules: tuple[str, ...] = ()):
+    def __init__(self, kind: str, modules: tuple[str, ...] = (), meta_keys: Iterable[str] | None = None):
         self.kind = kind
         self._entries: dict[str, Entry] = {}
         self._modules = modules
         self._loaded = not modules
+        self.meta_keys = None if meta_keys is None else frozenset(meta_keys)
 
     def register(self, name: str | None = None, **meta: Any) -> Callable:
         def deco(fn: Callable) -> Callable:
             key = name or fn.__name__
             if key in self._entries:
                 raise ValueError(f"{self.kind} '{key}' registered twice")
+            self._check_meta(key, fn, meta)
             self._entries[key] = Entry(key, fn, meta)
             return fn
 
         return deco
+
+    def _check_meta(self, key: str, fn: Callable, meta: dict[str, Any]) -> None:
+        unknown = sorted(set(meta) - self.meta_keys) if self.meta_keys is not None else []
+        if unknown:
+            close = difflib.get_close_matches(unknown[0], self.meta_keys, n=1, cutoff=0.6)
+            hint = f" (did you mean '{close[0]}'?)" if close else ""
+            raise PtbenchError(
+                f"{self.kind} '{key}' in {getattr(fn, '__module__', '?')}: unknown keyword "
+                f"'{unknown[0]}'{hint}; a {self.kind} takes {', '.join(sorted(self.meta_keys))}"
+            )
 
     def _load(self) -> None:
         if not self._loaded:

@@ -1,6 +1,7 @@
 """One trial from one resolved config: build from the registries, train, (finally) evaluate.
 
-The same function runs in-process, in a worker process, in a Ray task or a Slurm job.
+The same function runs in-process or in a local worker process (``executors/local.py``): it is
+handed its device and thread budget and reads nothing of whoever runs it.
 Search trials get train and val only; test and shifted sets exist only for final runs.
 """
 

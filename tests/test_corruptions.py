@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from ptbench.backbones.audio import MelEncoder
+from ptbench.backbones.encoders import MelEncoder
 from ptbench.evaluate.corruptions import CORRUPTIONS, corrupt, names_for
 from ptbench.tasks import TASKS
 

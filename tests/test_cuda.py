@@ -159,8 +159,7 @@ def test_audio_and_text_final_runs_on_cuda(tmp_path):
 
 def test_fit_on_cuda_runs_bf16_autocast_channels_last():
     from ptbench.backbones.build import build_backbone
-    from ptbench.strategies.base import make_head
-    from ptbench.strategies.basic import Classifier
+    from ptbench.strategies.base import Classifier, make_head
     from ptbench.train.recipe import Recipe
     from ptbench.train.trainer import fit
 

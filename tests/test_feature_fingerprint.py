@@ -8,9 +8,9 @@ import importlib.util
 import torch
 from test_random_init_features import audio_clips, relative_spread
 
-from ptbench.backbones import audio
 from ptbench.backbones.build import build_backbone
 from ptbench.backbones.fingerprint import code_fingerprint
+from ptbench.backbones.models.speaker_lstm import SpeakerLSTM
 from ptbench.train.features import FeatureCache
 
 
@@ -32,7 +32,7 @@ def _pytorch_default_init(self) -> None:
 
 
 def test_a_changed_init_misses_the_cache_instead_of_serving_old_features(tmp_path, monkeypatch):
-    monkeypatch.setattr(audio.SpeakerLSTM, "reset_parameters", _pytorch_default_init)
+    monkeypatch.setattr(SpeakerLSTM, "reset_parameters", _pytorch_default_init)
     old_bb = _build("resemblyzer")
     x = old_bb.encode(audio_clips()[:6])  # the mel, as a trial hands it to the cache
     old = _cache(tmp_path, old_bb, "resemblyzer").features(old_bb, x)
@@ -83,3 +83,12 @@ def test_an_edit_to_a_plugin_backbones_module_changes_its_code_fingerprint(tmp_p
 
     path.write_text(PLUGIN.format(init="xavier_uniform_"))  # a changed init in the plugin
     assert code_fingerprint(_import(path).make) != before
+
+
+def test_the_code_fingerprint_reads_the_backbone_models_subpackage():
+    """Model definitions live in ptbench/backbones/models/: an edit there must change the key."""
+    from ptbench.backbones import BACKBONES
+    from ptbench.backbones.fingerprint import code_files
+
+    names = {f.name for f in code_files(BACKBONES.get("resemblyzer").fn)}
+    assert {"speaker_lstm.py", "wavenet.py", "elmo.py", "mel_cnn.py", "audio.py"} <= names

@@ -33,6 +33,7 @@ MODULES = {
     "ptbench.registry": "core",
     "ptbench.schema": "core",  # the suite file as typed specs, and what its rules match
     "ptbench.cell": "core",  # one resolved grid point, as jobs receive it
+    "ptbench.provenance": "core",  # version, git commit and library versions tagged on runs
     # data & models
     "ptbench.tasks": "data & models",
     "ptbench.backbones": "data & models",
@@ -53,7 +54,9 @@ MODULES = {
     # orchestration: the plan (suite loading, checks against the registries, the grid), the run
     # loop, the executors
     "ptbench.suite": "orchestration",
-    "ptbench.runner": "orchestration",
+    "ptbench.runner": "orchestration",  # options, dry-run plan, the suite run, run_suite
+    "ptbench.preflight": "orchestration",  # before any trial: data loaded, 'run' weights made
+    "ptbench.schedule": "orchestration",  # the run loop: cells planned, jobs submitted, cells closed
     "ptbench.executors": "orchestration",
     "ptbench.progress": "orchestration",  # the run loop's display; see the report on issue #11
     # interfaces: what people touch

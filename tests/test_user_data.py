@@ -204,7 +204,7 @@ def test_missing_path_is_a_validate_error(tmp_path):
 
 
 def test_gzip_idx_reader(tmp_path):
-    from ptbench.tasks.local import read_idx
+    from ptbench.tasks.standard import read_idx
 
     arr = np.arange(24, dtype=np.uint8).reshape(2, 3, 4)
     p = tmp_path / "x.gz"

@@ -146,3 +146,35 @@ def test_file_weights_for_every_modality(tmp_path, name, params):
     ):
         assert torch.equal(a, b), k
     assert bb.weights.sha256 and bb.preprocess_info() == src.preprocess_info()
+
+
+@pytest.mark.parametrize(
+    "name,source",
+    [("wavenet", "hub"), ("elmo_bilstm", "hub"), ("alexnet", "package"), ("mel_cnn", "package")],
+)
+def test_a_source_the_family_lacks_is_an_error_not_a_random_init(name, source):
+    """Called from Python (a plugin, a notebook) past the suite checks: every family goes
+    through one resolver, so none quietly builds random weights for a source it does not have."""
+    with pytest.raises(PtbenchError, match=f"backbone '{name}' has no {source} weights"):
+        build(name, weights=source)
+
+
+def test_resemblyzer_keeps_its_pretraining_keys_out_of_the_encoder(tmp_path):
+    """A package-style checkpoint with GE2E's similarity scale/bias: those keys are dropped and
+    recorded, the encoder's own load (one place for a foreign head, whatever the family)."""
+    from ptbench.backbones.weights import resolve
+
+    torch.manual_seed(5)
+    src = build("resemblyzer")
+    path = tmp_path / "pretrained.pt"
+    state = {**src.net.state_dict(), "similarity_weight": torch.ones(1), "similarity_bias": torch.zeros(1)}
+    torch.save(state, path)
+    net, info = resolve(
+        {"name": "resemblyzer", "weights": "package"},
+        build=type(src.net),
+        package=lambda: path,
+        foreign=lambda key: key.split(".")[0] not in ("lstm", "linear"),
+    )
+    assert info.dropped == ["similarity_weight", "similarity_bias"]
+    assert info.ref == str(path) and info.sha256
+    assert torch.equal(net.linear.weight, src.net.linear.weight)

@@ -8,6 +8,8 @@ from ptbench.registry import Registry
 
 BACKBONES = Registry(
     "backbone",
+    # read by the suite checks, build_backbone (lora_targets), the LoRA strategy and `ptbench ls`
+    meta_keys=("modality", "family", "weights", "params", "package", "lora_targets"),
     modules=("ptbench.backbones.images", "ptbench.backbones.text", "ptbench.backbones.audio"),
 )
 

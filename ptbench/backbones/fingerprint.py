@@ -4,8 +4,8 @@ Feature caches were keyed on ``name|source|sha256-or-ref`` (+ the seed for rando
 a fix to a backbone's code or initialisation the old features kept being served — Resemblyzer's
 collapsed random-init embeddings among them. The fingerprint adds:
 
-- the code: every module of ``ptbench.backbones`` plus the factory's own module (a plugin's),
-  and the versions of the libraries that build and run the nets. Coarse on purpose: a change to
+- the code: every module of ``ptbench.backbones`` (``models/`` too) plus the factory's own module
+  (a plugin's), and the versions of the libraries that build and run the nets. Coarse on purpose: a change to
   any backbone code recomputes every backbone's features once, never serves stale ones;
 - the state: a digest of the built state_dict (random init or loaded weights), so a changed init
   or size, or hub weights replaced under the same name, change the key.
@@ -39,21 +39,34 @@ def library_versions() -> str:
     return ",".join(out)
 
 
-def code_fingerprint(fn: Any) -> str:
-    """Hash of the backbone package's source files and the factory's module, read from disk
-    on every call (~60 kB: a fraction of a millisecond), so an edit is never missed."""
-    files = sorted(Path(__file__).parent.glob("*.py"))
+ROOT = Path(__file__).parent
+
+
+def _source(fn: Any) -> str | None:
     try:
-        own = inspect.getsourcefile(fn)
+        return inspect.getsourcefile(fn)
     except TypeError:  # a built-in or C-defined factory: no source to read
-        own = None
+        return None
+
+
+def code_files(fn: Any) -> list[Path]:
+    """The backbone package's source files, subpackages included, and the factory's module."""
+    files = sorted(ROOT.rglob("*.py"))
+    own = _source(fn)
     if own and Path(own).resolve() not in {f.resolve() for f in files}:
         files.append(Path(own))
+    return files
+
+
+def code_fingerprint(fn: Any) -> str:
+    """Hash of :func:`code_files`, read from disk on every call (~60 kB: a fraction of a
+    millisecond), so an edit is never missed."""
+    files = code_files(fn)
     h = hashlib.sha256(library_versions().encode())
     for f in files:
-        h.update(f.name.encode())
+        h.update((f.relative_to(ROOT).as_posix() if f.is_relative_to(ROOT) else f.name).encode())
         h.update(f.read_bytes())
-    if own is None:
+    if _source(fn) is None:
         h.update(getattr(getattr(fn, "__code__", None), "co_code", repr(fn).encode()))
     return h.hexdigest()[:16]
 

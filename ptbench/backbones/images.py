@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
 from typing import Any
 
-import torch
 from torch import nn
 
 from ptbench import optional
 from ptbench.backbones import BACKBONES
-from ptbench.backbones.base import Backbone, Preprocess, WeightsInfo
-from ptbench.backbones.weights import file_sha256, hub_guard, load_into, read_checkpoint
+from ptbench.backbones.base import Backbone, Preprocess
+from ptbench.backbones.weights import resolve, torch_hub_file
 from ptbench.errors import PtbenchError
 from ptbench.params import Param
 
@@ -64,27 +61,18 @@ def timm_backbone(
     kwargs: dict[str, Any] = {"num_classes": 0, **(create_kwargs or {})}
     if "drop_path_rate" in params:
         kwargs["drop_path_rate"] = float(params["drop_path_rate"])
-    source = spec.get("weights", "none")
-    info = WeightsInfo(source=source)
-    if source == "hub":
-        ref = spec.get("id") or timm_name
-        with hub_guard(ref):
-            net = timm.create_model(ref, pretrained=True, **kwargs)
-        info.ref = ref
-    elif factory is not None:
-        net = factory(**kwargs)
-    else:
-        net = timm.create_model(timm_name, pretrained=False, **kwargs)
-    if source == "package":
-        if package_loader is None:
-            raise PtbenchError(f"backbone '{spec['name']}' has no package weights")
-        path = package_loader()
-        info.dropped = load_into(net, read_checkpoint(path), str(path), by_order=True)
-        info.ref, info.sha256 = str(path), file_sha256(path)
-    elif source == "file":
-        path = spec["path"]
-        info.dropped = load_into(net, read_checkpoint(path), str(path))
-        info.ref, info.sha256 = str(path), file_sha256(path)
+    net, info = resolve(
+        spec,
+        build=lambda: (
+            factory(**kwargs)
+            if factory is not None
+            else timm.create_model(timm_name, pretrained=False, **kwargs)
+        ),
+        hub=lambda ref: timm.create_model(ref, pretrained=True, **kwargs),
+        hub_default=timm_name,
+        package=package_loader,
+        by_order=True,  # efficientnet-pytorch's names, not timm's
+    )
     cfg = getattr(net, "pretrained_cfg", None) or {"mean": IMAGENET_MEAN, "std": IMAGENET_STD}
     size = int(params.get("input_size", default_size or cfg.get("input_size", (3, 224, 224))[-1]))
     pre = Preprocess(
@@ -217,33 +205,33 @@ def _torchvision_backbone(spec: dict[str, Any], builder: str, head_attr: str, di
     from the local torch-hub cache only."""
     import torchvision.models as tvm
 
-    source = spec.get("weights", "none")
-    info = WeightsInfo(source=source)
-    kwargs: dict[str, Any] = {"aux_logits": False, "init_weights": True} if builder == "googlenet" else {}
-    if source == "hub":
-        weights = tvm.get_model_weights(builder).DEFAULT
-        cached = Path(torch.hub.get_dir()) / "checkpoints" / Path(weights.url).name
-        if not cached.is_file() and os.environ.get("PTBENCH_ALLOW_DOWNLOAD") != "1":
-            raise PtbenchError(
-                f"hub weights '{builder}:{weights.name}' are not in the local "
-                f"torch-hub cache ({cached}) and downloads are off"
-            )
-        net = getattr(tvm, builder)(weights=weights, **({"aux_logits": False} if kwargs else {}))
-        info.ref = f"torchvision:{builder}:{weights.name}"
-    else:
-        net = getattr(tvm, builder)(weights=None, **kwargs)
+    def without_head(net: nn.Module) -> nn.Module:
+        if builder == "alexnet":
+            net.classifier = nn.Identity()
+            net.avgpool = nn.AdaptiveAvgPool2d(1)
+        else:
+            setattr(net, head_attr, nn.Identity())
+        return net
+
+    init = {"aux_logits": False, "init_weights": True} if builder == "googlenet" else {}
+    weights = tvm.get_model_weights(builder).DEFAULT
+
+    def hub(ref: str) -> nn.Module:
+        torch_hub_file(ref, weights.url)
+        return without_head(getattr(tvm, builder)(weights=weights, **({"aux_logits": False} if init else {})))
+
+    net, info = resolve(
+        spec,
+        build=lambda: without_head(getattr(tvm, builder)(weights=None, **init)),
+        hub=hub,
+        hub_default=f"torchvision:{builder}:{weights.name}",
+        hub_id=False,  # always the DEFAULT weights
+    )
     if builder == "alexnet":
-        net.classifier = nn.Identity()
-        net.avgpool = nn.AdaptiveAvgPool2d(1)
         f = net.features  # five conv stages, as in the paper
         blocks = [f[0:3], f[3:6], f[6:8], f[8:10], f[10:13]]
     else:
-        setattr(net, head_attr, nn.Identity())
         blocks = [m for m in net.children() if any(True for _ in m.parameters())]
-    if source == "file":
-        path = spec["path"]
-        info.dropped = load_into(net, read_checkpoint(path), str(path))
-        info.ref, info.sha256 = str(path), file_sha256(path)
     size = int(spec.get("params", {}).get("input_size", 224))
     bb = Backbone(net, dim, blocks, Preprocess(size))
     bb.weights = info

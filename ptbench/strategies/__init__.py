@@ -2,6 +2,12 @@
 
 from ptbench.registry import Registry
 
-STRATEGIES = Registry("strategy", modules=("ptbench.strategies.basic", "ptbench.strategies.more"))
+STRATEGIES = Registry(
+    "strategy",
+    # space: default search space; features: trains on cached frozen features (trial, checks);
+    # applies(backbone entry) -> why it cannot apply, or None (suite checks)
+    meta_keys=("space", "features", "applies"),
+    modules=("ptbench.strategies.probe", "ptbench.strategies.finetune", "ptbench.strategies.adapters"),
+)
 
 __all__ = ["STRATEGIES"]

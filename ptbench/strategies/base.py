@@ -11,6 +11,10 @@ from torch import nn
 
 from ptbench.backbones.base import Backbone
 
+# The head's own learning rate (lr × head_lr_mult): every strategy that trains a new head on a
+# pretrained body searches it.
+HEAD_LR = {"head_lr_mult": {"type": "float", "low": 1.0, "high": 30.0, "log": True}}
+
 
 @dataclass
 class Adapted:
@@ -78,8 +82,14 @@ class Standardize(nn.Module):
         mean = x.mean(0)
         z = x - mean
         std = z.square().mean(0).sqrt()  # two passes: 4x faster than torch.std_mean(dim=0) here
-        # a constant feature keeps scale 1 (as StandardScaler does) instead of dividing by ~0
-        scale = torch.where(std > 1e-6 * mean.abs(), std, torch.ones_like(std)).reciprocal()
+        # Pooled ReLU features are often dead on every training image (std exactly 0: a quarter of
+        # EfficientNet-Lite0's 1,280 on MNIST) and a few are nearly so. The head can learn nothing
+        # from them, yet one that wakes on a test image, divided by its ~0 train std, swamped the
+        # logits (test NLL 10 at 72% accuracy). So a constant feature is dropped (scale 0) and no
+        # std counts as smaller than 1% of the typical one.
+        live = std > 0
+        typical = std[live].mean() if live.any() else std.new_tensor(1.0)
+        scale = torch.where(live, std.clamp(min=1e-2 * float(typical)).reciprocal(), torch.zeros_like(std))
         self.scale.copy_(scale)
         self.shift.copy_(-mean * scale)
         return z.mul_(scale)
@@ -102,3 +112,18 @@ def freeze(module: nn.Module) -> None:
 
 def trainable(module: nn.Module) -> list[nn.Parameter]:
     return [p for p in module.parameters() if p.requires_grad]
+
+
+class Classifier(nn.Sequential):
+    """Backbone followed by head; BatchNorm of frozen blocks stays in eval mode."""
+
+    def __init__(self, backbone: Backbone, head: nn.Module):
+        super().__init__(backbone, head)
+
+    def train(self, mode: bool = True) -> Classifier:
+        super().train(mode)
+        if mode:
+            for block in self[0].blocks():
+                if not any(p.requires_grad for p in block.parameters()):
+                    block.eval()
+        return self

@@ -14,13 +14,16 @@ if TYPE_CHECKING:
 
 TASKS = Registry(
     "task",
+    # modality (or modality_param: the param that sets it), params, and what `ptbench ls` and
+    # the checks show: classes, sizes, source, available() -> why it is missing, or None
+    meta_keys=("modality", "modality_param", "params", "classes", "sizes", "source", "available"),
     modules=(
         "ptbench.tasks.images",
         "ptbench.tasks.text",
         "ptbench.tasks.audio",
         "ptbench.tasks.fractals",
-        "ptbench.tasks.user",
-        "ptbench.tasks.local",
+        "ptbench.tasks.own_data",
+        "ptbench.tasks.standard",
     ),
 )
 

@@ -1,4 +1,5 @@
-"""Gradual unfreezing, layer-wise learning-rate decay, BitFit and LoRA (through peft)."""
+"""Parameter-efficient strategies: the backbone's weights stay frozen and a few parameters
+train, its biases (BitFit) or low-rank adapters (LoRA, through peft)."""
 
 from __future__ import annotations
 
@@ -6,64 +7,9 @@ from typing import Any
 
 from ptbench.backbones.base import Backbone
 from ptbench.strategies import STRATEGIES
-from ptbench.strategies.base import Adapted, freeze, make_head, trainable
-from ptbench.strategies.basic import Classifier
+from ptbench.strategies.base import HEAD_LR, Adapted, Classifier, freeze, make_head
 from ptbench.train.features import FeatureCache
 from ptbench.train.recipe import Recipe
-
-HEAD_LR = {"head_lr_mult": {"type": "float", "low": 1.0, "high": 30.0, "log": True}}
-
-
-@STRATEGIES.register(
-    "gradual_unfreeze", space=HEAD_LR | {"unfreeze_every": {"type": "int", "low": 1, "high": 2}}
-)
-def gradual_unfreeze(
-    backbone: Backbone, num_classes: int, recipe: Recipe, params: dict[str, Any], cache: FeatureCache
-) -> Adapted:
-    """Head first; then one more block, from the top down, every ``unfreeze_every`` epochs."""
-    every = max(1, int(params.get("unfreeze_every", 1)))
-    blocks = backbone.blocks()
-    head = make_head(backbone, num_classes, recipe.dropout)
-    freeze(backbone)
-
-    def on_epoch_start(epoch: int) -> None:
-        for block in blocks[max(0, len(blocks) - epoch // every) :]:
-            for p in block.parameters():
-                p.requires_grad_(True)
-
-    groups = [
-        {"params": list(backbone.parameters()), "lr": recipe.lr},  # frozen ones get no grad
-        {"params": list(head.parameters()), "lr": recipe.lr * recipe.head_lr_mult},
-    ]
-    ad = Adapted(
-        Classifier(backbone, head),
-        groups,
-        backbone.encode,
-        backbone.preprocess,
-        anchor=list(backbone.parameters()),
-        on_epoch_start=on_epoch_start,
-    )
-    return ad
-
-
-@STRATEGIES.register("llrd", space=HEAD_LR | {"lr_decay": {"type": "float", "low": 0.5, "high": 0.95}})
-def llrd(
-    backbone: Backbone, num_classes: int, recipe: Recipe, params: dict[str, Any], cache: FeatureCache
-) -> Adapted:
-    """Full fine-tune with layer-wise learning-rate decay: block i from the top gets lr·decay^i."""
-    decay = float(params.get("lr_decay", 0.75))
-    blocks = backbone.blocks()
-    head = make_head(backbone, num_classes, recipe.dropout)
-    groups, seen = [], set()
-    for depth, block in enumerate(reversed(blocks), start=1):
-        ps = [p for p in block.parameters() if id(p) not in seen]
-        seen |= {id(p) for p in ps}
-        if ps:
-            groups.append({"params": ps, "lr": recipe.lr * decay**depth})
-    groups.append({"params": list(head.parameters()), "lr": recipe.lr * recipe.head_lr_mult})
-    return Adapted(
-        Classifier(backbone, head), groups, backbone.encode, backbone.preprocess, anchor=trainable(backbone)
-    )
 
 
 @STRATEGIES.register("bitfit", space=HEAD_LR)
