@@ -291,3 +291,25 @@ def test_check_data_names_file_and_line_of_a_csv_row_without_a_label(tmp_path):
     fine.write_text("text,label\n" + "".join(f"t{i},{i % 2}\n" for i in range(20)))
     specs = [{"name": "text_file", "params": {"path": str(p)}} for p in (path, fine)]
     assert check_data(specs) == [f"task 'text_file': {path}:8: needs non-empty 'text' and 'label'"]
+
+
+def test_run_over_bad_data_stops_before_any_trial_with_one_line(tmp_path):
+    """Through the real CLI: exit 2, one line naming the file, no traceback, no trial started."""
+    import copy
+
+    from conftest import TINY, ptbench, write_suite
+
+    root = make_images(tmp_path / "imgs", per=6)
+    bad = root / "dog" / "truncated.jpg"
+    Image.fromarray(np.full((32, 32, 3), 90, np.uint8)).save(bad, quality=95)
+    bad.write_bytes(bad.read_bytes()[:300])
+    suite = copy.deepcopy(TINY)
+    suite["axes"]["tasks"] = [{"name": "image_folder", "params": {"path": str(root), "size": 8}}]
+    suite["axes"]["strategies"], suite["axes"]["regularizers"] = ["linear_probe"], ["none"]
+    path = write_suite(tmp_path / "bad.yaml", suite)
+    proc = ptbench("run", str(path), "--project-dir", str(tmp_path / "p"), cwd=tmp_path)
+    assert proc.returncode == 2, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and str(bad) in lines[0] and "cannot decode image" in lines[0]
+    assert "Traceback" not in proc.stderr + proc.stdout
+    assert "trial" not in proc.stdout.split("\n", 1)[1]  # only the plan was printed: no job ran
