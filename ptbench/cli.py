@@ -6,6 +6,7 @@ Heavy imports (torch, mlflow, optuna) happen inside the commands, so ``--help`` 
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 
 from ptbench import __version__
@@ -60,6 +61,10 @@ def _run_parser(r: argparse.ArgumentParser) -> None:
     r.add_argument("--project-dir", help="where the default stores and caches live")
     r.add_argument("--tracking-uri", help="MLflow tracking URI (default: SQLite in project dir)")
     r.add_argument("--storage", help="Optuna storage URL (default: journal file in project dir)")
+    r.add_argument(
+        "--executor", choices=("local", "ray"), help="where jobs run (overrides execution.executor)"
+    )
+    r.add_argument("--address", help="Ray cluster: auto or ray://host:port (default: a local Ray instance)")
     shown = r.add_mutually_exclusive_group()
     shown.add_argument(
         "--progress",
@@ -107,6 +112,8 @@ def _options(a):
         tracking_uri=a.tracking_uri,
         storage_url=getattr(a, "storage", None),
         progress=_progress_mode(a),
+        executor=getattr(a, "executor", None),
+        address=getattr(a, "address", None),
     )
 
 
@@ -232,6 +239,7 @@ def main(argv: list[str] | None = None) -> int:
     }
     from ptbench.errors import PtbenchError, SuiteError
 
+    signal.signal(signal.SIGTERM, _terminated)  # kill, systemd, Slurm, Kubernetes: stop cleanly
     try:
         return cmds[args.cmd](args)
     except SuiteError as err:
@@ -243,9 +251,21 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except BrokenPipeError:  # output piped into head, less …
         return 0
+    except Terminated:
+        print("\nptbench: terminated — run the same command again to resume", file=sys.stderr)
+        return 143
     except KeyboardInterrupt:
         print("\nptbench: interrupted — run the same command again to resume", file=sys.stderr)
         return 130
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised where the main thread is, so it unwinds like Ctrl-C: workers stopped,
+    their trials handed back, servers stopped."""
+
+
+def _terminated(signum, frame) -> None:
+    raise Terminated()
 
 
 if __name__ == "__main__":

@@ -35,13 +35,20 @@ class RunContext:
     weights_dir: str
     robustness: dict[str, Any] = field(default_factory=dict)
     tags: dict[str, str] = field(default_factory=dict)
+    lease_interval: int = 10  # seconds between a running trial's heartbeats
+    lease_grace: int = 60  # seconds without a heartbeat after which a trial is dead
+
+    def leases(self):
+        from ptbench.search import LeaseConfig
+
+        return LeaseConfig(self.lease_interval, self.lease_grace)
 
 
 @dataclass
 class JobResult:
     kind: str
     cell_hash: str
-    state: str  # complete | pruned | fail | finished
+    state: str  # complete | pruned | fail | finished | surplus (budget full) | lost (declared dead)
     number: int = -1
     seed: int = 0
     value: float | None = None
@@ -75,8 +82,21 @@ def open_study(ctx: RunContext, cell: Cell):
             ctx.sampler,
             ctx.pruner,
             ctx.sampler_seed,
+            ctx.leases(),
         )
     return _STUDIES[key]
+
+
+_CLAIMS: dict[tuple[str, str], Any] = {}
+
+
+def open_claims(ctx: RunContext, cell: Cell):
+    from ptbench.search import FinalClaims
+
+    key = (ctx.storage_url, cell.study_name)
+    if key not in _CLAIMS:
+        _CLAIMS[key] = FinalClaims(ctx.storage_url, cell.study_name, ctx.leases())
+    return _CLAIMS[key]
 
 
 def cell_params(cell: Cell) -> dict[str, Any]:
@@ -163,13 +183,21 @@ def _open_run(
 
 
 def search_trial(
-    cell: Cell, cell_run: str, ctx: RunContext, *, device: str = "cpu", threads: int = 0
+    cell: Cell,
+    cell_run: str,
+    ctx: RunContext,
+    job_id: str = "",
+    budget: int = 1 << 30,
+    *,
+    device: str = "cpu",
+    threads: int = 0,
 ) -> JobResult:
     """One Optuna trial of ``cell``: validation data only.
 
     Whatever goes wrong (the sampler raising at ask, the MLflow run not opening, training) ends
     as one FAILED trial that counts against the cell's budget and a ``fail`` result that says
-    why. It never raises, so one bad trial cannot stop the suite.
+    why. It never raises, so one bad trial cannot stop the suite. When the cell's ``budget`` is
+    already taken (another driver got there first), it runs nothing: result ``surplus``.
     """
     from ptbench.search import AskFailed, error_text
 
@@ -178,7 +206,10 @@ def search_trial(
     try:
         tracker = _tracker(ctx.tracking_uri)
         study = open_study(ctx, cell)
-        trial, params = study.ask(cell.space)
+        trial, params = _ask_in_budget(study, cell, job_id, budget)
+        if trial is None:
+            res.state = "surplus"
+            return _done(res, start)
     except AskFailed as err:
         res.number, res.error = -1 if err.number is None else err.number, err.error
         _record_ask_failure(ctx, cell, cell_run, res, err.__cause__ or err, device)
@@ -197,10 +228,11 @@ def search_trial(
             "trial",
             ctx.search_seed,
             params,
-            {"ptbench.trial_number": trial.number},
+            {"ptbench.trial_number": trial.number, "ptbench.job": job_id},
             device,
         )
-        _train_trial(study, trial, params, tracker, run_id, cell, ctx, res, start, where)
+        with study.beating(trial):
+            _train_trial(study, trial, params, tracker, run_id, cell, ctx, res, start, where)
     except Exception as err:  # the run did not open, or recording the outcome failed
         res.state, res.value, res.error = "fail", None, res.error or error_text(err)
         with contextlib.suppress(Exception):  # storage down: the next run's fail_stale closes it
@@ -209,6 +241,19 @@ def search_trial(
             with contextlib.suppress(Exception):  # MLflow may be what failed
                 _record_failure(tracker, run_id, err)
     return _done(res, start)
+
+
+def _ask_in_budget(study, cell: Cell, job_id: str, budget: int):
+    """A new trial bound to ``job_id``, or (None, {}) when the budget is taken: not asked at all
+    when full, or asked and closed as surplus when another driver's ask won the race."""
+    if study.full(budget):
+        return None, {}
+    trial, params = study.ask(cell.space)
+    study.bind(trial, job_id)
+    if not study.in_budget(trial.number, budget):
+        study.mark_surplus(trial)
+        return None, {}
+    return trial, params
 
 
 def _done(res: JobResult, start: float) -> JobResult:
@@ -257,6 +302,8 @@ def _train_trial(
         if value is None or not math.isfinite(value):
             raise ValueError(f"objective '{metric}' is missing or not finite: {value}")
         res.train_seconds = out.train_seconds
+        if _declared_dead(study.is_running(trial), tracker, run_id, res):
+            return
         res.state, res.value = "complete", float(value)
         study.tell(trial, res.value, "complete")
         tracker.log_metrics(
@@ -272,14 +319,29 @@ def _train_trial(
         tracker.set_tags(run_id, {"ptbench.state": "complete"})
         tracker.end(run_id, "FINISHED")
     except Pruned as p:
+        if _declared_dead(study.is_running(trial), tracker, run_id, res):
+            return
         res.state = "pruned"
         study.tell(trial, None, "pruned")
         tracker.set_tags(run_id, {"ptbench.state": "pruned", "ptbench.pruned": str(p)})
         tracker.end(run_id, "KILLED")
     except Exception as err:
+        if _declared_dead(study.is_running(trial), tracker, run_id, res):
+            return
         res.state, res.value, res.error = "fail", None, error_text(err)
         study.tell(trial, None, "fail", error=res.error)
         _record_failure(tracker, run_id, err)
+
+
+def _declared_dead(alive: bool, tracker, run_id: str, res: JobResult) -> bool:
+    """A job whose trial or claim was declared dead meanwhile (its lease expired, so another
+    driver failed it and retried it) must not land a result: its run is closed as KILLED."""
+    if alive:
+        return False
+    res.state, res.value = "lost", None
+    tracker.set_tags(run_id, {"ptbench.state": "declared dead", "ptbench.error": "lease expired"})
+    tracker.end(run_id, "KILLED")
+    return True
 
 
 def final_run(
@@ -289,51 +351,64 @@ def final_run(
     params: dict[str, Any],
     seed: int,
     source_trial: int,
+    job_id: str = "",
     *,
     device: str = "cpu",
     threads: int = 0,
 ) -> JobResult:
-    """The best configuration re-run with ``seed``, then evaluated on test and shifted data."""
+    """The best configuration re-run with ``seed``, then evaluated on test and shifted data.
+
+    The seed is claimed first: when another job (of this or another driver) holds it, this one
+    runs nothing (``surplus``), so each final run happens once."""
+    start = time.perf_counter()
+    res = JobResult("final", cell.hash, "fail", number=source_trial, seed=seed)
+    claims = open_claims(ctx, cell)
+    claim = claims.claim(seed, job_id)
+    if claim is None:
+        res.state = "surplus"
+        return _done(res, start)
+    tracker = _tracker(ctx.tracking_uri)
+    extra = {"ptbench.source_trial": source_trial, "ptbench.job": job_id}
+    run_id = _open_run(
+        tracker, ctx, cell, cell_run, f"final-seed{seed}", "final", seed, params, extra, device
+    )
+    try:
+        with claims.beating(claim):
+            _evaluate_final(
+                cell, ctx, params, seed, Placement(device, threads), tracker, run_id, claims, claim, res
+            )
+    except Exception as err:
+        if not _declared_dead(claims.holds(claim), tracker, run_id, res):
+            res.error = _record_failure(tracker, run_id, err)
+            claims.failed(claim, res.error)
+    return _done(res, start)
+
+
+def _evaluate_final(cell, ctx, params, seed, where, tracker, run_id, claims, claim, res) -> None:
     from ptbench.trial import run_trial
 
     start = time.perf_counter()
-    tracker = _tracker(ctx.tracking_uri)
-    run_id = _open_run(
-        tracker,
-        ctx,
-        cell,
-        cell_run,
-        f"final-seed{seed}",
-        "final",
-        seed,
-        params,
-        {"ptbench.source_trial": source_trial},
-        device,
-    )
-    res = JobResult("final", cell.hash, "fail", number=source_trial, seed=seed)
-    try:
-        with tracker.epoch_log(run_id) as log_epoch:
-            out = run_trial(
-                _config(cell, params, seed, ctx.evaluation, ctx, Placement(device, threads)),
-                lambda e, m: log_epoch(m, e),
-                on_ready=lambda info: _log_info(tracker, run_id, info),
-            )
-        res.train_seconds, res.eval_seconds = out.train_seconds, out.eval_seconds
-        summary = {k: v for k, v in out.metrics.items() if not k.startswith(("train_", "val_"))}
-        summary |= {
-            "train_seconds": out.train_seconds,
-            "encode_seconds": out.encode_seconds,
-            "eval_seconds": out.eval_seconds,
-            "job_seconds": time.perf_counter() - start,
-        }
-        tracker.log_metrics(run_id, summary, step=len(out.history))
-        tracker.set_tags(run_id, {"ptbench.state": "complete"})
-        tracker.end(run_id, "FINISHED")
-        res.state, res.value = "finished", out.metrics.get("test_accuracy")
-    except Exception as err:
-        res.error = _record_failure(tracker, run_id, err)
-    res.job_seconds = time.perf_counter() - start
-    return res
+    with tracker.epoch_log(run_id) as log_epoch:
+        out = run_trial(
+            _config(cell, params, seed, ctx.evaluation, ctx, where),
+            lambda e, m: log_epoch(m, e),
+            on_ready=lambda info: _log_info(tracker, run_id, info),
+        )
+    if _declared_dead(claims.holds(claim), tracker, run_id, res):
+        return
+    res.train_seconds, res.eval_seconds = out.train_seconds, out.eval_seconds
+    summary = {k: v for k, v in out.metrics.items() if not k.startswith(("train_", "val_"))}
+    summary |= {
+        "train_seconds": out.train_seconds,
+        "encode_seconds": out.encode_seconds,
+        "eval_seconds": out.eval_seconds,
+        "job_seconds": time.perf_counter() - start,
+    }
+    tracker.log_metrics(run_id, summary, step=len(out.history))
+    tracker.set_tags(run_id, {"ptbench.state": "complete"})
+    tracker.end(run_id, "FINISHED")
+    res.state, res.value = "finished", out.metrics.get("test_accuracy")
+    claims.done(claim, res.value)
 
 
 def _log_info(tracker, run_id: str, info: dict[str, Any]) -> None:

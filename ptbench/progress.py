@@ -77,6 +77,10 @@ class LineProgress:
     def cell_done(self) -> None:
         self.cells_done += 1
 
+    def grow(self, n: int) -> None:
+        """Jobs were queued (a retry, a cell's final runs) or dropped (another driver ran them)."""
+        self.total += n
+
     def running(self, n: int) -> None:
         pass
 
@@ -106,6 +110,7 @@ class BarProgress:
             TextColumn("ETA"),
             TimeRemainingColumn(),
         )
+        self.total = total
         self.task = self.p.add_task(self._desc(), total=total)
         self.p.start()
 
@@ -122,6 +127,10 @@ class BarProgress:
     def cell_done(self) -> None:
         self.cells_done += 1
         self.p.update(self.task, description=self._desc())
+
+    def grow(self, n: int) -> None:
+        self.total += n
+        self.p.update(self.task, total=self.total)
 
     def running(self, n: int) -> None:
         self.n_running = n

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import yaml
 
+from ptbench.executors import make_executor
 from ptbench.hashing import stable_hash
 from ptbench.jobs import RunContext
 from ptbench.preflight import check_suite_data, prepare_weights
@@ -34,6 +35,8 @@ class RunOptions:
     tracking_uri: str | None = None
     storage_url: str | None = None
     progress: str | bool = "auto"  # auto | bar | lines | none (see ptbench.progress)
+    executor: str | None = None  # local | ray (overrides execution.executor)
+    address: str | None = None  # Ray cluster address (overrides execution.address)
 
 
 @dataclass
@@ -91,13 +94,14 @@ def run_suite(suite: Suite, opts: RunOptions, suite_text: str | None = None) -> 
     cells = expand(suite)
     check_suite_data(cells)
     prepare_weights(suite, project, tracking_uri)
+    executor = make_executor(_execution(suite, opts), workers)  # a missing Ray fails here, in one line
 
     exp_id = tracker.experiment(suite.name, project / "artifacts")
     tags = run_tags()
     suite_run = _open_suite_run(tracker, exp_id, suite, cells, tags, n_trials, workers, suite_text)
     ctx = _context(suite, project, tracking_uri, storage_url, exp_id, tags)
     plans = {c.hash: plan_cell(tracker, ctx, c, suite_run, n_trials, suite.seeds) for c in cells}
-    tally = schedule(plans, ctx, tracker, suite.execution.devices, workers, opts.progress)
+    tally = schedule(plans, ctx, tracker, executor, opts.progress)
     tracker.log_metrics(suite_run, {f"trials_{k}": v for k, v in tally.trials.items()})
     tracker.end(suite_run, "FINISHED")
     seconds = time.perf_counter() - t0
@@ -133,6 +137,12 @@ def _open_suite_run(
     return suite_run
 
 
+def _execution(suite: Suite, opts: RunOptions):
+    """The suite's ``execution`` with the command line's overrides."""
+    update = {k: v for k, v in (("executor", opts.executor), ("address", opts.address)) if v}
+    return suite.execution.model_copy(update=update)
+
+
 def _context(
     suite: Suite, project: Path, tracking_uri: str, storage_url: str, exp_id: str, tags: dict[str, str]
 ) -> RunContext:
@@ -149,4 +159,6 @@ def _context(
         weights_dir=str(project / "weights"),
         robustness=suite.robustness.model_dump(),
         tags=tags,
+        lease_interval=suite.storage.heartbeat_interval,
+        lease_grace=suite.storage.grace_period,
     )

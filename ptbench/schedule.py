@@ -1,25 +1,43 @@
-"""The run loop: what is left of each cell, its trials and then its final runs submitted to
-local workers, and each cell closed (best config and counts logged) once nothing of it is left.
-Everything it decides from is in the Optuna storage and the MLflow store, so a rerun resumes."""
+"""The run loop: each cell's trials, then (once its search is over) its final runs, submitted to
+an executor no faster than it can start them, and each cell closed once nothing of it is left.
+
+Everything it decides from is in the Optuna storage and the MLflow store, re-read whenever a
+job of the cell ends: what is finished, what runs (here or in another driver, as long as its
+lease is alive), what is left. So a rerun resumes, two drivers on one suite share the work
+without exceeding a budget, and a job lost with its worker is retried with the same parameters.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import sys
+import time
+import uuid
+from collections import deque
 from concurrent.futures import FIRST_COMPLETED, Future, wait
 from dataclasses import dataclass, field
 from typing import Any
 
-from ptbench.jobs import JobResult, RunContext, cell_params, final_run, open_study, search_trial
+from ptbench.jobs import JobResult, RunContext, cell_params, final_run, open_claims, open_study, search_trial
 from ptbench.progress import make_progress
 from ptbench.suite import Cell
 
 
 @dataclass
 class CellPlan:
+    """One cell as this driver runs it: its MLflow run, budget, seeds, and its jobs in flight."""
+
     cell: Cell
-    todo_trials: int
-    done_trials: int
-    run_id: str = ""
-    finals_todo: list[int] = field(default_factory=list)
+    run_id: str
+    budget: int
+    seeds: list[int]
+    recorded_seeds: set[int] = field(default_factory=set)  # finished final runs already in MLflow
+    jobs: dict[str, tuple[str, int]] = field(default_factory=dict)  # job id → (kind, seed)
+    failed_seeds: set[int] = field(default_factory=set)  # final runs failed in this run
+    closed: bool = False
+
+    def mine(self, kind: str) -> list[tuple[str, int]]:
+        return [j for j in self.jobs.values() if j[0] == kind]
 
 
 @dataclass
@@ -31,11 +49,21 @@ class Tally:
     errors: list[str] = field(default_factory=list)
 
 
+@dataclass
+class Job:
+    cell_hash: str
+    job_id: str
+    kind: str
+    seed: int
+    fn: Any
+    args: tuple
+
+
 def plan_cell(
     tracker, ctx: RunContext, cell: Cell, suite_run: str, n_trials: int, seeds: list[int]
 ) -> CellPlan:
-    """What is left of one cell: its trials not yet finished and its seeds without a final run.
-    Runs and trials left running by an interrupted run are closed first, so they count as failed."""
+    """Open (or reopen) the cell's run. Trials and runs whose worker stopped beating are closed
+    (the trials retried); those of live workers — another driver's — are left alone."""
     run_id = tracker.ensure_run(
         ctx.exp_id,
         cell.describe(),
@@ -44,12 +72,11 @@ def plan_cell(
         parent=suite_run,
     )
     tracker.log_params(run_id, cell_params(cell))
-    tracker.kill_stale(ctx.exp_id, run_id)
-    study = open_study(ctx, cell)
+    study, claims = open_study(ctx, cell), open_claims(ctx, cell)
     study.fail_stale()
-    done = study.counts().finished
-    plan = CellPlan(cell, max(0, n_trials - done), done, run_id)
-    finished_seeds = {
+    alive = study.counts().running_jobs | claims.seeds()[2]
+    tracker.kill_stale(ctx.exp_id, run_id, alive)
+    recorded = {
         int(r.data.tags.get("ptbench.seed", -1))
         for r in tracker.search(
             ctx.exp_id,
@@ -58,77 +85,157 @@ def plan_cell(
             "attributes.status = 'FINISHED'",
         )
     }
-    plan.finals_todo = [s for s in seeds if s not in finished_seeds]
-    return plan
+    return CellPlan(cell, run_id, n_trials, list(seeds), recorded)
 
 
-def schedule(plans: dict[str, CellPlan], ctx: RunContext, tracker, devices, workers: int, mode) -> Tally:
-    """Run every plan's trials, then (once a cell's search is over) its final runs, on local
-    workers; a cell is closed as soon as nothing of it is left. Ctrl-C stops the workers at once."""
-    from ptbench.executors import LocalExecutor, resolve_devices
-
-    executor = LocalExecutor(workers, resolve_devices(devices, workers))
-    total = sum(p.todo_trials + len(p.finals_todo) for p in plans.values())
-    progress = make_progress(total, len(plans), mode)
-    pending: dict[Future, str] = {}
-    tally = Tally()
+def schedule(plans: dict[str, CellPlan], ctx: RunContext, tracker, executor, mode) -> Tally:
+    """Run every cell to the end on ``executor``. Ctrl-C or SIGTERM stop the workers at once;
+    their trials are failed and enqueued again, so the next run picks them up without waiting."""
+    loop = _Loop(plans, ctx, tracker, executor, mode)
     try:
-        for plan in plans.values():
-            for _ in range(plan.todo_trials):
-                pending[executor.submit(search_trial, plan.cell, plan.run_id, ctx)] = plan.cell.hash
-            if plan.todo_trials == 0:
-                _submit_finals(plan, ctx, executor, pending, tracker)
-        for plan in plans.values():
-            if not plan.todo_trials and not plan.finals_todo:
-                _close_cell(plan, tracker, ctx)
-                progress.cell_done()
-        progress.running(min(workers, len(pending)))
-        while pending:
-            done, _ = wait(pending, return_when=FIRST_COMPLETED)
-            for fut in done:
-                plan = plans[pending.pop(fut)]
-                _finished(plan, fut.result(), ctx, executor, pending, tracker, tally, progress)
-            progress.running(min(workers, len(pending)))
-    except KeyboardInterrupt:
+        loop.run()
+    except BaseException:
         executor.shutdown(cancel=True)
-        progress.stop()
+        loop.release()
+        loop.progress.stop()
         raise
     executor.shutdown()
-    progress.stop()
-    return tally
+    loop.progress.stop()
+    return loop.tally
 
 
-def _finished(plan: CellPlan, res: JobResult, ctx, executor, pending, tracker, tally, progress) -> None:
-    """Account for one finished job: a cell whose search is over gets its final runs; a cell
-    with nothing left running or to run is closed."""
-    _count(tally, res)
-    progress.advance(res, plan.cell.describe(), plan.cell.objective["direction"])
-    if res.kind == "trial":
-        plan.todo_trials -= 1
-        if plan.todo_trials == 0:
-            _submit_finals(plan, ctx, executor, pending, tracker)
-    else:
-        plan.finals_todo.remove(res.seed)
-    if plan.todo_trials == 0 and not plan.finals_todo and not _busy(plan, pending):
-        _close_cell(plan, tracker, ctx)
-        progress.cell_done()
+class _Loop:
+    def __init__(self, plans: dict[str, CellPlan], ctx: RunContext, tracker, executor, mode):
+        self.plans, self.ctx, self.tracker, self.executor = plans, ctx, tracker, executor
+        self.queue: deque[Job] = deque()
+        self.inflight: dict[Future, Job] = {}
+        self.tally = Tally()
+        self.poll = float(ctx.lease_interval)
+        self.progress = make_progress(sum(self._left(p) for p in plans.values()), len(plans), mode)
+        for plan in plans.values():
+            self.refresh(plan)  # cells with nothing left close now
 
+    def run(self) -> None:
+        while not all(p.closed for p in self.plans.values()):
+            while self.queue and len(self.inflight) < self.executor.capacity:
+                job = self.queue.popleft()
+                self.inflight[self.executor.submit(job.fn, *job.args)] = job
+            self.progress.running(len(self.inflight))
+            if self.inflight:
+                done, _ = wait(self.inflight, timeout=self.poll, return_when=FIRST_COMPLETED)
+            else:  # only other drivers' jobs are left: wait for them to end or go stale
+                done = set()
+                time.sleep(self.poll)
+            for fut in done:
+                self._finished(fut)
+            if not done:
+                for plan in self.plans.values():
+                    self.refresh(plan, reap=True)
 
-def _busy(plan: CellPlan, pending: dict[Future, str]) -> bool:
-    return plan.cell.hash in pending.values()
+    def refresh(self, plan: CellPlan, reap: bool = False) -> None:
+        """Queue what the cell needs now, from what the stores say; close it when nothing is left."""
+        if plan.closed:
+            return
+        study = open_study(self.ctx, plan.cell)
+        if reap:
+            self._reap(plan)
+        counts = study.counts()
+        if counts.finished < plan.budget:
+            foreign = len(counts.running_jobs - set(plan.jobs))
+            for _ in range(plan.budget - counts.finished - foreign - len(plan.mine("trial"))):
+                self._enqueue(plan, "trial")
+            return
+        self._drop_queued(plan, "trial")  # the search is over: queued trials would do nothing
+        best = study.best_config(plan.cell.space)
+        if best is None:
+            self.tracker.set_tags(plan.run_id, {"ptbench.state": "no completed trial"})
+            return self._close(plan)
+        done, running, _ = open_claims(self.ctx, plan.cell).seeds()
+        done |= plan.recorded_seeds
+        mine = {seed for _, seed in plan.mine("final")}
+        for seed in plan.seeds:
+            if seed not in done | running | plan.failed_seeds | mine:
+                self._enqueue(plan, "final", seed, best)
+        if all(s in done | plan.failed_seeds for s in plan.seeds) and not plan.jobs:
+            self._close(plan)
 
+    def _reap(self, plan: CellPlan) -> None:
+        """Trials and claims whose worker stopped beating (another driver died) are failed, the
+        trials enqueued again, and their MLflow runs closed."""
+        study, claims = open_study(self.ctx, plan.cell), open_claims(self.ctx, plan.cell)
+        study.fail_stale()
+        alive = study.counts().running_jobs | claims.seeds()[2]
+        self.tracker.kill_stale(self.ctx.exp_id, plan.run_id, alive | set(plan.jobs))
 
-def _submit_finals(plan: CellPlan, ctx: RunContext, executor, pending, tracker) -> None:
-    study = open_study(ctx, plan.cell)
-    best = study.best_config(plan.cell.space)
-    if best is None:
-        plan.finals_todo = []
-        tracker.set_tags(plan.run_id, {"ptbench.state": "no completed trial"})
-        return
-    number, params, _ = best
-    for seed in plan.finals_todo:
-        fut = executor.submit(final_run, plan.cell, plan.run_id, ctx, params, seed, number)
-        pending[fut] = plan.cell.hash
+    def _enqueue(self, plan: CellPlan, kind: str, seed: int = 0, best: tuple | None = None) -> None:
+        job_id = uuid.uuid4().hex
+        if kind == "trial":
+            fn, args = search_trial, (plan.cell, plan.run_id, self.ctx, job_id, plan.budget)
+        else:
+            number, params, _ = best
+            fn, args = final_run, (plan.cell, plan.run_id, self.ctx, params, seed, number, job_id)
+        plan.jobs[job_id] = (kind, seed)
+        self.queue.append(Job(plan.cell.hash, job_id, kind, seed, fn, args))
+
+    def _drop_queued(self, plan: CellPlan, kind: str) -> None:
+        dropped = [j for j in self.queue if j.cell_hash == plan.cell.hash and j.kind == kind]
+        for job in dropped:
+            self.queue.remove(job)
+            plan.jobs.pop(job.job_id, None)
+            self.progress.grow(-1)
+
+    def _left(self, plan: CellPlan) -> int:
+        """Jobs this cell should still take, for the progress total: trials not yet run here or
+        elsewhere, and final runs without a result."""
+        c = open_study(self.ctx, plan.cell).counts()
+        done = open_claims(self.ctx, plan.cell).seeds()[0] | plan.recorded_seeds
+        return max(0, plan.budget - c.finished - c.running) + len(set(plan.seeds) - done)
+
+    def _finished(self, fut: Future) -> None:
+        job = self.inflight.pop(fut)
+        plan = self.plans[job.cell_hash]
+        plan.jobs.pop(job.job_id, None)
+        try:
+            res = fut.result()
+        except BaseException as err:  # jobs never raise: the worker died under it
+            res = self._lost(plan, job, err)
+            self.progress.grow(1)  # its retry
+        if res.state == "surplus":  # another driver took this place in the budget
+            self.progress.grow(-1)
+        else:
+            _count(self.tally, res)
+            self.progress.advance(res, plan.cell.describe(), plan.cell.objective["direction"])
+        if res.kind == "final" and res.state == "fail":
+            plan.failed_seeds.add(res.seed)
+        self.refresh(plan)
+
+    def _lost(self, plan: CellPlan, job: Job, err: BaseException) -> JobResult:
+        """A job's worker died: fail its trial or claim now (the trial is enqueued again with the
+        same parameters) and close its MLflow run; ``refresh`` then queues the retry."""
+        from ptbench.search import error_text
+
+        msg = f"worker lost ({error_text(err)}): retried"
+        print(f"ptbench: {plan.cell.describe()} {job.kind}: {msg}", file=sys.stderr, flush=True)
+        self._release(plan, job)
+        return JobResult(job.kind, plan.cell.hash, "lost", seed=job.seed, error=msg)
+
+    def _release(self, plan: CellPlan, job: Job) -> None:
+        if job.kind == "trial":
+            open_study(self.ctx, plan.cell).fail_job(job.job_id)
+        else:
+            open_claims(self.ctx, plan.cell).fail_job(job.job_id)
+        self.tracker.kill_job_runs(self.ctx.exp_id, plan.run_id, job.job_id)
+
+    def release(self) -> None:
+        """After a cancel: this driver's running jobs are failed (and retried by the next run)."""
+        for job in self.inflight.values():
+            with contextlib.suppress(Exception):  # stores unreachable: the leases expire on their own
+                self._release(self.plans[job.cell_hash], job)
+
+    def _close(self, plan: CellPlan) -> None:
+        _close_cell(plan, self.tracker, self.ctx)
+        plan.closed = True
+        self.progress.cell_done()
 
 
 def _close_cell(plan: CellPlan, tracker, ctx: RunContext) -> None:

@@ -186,12 +186,24 @@ class Tracking(Strict):
 
 class Storage(Strict):
     url: str | None = Field(None, description="Optuna storage URL; default journal file")
+    heartbeat_interval: int = Field(10, ge=1, description="seconds between a running trial's heartbeats")
+    grace_period: int = Field(60, ge=2, description="seconds without a heartbeat before a trial is dead")
+
+    @model_validator(mode="after")
+    def _grace_covers_beats(self):
+        if self.grace_period <= self.heartbeat_interval:
+            beat, grace = self.heartbeat_interval, self.grace_period
+            raise ValueError(f"grace_period ({grace}) must exceed heartbeat_interval ({beat})")
+        return self
 
 
 class Execution(Strict):
-    executor: Literal["local"] = "local"
-    workers: int = Field(1, ge=1)
+    executor: Literal["local", "ray"] = "local"
+    workers: int = Field(1, ge=1, description="jobs run at once (local: worker processes)")
     devices: Literal["auto", "cpu"] | list[str] = "auto"
+    address: str | None = Field(None, description="ray: none = a local instance, auto, or ray://host:port")
+    gpus_per_trial: float = Field(0, ge=0, description="ray: GPUs per job; a fraction shares one GPU")
+    cpus_per_trial: float = Field(1, gt=0, description="ray: CPUs per job (also its torch threads)")
 
 
 class Suite(Strict):

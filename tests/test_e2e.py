@@ -247,6 +247,7 @@ def test_resume_after_kill_never_repeats_a_finished_trial(tmp_path, monkeypatch)
     data["search"]["trials"] = 4
     data["search"]["space"]["epochs"] = 1
     data["seeds"] = [0]
+    data["storage"] = {"heartbeat_interval": 1, "grace_period": 3}  # the dead trial's lease runs out fast
     suite = write_suite(tmp_path / "tiny.yaml", data)
     project, gate = tmp_path / "proj", tmp_path / "gate"
     gate.mkdir()
@@ -291,7 +292,12 @@ def test_resume_after_kill_never_repeats_a_finished_trial(tmp_path, monkeypatch)
     trials = by_kind(records(project), "trial")
     finished = [r for r in trials if r["status"] == "FINISHED"]
     numbers = sorted(int(r["tags.ptbench.trial_number"]) for r in finished)
-    assert numbers == [0, 1, 3, 4]  # the budget, exactly: 4 finished, none repeated, trial 2 replaced
+    assert numbers == [0, 1, 3, 4]  # the budget, exactly: 4 finished, none repeated, trial 2 retried
+    params = {
+        int(r["tags.ptbench.trial_number"]): {k: v for k, v in r.items() if k.startswith("params.hp.")}
+        for r in trials
+    }
+    assert [params[n] == params[2] for n in (3, 4)].count(True) == 1  # one retry, with the lost params
     for number, run_id in done_before.items():  # finished trials kept, not re-run
         assert [r["run_id"] for r in finished if int(r["tags.ptbench.trial_number"]) == number] == [run_id]
     (interrupted,) = [r for r in trials if r["status"] != "FINISHED"]

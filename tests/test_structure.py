@@ -28,6 +28,7 @@ MODULES = {
     "ptbench.errors": "core",
     "ptbench.hashing": "core",
     "ptbench.files": "core",
+    "ptbench.lifetime": "core",
     "ptbench.params": "core",
     "ptbench.optional": "core",
     "ptbench.registry": "core",

@@ -1,8 +1,18 @@
-"""Where trials run: local worker processes, one device each (the only executor today).
+"""Where jobs run: ``local`` worker processes (one device each) or ``ray`` tasks on a cluster.
 
-Jobs take their device and thread budget as arguments and read nothing of the executor, so
-another executor would need only ``submit(fn, *args)`` and ``shutdown``; none other exists yet."""
+Both follow ``base.Executor``: ``submit(fn, *args)`` → a future, ``capacity``, ``shutdown``.
+Jobs take their device and thread budget as arguments and read nothing of the executor."""
 
+from ptbench.executors.base import Executor
 from ptbench.executors.local import LocalExecutor, resolve_devices
 
-__all__ = ["LocalExecutor", "resolve_devices"]
+__all__ = ["Executor", "LocalExecutor", "make_executor", "resolve_devices"]
+
+
+def make_executor(execution, workers: int) -> Executor:
+    """The suite's executor (``execution`` is the suite's section, with command-line overrides)."""
+    if execution.executor == "ray":
+        from ptbench.executors.ray import RayExecutor
+
+        return RayExecutor(execution.address, workers, execution.gpus_per_trial, execution.cpus_per_trial)
+    return LocalExecutor(workers, resolve_devices(execution.devices, workers))

@@ -1,19 +1,26 @@
-"""Local executor: N worker processes (concurrent.futures), one device each, threads split fairly.
+"""Local executor: N worker processes, one device each, threads split fairly.
 
-Workers are spawned (safe with CUDA) and each pins itself to one device at start-up; on the CPU
-each gets ``cores // N`` torch threads so N workers never oversubscribe the machine. A job never
-asks where it runs: ``submit(fn, *args)`` calls ``fn(*args, device=…, threads=…)`` with the
-device and thread budget of the worker it landed on, so the same job runs anywhere.
+Each worker is its own single-process pool, so a worker killed mid-trial (SIGKILL, the
+out-of-memory killer) loses that one job: its future raises ``BrokenProcessPool``, the slot is
+restarted on the same device, and the run loop retries the job — the other workers never
+notice. (One ``ProcessPoolExecutor`` of N workers would break as a whole and kill them all.)
+
+Workers are spawned (safe with CUDA) and never outlive the driver: each asks the kernel for
+SIGKILL when its parent dies (``PR_SET_PDEATHSIG``), which covers a driver killed with SIGKILL;
+SIGINT and SIGTERM reach ``shutdown(cancel=True)``. On the CPU each worker gets
+``cores // N`` torch threads so N workers never oversubscribe the machine.
 """
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing as mp
 import os
 from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
-_PLACE: dict[str, Any] = {"device": "cpu", "threads": 0}  # this worker's, set at its start
+from ptbench.lifetime import die_with_parent
 
 
 def resolve_devices(devices: str | list[str], workers: int) -> list[str]:
@@ -29,9 +36,8 @@ def resolve_devices(devices: str | list[str], workers: int) -> list[str]:
     return ["cpu"] * workers
 
 
-def _init_worker(queue: Any, threads: int) -> None:
-    device = queue.get()
-    _PLACE.update(device=device, threads=threads)
+def _init_worker(device: str, threads: int) -> None:
+    die_with_parent()
     import torch
 
     if device.startswith("cuda"):
@@ -40,31 +46,60 @@ def _init_worker(queue: Any, threads: int) -> None:
     torch.set_num_interop_threads(1)
 
 
-def _placed(fn, args: tuple) -> Any:
+def _placed(fn, args: tuple, device: str, threads: int) -> Any:
     """Run a job in a worker, handing it the worker's device and thread budget."""
-    return fn(*args, **_PLACE)
+    return fn(*args, device=device, threads=threads)
+
+
+class _Slot:
+    """One worker process pinned to one device; restarted when its process dies."""
+
+    def __init__(self, device: str, threads: int):
+        self.device, self.threads, self.busy = device, threads, 0
+        self.pool = self._start()
+
+    def _start(self) -> ProcessPoolExecutor:
+        ctx = mp.get_context("spawn")
+        return ProcessPoolExecutor(
+            1, mp_context=ctx, initializer=_init_worker, initargs=(self.device, self.threads)
+        )
+
+    def submit(self, fn, args: tuple) -> Future:
+        self.busy += 1
+        fut = self.pool.submit(_placed, fn, args, self.device, self.threads)
+        fut.add_done_callback(self._finished)
+        return fut
+
+    def _finished(self, fut: Future) -> None:
+        self.busy -= 1
+        if not fut.cancelled() and isinstance(fut.exception(), BrokenProcessPool):
+            self.pool.shutdown(wait=False, cancel_futures=True)
+            self.pool = self._start()  # the same device, a fresh process
+
+    def stop(self, cancel: bool) -> None:
+        if cancel:  # stop at once; what was running is failed and retried by the run loop
+            for proc in list((getattr(self.pool, "_processes", None) or {}).values()):
+                with contextlib.suppress(Exception):
+                    proc.kill()
+        self.pool.shutdown(wait=not cancel, cancel_futures=cancel)
 
 
 class LocalExecutor:
     def __init__(self, workers: int, devices: list[str]):
-        ctx = mp.get_context("spawn")
-        queue = ctx.Queue()
-        for d in devices:
-            queue.put(d)
         cpu_workers = max(1, sum(d == "cpu" for d in devices))
-        threads = max(1, (os.cpu_count() or 1) // cpu_workers)
         self.devices = devices
-        self.threads = threads
-        self.pool = ProcessPoolExecutor(
-            max_workers=workers, mp_context=ctx, initializer=_init_worker, initargs=(queue, threads)
-        )
+        self.threads = max(1, (os.cpu_count() or 1) // cpu_workers)
+        self.capacity = workers
+        self.slots = [_Slot(d, self.threads) for d in devices[:workers]]
 
     def submit(self, fn, *args) -> Future:
-        """Run ``fn(*args, device=…, threads=…)`` on the next free worker."""
-        return self.pool.submit(_placed, fn, args)
+        """Run ``fn(*args, device=…, threads=…)`` on the least busy worker."""
+        slot = min(self.slots, key=lambda s: s.busy)
+        return slot.submit(fn, args)
+
+    def worker_pids(self) -> list[int]:
+        return [p for s in self.slots for p in (getattr(s.pool, "_processes", None) or {})]
 
     def shutdown(self, cancel: bool = False) -> None:
-        if cancel:
-            for p in list(getattr(self.pool, "_processes", {}).values()):
-                p.terminate()  # Ctrl-C: stop at once; resume picks up from the storage
-        self.pool.shutdown(wait=not cancel, cancel_futures=cancel)
+        for slot in self.slots:
+            slot.stop(cancel)

@@ -1,5 +1,7 @@
 """The only package that imports optuna: one study per cell, ask/tell, pruning, storage."""
 
+from ptbench.search.claims import FinalClaims
+from ptbench.search.lease import LeaseConfig
 from ptbench.search.samplers import SAMPLERS, trial_seed
 from ptbench.search.study import (
     ERROR,
@@ -18,6 +20,8 @@ __all__ = [
     "SAMPLERS",
     "AskFailed",
     "CellStudy",
+    "FinalClaims",
+    "LeaseConfig",
     "Pruned",
     "check_storage",
     "default_storage_url",

@@ -7,21 +7,28 @@ any Optuna RDB URL (sqlite://, postgresql://) for a cluster.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+import warnings
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import optuna
-from optuna.trial import TrialState
+from optuna.trial import FrozenTrial, TrialState
 
 from ptbench.errors import PtbenchError, first_line, redact
+from ptbench.search import lease
+from ptbench.search.lease import LeaseConfig
 from ptbench.search.samplers import make_sampler
 from ptbench.search.space import is_dist, suggest
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
+# Optuna marks heartbeats and their retry callback experimental (stable since 2.8): not the user's concern
+warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
 
-INTERRUPTED = "ptbench_interrupted"
+INTERRUPTED = "ptbench_interrupted"  # user attr of earlier versions: replaced, not counted
 ERROR = "ptbench_error"  # user attr of a FAILED trial: what went wrong, in one line
+JOB = "ptbench_job"  # system attr: the id of the job (made by its driver) running the trial
+SURPLUS = "ptbench_surplus"  # system attr: asked beyond the budget (two drivers raced); not run
 
 
 class Pruned(Exception):
@@ -49,23 +56,35 @@ def default_storage_url(project_dir: str | Path) -> str:
     return f"journal:///{Path(project_dir).resolve()}/optuna.journal".replace(":////", ":///")
 
 
-def _storage(url: str) -> optuna.storages.BaseStorage:
+# Connections one process may hold to a server database: a job uses one at a time; the spare
+# covers a heartbeat landing while the job writes. 4 workers × 2 stays far below PostgreSQL's 100.
+POOL = {"pool_size": 1, "max_overflow": 1, "pool_timeout": 60}
+
+
+def _storage(url: str, leases: LeaseConfig) -> optuna.storages.BaseStorage:
     if url.startswith("journal://"):
         from optuna.storages.journal import JournalFileBackend, JournalStorage
 
         path = Path(url.removeprefix("journal://"))
         path.parent.mkdir(parents=True, exist_ok=True)
         return JournalStorage(JournalFileBackend(str(path)))
-    return optuna.storages.RDBStorage(url, engine_kwargs={"pool_pre_ping": True})
+    engine = {"pool_pre_ping": True} | (POOL if url.startswith("postgresql") else {})
+    return optuna.storages.RDBStorage(
+        url,
+        engine_kwargs=engine,
+        heartbeat_interval=leases.interval,
+        grace_period=leases.grace,
+        heartbeat_stale_trial_callback=lease.retry_callback(),
+    )
 
 
-_STORAGES: dict[str, optuna.storages.BaseStorage] = {}
+_STORAGES: dict[tuple[str, LeaseConfig], optuna.storages.BaseStorage] = {}
 
 
-def storage_for(url: str) -> optuna.storages.BaseStorage:
-    if url not in _STORAGES:
-        _STORAGES[url] = _storage(url)
-    return _STORAGES[url]
+def storage_for(url: str, leases: LeaseConfig = LeaseConfig()) -> optuna.storages.BaseStorage:
+    if (url, leases) not in _STORAGES:
+        _STORAGES[url, leases] = _storage(url, leases)
+    return _STORAGES[url, leases]
 
 
 def check_storage(url: str) -> None:
@@ -73,7 +92,7 @@ def check_storage(url: str) -> None:
     try:
         storage_for(url).get_all_studies()
     except Exception as err:
-        _STORAGES.pop(url, None)
+        _STORAGES.pop((url, LeaseConfig()), None)
         raise PtbenchError(f"storage.url '{redact(url)}' cannot be opened: {first_line(err)}") from None
 
 
@@ -96,14 +115,33 @@ class Counts:
     pruned: int = 0
     failed: int = 0
     running: int = 0
+    waiting: int = 0
+    running_jobs: set[str] = field(default_factory=set)  # JOB of each counted RUNNING trial
 
     @property
     def finished(self) -> int:
         return self.complete + self.pruned + self.failed
 
 
+def counted(trials: list[FrozenTrial]) -> list[FrozenTrial]:
+    """The trials that count against a cell's budget: all but those lost and retried (their
+    retry counts instead), those asked beyond the budget, and those marked interrupted by earlier versions."""
+    retried = {n for t in trials for n in t.system_attrs.get("retry_history", [])}
+    return [
+        t
+        for t in trials
+        if t.state != TrialState.FAIL
+        or not (t.user_attrs.get(INTERRUPTED) or t.system_attrs.get(SURPLUS) or t.number in retried)
+    ]
+
+
 class CellStudy:
-    """The search of one cell: ask → report per epoch → tell, against a shared storage."""
+    """The search of one cell: ask → report per epoch → tell, against a shared storage.
+
+    Several drivers and workers may share one study: the budget is kept exact by rank (a trial
+    runs only if fewer than ``budget`` counted trials have a lower number; trial numbers are
+    handed out by the storage, one at a time), and a trial's liveness is its lease.
+    """
 
     def __init__(
         self,
@@ -113,10 +151,12 @@ class CellStudy:
         sampler: str = "tpe",
         pruner: str = "median",
         seed: int = 0,
+        leases: LeaseConfig = LeaseConfig(),
     ):
         self.sampler = make_sampler(sampler, seed)
+        self.leases = leases
         self.study = optuna.create_study(
-            storage=storage_for(storage_url),
+            storage=storage_for(storage_url, leases),
             study_name=name,
             direction=direction,
             sampler=self.sampler,
@@ -126,29 +166,54 @@ class CellStudy:
 
     def counts(self) -> Counts:
         c = Counts()
-        for t in self.study.get_trials(deepcopy=False):
+        for t in counted(self.study.get_trials(deepcopy=False)):
             if t.state == TrialState.COMPLETE:
                 c.complete += 1
             elif t.state == TrialState.PRUNED:
                 c.pruned += 1
-            elif t.state == TrialState.FAIL and not t.user_attrs.get(INTERRUPTED):
+            elif t.state == TrialState.FAIL:
                 c.failed += 1
             elif t.state == TrialState.RUNNING:
                 c.running += 1
+                c.running_jobs.add(t.system_attrs.get(JOB, ""))
+            elif t.state == TrialState.WAITING:
+                c.waiting += 1
         return c
 
-    def fail_stale(self) -> list[int]:
-        """Trials left RUNNING by a killed process are closed as FAIL and marked interrupted.
+    def full(self, budget: int) -> bool:
+        """Every place in the budget is taken by a finished or running trial: asking is pointless."""
+        c = self.counts()
+        return c.finished + c.running >= budget
 
-        Interrupted trials do not count against the budget, so the resumed run replaces them;
-        trials that finished (complete, pruned, or failed on their own) are never run again.
-        Call only while no worker of this study is alive.
-        """
-        stale = self.study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
-        for t in stale:
-            self.study._storage.set_trial_user_attr(t._trial_id, INTERRUPTED, True)
-            self.study.tell(t.number, state=TrialState.FAIL, skip_if_finished=True)
-        return [t.number for t in stale]
+    def in_budget(self, number: int, budget: int) -> bool:
+        below = [t for t in counted(self.study.get_trials(deepcopy=False)) if t.number < number]
+        return len(below) < budget
+
+    def bind(self, trial: optuna.Trial, job_id: str) -> None:
+        """Mark ``trial`` as run by ``job_id`` and start its lease (the first heartbeat)."""
+        self.study._storage.set_trial_system_attr(trial._trial_id, JOB, job_id)
+        lease.beat(self.study, trial._trial_id)
+
+    def beating(self, trial: optuna.Trial):
+        return lease.beating(self.study, trial._trial_id, self.leases.interval)
+
+    def mark_surplus(self, trial: optuna.Trial) -> None:
+        self.study._storage.set_trial_system_attr(trial._trial_id, SURPLUS, True)
+        self.study.tell(trial.number, state=TrialState.FAIL, skip_if_finished=True)
+
+    def is_running(self, trial: optuna.Trial) -> bool:
+        """False once the trial was declared dead (lease expired): its result must not land."""
+        return self.study._storage.get_trial(trial._trial_id).state == TrialState.RUNNING
+
+    def fail_stale(self) -> list[int]:
+        """Trials whose worker stopped beating are failed and enqueued again (same params)."""
+        return lease.fail_stale(self.study, self.leases.grace)
+
+    def fail_job(self, job_id: str) -> list[int]:
+        """The worker running ``job_id`` is known dead: fail its trial now and enqueue it again."""
+        running = self.study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+        mine = [t for t in running if t.system_attrs.get(JOB) == job_id]
+        return [t.number for t in mine if lease.fail_trial(self.study, t._trial_id)]
 
     def ask(self, space: dict[str, Any]) -> tuple[optuna.Trial, dict[str, Any]]:
         """A new trial and its params; raises AskFailed after recording a FAIL trial if sampling raised."""

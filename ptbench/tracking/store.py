@@ -165,14 +165,27 @@ class Tracker:
     def end(self, run_id: str, status: str = "FINISHED") -> None:
         self.client.set_terminated(run_id, status=status)
 
-    def kill_stale(self, exp_id: str, parent: str) -> int:
-        """Runs left RUNNING under ``parent`` by a killed process are marked KILLED."""
+    def kill_stale(self, exp_id: str, parent: str, alive: set[str] | None = None) -> int:
+        """Runs left RUNNING under ``parent`` by a killed process are marked KILLED; those of a
+        job in ``alive`` (a live worker, maybe another driver's) are left running."""
         n = 0
         for run in self.search(exp_id, f"tags.`{PARENT}` = '{parent}' and attributes.status = 'RUNNING'"):
+            if alive and run.data.tags.get("ptbench.job") in alive:
+                continue
             self.set_tags(run.info.run_id, {"ptbench.state": "interrupted"})
             self.end(run.info.run_id, "KILLED")
             n += 1
         return n
+
+    def kill_job_runs(self, exp_id: str, parent: str, job_id: str) -> None:
+        """The run of a job whose worker died is closed as KILLED (the job is retried)."""
+        flt = (
+            f"tags.`{PARENT}` = '{parent}' and tags.`ptbench.job` = '{job_id}' "
+            "and attributes.status = 'RUNNING'"
+        )
+        for run in self.search(exp_id, flt):
+            self.set_tags(run.info.run_id, {"ptbench.state": "interrupted"})
+            self.end(run.info.run_id, "KILLED")
 
     # --- reading -------------------------------------------------------------------------
     def search(self, exp_id: str, filter_string: str = "") -> list[Any]:

@@ -59,7 +59,17 @@ def serve(tracking_uri: str, host: str = "127.0.0.1", port: int = 5000, suite_na
     if suite_name is not None and not found:
         print(f"no runs of suite '{suite_name}' in this store yet: showing every experiment", flush=True)
     print(f"MLflow UI on {url} (Ctrl-C to stop)", flush=True)
+    from ptbench.lifetime import die_with_parent, stop_group
+
+    # its own process group, so stopping it reaches the server's helper processes too
+    proc = subprocess.Popen(
+        ui_command(tracking_uri, host, port), start_new_session=True, preexec_fn=die_with_parent
+    )
     try:
-        return subprocess.call(ui_command(tracking_uri, host, port))
-    except KeyboardInterrupt:
+        return proc.wait()
+    except KeyboardInterrupt:  # Ctrl-C, or SIGTERM (raised as an interrupt by the CLI)
+        stop_group(proc)
         return 0
+    finally:
+        if proc.poll() is None:
+            stop_group(proc)

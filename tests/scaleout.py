@@ -1,0 +1,108 @@
+"""Real services for the scale-out tests, started by the tests on loopback and stopped after:
+a PostgreSQL server from the machine's own binaries, an MLflow tracking server backed by it,
+and a Ray cluster of a head and a second worker node (issue #13). No mocks of either."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+from ptbench.lifetime import stop_group
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for_port(port: int, proc: subprocess.Popen | None = None, hang_guard_s: float = 300) -> None:
+    """Wait for the state (the port answers); ``hang_guard_s`` only turns a hang into a failure."""
+    guard = time.monotonic() + hang_guard_s
+    while True:
+        with socket.socket() as s, contextlib.suppress(OSError):
+            s.connect(("127.0.0.1", port))
+            return
+        assert proc is None or proc.poll() is None, (
+            f"the server exited ({proc.returncode}) before port {port}"
+        )
+        assert time.monotonic() < guard, f"nothing on port {port} after {hang_guard_s:.0f} s"
+        time.sleep(0.2)
+
+
+@contextlib.contextmanager
+def postgres_server() -> Iterator[str]:
+    """A PostgreSQL server on a random loopback port; yields its URL (no database part).
+
+    ``initdb`` refuses to run as root, so as root it runs as the ``postgres`` user, in a folder
+    that user owns."""
+    base = Path(tempfile.mkdtemp(prefix="ptbench-pg-"))
+    as_pg = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
+    if as_pg:
+        shutil.chown(base, "postgres")
+    port, data = free_port(), base / "data"
+    run = lambda *cmd: subprocess.run([*as_pg, *cmd], check=True, capture_output=True, text=True)  # noqa: E731
+    run("initdb", "-D", str(data), "-U", "postgres", "--auth=trust", "-E", "UTF8")
+    opts = f"-p {port} -k {base} -c listen_addresses=127.0.0.1 -c max_connections=100"
+    run("pg_ctl", "-D", str(data), "-o", opts, "-l", str(base / "log"), "-w", "start")
+    url = f"postgresql://postgres@127.0.0.1:{port}"
+    try:
+        yield url
+    finally:
+        with contextlib.suppress(subprocess.CalledProcessError):
+            run("pg_ctl", "-D", str(data), "-m", "immediate", "-w", "stop")
+        shutil.rmtree(base, ignore_errors=True)
+
+
+def create_database(server: str, name: str) -> str:
+    import psycopg
+
+    with psycopg.connect(f"{server}/postgres", autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
+        conn.execute(f'CREATE DATABASE "{name}"')
+    return f"{server}/{name}"
+
+
+@contextlib.contextmanager
+def mlflow_server(backend: str, artifacts: Path) -> Iterator[str]:
+    port = free_port()
+    cmd = [sys.executable, "-m", "mlflow", "server", "--backend-store-uri", backend]
+    cmd += ["--default-artifact-root", str(artifacts), "--host", "127.0.0.1", "--port", str(port)]
+    cmd += ["--workers", "1"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        wait_for_port(port, proc)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        stop_group(proc)
+
+
+@contextlib.contextmanager
+def ray_cluster(env: dict[str, str]) -> Iterator[str]:
+    """A head node and a second worker node on this machine (1 CPU each); yields the address."""
+    port = free_port()
+    ray = [str(Path(sys.executable).with_name("ray"))]
+    common = ["--num-cpus", "1", "--node-ip-address", "127.0.0.1", "--object-store-memory", str(100 << 20)]
+    env = {**env, "RAY_USAGE_STATS_ENABLED": "0"}
+    try:
+        subprocess.run(
+            [*ray, "start", "--head", "--port", str(port), "--include-dashboard", "false", *common],
+            check=True,
+            capture_output=True,
+            env=env,
+        )
+        address = f"127.0.0.1:{port}"
+        subprocess.run(
+            [*ray, "start", "--address", address, *common], check=True, capture_output=True, env=env
+        )
+        yield address
+    finally:
+        subprocess.run([*ray, "stop", "--force"], capture_output=True, env=env)

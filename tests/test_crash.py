@@ -1,0 +1,207 @@
+"""What clusters do to a run (issue #13), on the local executor: a worker killed mid-trial, the
+driver stopped by SIGINT, SIGTERM or SIGKILL, two drivers on one suite at once, and the UI's
+server stopped with its command. Every kill lands at a known point — a trial held at the test
+plugin's gate — never after a sleep."""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from conftest import PLUGIN_DIR, ROOT, TINY, write_suite
+from test_e2e import _wait_for_file, by_kind, records
+
+from ptbench.registry import load_plugins
+from ptbench.search import CellStudy, default_storage_url
+from ptbench.suite import expand, load_suite
+
+BUDGET = 4
+
+
+@pytest.fixture(autouse=True)
+def _plugin(monkeypatch):
+    monkeypatch.setenv("PTBENCH_PLUGINS", "ptbench_testplugin")  # gated_net, to name the study here
+
+
+def _suite(tmp_path: Path, trials: int = BUDGET, seeds: tuple[int, ...] = (0,)) -> Path:
+    data = copy.deepcopy(TINY)
+    data["axes"]["backbones"] = [{"name": "gated_net", "params": {"input_size": 16}}]
+    data["axes"]["strategies"] = ["full_finetune"]
+    data["axes"]["regularizers"] = ["none"]
+    data["search"]["trials"] = trials
+    data["search"]["space"]["epochs"] = 1
+    data["seeds"] = list(seeds)
+    data["storage"] = {"heartbeat_interval": 1, "grace_period": 4}
+    return write_suite(tmp_path / "tiny.yaml", data)
+
+
+def _env(gate: Path | None, at: int = 2) -> dict[str, str]:
+    env = {
+        **os.environ,
+        "PYTHONPATH": f"{PLUGIN_DIR}{os.pathsep}{ROOT}",
+        "PTBENCH_PLUGINS": "ptbench_testplugin",
+    }
+    if gate is not None:
+        env |= {"PTBENCH_TEST_GATE": str(gate), "PTBENCH_TEST_GATE_AT": str(at)}
+    return env
+
+
+def _driver(
+    suite: Path, project: Path, env: dict, workers: int = 1, extra: tuple | list = ()
+) -> subprocess.Popen:
+    cmd = [sys.executable, "-m", "ptbench.cli", "run", str(suite), "--project-dir", str(project)]
+    return subprocess.Popen(
+        [*cmd, "--workers", str(workers), "--no-progress", "--no-leaderboard", *extra],
+        cwd=suite.parent,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+
+
+def _alive(pid: int) -> bool:
+    """Running, and not a zombie waiting to be reaped."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (FileNotFoundError, ProcessLookupError, IndexError):
+        return False
+    return state != "Z"
+
+
+def _wait_until_gone(pids: list[int], hang_guard_s: float = 60) -> None:
+    guard = time.monotonic() + hang_guard_s
+    while any(_alive(p) for p in pids):
+        assert time.monotonic() < guard, (
+            f"still alive after {hang_guard_s:.0f} s: {[p for p in pids if _alive(p)]}"
+        )
+        time.sleep(0.1)
+
+
+def _finish(proc: subprocess.Popen, timeout: float = 900) -> tuple[int, str]:
+    out, err = proc.communicate(timeout=timeout)
+    return proc.returncode, out + err
+
+
+def _check_exact(suite: Path, project: Path, budget: int = BUDGET, finals: int = 1) -> list[dict]:
+    """The cell ran its budget exactly, with distinct configurations apart from retries; nothing
+    is left RUNNING in Optuna or MLflow; one finished final run per seed. Returns the trial runs."""
+    load_plugins()
+    (cell,) = expand(load_suite(suite))
+    study = CellStudy(default_storage_url(project), cell.study_name, "maximize")
+    c = study.counts()
+    assert (c.finished, c.running) == (budget, 0)
+    trials = study.study.get_trials(deepcopy=False)
+    assert not [t for t in trials if t.state.name == "RUNNING"]
+    retried = {n for t in trials for n in t.system_attrs.get("retry_history", [])}
+    configs = [tuple(sorted(t.params.items())) for t in trials if t.state.name == "COMPLETE"]
+    assert len(configs) == budget and len(set(configs)) == budget
+    recs = records(project)
+    assert not [r for r in recs if r["status"] == "RUNNING"]
+    runs = by_kind(recs, "trial")
+    assert len([r for r in runs if r["status"] == "FINISHED"]) == budget
+    assert len([r for r in by_kind(recs, "final") if r["status"] == "FINISHED"]) == finals
+    for n in retried:  # a lost trial's run is closed, and its retry ran its parameters
+        (lost,) = [r for r in runs if int(r["tags.ptbench.trial_number"]) == n]
+        assert lost["status"] == "KILLED"
+    return runs
+
+
+def test_a_worker_killed_mid_trial_costs_that_trial_which_is_retried(tmp_path):
+    suite, project, gate = _suite(tmp_path), tmp_path / "proj", tmp_path / "gate"
+    gate.mkdir()
+    proc = _driver(suite, project, _env(gate))
+    _wait_for_file(gate / "reached", proc)
+    worker = int((gate / "reached").read_text())
+    os.kill(worker, signal.SIGKILL)  # what the out-of-memory killer does
+    rc, out = _finish(proc)
+    assert rc == 0, out
+    assert "worker lost" in out and "Traceback" not in out
+    runs = _check_exact(suite, project)
+    (killed,) = [r for r in runs if r["status"] == "KILLED"]
+    params = {k: v for k, v in killed.items() if k.startswith("params.hp.")}
+    retries = [r for r in runs if r["status"] == "FINISHED" and {k: r[k] for k in params} == params]
+    assert len(retries) == 1  # retried once, with the same parameters
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM, signal.SIGKILL], ids=lambda s: s.name)
+def test_stopping_the_driver_stops_its_workers_and_a_rerun_resumes(tmp_path, sig):
+    suite, project, gate = _suite(tmp_path), tmp_path / "proj", tmp_path / "gate"
+    gate.mkdir()
+    proc = _driver(suite, project, _env(gate))
+    _wait_for_file(gate / "reached", proc)
+    worker = int((gate / "reached").read_text())
+    os.kill(proc.pid, sig)  # the driver only: its workers must follow on their own
+    rc, out = _finish(proc, timeout=120)
+    assert rc == {signal.SIGINT: 130, signal.SIGTERM: 143, signal.SIGKILL: -9}[sig], out
+    _wait_until_gone([worker])
+    assert "Traceback" not in out
+    rerun = _driver(suite, project, _env(None))
+    rc, out = _finish(rerun)
+    assert rc == 0, out
+    _check_exact(suite, project)
+
+
+def test_two_drivers_on_one_suite_share_its_budget_and_final_runs(tmp_path):
+    """The second driver starts while the first one's trial is held at the gate: together they
+    run the budget exactly, no configuration twice, each seed's final run once."""
+    budget = 6
+    suite, project, gate = _suite(tmp_path, budget, seeds=(0, 1)), tmp_path / "proj", tmp_path / "gate"
+    gate.mkdir()
+    first = _driver(suite, project, _env(gate))
+    _wait_for_file(gate / "reached", first)
+    second = _driver(suite, project, _env(gate, at=0))
+    try:
+        _wait_for_file(gate / f"build-{budget}", second)  # the second driver took the rest
+    finally:
+        (gate / "release").write_text("")
+    (rc1, out1), (rc2, out2) = _finish(first), _finish(second)
+    assert (rc1, rc2) == (0, 0), out1 + out2
+    _check_exact(suite, project, budget, finals=2)
+    finals = by_kind(records(project), "final")
+    assert sorted(r["tags.ptbench.seed"] for r in finals) == ["0", "1"]  # each seed's run once
+
+
+def _descendants(pid: int) -> list[int]:
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError, IndexError, ValueError):
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    out, todo = [], [pid]
+    while todo:
+        for c in children.get(todo.pop(), []):
+            out.append(c)
+            todo.append(c)
+    return out
+
+
+def test_stopping_ptbench_ui_stops_the_server_it_started(tmp_path):
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    cmd = [sys.executable, "-m", "ptbench.cli", "ui", "--project-dir", str(tmp_path), "--port", str(port)]
+    proc = subprocess.Popen(cmd, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    guard = time.monotonic() + 300
+    while True:  # wait for the state: the server answers on its port
+        with socket.socket() as s, contextlib.suppress(OSError):
+            s.connect(("127.0.0.1", port))
+            break
+        assert proc.poll() is None and time.monotonic() < guard, "the UI server never came up"
+        time.sleep(0.2)
+    helpers = _descendants(proc.pid)
+    assert helpers, "the server runs as a child of ptbench ui"
+    proc.send_signal(signal.SIGTERM)
+    proc.wait(timeout=60)
+    _wait_until_gone(helpers)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", port))  # the port is free again

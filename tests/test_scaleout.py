@@ -1,0 +1,126 @@
+"""The same suite on a Ray cluster and PostgreSQL stores (issue #13): the same cells, trials,
+final runs and MLflow tree as on the local executor; a Ray worker killed mid-trial costs that
+trial, which is retried; 4 workers × 200 short trials on PostgreSQL lose nothing."""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import os
+import signal
+from collections import Counter
+
+import pytest
+from conftest import PLUGIN_DIR, ROOT, TINY, needs_command, write_suite
+from scaleout import create_database, mlflow_server, postgres_server, ray_cluster
+from test_crash import _check_exact, _driver, _env, _finish, _suite
+from test_e2e import _wait_for_file
+
+from ptbench.tracking import Tracker, default_tracking_uri
+
+needs_postgres = needs_command("initdb", "apt-get install postgresql-15")
+
+
+@pytest.fixture(autouse=True)
+def _plugin(monkeypatch):
+    monkeypatch.setenv("PTBENCH_PLUGINS", "ptbench_testplugin")
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    env = {
+        **os.environ,
+        "PYTHONPATH": f"{PLUGIN_DIR}{os.pathsep}{ROOT}",
+        "PTBENCH_PLUGINS": "ptbench_testplugin",
+    }
+    with ray_cluster(env) as address:
+        yield address
+
+
+def _tree(tracking_uri: str) -> dict[str, Counter]:
+    """Each cell's runs below it, by kind and status: what a person sees in the MLflow UI."""
+    recs = Tracker(tracking_uri).runs_records("tiny")
+    by_id = {r["run_id"]: r for r in recs}
+    tree: dict[str, Counter] = {}
+    for r in recs:
+        parent = by_id.get(r.get("tags.mlflow.parentRunId", ""))
+        if parent is not None and parent.get("tags.ptbench.kind") == "cell":
+            tree.setdefault(parent["params.cell_hash"], Counter())[(r["tags.ptbench.kind"], r["status"])] += 1
+    (suite,) = [r for r in recs if r.get("tags.ptbench.kind") == "suite"]
+    cells = [r for r in recs if r.get("tags.ptbench.kind") == "cell"]
+    assert all(c["tags.mlflow.parentRunId"] == suite["run_id"] and c["status"] == "FINISHED" for c in cells)
+    return tree
+
+
+@needs_postgres
+def test_the_same_suite_on_ray_and_postgresql_as_on_local_processes(tmp_path, cluster):
+    data = {**TINY, "search": {**TINY["search"], "pruner": "none"}}  # pruning depends on timing
+    suite = write_suite(tmp_path / "tiny.yaml", data)
+    local = _driver(suite, tmp_path / "local", _env(None), workers=2)
+    rc, out = _finish(local)
+    assert rc == 0, out
+    with postgres_server() as pg, mlflow_server(create_database(pg, "mlflow"), tmp_path / "art") as tracking:
+        storage = create_database(pg, "optuna")
+        extra = ["--executor", "ray", "--address", cluster, "--tracking-uri", tracking, "--storage", storage]
+        rc, out = _finish(_driver(suite, tmp_path / "ray", _env(None), workers=2, extra=extra))
+        assert rc == 0, out
+        ray_tree = _tree(tracking)
+    local_tree = _tree(default_tracking_uri(tmp_path / "local"))
+    assert ray_tree == local_tree and len(local_tree) == 4
+
+
+def test_a_ray_worker_killed_mid_trial_costs_that_trial_which_is_retried(tmp_path, cluster):
+    suite, project, gate = _suite(tmp_path), tmp_path / "proj", tmp_path / "gate"
+    gate.mkdir()
+    env = _env(gate)
+    proc = _driver(suite, project, env, workers=1, extra=["--executor", "ray", "--address", cluster])
+    _wait_for_file(gate / "reached", proc)
+    os.kill(int((gate / "reached").read_text()), signal.SIGKILL)  # the Ray worker process
+    rc, out = _finish(proc)
+    assert rc == 0, out
+    assert "worker lost" in out
+    runs = _check_exact(suite, project)
+    assert len([r for r in runs if r["status"] == "KILLED"]) == 1
+
+
+def _hammer(storage: str, tracking: str, exp_id: str, n: int, errors) -> None:
+    """One worker: ``n`` short trials, each asked, leased, recorded as an MLflow run and told."""
+    from ptbench.search import CellStudy
+    from ptbench.tracking import Tracker
+
+    study = CellStudy(storage, "hammer", "maximize", "random", "none", 0)
+    tracker = Tracker(tracking)
+    for i in range(n):
+        try:
+            trial, _ = study.ask({"x": {"type": "float", "low": 0.0, "high": 1.0}})
+            study.bind(trial, f"{os.getpid()}-{i}")
+            run = tracker.start_run(exp_id, f"t{trial.number}", {"ptbench.kind": "trial"})
+            tracker.log_metrics(run, {"val_accuracy": trial.params["x"]})
+            tracker.end(run)
+            study.tell(trial, trial.params["x"], "complete")
+        except Exception as err:  # counted, never hidden
+            errors.put(f"{type(err).__name__}: {err}")
+
+
+@needs_postgres
+def test_four_workers_and_200_short_trials_on_postgresql_lose_nothing(tmp_path):
+    with postgres_server() as pg, mlflow_server(create_database(pg, "mlflow"), tmp_path / "art") as tracking:
+        storage = create_database(pg, "optuna")
+        from ptbench.search import CellStudy
+
+        CellStudy(storage, "hammer", "maximize", "random", "none", 0)  # create the tables once
+        exp_id = Tracker(tracking).experiment("hammer")
+        ctx = mp.get_context("spawn")
+        errors = ctx.Queue()
+        procs = [ctx.Process(target=_hammer, args=(storage, tracking, exp_id, 50, errors)) for _ in range(4)]
+        for p in procs:
+            p.start()
+        for p in procs:
+            p.join()
+        found = []
+        while not errors.empty():
+            found.append(errors.get())
+        assert found == [] and [p.exitcode for p in procs] == [0] * 4
+        study = CellStudy(storage, "hammer", "maximize", "random", "none", 0)
+        assert study.counts().complete == 200 and len({t.number for t in study.study.trials}) == 200
+        runs = Tracker(tracking).search(exp_id)
+        assert len(runs) == 200 and {r.info.status for r in runs} == {"FINISHED"}
