@@ -66,8 +66,9 @@ def test_executor_overhead(benchmark, kind, seconds, jobs):
     finally:
         ex.shutdown()
     ideal = seconds * jobs / 2
-    benchmark.extra_info.update(wall_s=round(wall, 3), ideal_s=ideal, overhead_pct=round(100 * (wall / ideal - 1), 2))
-    print(f"\n{kind} {seconds:.0f}-s jobs: wall {wall:.2f} s, ideal {ideal:.1f} s, overhead {100 * (wall / ideal - 1):.1f} %")
+    pct = 100 * (wall / ideal - 1)
+    benchmark.extra_info.update(wall_s=round(wall, 3), ideal_s=ideal, overhead_pct=round(pct, 2))
+    print(f"\n{kind} {seconds:.0f}-s jobs: wall {wall:.2f} s, ideal {ideal:.1f} s, overhead {pct:.1f} %")
 
 
 @pytest.mark.parametrize("kind", ["local", "ray"])
@@ -82,5 +83,6 @@ def test_executor_scaling(benchmark, kind):
             ex.shutdown()
     benchmark.pedantic(lambda: None, rounds=1, iterations=1)
     speedup = walls[1] / walls[2]
-    benchmark.extra_info.update(wall_1=round(walls[1], 2), wall_2=round(walls[2], 2), speedup=round(speedup, 2))
+    info = {"wall_1": round(walls[1], 2), "wall_2": round(walls[2], 2), "speedup": round(speedup, 2)}
+    benchmark.extra_info.update(info)
     print(f"\n{kind}: 8 CPU jobs on 1 worker {walls[1]:.2f} s, on 2 workers {walls[2]:.2f} s: ×{speedup:.2f}")
