@@ -11,7 +11,9 @@ Run: pytest benchmarks/test_bench_executors.py --benchmark-only -s
 
 from __future__ import annotations
 
+import os
 import time
+from pathlib import Path
 
 import pytest
 
@@ -30,6 +32,13 @@ def cpu_job(n: int, *, device: str, threads: int) -> float:
     for _ in range(n):
         a = torch.tanh(a @ a / 256)
     return time.perf_counter() - start
+
+
+@pytest.fixture(autouse=True)
+def _importable(monkeypatch):
+    """Ray workers import the jobs of this file by module name: put its folder on their path."""
+    here = str(Path(__file__).parent)
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [here, os.environ.get("PYTHONPATH")])))
 
 
 def _executor(kind: str, workers: int):
