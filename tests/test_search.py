@@ -7,6 +7,7 @@ place of training, so the search machinery itself is what is measured.
 from __future__ import annotations
 
 import multiprocessing as mp
+import time
 from dataclasses import replace
 from pathlib import Path
 from typing import get_args
@@ -222,3 +223,30 @@ def test_every_sampler_runs_with_every_pruner(sampler, pruner, tmp_path):
     assert (c.complete + c.pruned, c.failed, c.running) == (TRIALS, 0, 0)
     assert c.complete >= 1 and (c.pruned > 0) == (pruner != "none")
     assert len(set(_configs(study))) == TRIALS
+
+
+def test_only_a_trial_whose_worker_stopped_beating_is_failed_and_retried(tmp_path):
+    """Leases (issue #13): a live trial — maybe another driver's — is never failed on sight; one
+    whose beats stopped is failed after the grace period and enqueued again with its params, and
+    its worker, should it wake up, sees it was declared dead (its result must not land)."""
+    from ptbench.search import LeaseConfig
+
+    leases = LeaseConfig(interval=1, grace=3)
+    study = CellStudy(default_storage_url(tmp_path), "lease", "maximize", "random", "none", 0, leases)
+    space = {"x": {"type": "float", "low": 0.0, "high": 1.0}}
+    live, _ = study.ask(space)
+    study.bind(live, "live-job")
+    dead, _ = study.ask(space)
+    study.bind(dead, "dead-job")  # one beat, then nothing: its worker was killed
+    assert study.fail_stale() == []  # both within their grace period
+    guard = time.monotonic() + 120  # turns a hang into a failure; no correct run comes near it
+    with study.beating(live):
+        while study.is_running(dead):
+            assert time.monotonic() < guard, "the silent trial was never failed"
+            study.fail_stale()
+            time.sleep(0.2)
+        assert study.is_running(live)
+    c = study.counts()
+    assert (c.running, c.waiting, c.failed) == (1, 1, 0)  # the dead one is retried, not counted
+    retry, _ = study.ask(space)
+    assert retry.params == dead.params
