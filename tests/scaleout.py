@@ -91,7 +91,9 @@ def ray_cluster(env: dict[str, str]) -> Iterator[str]:
     port = free_port()
     ray = [str(Path(sys.executable).with_name("ray"))]
     common = ["--num-cpus", "1", "--node-ip-address", "127.0.0.1", "--object-store-memory", str(100 << 20)]
-    env = {**env, "RAY_USAGE_STATS_ENABLED": "0"}
+    # loopback only, so no token: a ~/.ray/auth_token left by an earlier local Ray instance would
+    # otherwise switch the head to token auth and lock the second node out
+    env = {**env, "RAY_USAGE_STATS_ENABLED": "0", "RAY_AUTH_MODE": "disabled"}
     try:
         subprocess.run(
             [*ray, "start", "--head", "--port", str(port), "--include-dashboard", "false", *common],

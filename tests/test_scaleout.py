@@ -17,6 +17,7 @@ from test_e2e import _wait_for_file
 
 from ptbench.tracking import Tracker, default_tracking_uri
 
+RAY_ENV = {"RAY_AUTH_MODE": "disabled"}  # as the test cluster (tests/scaleout.py)
 needs_postgres = needs_command("initdb", "apt-get install postgresql-15")
 
 
@@ -61,7 +62,7 @@ def test_the_same_suite_on_ray_and_postgresql_as_on_local_processes(tmp_path, cl
     with postgres_server() as pg, mlflow_server(create_database(pg, "mlflow"), tmp_path / "art") as tracking:
         storage = create_database(pg, "optuna")
         extra = ["--executor", "ray", "--address", cluster, "--tracking-uri", tracking, "--storage", storage]
-        rc, out = _finish(_driver(suite, tmp_path / "ray", _env(None), workers=2, extra=extra))
+        rc, out = _finish(_driver(suite, tmp_path / "ray", _env(None) | RAY_ENV, workers=2, extra=extra))
         assert rc == 0, out
         ray_tree = _tree(tracking)
     local_tree = _tree(default_tracking_uri(tmp_path / "local"))
@@ -71,7 +72,7 @@ def test_the_same_suite_on_ray_and_postgresql_as_on_local_processes(tmp_path, cl
 def test_a_ray_worker_killed_mid_trial_costs_that_trial_which_is_retried(tmp_path, cluster):
     suite, project, gate = _suite(tmp_path), tmp_path / "proj", tmp_path / "gate"
     gate.mkdir()
-    env = _env(gate)
+    env = _env(gate) | RAY_ENV
     proc = _driver(suite, project, env, workers=1, extra=["--executor", "ray", "--address", cluster])
     _wait_for_file(gate / "reached", proc)
     os.kill(int((gate / "reached").read_text()), signal.SIGKILL)  # the Ray worker process
