@@ -18,7 +18,8 @@ from concurrent.futures import FIRST_COMPLETED, Future, wait
 from dataclasses import dataclass, field
 from typing import Any
 
-from ptbench.jobs import JobResult, RunContext, cell_params, final_run, open_claims, open_study, search_trial
+from ptbench.final_job import final_run
+from ptbench.jobs import JobResult, RunContext, cell_params, open_claims, open_study, search_trial
 from ptbench.progress import make_progress
 from ptbench.suite import Cell
 

@@ -50,6 +50,7 @@ MODULES = {
     "ptbench.tracking": "stores",
     # jobs: one search trial, one final run, one pre-training
     "ptbench.jobs": "jobs",
+    "ptbench.final_job": "jobs",
     "ptbench.pretrain.run": "jobs",
     "ptbench.trial": "jobs",  # the composition root: builds one trial from every registry
     # orchestration: the plan (suite loading, checks against the registries, the grid), the run
