@@ -24,10 +24,14 @@ class Cell:
     objective: dict[str, str]
     labels: dict[str, str] = field(compare=False)
     hash: str = field(compare=False, default="")
+    # a nightly run's key (``ptbench nightly``): part of the study's and the runs' identity, so
+    # each night searches afresh instead of reopening last night's finished study; "" for a run
+    night: str = field(compare=False, default="")
 
     @property
     def study_name(self) -> str:
-        return f"{self.suite}-{self.hash}"
+        base = f"{self.suite}-{self.hash}"
+        return f"{base}@{self.night}" if self.night else base
 
     def describe(self) -> str:
         lb = self.labels

@@ -21,6 +21,7 @@ from ptbench.jobs import (
     _tracker,
     open_claims,
 )
+from ptbench.train.yardstick import reference_seconds
 
 
 def final_run(
@@ -82,8 +83,11 @@ def _evaluate_final(cell, ctx, params, seed, where, tracker, run_id, claims, cla
         "encode_seconds": out.encode_seconds,
         "eval_seconds": out.eval_seconds,
         "job_seconds": time.perf_counter() - start,
+        "reference_seconds": reference_seconds(),  # this worker's speed now (train/yardstick.py)
     }
     tracker.log_metrics(run_id, summary, step=len(out.history))
+    for split, table in out.predictions.items():
+        tracker.log_table(run_id, table, f"predictions/{split}.csv")
     tracker.set_tags(run_id, {"ptbench.state": "complete"})
     tracker.end(run_id, "FINISHED")
     res.state, res.value = "finished", out.metrics.get("test_accuracy")

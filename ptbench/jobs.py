@@ -18,6 +18,8 @@ from typing import Any
 
 from ptbench.cell import Cell
 
+NIGHT = "ptbench.night"  # tag of every run of a nightly suite run: the night's key
+
 
 @dataclass(frozen=True)
 class RunContext:

@@ -11,15 +11,16 @@ of what a run was made with: ``provenance.py``.
 
 from __future__ import annotations
 
+import os
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import yaml
 
 from ptbench.executors import make_executor
 from ptbench.hashing import stable_hash
-from ptbench.jobs import RunContext
+from ptbench.jobs import NIGHT, RunContext
 from ptbench.preflight import check_suite_data, prepare_weights
 from ptbench.provenance import run_tags
 from ptbench.schedule import plan_cell, schedule
@@ -37,6 +38,7 @@ class RunOptions:
     progress: str | bool = "auto"  # auto | bar | lines | none (see ptbench.progress)
     executor: str | None = None  # local | ray (overrides execution.executor)
     address: str | None = None  # Ray cluster address (overrides execution.address)
+    night: str = ""  # a nightly run's key: its own studies and runs (see ptbench.nightly)
 
 
 @dataclass
@@ -48,6 +50,8 @@ class RunSummary:
     seconds: float
     project_dir: Path
     tracking_uri: str
+    suite_run: str = ""
+    exp_id: str = ""
 
 
 def resolve(suite: Suite, opts: RunOptions) -> tuple[Path, str, str, int, int]:
@@ -55,8 +59,19 @@ def resolve(suite: Suite, opts: RunOptions) -> tuple[Path, str, str, int, int]:
     from ptbench.tracking import default_tracking_uri
 
     project = Path(opts.project_dir or suite.project_dir).resolve()
-    tracking = opts.tracking_uri or suite.tracking.uri or default_tracking_uri(project)
-    storage = opts.storage_url or suite.storage.url or default_storage_url(project)
+    env = os.environ  # a scheduler's secrets: PTBENCH_TRACKING_URI, PTBENCH_STORAGE_URL ("" = unset)
+    tracking = (
+        opts.tracking_uri
+        or env.get("PTBENCH_TRACKING_URI")
+        or suite.tracking.uri
+        or default_tracking_uri(project)
+    )
+    storage = (
+        opts.storage_url
+        or env.get("PTBENCH_STORAGE_URL")
+        or suite.storage.url
+        or default_storage_url(project)
+    )
     return (
         project,
         tracking,
@@ -91,13 +106,13 @@ def run_suite(suite: Suite, opts: RunOptions, suite_text: str | None = None) -> 
     check_storage(storage_url)
     tracker = Tracker(tracking_uri)
     tracker.check()
-    cells = expand(suite)
+    cells = [replace(c, night=opts.night) for c in expand(suite)]
     check_suite_data(cells)
     prepare_weights(suite, project, tracking_uri)
     executor = make_executor(_execution(suite, opts), workers)  # a missing Ray fails here, in one line
 
     exp_id = tracker.experiment(suite.name, project / "artifacts")
-    tags = run_tags()
+    tags = run_tags() | ({NIGHT: opts.night} if opts.night else {})
     suite_run = _open_suite_run(tracker, exp_id, suite, cells, tags, n_trials, workers, suite_text)
     ctx = _context(suite, project, tracking_uri, storage_url, exp_id, tags)
     plans = {c.hash: plan_cell(tracker, ctx, c, suite_run, n_trials, suite.seeds) for c in cells}
@@ -105,7 +120,17 @@ def run_suite(suite: Suite, opts: RunOptions, suite_text: str | None = None) -> 
     tracker.log_metrics(suite_run, {f"trials_{k}": v for k, v in tally.trials.items()})
     tracker.end(suite_run, "FINISHED")
     seconds = time.perf_counter() - t0
-    return RunSummary(len(cells), tally.trials, tally.finals, tally.errors, seconds, project, tracking_uri)
+    return RunSummary(
+        len(cells),
+        tally.trials,
+        tally.finals,
+        tally.errors,
+        seconds,
+        project,
+        tracking_uri,
+        suite_run,
+        exp_id,
+    )
 
 
 def _open_suite_run(
@@ -113,9 +138,9 @@ def _open_suite_run(
 ) -> str:
     """The suite's MLflow run (made once, found again on resume) with its settings and files."""
     suite_key = stable_hash([c.hash for c in cells])
-    suite_run = tracker.ensure_run(
-        exp_id, suite.name, {"ptbench.kind": "suite", "ptbench.suite_hash": suite_key}, tags
-    )
+    night = tags.get(NIGHT, "")
+    key = {"ptbench.kind": "suite", "ptbench.suite_hash": suite_key, NIGHT: night}
+    suite_run = tracker.ensure_run(exp_id, f"{suite.name} {night}".strip(), key, tags)
     tracker.log_params(
         suite_run,
         {

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ptbench.final_job import final_run
-from ptbench.jobs import JobResult, RunContext, cell_params, open_claims, open_study, search_trial
+from ptbench.jobs import NIGHT, JobResult, RunContext, cell_params, open_claims, open_study, search_trial
 from ptbench.progress import make_progress
 from ptbench.suite import Cell
 
@@ -68,7 +68,7 @@ def plan_cell(
     run_id = tracker.ensure_run(
         ctx.exp_id,
         cell.describe(),
-        {"ptbench.kind": "cell", "ptbench.cell_hash": cell.hash},
+        {"ptbench.kind": "cell", "ptbench.cell_hash": cell.hash, NIGHT: cell.night},
         ctx.tags,
         parent=suite_run,
     )

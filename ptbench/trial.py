@@ -45,6 +45,9 @@ class TrialResult:
     train_seconds: float = 0.0  # encoding (feature extraction for a probe) included
     eval_seconds: float = 0.0
     encode_seconds: float = 0.0
+    # per held-out example, in the split's order: label, prediction, confidence (final runs;
+    # what makes two nights on the same test split comparable pairwise)
+    predictions: dict[str, dict[str, list]] = field(default_factory=dict)
 
 
 @lru_cache(maxsize=4)
@@ -102,7 +105,8 @@ def run_trial(cfg: TrialConfig, on_epoch=None, on_ready=None) -> TrialResult:
     if res.stopped_early:
         metrics["stopped_epoch"] = len(res.history) - 1
     t0 = time.perf_counter()
-    metrics |= _held_out_metrics(adapted, data, cfg)
+    predictions: dict[str, dict[str, list]] = {}
+    metrics |= _held_out_metrics(adapted, data, cfg, predictions)
     info["feature_cache_hits"], info["feature_cache_misses"] = cache.hits, cache.misses
     metrics["peak_mem_mb"] = memory.peak_mb()  # above the job's start (ptbench/train/memory.py)
     return TrialResult(
@@ -112,6 +116,7 @@ def run_trial(cfg: TrialConfig, on_epoch=None, on_ready=None) -> TrialResult:
         train_seconds=res.train_seconds + encode_seconds,
         encode_seconds=encode_seconds,
         eval_seconds=time.perf_counter() - t0,
+        predictions=predictions,
     )
 
 
@@ -186,8 +191,9 @@ def _info(adapted, backbone, data: TaskData) -> dict[str, Any]:
     return info
 
 
-def _held_out_metrics(adapted, data: TaskData, cfg: TrialConfig) -> dict[str, float]:
-    """Test, shifted, corruption and attack metrics, as ``cfg.evaluate`` asks (final runs only)."""
+def _held_out_metrics(adapted, data: TaskData, cfg: TrialConfig, predictions: dict) -> dict[str, float]:
+    """Test, shifted, corruption and attack metrics, as ``cfg.evaluate`` asks (final runs only);
+    the test set's per-example predictions go into ``predictions["test"]``."""
     from ptbench.evaluate.metrics import classification_metrics, reliability_bins
     from ptbench.train.trainer import predict
 
@@ -203,6 +209,12 @@ def _held_out_metrics(adapted, data: TaskData, cfg: TrialConfig) -> dict[str, fl
             metrics[f"{prefix}_{k}"] = v
         if prefix == "test":
             metrics |= {f"test_{k}": v for k, v in reliability_bins(logits, split.y).items()}
+            conf, pred = logits.float().softmax(1).max(1)
+            predictions["test"] = {
+                "label": split.y.tolist(),
+                "pred": pred.tolist(),
+                "confidence": conf.tolist(),
+            }
     for k in data.shifted:
         if "test_accuracy" in metrics and f"shifted_{k}_accuracy" in metrics:
             metrics[f"shifted_{k}_gap"] = metrics["test_accuracy"] - metrics[f"shifted_{k}_accuracy"]

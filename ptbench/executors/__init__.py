@@ -1,4 +1,5 @@
-"""Where jobs run: ``local`` worker processes (one device each) or ``ray`` tasks on a cluster.
+"""Where jobs run: ``local`` worker processes (one device each), ``ray`` tasks on a cluster, or
+``inline`` in the driver's own process.
 
 Both follow ``base.Executor``: ``submit(fn, *args)`` → a future, ``capacity``, ``shutdown``.
 Jobs take their device and thread budget as arguments and read nothing of the executor."""
@@ -15,4 +16,8 @@ def make_executor(execution, workers: int) -> Executor:
         from ptbench.executors.ray import RayExecutor
 
         return RayExecutor(execution.address, workers, execution.gpus_per_trial, execution.cpus_per_trial)
+    if execution.executor == "inline":
+        from ptbench.executors.inline import InlineExecutor
+
+        return InlineExecutor(resolve_devices(execution.devices, 1)[0])
     return LocalExecutor(workers, resolve_devices(execution.devices, workers))

@@ -4,11 +4,13 @@ from ptbench.leaderboard.build import Board, build_boards, load_runs
 from ptbench.leaderboard.render import render, write_outputs
 
 
-def build_leaderboard(tracking_uri: str, suite_name: str, reference: dict | None = None) -> list[Board]:
-    """Every board of a suite, from the MLflow store at ``tracking_uri`` alone."""
+def build_leaderboard(
+    tracking_uri: str, suite_name: str, reference: dict | None = None, night: str | None = None
+) -> list[Board]:
+    """Every board of a suite (of one night: see ``load_runs``), from the MLflow store alone."""
     from ptbench.tracking.ui import ui_base
 
-    boards = build_boards(load_runs(tracking_uri, suite_name), reference)
+    boards = build_boards(load_runs(tracking_uri, suite_name, night), reference)
     for b in boards:
         b.ui_base = ui_base(tracking_uri)
     return boards

@@ -16,6 +16,7 @@ from ptbench.errors import PtbenchError, first_line, redact
 
 os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "2")
 os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "20")
+os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # one bar per read table
 
 PARENT = "mlflow.parentRunId"
 
@@ -29,6 +30,10 @@ def _metrics(metrics: dict[str, float], step: int) -> list[Any]:
 
     now = int(time.time() * 1000)
     return [Metric(k, float(v), now, step) for k, v in metrics.items() if isinstance(v, int | float)]
+
+
+def _cell(v: Any) -> str:
+    return f"{v:.6g}" if isinstance(v, float) else str(v)
 
 
 class EpochLog:
@@ -117,10 +122,14 @@ class Tracker:
         return self.client.create_run(exp_id, tags=tags, run_name=name).info.run_id
 
     def find_run(self, exp_id: str, **tags: str) -> Any | None:
-        flt = " and ".join(f"tags.`{k}` = '{v}'" for k, v in tags.items())
+        """The earliest run with these tags; a tag given as "" must be absent (a plain run's key
+        has ``ptbench.night: ""``, so it never reopens a nightly run of the same suite or cell)."""
+        flt = " and ".join(f"tags.`{k}` = '{v}'" for k, v in tags.items() if v != "")
+        absent = [k for k, v in tags.items() if v == ""]
         runs = self.client.search_runs(
-            [exp_id], filter_string=flt, max_results=50, order_by=["attributes.start_time ASC"]
+            [exp_id], filter_string=flt, max_results=1000, order_by=["attributes.start_time ASC"]
         )
+        runs = [r for r in runs if not any(k in r.data.tags for k in absent)]
         return runs[0] if runs else None
 
     def ensure_run(
@@ -132,7 +141,7 @@ class Tracker:
             if run.info.status != "RUNNING":
                 self.client.update_run(run.info.run_id, status="RUNNING")
             return run.info.run_id
-        return self.start_run(exp_id, name, {**tags, **key}, parent)
+        return self.start_run(exp_id, name, {**tags, **{k: v for k, v in key.items() if v != ""}}, parent)
 
     def log_params(self, run_id: str, params: dict[str, Any]) -> None:
         from mlflow.entities import Param
@@ -158,6 +167,30 @@ class Tracker:
 
     def log_text(self, run_id: str, text: str, artifact_file: str) -> None:
         self.client.log_text(run_id, text, artifact_file)
+
+    def log_table(self, run_id: str, columns: dict[str, list], artifact_file: str) -> None:
+        """Equal-length columns as a CSV artifact (the MLflow UI shows it as a table)."""
+        names = list(columns)
+        rows = zip(*(columns[n] for n in names), strict=True)
+        body = "\n".join([",".join(names), *(",".join(_cell(v) for v in row) for row in rows)])
+        self.client.log_text(run_id, body + "\n", artifact_file)
+
+    def read_table(self, run_id: str, artifact_file: str) -> dict[str, list[float]] | None:
+        """A table written by ``log_table`` as float columns, or None when the run has none."""
+        import tempfile
+
+        with tempfile.TemporaryDirectory() as tmp:
+            try:
+                path = self.client.download_artifacts(run_id, artifact_file, tmp)
+            except Exception:
+                return None
+            lines = Path(path).read_text(encoding="utf-8").splitlines()
+        names = lines[0].split(",")
+        cols: dict[str, list[float]] = {n: [] for n in names}
+        for line in lines[1:]:
+            for n, v in zip(names, line.split(","), strict=True):
+                cols[n].append(float(v))
+        return cols
 
     def log_artifact(self, run_id: str, path: str | Path, artifact_path: str | None = None) -> None:
         self.client.log_artifact(run_id, str(path), artifact_path)
