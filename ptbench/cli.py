@@ -32,8 +32,19 @@ def _parser() -> argparse.ArgumentParser:
     lb.add_argument("suite")
     lb.add_argument("--format", choices=("table", "csv", "md", "html"), default="table")
     lb.add_argument("--output", help="file to write (default: results/<suite>/leaderboard.*)")
+    lb.add_argument(
+        "--night", help="the nightly run to rank (default: the plain runs, else the latest night)"
+    )
     lb.add_argument("--project-dir")
     lb.add_argument("--tracking-uri")
+
+    _nightly_parser(sub.add_parser("nightly", help="run tonight's suite, compare it with history, report"))
+
+    h = sub.add_parser("history", help="a suite's nights × cells, from its MLflow runs")
+    h.add_argument("suite")
+    h.add_argument("--metric", default="test_accuracy", help="metric shown (default: test_accuracy)")
+    h.add_argument("--project-dir")
+    h.add_argument("--tracking-uri")
 
     ui = sub.add_parser("ui", help="start the MLflow UI on the suite's store (127.0.0.1)")
     ui.add_argument("suite", nargs="?")
@@ -62,7 +73,9 @@ def _run_parser(r: argparse.ArgumentParser) -> None:
     r.add_argument("--tracking-uri", help="MLflow tracking URI (default: SQLite in project dir)")
     r.add_argument("--storage", help="Optuna storage URL (default: journal file in project dir)")
     r.add_argument(
-        "--executor", choices=("local", "ray"), help="where jobs run (overrides execution.executor)"
+        "--executor",
+        choices=("local", "ray", "inline"),
+        help="where jobs run (overrides execution.executor); inline: in this process, one at a time",
     )
     r.add_argument("--address", help="Ray cluster: auto or ray://host:port (default: a local Ray instance)")
     shown = r.add_mutually_exclusive_group()
@@ -75,6 +88,21 @@ def _run_parser(r: argparse.ArgumentParser) -> None:
     shown.add_argument("--no-progress", action="store_true", help="no bar: one line per finished job")
     shown.add_argument("--quiet", action="store_true", help="no per-job output, only the summary")
     r.add_argument("--no-leaderboard", action="store_true", help="do not write the leaderboard")
+
+
+def _nightly_parser(n: argparse.ArgumentParser) -> None:
+    _run_parser(n)
+    n.add_argument("--night", help="the night's key (default: today's UTC date); the same key resumes")
+    n.add_argument(
+        "--seeds",
+        choices=("night", "fixed"),
+        default="night",
+        help="night: seeds drawn from the night's key (default) | fixed: the suite's own",
+    )
+    n.add_argument("--baseline", help="pin the baseline: a night key, suite run id or KEY=VALUE tag")
+    n.add_argument("--benchmarks", help="pytest-benchmark JSON of tonight (--benchmark-json) for speed")
+    n.add_argument("--report-only", action="store_true", help="compare and report an existing night")
+    n.add_argument("--results-dir", default="results", help="reports go to RESULTS_DIR/<suite>/nightly/")
 
 
 def _pretrain_parser(pt: argparse.ArgumentParser) -> None:
@@ -159,10 +187,57 @@ def _cmd_leaderboard(a) -> int:
 
     suite = load_suite(a.suite)
     _, tracking, *_ = resolve(suite, _options(a))
-    boards, written = publish(suite, tracking, (a.format,), a.output)
+    boards, written = publish(suite, tracking, (a.format,), a.output, night=a.night)
     if a.format == "table":
         print(render(boards, "table"))
     print(f"written {written[0]}")
+    return 0
+
+
+def _cmd_nightly(a) -> int:
+    """Exit 1 when something regressed (or a cell that used to finish failed), 0 otherwise."""
+    from pathlib import Path
+
+    from ptbench.nightly.report import summary_line
+    from ptbench.nightly.run import NightOptions, run_night
+    from ptbench.suite import load_suite
+
+    suite = load_suite(a.suite)
+    opts = NightOptions(a.night, a.seeds, a.baseline, a.benchmarks, a.report_only, a.results_dir)
+    if a.dry_run:
+        from ptbench.runner import plan_text
+
+        print(plan_text(suite, _options(a)))
+        return 0
+    report, written = run_night(suite, _options(a), opts, Path(a.suite).read_text(encoding="utf-8"))
+    print(summary_line(report))
+    for f in report.findings + report.speed:
+        if f.status in ("regressed", "failed", "improved", "changed"):
+            print(f"  {f.status:<9} {f.cell}  {f.metric}  {f.detail or ''}".rstrip())
+    print(f"report: {written[0]} and {written[1].name}")
+    if not (a.no_leaderboard or a.report_only):
+        from ptbench.leaderboard.publish import publish
+        from ptbench.runner import resolve
+
+        _, tracking, *_ = resolve(suite, _options(a))
+        _, pages = publish(suite, tracking, results_dir=a.results_dir, night=report.tonight.key)
+        print(f"the night's leaderboard: {pages[0].parent}/")
+    return 1 if report.regressed else 0
+
+
+def _cmd_history(a) -> int:
+    from ptbench.nightly.history import history_table, load_nights
+    from ptbench.runner import resolve
+    from ptbench.suite import load_suite
+    from ptbench.tracking import Tracker
+
+    suite = load_suite(a.suite)
+    _, tracking, *_ = resolve(suite, _options(a))
+    nights = load_nights(Tracker(tracking), suite.name)
+    if not nights:
+        print(f"suite '{suite.name}' has no nightly runs yet: ptbench nightly {a.suite}")
+        return 0
+    print(history_table(nights, a.metric))
     return 0
 
 
@@ -234,6 +309,8 @@ def main(argv: list[str] | None = None) -> int:
         "run": _cmd_run,
         "leaderboard": _cmd_leaderboard,
         "ui": _cmd_ui,
+        "nightly": _cmd_nightly,
+        "history": _cmd_history,
         "ls": _cmd_ls,
         "pretrain": _cmd_pretrain,
     }

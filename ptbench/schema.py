@@ -198,12 +198,51 @@ class Storage(Strict):
 
 
 class Execution(Strict):
-    executor: Literal["local", "ray"] = "local"
+    executor: Literal["local", "ray", "inline"] = "local"  # inline: jobs in the driver, one at a time
     workers: int = Field(1, ge=1, description="jobs run at once (local: worker processes)")
     devices: Literal["auto", "cpu"] | list[str] = "auto"
     address: str | None = Field(None, description="ray: none = a local instance, auto, or ray://host:port")
     gpus_per_trial: float = Field(0, ge=0, description="ray: GPUs per job; a fraction shares one GPU")
     cpus_per_trial: float = Field(1, gt=0, description="ray: CPUs per job (also its torch threads)")
+
+
+# What a nightly report compares per cell, each with its better direction and the default
+# smallest change worth a flag (in the metric's own units; train_seconds: relative, 0.5 = 50 %).
+NIGHTLY_METRICS = {
+    "test_accuracy": ("max", 0.01),
+    "test_macro_f1": ("max", 0.01),
+    "test_ece": ("min", 0.01),
+    "shifted_gap": ("min", 0.02),
+    "corr_mean_accuracy": ("max", 0.02),
+    "adv_accuracy": ("max", 0.02),
+    "train_seconds": ("min", 0.5),  # as a multiple of the run's yardstick (train/yardstick.py)
+}
+
+
+class Nightly(Strict):
+    """How ``ptbench nightly`` tells a regression from noise (see ptbench/nightly)."""
+
+    lookback: int = Field(7, ge=1, description="previous nights that form the rolling baseline")
+    min_history: int = Field(3, ge=2, description="nights needed before a z-score is trusted")
+    alpha: float = Field(
+        0.01, gt=0, lt=0.5, description="family-wise level of a night's tests (Holm over its comparisons)"
+    )
+    bootstrap: int = Field(2000, ge=200, description="paired bootstrap resamples")
+    min_effect: dict[str, float] = Field(default_factory=dict, description="metric → smallest flagged change")
+    bench_min_effect: float = Field(0.25, gt=0, description="relative slowdown of a benchmark worth a flag")
+
+    @field_validator("min_effect")
+    @classmethod
+    def _known(cls, v: dict[str, float]) -> dict[str, float]:
+        for k, x in v.items():
+            if k not in NIGHTLY_METRICS:
+                raise ValueError(f"unknown metric '{k}' (known: {', '.join(NIGHTLY_METRICS)})")
+            if x < 0:
+                raise ValueError(f"min_effect.{k} must be >= 0")
+        return v
+
+    def effect(self, metric: str) -> float:
+        return self.min_effect.get(metric, NIGHTLY_METRICS[metric][1])
 
 
 class Suite(Strict):
@@ -222,6 +261,7 @@ class Suite(Strict):
     tracking: Tracking = Tracking()
     storage: Storage = Storage()
     execution: Execution = Execution()
+    nightly: Nightly = Nightly()
     project_dir: str = ".ptbench"
 
 

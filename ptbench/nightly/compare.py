@@ -1,0 +1,253 @@
+"""Tonight against the baseline, per cell and metric: regressed, improved, unchanged — or
+changed (not comparable), new, failed, without enough history.
+
+A regression needs both: a statistically significant move in the worse direction and a move
+at least as large as the suite's ``nightly.min_effect`` for that metric. Test accuracy,
+macro-F1 and ECE are compared pairwise on the same test examples (``stats.paired_bootstrap``
+over examples and seeds); the other metrics by a z-score against the previous nights. A cell
+whose identity (config, split hash, weights) differs from the baseline's is "changed": never
+compared as if it were the same.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from ptbench.nightly.history import IDENTITY, CellNight, Night, predictions
+from ptbench.nightly.stats import PAIRED, Paired, Preds, lookback, mcnemar, paired_bootstrap
+from ptbench.schema import NIGHTLY_METRICS, Nightly
+
+BAD = ("regressed", "failed")  # statuses that make the night's exit code 1
+
+
+@dataclass
+class Finding:
+    cell: str
+    metric: str
+    status: str  # regressed | improved | unchanged | changed | new | failed | no history
+    value: float = math.nan  # tonight (mean over seeds)
+    baseline: float = math.nan
+    effect: float = math.nan  # tonight − baseline (train_seconds and benchmarks: relative)
+    low: float = math.nan
+    high: float = math.nan
+    p: float = math.nan
+    z: float = math.nan
+    test: str = ""  # paired bootstrap | z-score
+    detail: str = ""
+    nights: int = 0  # baseline nights the comparison used
+    paired: Paired | None = None  # the paired bootstrap, where per-example predictions exist
+
+
+@dataclass
+class Baseline:
+    """The nights tonight is compared with: ``paired`` for the paired tests (the rolling window,
+    or the pinned night), ``history`` for z-scores (the rolling window, always)."""
+
+    paired: list[Night]
+    history: list[Night]
+    pinned: bool = False
+
+    def describe(self) -> str:
+        keys = ", ".join(n.key for n in self.paired) or "none"
+        return f"pinned night {keys}" if self.pinned else f"previous {len(self.paired)} night(s): {keys}"
+
+
+def choose_baseline(nights: list[Night], tonight: Night, cfg: Nightly, pinned: str | None) -> Baseline:
+    """Previous finished nights, newest ``lookback`` of them; or the pinned one (a night key,
+    a suite run id, or a ``KEY=VALUE`` tag of the suite run) for the paired tests."""
+    from ptbench.errors import PtbenchError
+
+    before = [n for n in nights if n.start_time < tonight.start_time and n.status == "FINISHED"]
+    history = before[-cfg.lookback :]
+    if not pinned:
+        return Baseline(history, history)
+    key, _, val = pinned.partition("=")
+    match = [
+        n
+        for n in nights
+        if n is not tonight and (n.key == pinned or n.suite_run == pinned or (val and n.tags.get(key) == val))
+    ]
+    if not match:
+        raise PtbenchError(f"--baseline '{pinned}': no night, suite run or tag of this suite matches")
+    return Baseline([match[-1]], history, pinned=True)
+
+
+def compare(tracker, tonight: Night, base: Baseline, cfg: Nightly) -> list[Finding]:
+    out: list[Finding] = []
+    for _, cell in sorted(tonight.cells.items()):
+        out += _compare_cell(tracker, cell, base, cfg)
+    decide(out, cfg)
+    return out
+
+
+def _comparable(cell: CellNight, nights: list[Night]) -> list[CellNight]:
+    return [
+        n.cells[cell.labels]
+        for n in nights
+        if cell.labels in n.cells
+        and n.cells[cell.labels].state == "finished"
+        and n.cells[cell.labels].identity == cell.identity
+    ]
+
+
+def _changed(cell: CellNight, nights: list[Night]) -> str:
+    """What differs from the newest baseline night that had the cell finished, or ''."""
+    seen = [n.cells[cell.labels] for n in nights if cell.labels in n.cells]
+    seen = [c for c in seen if c.state == "finished"]
+    if not seen:
+        return ""
+    last = seen[-1].identity
+    diffs = [
+        f"{IDENTITY[k][1]} {last[k][:12]} → {cell.identity[k][:12]}"
+        for k in IDENTITY
+        if k != "cell_hash" and last.get(k) != cell.identity.get(k)
+    ]
+    if not diffs and last.get("cell_hash") != cell.identity.get("cell_hash"):
+        diffs = [f"{IDENTITY['cell_hash'][1]} (cell hash {last['cell_hash']} → {cell.identity['cell_hash']})"]
+    return "; ".join(diffs)
+
+
+def _compare_cell(tracker, cell: CellNight, base: Baseline, cfg: Nightly) -> list[Finding]:
+    had = [n for n in base.history + base.paired if cell.labels in n.cells]
+    if cell.state != "finished":
+        status = "failed" if any(n.cells[cell.labels].state == "finished" for n in had) else "new"
+        return [Finding(cell.name, "—", status, detail=cell.error or f"no finished final run ({cell.state})")]
+    paired, history = _comparable(cell, base.paired), _comparable(cell, base.history)
+    if not paired and not history:
+        change = _changed(cell, base.paired + base.history)
+        status, detail = ("changed", change) if change else ("new", "no earlier night of this cell")
+        return [Finding(cell.name, "—", status, value=cell.mean("test_accuracy"), detail=detail)]
+    cur, by_night = None, None
+    found = []
+    for metric in NIGHTLY_METRICS:
+        if math.isnan(cell.mean(metric)):
+            continue  # not evaluated by this suite (no corruptions, no attacks, no shifted set)
+        f = _by_history(cell, metric, history, base, cfg)
+        if metric in PAIRED and paired:
+            if cur is None:  # downloaded once per cell, only when a paired test can run
+                cur, by_night = _preds(tracker, cell), [_preds(tracker, c) for c in paired]
+            if cur and any(by_night):
+                _paired(f, metric, by_night, cur, paired, cfg)
+        found.append(f)
+    note = _search_note(cell, paired or history)
+    for f in found if note else []:
+        f.detail = f"{f.detail}; {note}" if f.detail else note
+    return found
+
+
+def _search_note(cell: CellNight, earlier: list[CellNight]) -> str:
+    """Which hyperparameters tonight's search chose differently from the newest comparable
+    night: a move in a cell whose search flipped is a real change of its result, but its cause
+    is the search, not the code."""
+    if not earlier or not cell.best or not earlier[-1].best:
+        return ""
+    last = earlier[-1].best
+    moved = [
+        f"{k}={_short(v)} (was {_short(last.get(k, '—'))})" for k, v in cell.best.items() if last.get(k) != v
+    ]
+    return "search chose " + ", ".join(moved) if moved else ""
+
+
+def _short(v: str) -> str:
+    try:
+        return f"{float(v):.3g}"
+    except ValueError:
+        return v
+
+
+def _preds(tracker, cell: CellNight) -> list[Preds]:
+    return [Preds.of(t) for t in predictions(tracker, cell)]
+
+
+def _seed_sd(cells: list[CellNight], metric: str) -> float:
+    """The pooled within-night sd over seeds: how far one night's mean may stray by its seeds
+    alone (divided by √seeds below), whatever a short history happens to show."""
+    ss = dof = 0.0
+    for c in cells:
+        vals = [v for v in c.metrics.get(metric, []) if v == v]
+        if len(vals) > 1:
+            m = sum(vals) / len(vals)
+            ss += sum((v - m) ** 2 for v in vals)
+            dof += len(vals) - 1
+    return math.sqrt(ss / dof) if dof else 0.0
+
+
+def _by_history(cell, metric, history: list[CellNight], base: Baseline, cfg: Nightly) -> Finding:
+    """Tonight's cell mean against the comparable previous nights' (``stats.lookback``)."""
+    hist = [c.mean(metric) for c in history]
+    value, pinned = cell.mean(metric), None
+    if base.pinned and cell.labels in base.paired[0].cells:
+        pinned = base.paired[0].cells[cell.labels].mean(metric)
+    seeds = max(1, len(cell.metrics.get(metric, [])))
+    lb = lookback(hist, value, pinned, floor=_seed_sd(history + [cell], metric) / math.sqrt(seeds))
+    f = Finding(cell.name, metric, "no history", value, lb.center, z=lb.z, p=lb.p, test="lookback")
+    f.nights = len([h for h in hist if h == h])
+    f.effect = value / lb.center - 1 if metric == "train_seconds" else value - lb.center
+    if f.nights < cfg.min_history:
+        f.detail = f"{f.nights} comparable night(s) before; a flag needs {cfg.min_history}"
+    return f
+
+
+def _paired(f: Finding, metric, by_night: list[list[Preds]], cur: list[Preds], nights, cfg: Nightly) -> None:
+    """The paired test on the same test examples, beside the lookback test: a flag needs both
+    (``decide``), as one night's paired test cannot see night-to-night noise (which
+    configuration the search picked) and the lookback test cannot see the examples."""
+    base = [p for night in by_night for p in night]
+    k = int(max(max(p.label.max(), p.pred.max()) for p in base + cur)) + 1
+    f.paired = paired_bootstrap(metric, base, cur, k, cfg.bootstrap, cfg.alpha)
+    f.effect, f.low, f.high = f.paired.effect, f.paired.low, f.paired.high
+    f.baseline = _mean(n.mean(metric) for n in nights)
+    if metric == "test_accuracy":
+        newest = next(night for night in reversed(by_night) if night)
+        b, c, p = mcnemar(newest, cur)
+        f.detail = f"McNemar vs the newest night, seed by seed: {b} right→wrong, {c} wrong→right, p={p:.2g}"
+
+
+def decide(findings: list[Finding], cfg: Nightly, min_effect=None) -> None:
+    """Regressed / improved / unchanged for every finding with enough history, at once. A move
+    is flagged when (1) Holm's step-down over all of the night's tests rejects it at
+    ``cfg.alpha`` — so a suite of 50 cells × 7 metrics does not raise three false alarms a night
+    at 1 % each — on the paired test where there is one, else on the lookback test; (2) for a
+    paired metric, the lookback test agrees at ``cfg.alpha`` too: the move is unusual for this
+    cell across nights, not only across examples; (3) it is at least the metric's min effect."""
+    tested = [f for f in findings if f.status == "no history" and f.nights >= cfg.min_history]
+    ps = [f.paired.p if f.paired is not None else f.p for f in tested]
+    order = sorted(range(len(tested)), key=lambda i: ps[i] if ps[i] == ps[i] else 1.0)
+    rejecting = True
+    for rank, i in enumerate(order):
+        f = tested[i]
+        rejecting = rejecting and ps[i] == ps[i] and ps[i] <= cfg.alpha / (len(tested) - rank)
+        agrees = f.paired is None or (f.p == f.p and f.p <= cfg.alpha)
+        big = abs(f.effect) >= (min_effect if min_effect is not None else cfg.effect(f.metric))
+        f.status = "unchanged"
+        if rejecting and agrees and big:
+            better = NIGHTLY_METRICS.get(f.metric, ("min",))[0]
+            worse = f.effect < 0 if better == "max" else f.effect > 0
+            f.status = "regressed" if worse else "improved"
+
+
+def _mean(values) -> float:
+    vals = [v for v in values if v == v]
+    return sum(vals) / len(vals) if vals else math.nan
+
+
+def compare_speed(tonight: Night, base: Baseline, cfg: Nightly) -> list[Finding]:
+    """Each benchmark's ratio to the reference loop against the previous nights' ratios, on a
+    log scale (ratios spread multiplicatively); flagged as ``decide`` says, with
+    ``bench_min_effect`` as the smallest relative change worth it."""
+    out = []
+    for key in sorted(k for k in tonight.metrics if k.startswith("bench.")):
+        value = tonight.metrics[key]
+        hist = [n.metrics[key] for n in base.history if key in n.metrics]
+        lb = lookback([math.log(h) for h in hist], math.log(value))
+        f = Finding(key[6:], key, "no history", value, math.exp(lb.center), z=lb.z, p=lb.p, test="lookback")
+        f.nights, f.effect = len(hist), value / f.baseline - 1
+        if f.nights < cfg.min_history:
+            f.detail = f"{f.nights} earlier night(s); a flag needs {cfg.min_history}"
+        out.append(f)
+    decide(out, cfg, min_effect=cfg.bench_min_effect)
+    for f in out:  # slower is worse
+        if f.status in ("regressed", "improved"):
+            f.status = "regressed" if f.effect > 0 else "improved"
+    return out

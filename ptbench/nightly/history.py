@@ -1,0 +1,177 @@
+"""A suite's nights as MLflow holds them: one suite run per night (tag ``ptbench.night``), its
+cell runs, their finished final runs, each final run's metrics and test predictions.
+
+Cells are matched across nights by their labels (backbone, weights, task, strategy,
+regularizer); what decides whether two nights of a cell may be compared at all is its identity
+(cell hash — config, search space, suite version —, the data's split hash, the weights' sha256).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+from ptbench.jobs import NIGHT
+
+LABELS = ("backbone", "weights", "task", "strategy", "regularizer")
+_PARAM = {"weights": "backbone.weights"}  # label → the cell run's param, where they differ
+IDENTITY = {  # identity field → where a final run records it, what a reader is told
+    "cell_hash": ("params.cell_hash", "config, search space or suite version"),
+    "suite_version": ("params.suite_version", "suite version"),
+    "split_hash": ("tags.ptbench.split_hash", "data split hash"),
+    "weights_sha256": ("tags.ptbench.weights_sha256", "weights sha256"),
+}
+
+
+@dataclass
+class CellNight:
+    labels: tuple[str, ...]
+    identity: dict[str, str]
+    state: str  # finished | failed | unfinished
+    seeds: list[int] = field(default_factory=list)
+    metrics: dict[str, list[float]] = field(default_factory=dict)  # metric → one value per seed
+    final_runs: list[str] = field(default_factory=list)  # in seed order
+    error: str = ""
+    best: dict[str, str] = field(default_factory=dict)  # the configuration the night's search chose
+
+    def mean(self, metric: str) -> float:
+        vals = [v for v in self.metrics.get(metric, []) if v == v]
+        return sum(vals) / len(vals) if vals else math.nan
+
+    @property
+    def name(self) -> str:
+        return " | ".join(self.labels[2:3] + self.labels[0:1] + self.labels[3:])
+
+
+@dataclass
+class Night:
+    key: str
+    suite_run: str
+    start_time: int
+    status: str
+    tags: dict[str, str]
+    metrics: dict[str, float]
+    cells: dict[tuple[str, ...], CellNight] = field(default_factory=dict)
+
+    @property
+    def commit(self) -> str:
+        return self.tags.get("ptbench.git_commit", "unknown")[:10]
+
+
+def _final_metrics(row: dict[str, Any]) -> dict[str, float]:
+    """The compared metrics of one final run; a mean over shifted sets / attacks where several."""
+
+    def mean_of(prefix: str, suffix: str) -> float:
+        vals = [float(v) for k, v in row.items() if k.startswith(prefix) and k.endswith(suffix) and v == v]
+        return sum(vals) / len(vals) if vals else math.nan
+
+    def get(name: str) -> float:
+        v = row.get(f"metrics.{name}")
+        return math.nan if v is None else float(v)
+
+    return {
+        "test_accuracy": get("test_accuracy"),
+        "test_macro_f1": get("test_macro_f1"),
+        "test_ece": get("test_ece"),
+        "shifted_gap": mean_of("metrics.shifted_", "_gap"),
+        "corr_mean_accuracy": get("corr_mean_accuracy"),
+        "adv_accuracy": mean_of("metrics.adv_", "_accuracy"),
+        # in units of the yardstick its worker timed right after training: the machine's speed
+        # of the moment divided out (raw seconds for a run without one)
+        "train_seconds": get("train_seconds")
+        / (get("reference_seconds") if row.get("metrics.reference_seconds") else 1.0),
+    }
+
+
+Row = dict[str, Any]  # one MLflow run, flat (Tracker.runs_records)
+
+
+def _cell_night(cell: Row, finals: list[Row], failed: list[Row]) -> CellNight:
+    labels = tuple(str(cell.get(f"params.{_PARAM.get(k, k)}", "?")) for k in LABELS)
+    finals = sorted(finals, key=lambda r: int(r.get("tags.ptbench.seed", 0)))
+    first = finals[0] if finals else cell
+    identity = {k: str(first.get(col, cell.get(col, ""))) for k, (col, _) in IDENTITY.items()}
+    state = "finished" if finals else ("failed" if cell["status"] == "FAILED" or failed else "unfinished")
+    error = str(failed[0].get("tags.ptbench.error", "")) if failed else ""
+    out = CellNight(labels, identity, state, error=error)
+    out.best = {k[12:]: str(v) for k, v in cell.items() if k.startswith("params.best.")}
+    for r in finals:
+        out.seeds.append(int(r.get("tags.ptbench.seed", 0)))
+        out.final_runs.append(r["run_id"])
+        for k, v in _final_metrics(r).items():
+            out.metrics.setdefault(k, []).append(v)
+    return out
+
+
+def load_nights(tracker, exp_name: str) -> list[Night]:
+    """Every night of the suite, oldest first."""
+    rows = [r for r in tracker.runs_records(exp_name) if r.get(f"tags.{NIGHT}")]
+    by_parent: dict[str, list[dict[str, Any]]] = {}
+    for r in rows:
+        by_parent.setdefault(str(r.get("tags.mlflow.parentRunId")), []).append(r)
+    nights = []
+    for s in (r for r in rows if r.get("tags.ptbench.kind") == "suite"):
+        night = Night(
+            s[f"tags.{NIGHT}"],
+            s["run_id"],
+            int(s["start_time"] or 0),
+            s["status"],
+            {k[5:]: v for k, v in s.items() if k.startswith("tags.") and isinstance(v, str)},
+            {k[8:]: v for k, v in s.items() if k.startswith("metrics.") and v == v},
+        )
+        for c in by_parent.get(s["run_id"], []):
+            if c.get("tags.ptbench.kind") != "cell":
+                continue
+            kids = by_parent.get(c["run_id"], [])
+            finals = [k for k in kids if k.get("tags.ptbench.kind") == "final" and k["status"] == "FINISHED"]
+            failed = [k for k in kids if k.get("tags.ptbench.kind") == "final" and k["status"] == "FAILED"]
+            cn = _cell_night(c, finals, failed)
+            night.cells[cn.labels] = cn
+        nights.append(night)
+    return sorted(nights, key=lambda n: n.start_time)
+
+
+def predictions(tracker, cell: CellNight) -> list[dict[str, list[float]]]:
+    """The test predictions of each of the cell's final runs that saved them, in seed order."""
+    tables = [_table(tracker, run) for run in cell.final_runs]
+    return [t for t in tables if t is not None]
+
+
+_TABLES: dict[tuple[str, str], dict | None] = {}
+
+
+def _table(tracker, run_id: str) -> dict | None:
+    """A finished run's predictions never change: read once per process (a report reads the
+    previous nights' again each night)."""
+    key = (tracker.uri, run_id)
+    if key not in _TABLES:
+        _TABLES[key] = tracker.read_table(run_id, "predictions/test.csv")
+    return _TABLES[key]
+
+
+def history_table(nights: list[Night], metric: str = "test_accuracy") -> str:
+    """Nights × cells: each cell's ``metric`` (mean over seeds); ``*`` where the cell's identity
+    differs from the night before (not comparable), ``failed``/``—`` where it has no result."""
+    cells = sorted({c for n in nights for c in n.cells})
+    names = {c: f"c{i + 1}" for i, c in enumerate(cells)}
+    head = ["night", "commit", "status", *names.values()]
+    rows, last = [], {}
+    for n in nights:
+        row = [n.key, n.commit, n.status.lower()]
+        for c in cells:
+            cn = n.cells.get(c)
+            if cn is None:
+                row.append("")
+                continue
+            mark = "*" if cn.state == "finished" and c in last and last[c] != cn.identity else ""
+            if cn.state == "finished":
+                last[c] = cn.identity
+            row.append("failed" if cn.state == "failed" else f"{cn.mean(metric):.4f}{mark}")
+        rows.append(row)
+    widths = [max(len(str(x)) for x in col) for col in zip(head, *rows, strict=True)]
+    fmt = "  ".join(f"{{:<{w}}}" for w in widths)
+    lines = [f"{metric}, mean over seeds (* = identity changed since the night before)"]
+    lines += [fmt.format(*head), *(fmt.format(*r) for r in rows), ""]
+    lines += [f"{names[c]} = {' | '.join(c)}" for c in cells]
+    return "\n".join(lines)

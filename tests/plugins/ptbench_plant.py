@@ -1,0 +1,49 @@
+"""Planted changes for the nightly tests, loaded through PTBENCH_PLUGINS like a user's plugin.
+
+``PTBENCH_PLANT=skip_steps:K`` — the trainer skips every K-th optimizer step of models trained
+with label smoothing: a bug in the code under test, in one cell of the nightly test suite, that
+leaves every cell's identity (config, split, weights) as it was.
+``PTBENCH_PLANT=data`` — one digits image altered: a changed dataset, so a new split hash.
+"""
+
+from __future__ import annotations
+
+import os
+
+from ptbench.tasks import images
+from ptbench.train import trainer
+
+PLANT = os.environ.get("PTBENCH_PLANT", "")
+
+if PLANT.startswith("skip_steps"):
+    every = int(PLANT.partition(":")[2] or 2)
+    _optimizer = trainer._optimizer
+
+    def _skipping_optimizer(groups, recipe):
+        opt = _optimizer(groups, recipe)
+        calls = [0]
+        if not recipe.label_smoothing:
+            return opt
+
+        def drop_grads(optimizer, args, kwargs):  # no gradient: the optimizer leaves the weights
+            calls[0] += 1
+            if calls[0] % every == 0:
+                for group in optimizer.param_groups:
+                    for p in group["params"]:
+                        p.grad = None
+
+        opt.register_step_pre_hook(drop_grads)
+        return opt
+
+    trainer._optimizer = _skipping_optimizer
+
+if PLANT == "data":
+    _digits = images._sklearn_digits
+
+    def _altered_digits():
+        x, y = _digits()
+        x = x.copy()
+        x[0] = 255 - x[0]
+        return x, y
+
+    images._sklearn_digits = _altered_digits

@@ -1,0 +1,123 @@
+"""The nightly comparison's statistics against values computed by hand (and, where a library
+computes the same thing, against the library)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from ptbench.nightly.stats import Preds, lookback, mcnemar, metric_value, paired_bootstrap, zscore
+
+
+def _preds(label, pred, conf=None) -> Preds:
+    label, pred = np.asarray(label), np.asarray(pred)
+    conf = np.full(len(label), 0.9) if conf is None else np.asarray(conf, float)
+    return Preds(label, pred, conf)
+
+
+def test_mcnemar_exact_on_discordant_pairs():
+    # 10 examples right → wrong, 2 wrong → right, 5 right on both nights, 3 wrong on both
+    label = np.zeros(20, int)
+    base = np.array([0] * 10 + [1] * 2 + [0] * 5 + [1] * 3)
+    cur = np.array([1] * 10 + [0] * 2 + [0] * 5 + [1] * 3)
+    b, c, p = mcnemar([_preds(label, base)], [_preds(label, cur)])
+    assert (b, c) == (10, 2)
+    # two-sided exact: 2 · P(X ≤ 2), X ~ Binomial(12, 1/2) = 2 · (1 + 12 + 66) / 4096
+    assert p == pytest.approx(158 / 4096, abs=1e-12)
+
+
+def test_mcnemar_pools_seed_pairs_and_sees_no_change_as_p_one():
+    label = np.zeros(4, int)
+    same = _preds(label, [0, 1, 0, 1])
+    assert mcnemar([same, same], [same, same]) == (0, 0, 1.0)
+
+
+def test_zscore_and_lookback_by_hand():
+    hist = [0.80, 0.82, 0.81]  # mean 0.81, sample sd 0.01
+    assert zscore(hist, 0.78) == pytest.approx(-3.0)
+    lb = lookback(hist, 0.78)
+    assert lb.center == pytest.approx(0.81) and lb.z == pytest.approx(-3.0)
+    # t = −0.03 / (0.01·√(1 + 1/3)) = −2.598; with 2 df the t CDF is ½ + t / (2√(2 + t²)),
+    # so the two-sided p is 1 − |t| / √(2 + t²)
+    t = 3 / math.sqrt(4 / 3)
+    assert lb.p == pytest.approx(1 - t / math.sqrt(2 + t * t), abs=1e-9)  # 0.1217
+    pinned = lookback(hist, 0.78, pinned=0.81)  # one pinned night: scale sd·√2
+    t = 3 / math.sqrt(2)
+    assert pinned.p == pytest.approx(1 - t / math.sqrt(2 + t * t), abs=1e-9)  # 0.1680
+
+
+def test_lookback_edges():
+    assert math.isnan(lookback([0.8], 0.7).p)  # one night: no spread to compare with
+    flat = lookback([0.8, 0.8, 0.8], 0.8)
+    assert flat.p == 1.0 and flat.z == 0.0
+    moved = lookback([0.8, 0.8, 0.8], 0.7)
+    assert moved.p == 0.0 and moved.z == -math.inf
+
+
+def test_paired_bootstrap_distribution_by_hand():
+    # one example goes from wrong to right, three stay right: on a resample of 4 examples the
+    # accuracy difference is K/4, K ~ Binomial(4, 1/4): P(K=0) = 0.316, P(K≤2) = 0.949,
+    # P(K≤3) = 0.996 — so the 95 % percentile interval is [0, 0.75]; its sd is √(4·¼·¾)/4 =
+    # 0.2165, so p = 2·(1 − Φ(0.25 / 0.2165)) = 2·(1 − Φ(1.1547)) = 0.2482
+    label = np.zeros(4, int)
+    base, cur = _preds(label, [1, 0, 0, 0]), _preds(label, [0, 0, 0, 0])
+    r = paired_bootstrap("test_accuracy", [base], [cur], k=2, n_boot=20000, alpha=0.05)
+    assert r.effect == pytest.approx(0.25)
+    assert (r.low, r.high) == (0.0, 0.75)
+    assert r.p == pytest.approx(0.2482, abs=0.01)
+
+
+def test_paired_bootstrap_agrees_with_scipy_for_one_model_per_side():
+    from scipy.stats import bootstrap
+
+    rng = np.random.default_rng(1)
+    label = rng.integers(0, 3, 400)
+    base = np.where(rng.random(400) < 0.8, label, (label + 1) % 3)
+    cur = np.where(rng.random(400) < 0.75, label, (label + 2) % 3)
+    r = paired_bootstrap("test_accuracy", [_preds(label, base)], [_preds(label, cur)], 3, 5000, 0.05)
+    ref = bootstrap(
+        ((cur == label).astype(float), (base == label).astype(float)),
+        lambda a, b, axis: a.mean(axis) - b.mean(axis),
+        paired=True,
+        method="percentile",
+        n_resamples=5000,
+        random_state=0,
+        vectorized=True,
+    ).confidence_interval
+    assert r.low == pytest.approx(ref.low, abs=0.01) and r.high == pytest.approx(ref.high, abs=0.01)
+
+
+def test_models_per_side_widen_the_interval_by_the_seed_noise():
+    """Two seeds that disagree make a wider interval than one seed repeated: the bootstrap
+    resamples the models as well as the examples."""
+    rng = np.random.default_rng(2)
+    label = rng.integers(0, 2, 500)
+    good = np.where(rng.random(500) < 0.9, label, 1 - label)
+    bad = np.where(rng.random(500) < 0.7, label, 1 - label)
+    base = [_preds(label, good)]
+    one = paired_bootstrap("test_accuracy", base, [_preds(label, good)] * 2, 2, 4000, 0.05)
+    two = paired_bootstrap("test_accuracy", base, [_preds(label, good), _preds(label, bad)], 2, 4000, 0.05)
+    assert two.high - two.low > 1.5 * (one.high - one.low)
+
+
+def test_macro_f1_and_ece_match_the_libraries():
+    import torch
+    from sklearn.metrics import f1_score
+    from torchmetrics.functional.classification import multiclass_calibration_error
+
+    g = torch.Generator().manual_seed(0)
+    logits = torch.randn(300, 4, generator=g) * 2
+    y = torch.randint(0, 4, (300,), generator=g)
+    probs = logits.softmax(1)
+    conf, pred = probs.max(1)
+    p = Preds(y.numpy(), pred.numpy(), conf.double().numpy())
+    assert metric_value("test_macro_f1", p, 4) == pytest.approx(f1_score(y, pred, average="macro"), abs=1e-9)
+    ece = float(multiclass_calibration_error(probs, y, 4, n_bins=15, norm="l1"))
+    assert metric_value("test_ece", p, 4) == pytest.approx(ece, abs=1e-5)
+
+
+def test_paired_needs_the_same_examples():
+    with pytest.raises(ValueError, match="same test examples"):
+        paired_bootstrap("test_accuracy", [_preds([0, 1], [0, 1])], [_preds([1, 0], [0, 1])], 2)
