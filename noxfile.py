@@ -1,6 +1,8 @@
 """nox sessions: tests, lint, quickstart, benchmarks. Each reuses the current interpreter's
 packages (the torch stack is several GB; a fresh venv per session would re-download it)."""
 
+import os
+
 import nox
 
 nox.options.default_venv_backend = "none"
@@ -41,3 +43,51 @@ def results(session):
     for name in session.posargs or SHIPPED:
         session.run("ptbench", "run", f"suites/{name}.yaml", "--no-progress")
         session.run("ptbench", "leaderboard", f"suites/{name}.yaml", "--format", "html")
+
+
+NIGHTLY = ["quickstart"]  # the shipped suites a night runs (README: what a night costs); more as posargs
+NIGHTLY_BENCHMARKS = [  # the speed history: quick benchmarks, and the reference loop they are divided by
+    "benchmarks/test_bench_reference.py",
+    "benchmarks/test_bench_strategies.py::test_linear_probe_epoch_cached_vs_frozen_backbone",
+    "benchmarks/test_bench_foundation.py::test_trainer_vs_plain_pytorch_loop",
+]
+
+
+@nox.session
+def nightly(session):
+    """Tonight's benchmark: the speed benchmarks (pytest-benchmark JSON), then each suite run as
+    tonight's night and compared with its history (ptbench nightly). Fails (exit 1) when any
+    suite regressed, after every suite has run and reported."""
+    import datetime
+
+    session.run("pip", "install", "-q", "-e", ".[dev]")
+    night = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d")
+    bench = f"results/nightly-benchmarks/{night}.json"
+    os.makedirs(os.path.dirname(bench), exist_ok=True)
+    session.run(
+        "pytest",
+        *NIGHTLY_BENCHMARKS,
+        "--benchmark-only",
+        f"--benchmark-json={bench}",
+        "-p",
+        "no:cacheprovider",
+    )
+    regressed = []
+    for name in session.posargs or NIGHTLY:
+        out = session.run(
+            "ptbench",
+            "nightly",
+            f"suites/{name}.yaml",
+            "--night",
+            night,
+            "--benchmarks",
+            bench,
+            "--no-progress",
+            success_codes=[0, 1],
+            silent=True,
+        )
+        print(out)
+        if "REGRESSED" in (out or ""):
+            regressed.append(name)
+    if regressed:
+        session.error(f"regressed tonight: {', '.join(regressed)} (reports in results/<suite>/nightly/)")
