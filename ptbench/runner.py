@@ -36,7 +36,7 @@ class RunOptions:
     tracking_uri: str | None = None
     storage_url: str | None = None
     progress: str | bool = "auto"  # auto | bar | lines | none (see ptbench.progress)
-    executor: str | None = None  # local | ray (overrides execution.executor)
+    executor: str | None = None  # local | ray | inline (overrides execution.executor)
     address: str | None = None  # Ray cluster address (overrides execution.address)
     night: str = ""  # a nightly run's key: its own studies and runs (see ptbench.nightly)
 

@@ -13,6 +13,7 @@ import csv
 import io
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -236,3 +237,46 @@ def test_systemd_units_verify(tmp_path):
     )
     problems = [ln for ln in proc.stderr.splitlines() if "ptbench-nightly" in ln]
     assert proc.returncode == 0 and not problems, proc.stderr
+
+
+def test_speed_history_flags_a_benchmark_that_slows_down_on_its_own(changed, history, tmp_path):
+    """A real pytest-benchmark JSON of the reference loop, with one benchmark added per night at
+    3.0× the reference (±2 %), then at 4.5× on night 11: only that night's is flagged."""
+    import json
+    import random
+
+    root, _ = history
+    out = tmp_path / "ref.json"
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            str(ROOT / "benchmarks/test_bench_reference.py"),
+            "--benchmark-only",
+            f"--benchmark-json={out}",
+            "-p",
+            "no:cacheprovider",
+            "-q",
+        ],
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
+    real = json.loads(out.read_text())
+    ref = next(b for b in real["benchmarks"] if b["name"] == "test_reference_loop")["stats"]["median"]
+    rng = random.Random(0)
+    statuses = {}
+    for key in [*NOISE_NIGHTS, "night-11"]:
+        ratio = 4.5 if key == "night-11" else 3.0 * (1 + rng.uniform(-0.02, 0.02))
+        night = dict(
+            real,
+            benchmarks=real["benchmarks"] + [{"name": "test_probe[cpu]", "stats": {"median": ref * ratio}}],
+        )
+        path = tmp_path / f"{key}.json"
+        path.write_text(json.dumps(night))
+        report = _night(root, key, report_only=True, benchmarks=str(path))[0]
+        statuses[key] = [(f.metric, f.status) for f in report.speed]
+    assert statuses["night-11"] == [("bench.test_probe_cpu", "regressed")]
+    assert all(s in ("no history", "unchanged") for key in NOISE_NIGHTS for _, s in statuses[key])
+    assert statuses["night-10"] == [("bench.test_probe_cpu", "unchanged")]
