@@ -26,6 +26,7 @@ HEADS = {
     "tasks": ["name", "modality", "classes", "size", "source", "available"],
     "corruptions": ["name", "modality", "what the level means", "severities 1 / 2 / 3 / 4 / 5"],
     "objectives": ["name", "modalities", "about"],
+    "estimators": ["name", "needs beyond features and labels", "reference", "about"],
 }
 
 
@@ -33,6 +34,7 @@ def listing(what: str) -> str:
     """One registry (``backbones``, ``tasks``, ``strategies``, …) as an aligned text table."""
     from ptbench.backbones import BACKBONES
     from ptbench.evaluate.corruptions import CORRUPTIONS
+    from ptbench.evaluate.transferability import ESTIMATORS
     from ptbench.pretrain import OBJECTIVES
     from ptbench.regularizers import REGULARIZERS
     from ptbench.strategies import STRATEGIES
@@ -45,6 +47,7 @@ def listing(what: str) -> str:
         "regularizers": REGULARIZERS,
         "corruptions": CORRUPTIONS,
         "objectives": OBJECTIVES,
+        "estimators": ESTIMATORS,
     }[what]
     rows = [_row(what, e) for e in reg]
     heads = HEADS.get(what, ["name", "default search space", "about"])
@@ -80,6 +83,8 @@ def _row(what: str, e) -> list:
         return [e.name, m["modality"], m["meaning"], " / ".join(f"{v:g}" for v in m["levels"])]
     if what == "objectives":
         return [e.name, "/".join(m["modalities"]), e.doc]
+    if what == "estimators":
+        return [e.name, ", ".join(m["needs"]) or "—", m["reference"], e.doc]
     return [e.name, _space(e.space), e.doc]
 
 

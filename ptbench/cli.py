@@ -59,7 +59,16 @@ def _parser() -> argparse.ArgumentParser:
 
     ls = sub.add_parser("ls", help="list registered backbones, tasks, strategies, regularizers")
     ls.add_argument(
-        "what", choices=("backbones", "tasks", "strategies", "regularizers", "corruptions", "objectives")
+        "what",
+        choices=(
+            "backbones",
+            "tasks",
+            "strategies",
+            "regularizers",
+            "corruptions",
+            "objectives",
+            "estimators",
+        ),
     )
     return p
 

@@ -1,0 +1,198 @@
+"""Transferability estimators: how well a frozen backbone will transfer to a task, scored from
+its features (and, where the weights have one, its source head's outputs) without fine-tuning.
+
+Each is registered in ``ESTIMATORS`` (``ptbench ls estimators``), deterministic, and higher is
+better. ``needs`` names what it reads beyond features and labels: ``source_probs`` (the source
+head's softmax, for LEEP) or ``source_labels`` (its argmax, for NCE) — backbones without a
+source head cannot be scored by those two, and the ranking says so.
+
+Written here rather than taken from a library: none of LogME, H-score, NCE or LEEP is in a
+maintained package we depend on (TLlib is unmaintained and pulls its own torch stack); each is
+a few lines of linear algebra, tested against values computed by hand (tests/test_transferability.py).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from ptbench.registry import Registry
+
+ESTIMATORS = Registry("estimator", meta_keys=("needs", "reference"))
+
+
+def _onehot(y: np.ndarray, k: int | None = None) -> np.ndarray:
+    k = int(y.max()) + 1 if k is None else k
+    return (y[:, None] == np.arange(k)[None, :]).astype(np.float64)
+
+
+# --- LogME ---------------------------------------------------------------------------------
+
+
+def log_evidence(f: np.ndarray, y: np.ndarray, alpha: float, beta: float) -> float:
+    """log p(y | F, α, β) of the Bayesian linear model y = F w + ε, w ~ N(0, α⁻¹ I),
+    ε ~ N(0, β⁻¹ I), in closed form (You et al. 2021, eq. 2)."""
+    n, d = f.shape
+    a = alpha * np.eye(d) + beta * f.T @ f
+    m = beta * np.linalg.solve(a, f.T @ y)
+    _, logdet = np.linalg.slogdet(a)
+    resid = float(np.sum((f @ m - y) ** 2))
+    return float(
+        n / 2 * math.log(beta)
+        + d / 2 * math.log(alpha)
+        - n / 2 * math.log(2 * math.pi)
+        - beta / 2 * resid
+        - alpha / 2 * float(m @ m)
+        - logdet / 2
+    )
+
+
+def maximize_evidence(
+    f: np.ndarray, y: np.ndarray, iters: int = 100, tol: float = 1e-6
+) -> tuple[float, float]:
+    """(α, β) maximizing the evidence, by MacKay's fixed-point updates on the SVD of F."""
+    n = f.shape[0]
+    u, s, _ = np.linalg.svd(f, full_matrices=False)
+    sigma = s**2
+    uy = u.T @ y
+    alpha, beta = 1.0, 1.0
+    for _ in range(iters):
+        gamma = float(np.sum(beta * sigma / (alpha + beta * sigma)))
+        m2 = float(np.sum(beta**2 * sigma * uy**2 / (alpha + beta * sigma) ** 2))  # ‖m‖²
+        fitted = beta * sigma * uy / (alpha + beta * sigma)  # Uᵀ F m
+        resid = float(np.sum((uy - fitted) ** 2) + (y @ y - uy @ uy))
+        new_alpha, new_beta = gamma / max(m2, 1e-12), (n - gamma) / max(resid, 1e-12)
+        done = abs(new_alpha - alpha) / alpha < tol and abs(new_beta - beta) / beta < tol
+        alpha, beta = new_alpha, new_beta
+        if done:
+            break
+    return alpha, beta
+
+
+@ESTIMATORS.register("logme", needs=(), reference="You, Liu, Wang, Long (ICML 2021)")
+def logme(features: np.ndarray, labels: np.ndarray, **_) -> float:
+    """Mean over classes of the maximized log evidence per example, one-vs-rest targets."""
+    f = np.asarray(features, np.float64)
+    y = _onehot(np.asarray(labels))
+    scores = []
+    for c in range(y.shape[1]):
+        alpha, beta = maximize_evidence(f, y[:, c])
+        scores.append(log_evidence(f, y[:, c], alpha, beta) / len(f))
+    return float(np.mean(scores))
+
+
+# --- H-score -------------------------------------------------------------------------------
+
+
+@ESTIMATORS.register("hscore", needs=(), reference="Bao et al. (ICIP 2019)")
+def hscore(features: np.ndarray, labels: np.ndarray, **_) -> float:
+    """tr(cov(f)⁻¹ cov(E[f | y])): how much of the features' spread the class means explain."""
+    f = np.asarray(features, np.float64)
+    f = f - f.mean(0)
+    y = np.asarray(labels)
+    cov = f.T @ f / len(f)
+    means = np.zeros_like(f)
+    for c in np.unique(y):
+        means[y == c] = f[y == c].mean(0)
+    between = means.T @ means / len(f)
+    return float(np.trace(np.linalg.pinv(cov, rcond=1e-10) @ between))
+
+
+# --- NCE and LEEP: from the source head --------------------------------------------------
+
+
+@ESTIMATORS.register("nce", needs=("source_labels",), reference="Tran, Nguyen, Hassner (ICCV 2019)")
+def nce(features: np.ndarray, labels: np.ndarray, source_labels: np.ndarray | None = None, **_) -> float:
+    """−H(Y | Z): the negative conditional entropy of the target label given the source head's
+    label, from their empirical joint distribution."""
+    if source_labels is None:
+        raise ValueError("nce needs the source head's labels")
+    y, z = np.asarray(labels), np.asarray(source_labels)
+    joint = _onehot(z).T @ _onehot(y) / len(y)  # P(z, y)
+    pz = joint.sum(1, keepdims=True)
+    nz = joint > 0
+    return float(np.sum(joint[nz] * np.log((joint / np.where(pz > 0, pz, 1))[nz])))
+
+
+@ESTIMATORS.register(
+    "leep", needs=("source_probs",), reference="Nguyen, Hassner, Seeger, Archambeau (ICML 2020)"
+)
+def leep(features: np.ndarray, labels: np.ndarray, source_probs: np.ndarray | None = None, **_) -> float:
+    """Mean log-likelihood of the target labels under the 'expected empirical predictor':
+    the source head's softmax θ(x) mapped to target labels through P(y | z)."""
+    if source_probs is None:
+        raise ValueError("leep needs the source head's probabilities")
+    theta = np.asarray(source_probs, np.float64)
+    y = _onehot(np.asarray(labels))
+    joint = theta.T @ y / len(theta)  # P(z, y)
+    cond = joint / np.maximum(joint.sum(1, keepdims=True), 1e-300)  # P(y | z)
+    eep = theta @ cond  # n × classes
+    return float(np.mean(np.log(np.maximum(np.sum(eep * y, 1), 1e-300))))
+
+
+# --- baselines a fair comparison needs ------------------------------------------------------
+
+
+@ESTIMATORS.register("knn", needs=(), reference="baseline: leave-one-out k-NN accuracy")
+def knn(features: np.ndarray, labels: np.ndarray, k: int = 5, **_) -> float:
+    """Leave-one-out accuracy of a k-NN vote (cosine similarity on standardized features; ties
+    to the lowest label), a baseline that studies find often matches the estimators."""
+    f = np.asarray(features, np.float64)
+    f = (f - f.mean(0)) / np.maximum(f.std(0), 1e-12)
+    f = f / np.maximum(np.linalg.norm(f, axis=1, keepdims=True), 1e-12)
+    y = np.asarray(labels)
+    sim = f @ f.T
+    np.fill_diagonal(sim, -np.inf)
+    nearest = np.argsort(-sim, axis=1, kind="stable")[:, :k]
+    votes = _onehot(y[nearest].ravel(), int(y.max()) + 1).reshape(len(y), k, -1).sum(1)
+    return float(np.mean(votes.argmax(1) == y))
+
+
+@ESTIMATORS.register("probe", needs=("val",), reference="baseline: a linear probe's validation accuracy")
+def probe(
+    features: np.ndarray,
+    labels: np.ndarray,
+    val_features: np.ndarray | None = None,
+    val_labels: np.ndarray | None = None,
+    **_,
+) -> float:
+    """Validation accuracy of a logistic regression on standardized train features (scikit-learn,
+    lbfgs: deterministic)."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    if val_features is None or val_labels is None:
+        raise ValueError("probe needs validation features and labels")
+    clf = make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000))
+    clf.fit(np.asarray(features, np.float64), np.asarray(labels))
+    return float(clf.score(np.asarray(val_features, np.float64), np.asarray(val_labels)))
+
+
+# --- how far a ranking can be trusted --------------------------------------------------------
+
+
+def agreement(scores: list[float], truth: list[float], n_boot: int = 2000, seed: int = 0) -> dict[str, float]:
+    """How well ``scores`` rank backbones against their fine-tuned ``truth`` (both higher is
+    better): weighted Kendall's τ (hyperbolic weights: swaps among the top count most; scipy),
+    Spearman's ρ, whether the top-scored backbone is the truly best (ties: any best), and a
+    95 % percentile bootstrap interval of τ over backbones."""
+    from scipy.stats import spearmanr, weightedtau
+
+    s, t = np.asarray(scores, np.float64), np.asarray(truth, np.float64)
+    out = {
+        "tau_w": float(weightedtau(s, t).statistic),
+        "spearman": float(spearmanr(s, t).statistic),
+        "top1": float(t[int(np.argmax(s))] == t.max()),
+    }
+    rng = np.random.default_rng(seed)
+    taus = []
+    for _ in range(n_boot):
+        idx = rng.integers(0, len(s), len(s))
+        if len(set(idx)) > 2 and np.ptp(s[idx]) > 0 and np.ptp(t[idx]) > 0:
+            taus.append(weightedtau(s[idx], t[idx]).statistic)
+    out["tau_w_low"], out["tau_w_high"] = (
+        (float(np.quantile(taus, 0.025)), float(np.quantile(taus, 0.975))) if taus else (math.nan, math.nan)
+    )
+    return out

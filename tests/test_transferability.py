@@ -1,0 +1,107 @@
+"""Transferability estimators against values computed by hand on tiny inputs."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from ptbench.evaluate.transferability import ESTIMATORS, log_evidence, maximize_evidence
+
+
+def test_every_estimator_is_registered():
+    assert set(ESTIMATORS.names()) == {"logme", "hscore", "nce", "leep", "knn", "probe"}
+    assert ESTIMATORS.get("leep").meta["needs"] == ("source_probs",)
+
+
+def test_log_evidence_by_hand():
+    # F = [[1], [1]], y = [1, 1], α = β = 1: y ~ N(0, I + F Fᵀ) = N(0, [[2, 1], [1, 2]]);
+    # det 3, yᵀΣ⁻¹y = 2/3, so log p(y) = −log 2π − ½ log 3 − 1/3 = −2.720517
+    f, y = np.array([[1.0], [1.0]]), np.array([1.0, 1.0])
+    assert log_evidence(f, y, 1.0, 1.0) == pytest.approx(-math.log(2 * math.pi) - 0.5 * math.log(3) - 1 / 3)
+
+
+def test_log_evidence_is_the_marginal_likelihood_of_the_bayesian_linear_model():
+    from scipy.stats import multivariate_normal
+
+    rng = np.random.default_rng(0)
+    f, y = rng.normal(size=(12, 3)), rng.normal(size=12)
+    for alpha, beta in ((0.5, 2.0), (3.0, 0.7)):
+        cov = np.eye(12) / beta + f @ f.T / alpha
+        assert log_evidence(f, y, alpha, beta) == pytest.approx(
+            multivariate_normal(np.zeros(12), cov).logpdf(y)
+        )
+
+
+def test_maximized_evidence_beats_every_neighbour():
+    rng = np.random.default_rng(1)
+    f = rng.normal(size=(40, 4))
+    y = f @ np.array([1.0, -0.5, 0.0, 2.0]) + 0.3 * rng.normal(size=40)
+    alpha, beta = maximize_evidence(f, y)
+    best = log_evidence(f, y, alpha, beta)
+    for da, db in ((0.5, 1), (2, 1), (1, 0.5), (1, 2)):
+        assert best >= log_evidence(f, y, alpha * da, beta * db)
+    assert beta == pytest.approx(1 / 0.3**2, rel=0.5)  # the noise precision it recovers
+
+
+def test_logme_prefers_features_that_carry_the_labels():
+    rng = np.random.default_rng(2)
+    y = np.repeat(np.arange(3), 30)
+    good = np.eye(3)[y] + 0.1 * rng.normal(size=(90, 3))
+    noise = rng.normal(size=(90, 3))
+    logme = ESTIMATORS.get("logme").fn
+    assert logme(good, y) > logme(noise, y)
+    assert logme(good, y) == logme(good, y)  # deterministic
+
+
+def test_hscore_by_hand():
+    # f = [0, 2, 4, 6], classes [0, 0, 1, 1]: cov(f) = 5, class means ∓2 → cov(E[f|y]) = 4: 4/5
+    f, y = np.array([[0.0], [2.0], [4.0], [6.0]]), np.array([0, 0, 1, 1])
+    assert ESTIMATORS.get("hscore").fn(f, y) == pytest.approx(0.8)
+
+
+def test_nce_and_leep_by_hand():
+    y, z = np.array([0, 1, 1, 1]), np.array([0, 0, 1, 1])
+    f = np.zeros((4, 1))
+    # P(z,y): (0,0) ¼, (0,1) ¼, (1,1) ½ → −H(Y|Z) = ¼ log ½ + ¼ log ½ + ½ log 1 = −½ log 2
+    assert ESTIMATORS.get("nce").fn(f, y, source_labels=z) == pytest.approx(-0.5 * math.log(2))
+    # a one-hot source head gives LEEP = NCE: mean of log P(y_i | z_i)
+    theta = np.eye(2)[z]
+    assert ESTIMATORS.get("leep").fn(f, y, source_probs=theta) == pytest.approx(-0.5 * math.log(2))
+    # a source head that says ½ / ½ for everything predicts every target label with ½
+    soft = np.full((2, 2), 0.5)
+    assert ESTIMATORS.get("leep").fn(np.zeros((2, 1)), np.array([0, 1]), source_probs=soft) == pytest.approx(
+        math.log(0.5)
+    )
+    with pytest.raises(ValueError, match="source head"):
+        ESTIMATORS.get("leep").fn(f, y)
+
+
+def test_knn_and_probe_baselines():
+    rng = np.random.default_rng(3)
+    y = np.repeat([0, 1], 20)
+    x = np.c_[y * 4.0, (1 - y) * 4.0] + 0.2 * rng.normal(size=(40, 2))
+    assert ESTIMATORS.get("knn").fn(x, y) == 1.0  # two clean clusters: every neighbour agrees
+    shuffled = rng.permutation(y)
+    assert ESTIMATORS.get("knn").fn(x, shuffled) < 0.8
+    assert ESTIMATORS.get("probe").fn(x[::2], y[::2], val_features=x[1::2], val_labels=y[1::2]) == 1.0
+
+
+def test_rank_agreement_by_hand():
+    from ptbench.evaluate.transferability import agreement
+
+    same = agreement([1, 2, 3, 4], [10, 20, 30, 40])
+    assert (
+        same["tau_w"] == pytest.approx(1.0) and same["spearman"] == pytest.approx(1.0) and same["top1"] == 1.0
+    )
+    flipped = agreement([4, 3, 2, 1], [10, 20, 30, 40])
+    assert flipped["tau_w"] == pytest.approx(-1.0) and flipped["top1"] == 0.0
+    # the two best swapped: Spearman 1 − 6·(1+1)/(4·15) = 0.8, and the top-1 pick is wrong
+    swap_top = agreement([1, 2, 4, 3], [10, 20, 30, 40])
+    assert swap_top["spearman"] == pytest.approx(0.8) and swap_top["top1"] == 0.0
+    # the two worst swapped: the same Spearman, but weighted τ counts a swap at the bottom less
+    swap_bottom = agreement([2, 1, 3, 4], [10, 20, 30, 40])
+    assert swap_bottom["spearman"] == pytest.approx(0.8) and swap_bottom["top1"] == 1.0
+    assert swap_bottom["tau_w"] > swap_top["tau_w"]
+    assert swap_bottom["tau_w_low"] <= swap_bottom["tau_w"] <= swap_bottom["tau_w_high"]
