@@ -40,18 +40,17 @@ def _parser() -> argparse.ArgumentParser:
 
     _nightly_parser(sub.add_parser("nightly", help="run tonight's suite, compare it with history, report"))
 
+    _rank_parser(
+        sub.add_parser("rank", help="score a suite's backbones per task by transferability estimators")
+    )
+
     h = sub.add_parser("history", help="a suite's nights × cells, from its MLflow runs")
     h.add_argument("suite")
     h.add_argument("--metric", default="test_accuracy", help="metric shown (default: test_accuracy)")
     h.add_argument("--project-dir")
     h.add_argument("--tracking-uri")
 
-    ui = sub.add_parser("ui", help="start the MLflow UI on the suite's store (127.0.0.1)")
-    ui.add_argument("suite", nargs="?")
-    ui.add_argument("--project-dir")
-    ui.add_argument("--tracking-uri")
-    ui.add_argument("--host", default="127.0.0.1")
-    ui.add_argument("--port", type=int, default=5000)
+    _ui_parser(sub.add_parser("ui", help="start the MLflow UI on the suite's store (127.0.0.1)"))
 
     _pretrain_parser(
         sub.add_parser("pretrain", help="make pretrained weights offline (reused when asked again)")
@@ -97,6 +96,22 @@ def _run_parser(r: argparse.ArgumentParser) -> None:
     shown.add_argument("--no-progress", action="store_true", help="no bar: one line per finished job")
     shown.add_argument("--quiet", action="store_true", help="no per-job output, only the summary")
     r.add_argument("--no-leaderboard", action="store_true", help="do not write the leaderboard")
+
+
+def _ui_parser(ui: argparse.ArgumentParser) -> None:
+    ui.add_argument("suite", nargs="?")
+    ui.add_argument("--project-dir")
+    ui.add_argument("--tracking-uri")
+    ui.add_argument("--host", default="127.0.0.1")
+    ui.add_argument("--port", type=int, default=5000)
+
+
+def _rank_parser(rk: argparse.ArgumentParser) -> None:
+    rk.add_argument("suite")
+    rk.add_argument("--estimators", help="comma-separated (default: all; ptbench ls estimators)")
+    rk.add_argument("--project-dir")
+    rk.add_argument("--tracking-uri")
+    rk.add_argument("--results-dir", default="results", help="the table goes to RESULTS_DIR/<suite>/rank.md")
 
 
 def _nightly_parser(n: argparse.ArgumentParser) -> None:
@@ -234,6 +249,18 @@ def _cmd_nightly(a) -> int:
     return 1 if report.regressed else 0
 
 
+def _cmd_rank(a) -> int:
+    from ptbench.rank import rank_suite, render, write
+    from ptbench.suite import load_suite
+
+    suite = load_suite(a.suite)
+    names = [n.strip() for n in a.estimators.split(",")] if a.estimators else None
+    report = rank_suite(suite, _options(a), names)
+    print(render(report))
+    print(f"written {write(report, a.results_dir)}")
+    return 0
+
+
 def _cmd_history(a) -> int:
     from ptbench.nightly.history import history_table, load_nights
     from ptbench.runner import resolve
@@ -320,6 +347,7 @@ def main(argv: list[str] | None = None) -> int:
         "ui": _cmd_ui,
         "nightly": _cmd_nightly,
         "history": _cmd_history,
+        "rank": _cmd_rank,
         "ls": _cmd_ls,
         "pretrain": _cmd_pretrain,
     }

@@ -113,7 +113,7 @@ def run_suite(suite: Suite, opts: RunOptions, suite_text: str | None = None) -> 
 
     exp_id = tracker.experiment(suite.name, project / "artifacts")
     tags = run_tags() | ({NIGHT: opts.night} if opts.night else {})
-    suite_run = _open_suite_run(tracker, exp_id, suite, cells, tags, n_trials, workers, suite_text)
+    suite_run = open_suite_run(tracker, exp_id, suite, cells, tags, n_trials, workers, suite_text)
     ctx = _context(suite, project, tracking_uri, storage_url, exp_id, tags)
     plans = {c.hash: plan_cell(tracker, ctx, c, suite_run, n_trials, suite.seeds) for c in cells}
     tally = schedule(plans, ctx, tracker, executor, opts.progress)
@@ -133,14 +133,17 @@ def run_suite(suite: Suite, opts: RunOptions, suite_text: str | None = None) -> 
     )
 
 
-def _open_suite_run(
+def suite_run_key(cells: list[Cell], night: str = "") -> dict[str, str]:
+    """The tags that find a suite's run again: its cells' hashes, and the night's key."""
+    return {"ptbench.kind": "suite", "ptbench.suite_hash": stable_hash([c.hash for c in cells]), NIGHT: night}
+
+
+def open_suite_run(
     tracker, exp_id: str, suite: Suite, cells: list[Cell], tags, n_trials: int, workers: int, suite_text
 ) -> str:
     """The suite's MLflow run (made once, found again on resume) with its settings and files."""
-    suite_key = stable_hash([c.hash for c in cells])
     night = tags.get(NIGHT, "")
-    key = {"ptbench.kind": "suite", "ptbench.suite_hash": suite_key, NIGHT: night}
-    suite_run = tracker.ensure_run(exp_id, f"{suite.name} {night}".strip(), key, tags)
+    suite_run = tracker.ensure_run(exp_id, f"{suite.name} {night}".strip(), suite_run_key(cells, night), tags)
     tracker.log_params(
         suite_run,
         {

@@ -244,3 +244,37 @@ def _robustness(adapted, data: TaskData, cfg: TrialConfig) -> dict[str, float]:
             adapted.logits_from_raw, x, y, data.modality, list(rb["eps"]), int(rb["pgd_steps"]), cfg.seed
         )
     return out
+
+
+@dataclass
+class FrozenFeatures:
+    """A frozen backbone's features of a task's train and validation splits (what a
+    transferability estimator reads), and what computing or loading them cost."""
+
+    train_x: torch.Tensor
+    train_y: torch.Tensor
+    val_x: torch.Tensor
+    val_y: torch.Tensor
+    seconds: float
+    cache_hits: int
+
+
+def frozen_features(
+    backbone: dict[str, Any],
+    task: dict[str, Any],
+    cache_dir: str | None,
+    weights_dir: str | None,
+    seed: int = 0,
+) -> FrozenFeatures:
+    """Features through the same cache the suite's probes use, so ranking a suite after (or
+    before) running it extracts nothing twice. Never touches the test split."""
+    t0 = time.perf_counter()
+    data = load_task(task).without_held_out()
+    torch.manual_seed(seed)
+    bb = _frozen_backbone(json.dumps(backbone, sort_keys=True), seed, weights_dir)
+    bb.eval()
+    cfg = TrialConfig(backbone, task, {}, [], {}, seed=seed, cache_dir=cache_dir, weights_dir=weights_dir)
+    cache = _feature_cache(cfg, bb)
+    with torch.no_grad():
+        tx, vx = cache.features(bb, bb.encode(data.train.x)), cache.features(bb, bb.encode(data.val.x))
+    return FrozenFeatures(tx, data.train.y, vx, data.val.y, time.perf_counter() - t0, cache.hits)

@@ -1,0 +1,227 @@
+"""``ptbench rank``: every backbone of a suite scored per task by transferability estimators
+from its frozen features alone (``ptbench.evaluate.transferability``), in seconds instead of a
+grid of fine-tunes; and, once the suite's final runs exist, each estimator checked against that
+truth — per task, the test accuracy of each backbone's best fine-tuning cell chosen by
+validation (never a linear probe: the probe baseline would be its own truth).
+
+Scores are logged to MLflow as runs of kind ``rank`` under the suite run; the check as a run of
+kind ``rank_check`` per task. Features come through the cache the suite's probes use.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ptbench.runner import RunOptions, resolve, suite_run_key
+from ptbench.schema import Suite
+from ptbench.suite import expand
+
+SOURCE = ("source_probs", "source_labels")  # what LEEP and NCE read: a source head's outputs
+
+
+@dataclass
+class Scored:
+    task: str
+    backbone: str
+    scores: dict[str, float] = field(default_factory=dict)
+    seconds: dict[str, float] = field(default_factory=dict)  # per estimator, and "features"
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass
+class RankReport:
+    suite: str
+    rows: list[Scored]
+    truth: dict[tuple[str, str], float]  # (task, backbone) → test accuracy of its best fine-tune
+    checks: dict[tuple[str, str], dict[str, float]]  # (task, estimator) → agreement()
+    estimators: list[str]
+
+    def tasks(self) -> list[str]:
+        return list(dict.fromkeys(r.task for r in self.rows))
+
+
+def _pairs(suite: Suite):
+    """Each (task, backbone) of the grid once, with the specs to build them."""
+    seen = {}
+    for c in expand(suite):
+        seen.setdefault((c.labels["task"], c.labels["backbone"]), (c.task, c.backbone))
+    return seen
+
+
+def _score(name: str, feats) -> tuple[float, float, str]:
+    from ptbench.evaluate.transferability import ESTIMATORS
+
+    entry = ESTIMATORS.get(name)
+    if set(entry.meta["needs"]) & set(SOURCE):
+        return (
+            math.nan,
+            0.0,
+            f"{name}: n/a — ptbench backbones carry no source head (LEEP/NCE need its outputs)",
+        )
+    t0 = time.perf_counter()
+    value = entry.fn(
+        feats.train_x.double().numpy(),
+        feats.train_y.numpy(),
+        val_features=feats.val_x.double().numpy(),
+        val_labels=feats.val_y.numpy(),
+    )
+    return value, time.perf_counter() - t0, ""
+
+
+def rank_suite(suite: Suite, opts: RunOptions, estimators: list[str] | None = None) -> RankReport:
+    from ptbench.evaluate.transferability import ESTIMATORS
+    from ptbench.provenance import run_tags
+    from ptbench.tracking import Tracker
+    from ptbench.trial import frozen_features
+
+    names = estimators or ESTIMATORS.names()
+    for n in names:
+        ESTIMATORS.get(n)  # an unknown name is a one-line error, before any work
+    project, tracking, *_ = resolve(suite, opts)
+    rows = []
+    for (task, backbone), (task_spec, bb_spec) in _pairs(suite).items():
+        feats = frozen_features(bb_spec, task_spec, str(project / "cache"), str(project / "weights"))
+        row = Scored(task, backbone, seconds={"features": feats.seconds})
+        for n in names:
+            row.scores[n], row.seconds[n], note = _score(n, feats)
+            row.notes += [note] if note else []
+        rows.append(row)
+    tracker = Tracker(tracking)
+    truth = _truth(tracker, suite.name)
+    report = RankReport(suite.name, rows, truth, _checks(rows, truth, names), names)
+    _log(tracker, suite, report, project, run_tags())
+    return report
+
+
+def _truth(tracker, suite_name: str) -> dict[tuple[str, str], float]:
+    """(task, backbone) → mean test accuracy of its best fine-tuning cell by validation."""
+    from ptbench.strategies import STRATEGIES
+
+    records = [r for r in tracker.runs_records(suite_name) if not r.get("tags.ptbench.night")]
+    cells = {r["run_id"]: r for r in records if r.get("tags.ptbench.kind") == "cell"}
+    tests: dict[str, list[float]] = {}
+    for r in records:
+        if r.get("tags.ptbench.kind") == "final" and r["status"] == "FINISHED":
+            tests.setdefault(r.get("tags.mlflow.parentRunId"), []).append(
+                float(r.get("metrics.test_accuracy", math.nan))
+            )
+    best: dict[tuple[str, str], tuple[float, float]] = {}
+    for run_id, c in cells.items():
+        name = c.get("params.strategy.name", "")
+        if name not in STRATEGIES or STRATEGIES.get(name).meta.get("features") or run_id not in tests:
+            continue  # probes on frozen features are not the truth; cells without finals have none
+        val = float(c.get("metrics.best_val_accuracy", math.nan))
+        key = (c.get("params.task"), c.get("params.backbone"))
+        test = sum(tests[run_id]) / len(tests[run_id])
+        if key not in best or val > best[key][0]:
+            best[key] = (val, test)
+    return {k: v[1] for k, v in best.items()}
+
+
+def _checks(rows: list[Scored], truth, names: list[str]) -> dict[tuple[str, str], dict[str, float]]:
+    from ptbench.evaluate.transferability import agreement
+
+    out = {}
+    for task in dict.fromkeys(r.task for r in rows):
+        known = [r for r in rows if r.task == task and (task, r.backbone) in truth]
+        if len(known) < 3:
+            continue  # fewer than three backbones with a fine-tuned result: no ranking to check
+        for n in names:
+            pairs = [(r.scores[n], truth[task, r.backbone]) for r in known if r.scores[n] == r.scores[n]]
+            if len(pairs) >= 3:
+                out[task, n] = agreement([p[0] for p in pairs], [p[1] for p in pairs])
+    return out
+
+
+def _log(tracker, suite: Suite, report: RankReport, project: Path, tags) -> None:
+    exp = tracker.experiment(suite.name, project / "artifacts")
+    found = tracker.find_run(exp, **suite_run_key(expand(suite)))
+    if found is None:  # ranked before it ran: the suite run 'ptbench run' will reopen
+        suite_run = tracker.start_run(exp, suite.name, {**tags, **suite_run_key(expand(suite))})
+        tracker.end(suite_run, "FINISHED")
+    else:  # left as it is: a run in progress keeps its status and its runs
+        suite_run = found.info.run_id
+    for r in report.rows:
+        key = {
+            "ptbench.kind": "rank",
+            "ptbench.rank_task": r.task,
+            "ptbench.rank_backbone": r.backbone,
+            "ptbench.night": "",
+        }
+        run = tracker.ensure_run(exp, f"rank {r.backbone}", key, tags, parent=suite_run)
+        tracker.log_params(run, {"task": r.task, "backbone": r.backbone})
+        metrics = {f"rank.{n}": v for n, v in r.scores.items() if v == v}
+        metrics |= {f"rank.{n}_seconds": s for n, s in r.seconds.items()}
+        tracker.log_metrics(run, metrics)
+        tracker.end(run, "FINISHED")
+    for (task, n), a in report.checks.items():
+        key = {"ptbench.kind": "rank_check", "ptbench.rank_task": task}
+        run = tracker.ensure_run(exp, f"rank check {task}", key, tags, parent=suite_run)
+        tracker.log_metrics(run, {f"{n}.{k}": v for k, v in a.items() if v == v})
+        tracker.end(run, "FINISHED")
+
+
+def render(report: RankReport) -> str:
+    """Markdown: per task, each backbone's score per estimator (rank in parentheses, 1 = best),
+    the fine-tuned truth where it exists, then how far each estimator's ranking agrees with it."""
+    out = [f"# ptbench rank — {report.suite}", ""]
+    for task in report.tasks():
+        out += _task_table(report, task) + _check_lines(report, task)
+    return "\n".join(out) + "\n"
+
+
+def _task_table(report: RankReport, task: str) -> list[str]:
+    rows = [r for r in report.rows if r.task == task]
+    out = [
+        f"## {task}",
+        "",
+        "| backbone | " + " | ".join(report.estimators) + " | features s | truth (test acc) |",
+    ]
+    out.append("|---" * (len(report.estimators) + 3) + "|")
+    ranks = {n: _ranks([r.scores[n] for r in rows]) for n in report.estimators}
+    for i, r in enumerate(rows):
+        cells = [
+            "n/a" if r.scores[n] != r.scores[n] else f"{r.scores[n]:.4g} ({ranks[n][i]})"
+            for n in report.estimators
+        ]
+        truth = report.truth.get((task, r.backbone))
+        shown = "—" if truth is None else f"{truth:.4f}"
+        out.append(f"| {r.backbone} | " + " | ".join(cells) + f" | {r.seconds['features']:.1f} | {shown} |")
+    return out + ["", *sorted({n for r in rows for n in r.notes})]
+
+
+def _ranks(values: list[float]) -> list[str]:
+    order = sorted((v, i) for i, v in enumerate(values) if v == v)
+    ranks = {i: len(order) - k for k, (_, i) in enumerate(order)}
+    return [str(ranks[i]) if i in ranks else "—" for i in range(len(values))]
+
+
+def _check_lines(report: RankReport, task: str) -> list[str]:
+    checks = {n: report.checks[task, n] for n in report.estimators if (task, n) in report.checks}
+    if not checks:
+        return ["", "No check against the truth: fewer than 3 backbones have a finished fine-tuning cell."]
+    out = ["", "| estimator | weighted τ [95 % interval] | Spearman ρ | top-1 |", "|---|---|---|---|"]
+    for n, a in checks.items():
+        out.append(
+            f"| {n} | {a['tau_w']:.3f} [{a['tau_w_low']:.2f}, {a['tau_w_high']:.2f}] "
+            f"| {a['spearman']:.3f} | {a['top1']:.0f} |"
+        )
+    knn = checks.get("knn")
+    if knn is not None:
+        worse = [n for n, a in checks.items() if n != "knn" and a["tau_w"] <= knn["tau_w"]]
+        if worse:
+            out += [
+                "",
+                f"Did no better than k-NN accuracy (weighted τ ≤ {knn['tau_w']:.3f}): {', '.join(worse)}.",
+            ]
+    return out
+
+
+def write(report: RankReport, results_dir: str | Path = "results") -> Path:
+    path = Path(results_dir) / report.suite / "rank.md"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(render(report), encoding="utf-8")
+    return path
