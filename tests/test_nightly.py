@@ -194,6 +194,12 @@ def test_history_leaderboard_and_exit_codes(changed, history):
         pinned.returncode == 0
         and "pinned night night-05" in (root / "results/nightly_tiny/nightly/night-10.md").read_text()
     )
+    from ptbench.tracking import Tracker, default_tracking_uri
+
+    tracker = Tracker(default_tracking_uri(root / ".ptbench"))
+    tracker.set_tags(history[1]["night-04"].tonight.suite_run, {"release": "v1"})
+    by_tag = _night(root, "night-10", report_only=True, baseline="release=v1")[0]
+    assert by_tag.baseline.describe() == "pinned night night-04"
     assert _cli(root, "--night", "bad key!").returncode == 2
     bad = _cli(root, "--night", "night-10", "--report-only", "--baseline", "no-such-night")
     assert (
