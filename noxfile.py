@@ -33,7 +33,7 @@ def benchmarks(session):
     session.run("pytest", "benchmarks", "--benchmark-only", "-p", "no:cacheprovider", *session.posargs)
 
 
-SHIPPED = ["quickstart", "pretrained_vs_random", "strategies", "few_shot"]
+SHIPPED = ["quickstart", "pretrained_vs_random", "strategies", "few_shot", "robustness_image"]
 
 
 @nox.session

@@ -60,8 +60,8 @@ MODULES = {
     "ptbench.preflight": "orchestration",  # before any trial: data loaded, 'run' weights made
     "ptbench.schedule": "orchestration",  # the run loop: cells planned, jobs submitted, cells closed
     "ptbench.executors": "orchestration",
-    "ptbench.progress": "orchestration",
-    "ptbench.rank": "orchestration",  # ptbench rank: estimators over a suite's frozen features  # the run loop's display; see the report on issue #11
+    "ptbench.progress": "orchestration",  # the run loop's display; see the report on issue #11
+    "ptbench.rank": "orchestration",  # ptbench rank: estimators over a suite's frozen features
     # interfaces: what people touch
     "ptbench.cli": "interfaces",
     "ptbench.catalog": "interfaces",
