@@ -307,7 +307,6 @@ def _train_trial(
         if _declared_dead(study.is_running(trial), tracker, run_id, res):
             return
         res.state, res.value = "complete", float(value)
-        study.tell(trial, res.value, "complete")
         tracker.log_metrics(
             run_id,
             {
@@ -319,20 +318,23 @@ def _train_trial(
             step=len(out.history),
         )
         tracker.set_tags(run_id, {"ptbench.state": "complete"})
+        # the MLflow run is closed before the trial: while the trial runs its job counts as
+        # alive, so no other driver's reaper can mark this run KILLED between the two writes
         tracker.end(run_id, "FINISHED")
+        study.tell(trial, res.value, "complete")
     except Pruned as p:
         if _declared_dead(study.is_running(trial), tracker, run_id, res):
             return
         res.state = "pruned"
-        study.tell(trial, None, "pruned")
         tracker.set_tags(run_id, {"ptbench.state": "pruned", "ptbench.pruned": str(p)})
         tracker.end(run_id, "KILLED")
+        study.tell(trial, None, "pruned")
     except Exception as err:
         if _declared_dead(study.is_running(trial), tracker, run_id, res):
             return
         res.state, res.value, res.error = "fail", None, error_text(err)
-        study.tell(trial, None, "fail", error=res.error)
         _record_failure(tracker, run_id, err)
+        study.tell(trial, None, "fail", error=res.error)
 
 
 def _declared_dead(alive: bool, tracker, run_id: str, res: JobResult) -> bool:
