@@ -1,6 +1,7 @@
 """Leaderboards built from MLflow runs alone: per-task views, intervals, plots."""
 
-from ptbench.leaderboard.build import Board, build_boards, load_runs
+from ptbench.leaderboard.build import Board, build_boards
+from ptbench.leaderboard.load import load_runs
 from ptbench.leaderboard.render import render, write_outputs
 
 

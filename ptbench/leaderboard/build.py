@@ -43,29 +43,6 @@ def _num(v) -> float:
         return math.nan
 
 
-def load_runs(tracking_uri: str, suite_name: str, night: str | None = None) -> pd.DataFrame:
-    """The suite's runs of one scope, so nightly runs never pool with each other as seeds: the
-    night ``night``; else the plain ``ptbench run`` runs; else, where only nights exist, the
-    latest night."""
-    from ptbench.tracking import Tracker
-
-    tracker = Tracker(tracking_uri)
-    records = tracker.runs_records(suite_name)
-    if not records:
-        raise PtbenchError(f"no runs for suite '{suite_name}' in the tracking store; run 'ptbench run' first")
-    df = pd.DataFrame(records).assign(experiment_id=tracker.experiment_id(suite_name))
-    nights = df.get("tags.ptbench.night", pd.Series(None, index=df.index))
-    if night is None and nights.isna().any():
-        return df[nights.isna()]
-    suites = df[(df.get("tags.ptbench.kind") == "suite") & nights.notna()].sort_values("start_time")
-    night = night if night is not None else str(suites["tags.ptbench.night"].iloc[-1])
-    if night not in set(nights.dropna()):
-        raise PtbenchError(
-            f"--night '{night}': suite '{suite_name}' has no such night (ptbench history lists them)"
-        )
-    return df[nights == night]
-
-
 def _metric(df: pd.DataFrame, name: str) -> pd.Series:
     col = f"metrics.{name}"
     return df[col].astype(float) if col in df else pd.Series(math.nan, index=df.index)
