@@ -251,11 +251,13 @@ def _cmd_nightly(a) -> int:
 
 def _cmd_rank(a) -> int:
     from ptbench.rank import rank_suite, render, write
+    from ptbench.runner import resolve
     from ptbench.suite import load_suite
 
     suite = load_suite(a.suite)
     names = [n.strip() for n in a.estimators.split(",")] if a.estimators else None
-    report = rank_suite(suite, _options(a), names)
+    project, tracking, *_ = resolve(suite, _options(a))
+    report = rank_suite(suite, project, tracking, names)
     print(render(report))
     print(f"written {write(report, a.results_dir)}")
     return 0

@@ -19,12 +19,11 @@ from pathlib import Path
 import yaml
 
 from ptbench.executors import make_executor
-from ptbench.hashing import stable_hash
 from ptbench.jobs import NIGHT, RunContext
 from ptbench.preflight import check_suite_data, prepare_weights
 from ptbench.provenance import run_tags
 from ptbench.schedule import plan_cell, schedule
-from ptbench.suite import Cell, Suite, expand
+from ptbench.suite import Cell, Suite, expand, suite_run_key
 
 
 @dataclass
@@ -92,6 +91,12 @@ def plan_text(suite: Suite, opts: RunOptions) -> str:
     ]
     for c in cells:
         lines.append(f"  {c.hash}  {c.describe()}")
+    if suite.axes.select is not None:
+        sel = suite.axes.select
+        lines.append(
+            f"select: per task, only the top {sel.top} pretrained backbones by {sel.by} run "
+            "(scored from frozen features when the run starts; random-init controls always run)"
+        )
     return "\n".join(lines)
 
 
@@ -114,6 +119,12 @@ def run_suite(suite: Suite, opts: RunOptions, suite_text: str | None = None) -> 
     exp_id = tracker.experiment(suite.name, project / "artifacts")
     tags = run_tags() | ({NIGHT: opts.night} if opts.night else {})
     suite_run = open_suite_run(tracker, exp_id, suite, cells, tags, n_trials, workers, suite_text)
+    if suite.axes.select is not None:  # the funnel: only the top backbones per task go on
+        from ptbench.rank import select_cells
+
+        cells, selection = select_cells(suite, cells, project, tracking_uri, suite_run, tracker)
+        if opts.progress != "none":
+            print("\n".join(selection.lines()), flush=True)
     ctx = _context(suite, project, tracking_uri, storage_url, exp_id, tags)
     plans = {c.hash: plan_cell(tracker, ctx, c, suite_run, n_trials, suite.seeds) for c in cells}
     tally = schedule(plans, ctx, tracker, executor, opts.progress)
@@ -131,11 +142,6 @@ def run_suite(suite: Suite, opts: RunOptions, suite_text: str | None = None) -> 
         suite_run,
         exp_id,
     )
-
-
-def suite_run_key(cells: list[Cell], night: str = "") -> dict[str, str]:
-    """The tags that find a suite's run again: its cells' hashes, and the night's key."""
-    return {"ptbench.kind": "suite", "ptbench.suite_hash": stable_hash([c.hash for c in cells]), NIGHT: night}
 
 
 def open_suite_run(

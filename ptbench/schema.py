@@ -112,8 +112,17 @@ class Search(Strict):
     sampler_seed: int = 0
 
 
+class Select(Strict):
+    """The funnel on the backbone axis: rank each task's pretrained backbones by a transferability
+    estimator (frozen features, seconds) and keep the ``top`` best; random-init controls stay."""
+
+    by: str = "logme"
+    top: int = Field(3, ge=1)
+
+
 class Axes(Strict):
     backbones: list[BackboneItem]
+    select: Select | None = None  # the funnel over backbones (``ptbench ls estimators``)
     tasks: list[Item]
     strategies: list[Item] = Field(default_factory=lambda: [Item(name="linear_probe")])
     # one entry = one regularization setting: a stack of regularizers ("none" = empty stack)

@@ -3,6 +3,8 @@ fine-tuned truth after it, MLflow runs of kind rank, and a one-line error for a 
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from conftest import ptbench, write_suite
 
@@ -62,3 +64,72 @@ def test_unknown_estimator_is_one_line(project):
     )
     assert proc.returncode == 2 and "unknown estimator 'logmee'; did you mean 'logme'?" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def _checkpoints(root, n: int) -> list[str]:
+    """``n`` checkpoints of one tiny network (different random weights: different features)."""
+    import torch
+    from safetensors.torch import save_file
+
+    from ptbench.backbones import BACKBONES
+
+    paths = []
+    for seed in range(n):
+        torch.manual_seed(seed)
+        net = BACKBONES.get("test_efficientnet").fn({"name": "test_efficientnet"}).net
+        path = root / f"ckpt{seed}.safetensors"
+        save_file({k: v.contiguous() for k, v in net.state_dict().items()}, str(path))
+        paths.append(str(path))
+    return paths
+
+
+def test_the_funnel_keeps_exactly_the_top_k_and_logs_the_rest(tmp_path):
+    """``axes.select: {by: knn, top: 2}`` over three checkpoints and a random-init control: the
+    run trains the two best by k-NN (as ``ptbench rank`` scores them) and the control, and the
+    suite run says what it dropped and why."""
+    from ptbench.rank import rank_suite
+    from ptbench.suite import load_suite
+
+    params = {"input_size": 16}
+    suite_data = {
+        **SUITE,
+        "name": "funnel",
+        "axes": {
+            **SUITE["axes"],
+            "backbones": [
+                *(
+                    {"name": "test_efficientnet", "weights": "file", "path": p, "params": params}
+                    for p in _checkpoints(tmp_path, 3)
+                ),
+                {"name": "test_efficientnet", "weights": "none", "params": params},
+            ],
+            "strategies": ["linear_probe"],
+            "select": {"by": "knn", "top": 2},
+        },
+        "search": {"trials": 1, "pruner": "none", "space": {"epochs": 2, "batch_size": 50}},
+        "execution": {"executor": "inline"},
+    }
+    path = write_suite(tmp_path / "funnel.yaml", suite_data)
+    suite = load_suite(path)
+    project = tmp_path / ".ptbench"
+    uri = default_tracking_uri(project)
+    control = "test_efficientnet(input_size=16)@none"
+    rows = rank_suite(suite, project, uri, ["knn"]).rows
+    scores = {r.backbone: r.scores["knn"] for r in rows if r.backbone != control}
+    order = sorted(scores, key=lambda b: -scores[b])
+    assert len(set(scores.values())) == 3  # three different scores: the ranking means something
+
+    args = ("--project-dir", ".ptbench", "--no-leaderboard")
+    out = ptbench("run", "funnel.yaml", *args, cwd=tmp_path, check=True)
+    (task,) = [line for line in out.stdout.splitlines() if line.startswith("select ")]
+    assert f"kept {order[0]}, {order[1]}, {control}; dropped {order[2]} (knn {scores[order[2]]:.4g})" in task
+
+    records = Tracker(uri).runs_records("funnel")
+    trained = {r["params.backbone"] for r in records if r.get("tags.ptbench.kind") == "final"}
+    assert trained == {*order[:2], control}
+    (suite_run,) = [r for r in records if r.get("tags.ptbench.kind") == "suite"]
+    assert suite_run["tags.ptbench.select"] == "top 2 by knn" and suite_run["metrics.select_dropped"] == 1
+    note = Tracker(uri).client.download_artifacts(suite_run["run_id"], "select.md", str(tmp_path))
+    text = Path(note).read_text()
+    assert f"| {order[2]} | {scores[order[2]]:.4g} | dropped: rank 3 of 3, below the top 2 |" in text
+    assert f"| {control} | — | kept: random-init control |" in text

@@ -129,6 +129,41 @@ def test_fixed_params_on_an_axis_win_over_search_space():
     assert cells[0].labels["regularizer"] == "label_smoothing(label_smoothing=0.1)"
 
 
+def test_a_strategy_fixes_its_own_trainer_settings():
+    """A probe trains 20 epochs on cached features, a fine-tune fewer: each strategy on the axis
+    may fix trainer settings for itself, over the suite's search space."""
+    d = tiny(search__space={"epochs": 2})
+    d["axes"]["strategies"] = ["linear_probe", {"name": "full_finetune", "params": {"epochs": 6}}]
+    by_strategy = {c.labels["strategy"]: c.space["epochs"] for c in expand(parse_suite(d))}
+    assert by_strategy == {"linear_probe": 2, "full_finetune(epochs=6)": 6}
+
+
+def test_a_strategy_searches_its_own_range_and_a_bad_range_is_one_line():
+    d = tiny()
+    lr = {"type": "float", "low": 2e-5, "high": 3e-4, "log": True}
+    d["axes"]["strategies"] = ["linear_probe", {"name": "full_finetune", "params": {"lr": lr}}]
+    cells = {c.labels["strategy"]: c for c in expand(parse_suite(d))}
+    assert cells["full_finetune(lr=2e-05..0.0003 log)"].space["lr"] == lr  # searched, for it alone
+    assert cells["linear_probe"].space["lr"] != lr  # the suite's range, as before
+    d["axes"]["strategies"][1]["params"]["lr"] = {"type": "float", "low": 2e-5}
+    assert problems(d) == ["axes.strategies[1].params.lr: search range: float needs 'low' and 'high'"]
+
+
+@pytest.mark.parametrize(
+    "select, problem",
+    [
+        ({"by": "logmee"}, "axes.select.by: unknown estimator 'logmee'; did you mean 'logme'?"),
+        ({"by": "leep"}, "axes.select.by: 'leep' needs the source head's outputs"),
+        ({"by": "logme"}, "axes.select: every backbone is random-init (weights: none)"),
+    ],
+)
+def test_a_funnel_that_cannot_select_is_one_line(select, problem):
+    d = tiny()
+    d["axes"]["select"] = select
+    (line,) = problems(d)
+    assert line.startswith(problem)
+
+
 def test_cli_validate_exit_codes(tmp_path):
     good = write_suite(tmp_path / "good.yaml")
     ok = ptbench("validate", str(good), cwd=tmp_path)

@@ -6,5 +6,6 @@ from ptbench.cell import Cell
 from ptbench.schema import Suite
 from ptbench.suite.grid import expand
 from ptbench.suite.load import load_suite, parse_suite
+from ptbench.suite.runkey import suite_run_key
 
-__all__ = ["Cell", "Suite", "expand", "load_suite", "parse_suite"]
+__all__ = ["Cell", "Suite", "expand", "load_suite", "parse_suite", "suite_run_key"]

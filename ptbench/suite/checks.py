@@ -16,6 +16,7 @@ def registry_problems(suite: Suite) -> list[str]:
         *_task_problems(suite),
         *_method_problems(suite),
         *_corruption_problems(suite),
+        *_select_problems(suite),
     ]
     for key in ("include", "exclude"):
         for i, rule in enumerate(getattr(suite, key)):
@@ -83,7 +84,8 @@ def _task_problems(suite: Suite) -> list[str]:
 
 
 def _method_problems(suite: Suite) -> list[str]:
-    """Unknown strategies and regularizers, and params their search spaces do not name."""
+    """Unknown strategies and regularizers, and params their search spaces do not name (a
+    strategy may also fix trainer settings for itself: probe 20 epochs, fine-tune 6)."""
     from ptbench.regularizers import REGULARIZERS
     from ptbench.strategies import STRATEGIES
 
@@ -92,9 +94,8 @@ def _method_problems(suite: Suite) -> list[str]:
         if s.name not in STRATEGIES:
             problems.append(f"axes.strategies[{i}]: {STRATEGIES.unknown(s.name)}")
         else:
-            problems += _param_problems(
-                f"axes.strategies[{i}]", s.params, STRATEGIES.get(s.name).space, "strategy", s.name
-            )
+            known = TRAINER_SPACE | STRATEGIES.get(s.name).space  # e.g. a fine-tune's own epochs
+            problems += _param_problems(f"axes.strategies[{i}]", s.params, known, "strategy", s.name)
     for i, stack in enumerate(suite.axes.regularizers):
         for j, r in enumerate(stack):
             where = f"axes.regularizers[{i}][{j}]"
@@ -104,6 +105,27 @@ def _method_problems(suite: Suite) -> list[str]:
                 space = REGULARIZERS.get(r.name).space
                 problems += _param_problems(where, r.params, space, "regularizer", r.name)
     return problems
+
+
+def _select_problems(suite: Suite) -> list[str]:
+    """The funnel's estimator must score from features alone, and have something to choose among."""
+    sel = suite.axes.select
+    if sel is None:
+        return []
+    from ptbench.evaluate.transferability import ESTIMATORS
+
+    if sel.by not in ESTIMATORS:
+        return [f"axes.select.by: {ESTIMATORS.unknown(sel.by)}"]
+    needs = ESTIMATORS.get(sel.by).meta["needs"]
+    if needs:
+        usable = ", ".join(n for n in ESTIMATORS.names() if not ESTIMATORS.get(n).meta["needs"])
+        return [
+            f"axes.select.by: '{sel.by}' needs the source head's outputs, which ptbench backbones "
+            f"do not carry; choose one of {usable}"
+        ]
+    if all(b.weights == "none" for b in suite.axes.backbones):
+        return ["axes.select: every backbone is random-init (weights: none): nothing to select among"]
+    return []
 
 
 def _corruption_problems(suite: Suite) -> list[str]:
@@ -168,7 +190,6 @@ def _pair_problems(suite: Suite) -> list[str]:
 def _param_problems(where: str, params: dict, known: dict, kind: str, name: str) -> list[str]:
     """Unknown names, and values a typed ``Param`` refuses (a bare help string, or a search-space
     entry, accepts any value): one line each, naming the field, before any worker starts."""
-    from ptbench.params import param_problem
 
     problems = []
     for k, value in params.items():
@@ -177,9 +198,27 @@ def _param_problems(where: str, params: dict, known: dict, kind: str, name: str)
                 f"{where}.params.{k}: unknown parameter for {kind} '{name}' "
                 f"(known: {', '.join(sorted(known)) or 'none'})"
             )
-        elif (why := param_problem(known[k], value)) is not None:
+        elif (why := _value_problem(known[k], value)) is not None:
             problems.append(f"{where}.params.{k}: {why}")
     return problems
+
+
+def _value_problem(known, value) -> str | None:
+    """What is wrong with a param's value: a typed ``Param`` refuses it, or it is a search range
+    (searched for that item alone) that is not a valid one."""
+    from pydantic import ValidationError
+
+    from ptbench.params import param_problem
+    from ptbench.schema import Dist
+
+    if not (isinstance(value, dict) and "type" in value):
+        return param_problem(known, value)
+    try:
+        Dist.model_validate(value)
+    except ValidationError as err:
+        e = err.errors()[0]
+        return f"search range: {e['msg'].removeprefix('Value error, ')}"
+    return None
 
 
 def _pretrain_problems(where: str, p, modality: str) -> list[str]:

@@ -8,6 +8,7 @@ so raising ``--trials`` continues the same Optuna study.
 from __future__ import annotations
 
 import itertools
+from pathlib import Path
 from typing import Any
 
 from ptbench.cell import Cell
@@ -29,8 +30,17 @@ TRAINER_SPACE: dict[str, Any] = {
 def _label(item: Item) -> str:
     if not item.params:
         return item.name
-    inner = ",".join(f"{k}={v}" for k, v in sorted(item.params.items()))
+    inner = ",".join(f"{k}={_value(v)}" for k, v in sorted(item.params.items()))
     return f"{item.name}({inner})"
+
+
+def _value(v: Any) -> str:
+    """A fixed value as written; a search range on an item as ``low..high`` (``log``) or ``a|b``."""
+    if not (isinstance(v, dict) and "type" in v):
+        return str(v)
+    if v["type"] == "categorical":
+        return "|".join(map(str, v.get("choices", [])))
+    return f"{v.get('low'):g}..{v.get('high'):g}" + (" log" if v.get("log") else "")
 
 
 def resolve_space(suite: Suite, strategy: Item, regs: list[Item]) -> dict[str, Any]:
@@ -69,8 +79,10 @@ def expand(suite: Suite) -> list[Cell]:
         source = bb.weights
         if bb.weights == "run":
             source = f"run:{bb.pretrain.objective}/{bb.pretrain.task}" if bb.pretrain else f"run:{bb.id}"
-        labels["backbone"] = f"{_label(bb)}@{source}"
         labels["weights"] = source
+        if bb.weights == "file":  # two checkpoints of one network are two backbones
+            source = f"file:{Path(bb.path).name}"
+        labels["backbone"] = f"{_label(bb)}@{source}"
         rule_labels = labels | {"backbone": bb.name, "task": task.name, "strategy": strat.name}
         if suite.include and not any(matches(r, rule_labels) for r in suite.include):
             continue

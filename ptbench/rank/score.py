@@ -1,12 +1,6 @@
-"""``ptbench rank``: every backbone of a suite scored per task by transferability estimators
-from its frozen features alone (``ptbench.evaluate.transferability``), in seconds instead of a
-grid of fine-tunes; and, once the suite's final runs exist, each estimator checked against that
-truth — per task, the test accuracy of each backbone's best fine-tuning cell chosen by
-validation (never a linear probe: the probe baseline would be its own truth).
-
-Scores are logged to MLflow as runs of kind ``rank`` under the suite run; the check as a run of
-kind ``rank_check`` per task. Features come through the cache the suite's probes use.
-"""
+"""Scores per (task, backbone) from frozen features, the fine-tuned truth, and the check of one
+against the other; logged to MLflow as runs of kind ``rank`` (and ``rank_check``) under the
+suite run. Features come through the cache the suite's probes use."""
 
 from __future__ import annotations
 
@@ -15,9 +9,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ptbench.runner import RunOptions, resolve, suite_run_key
 from ptbench.schema import Suite
-from ptbench.suite import expand
+from ptbench.suite import expand, suite_run_key
 
 SOURCE = ("source_probs", "source_labels")  # what LEEP and NCE read: a source head's outputs
 
@@ -43,11 +36,13 @@ class RankReport:
         return list(dict.fromkeys(r.task for r in self.rows))
 
 
-def _pairs(suite: Suite):
-    """Each (task, backbone) of the grid once, with the specs to build them."""
+def _pairs(suite: Suite, only: set[tuple[str, str]] | None = None):
+    """Each (task, backbone) of the grid once (or of ``only``), with the specs to build them."""
     seen = {}
     for c in expand(suite):
-        seen.setdefault((c.labels["task"], c.labels["backbone"]), (c.task, c.backbone))
+        key = (c.labels["task"], c.labels["backbone"])
+        if only is None or key in only:
+            seen.setdefault(key, (c.task, c.backbone))
     return seen
 
 
@@ -71,7 +66,19 @@ def _score(name: str, feats) -> tuple[float, float, str]:
     return value, time.perf_counter() - t0, ""
 
 
-def rank_suite(suite: Suite, opts: RunOptions, estimators: list[str] | None = None) -> RankReport:
+def rank_suite(
+    suite: Suite,
+    project: Path,
+    tracking_uri: str,
+    estimators: list[str] | None = None,
+    *,
+    only: set[tuple[str, str]] | None = None,
+    suite_run: str | None = None,
+    check: bool = True,
+) -> RankReport:
+    """Score every (task, backbone) pair of the grid (or those in ``only``) by each estimator,
+    log the scores under the suite run (found by its key unless given), and check them against
+    the fine-tuned truth where final runs exist (``check``)."""
     from ptbench.evaluate.transferability import ESTIMATORS
     from ptbench.provenance import run_tags
     from ptbench.tracking import Tracker
@@ -80,19 +87,18 @@ def rank_suite(suite: Suite, opts: RunOptions, estimators: list[str] | None = No
     names = estimators or ESTIMATORS.names()
     for n in names:
         ESTIMATORS.get(n)  # an unknown name is a one-line error, before any work
-    project, tracking, *_ = resolve(suite, opts)
     rows = []
-    for (task, backbone), (task_spec, bb_spec) in _pairs(suite).items():
+    for (task, backbone), (task_spec, bb_spec) in _pairs(suite, only).items():
         feats = frozen_features(bb_spec, task_spec, str(project / "cache"), str(project / "weights"))
         row = Scored(task, backbone, seconds={"features": feats.seconds})
         for n in names:
             row.scores[n], row.seconds[n], note = _score(n, feats)
             row.notes += [note] if note else []
         rows.append(row)
-    tracker = Tracker(tracking)
-    truth = _truth(tracker, suite.name)
+    tracker = Tracker(tracking_uri)
+    truth = _truth(tracker, suite.name) if check else {}
     report = RankReport(suite.name, rows, truth, _checks(rows, truth, names), names)
-    _log(tracker, suite, report, project, run_tags())
+    _log(tracker, suite, report, project, run_tags(), suite_run)
     return report
 
 
@@ -136,14 +142,17 @@ def _checks(rows: list[Scored], truth, names: list[str]) -> dict[tuple[str, str]
     return out
 
 
-def _log(tracker, suite: Suite, report: RankReport, project: Path, tags) -> None:
+def _log(tracker, suite: Suite, report: RankReport, project: Path, tags, suite_run: str | None) -> None:
     exp = tracker.experiment(suite.name, project / "artifacts")
-    found = tracker.find_run(exp, **suite_run_key(expand(suite)))
-    if found is None:  # ranked before it ran: the suite run 'ptbench run' will reopen
-        suite_run = tracker.start_run(exp, suite.name, {**tags, **suite_run_key(expand(suite))})
-        tracker.end(suite_run, "FINISHED")
-    else:  # left as it is: a run in progress keeps its status and its runs
-        suite_run = found.info.run_id
+    if suite_run is None:  # else: the run in progress (the funnel's), left as it is
+        key = suite_run_key(expand(suite))
+        found = tracker.find_run(exp, **key)
+        if found is None:  # ranked before it ran: the suite run 'ptbench run' will reopen
+            absent_ok = {k: v for k, v in key.items() if v != ""}  # "" = tag absent (find_run)
+            suite_run = tracker.start_run(exp, suite.name, {**tags, **absent_ok})
+            tracker.end(suite_run, "FINISHED")
+        else:  # left as it is: a run in progress keeps its status and its runs
+            suite_run = found.info.run_id
     for r in report.rows:
         key = {
             "ptbench.kind": "rank",
@@ -162,66 +171,3 @@ def _log(tracker, suite: Suite, report: RankReport, project: Path, tags) -> None
         run = tracker.ensure_run(exp, f"rank check {task}", key, tags, parent=suite_run)
         tracker.log_metrics(run, {f"{n}.{k}": v for k, v in a.items() if v == v})
         tracker.end(run, "FINISHED")
-
-
-def render(report: RankReport) -> str:
-    """Markdown: per task, each backbone's score per estimator (rank in parentheses, 1 = best),
-    the fine-tuned truth where it exists, then how far each estimator's ranking agrees with it."""
-    out = [f"# ptbench rank — {report.suite}", ""]
-    for task in report.tasks():
-        out += _task_table(report, task) + _check_lines(report, task)
-    return "\n".join(out) + "\n"
-
-
-def _task_table(report: RankReport, task: str) -> list[str]:
-    rows = [r for r in report.rows if r.task == task]
-    out = [
-        f"## {task}",
-        "",
-        "| backbone | " + " | ".join(report.estimators) + " | features s | truth (test acc) |",
-    ]
-    out.append("|---" * (len(report.estimators) + 3) + "|")
-    ranks = {n: _ranks([r.scores[n] for r in rows]) for n in report.estimators}
-    for i, r in enumerate(rows):
-        cells = [
-            "n/a" if r.scores[n] != r.scores[n] else f"{r.scores[n]:.4g} ({ranks[n][i]})"
-            for n in report.estimators
-        ]
-        truth = report.truth.get((task, r.backbone))
-        shown = "—" if truth is None else f"{truth:.4f}"
-        out.append(f"| {r.backbone} | " + " | ".join(cells) + f" | {r.seconds['features']:.1f} | {shown} |")
-    return out + ["", *sorted({n for r in rows for n in r.notes})]
-
-
-def _ranks(values: list[float]) -> list[str]:
-    order = sorted((v, i) for i, v in enumerate(values) if v == v)
-    ranks = {i: len(order) - k for k, (_, i) in enumerate(order)}
-    return [str(ranks[i]) if i in ranks else "—" for i in range(len(values))]
-
-
-def _check_lines(report: RankReport, task: str) -> list[str]:
-    checks = {n: report.checks[task, n] for n in report.estimators if (task, n) in report.checks}
-    if not checks:
-        return ["", "No check against the truth: fewer than 3 backbones have a finished fine-tuning cell."]
-    out = ["", "| estimator | weighted τ [95 % interval] | Spearman ρ | top-1 |", "|---|---|---|---|"]
-    for n, a in checks.items():
-        out.append(
-            f"| {n} | {a['tau_w']:.3f} [{a['tau_w_low']:.2f}, {a['tau_w_high']:.2f}] "
-            f"| {a['spearman']:.3f} | {a['top1']:.0f} |"
-        )
-    knn = checks.get("knn")
-    if knn is not None:
-        worse = [n for n, a in checks.items() if n != "knn" and a["tau_w"] <= knn["tau_w"]]
-        if worse:
-            out += [
-                "",
-                f"Did no better than k-NN accuracy (weighted τ ≤ {knn['tau_w']:.3f}): {', '.join(worse)}.",
-            ]
-    return out
-
-
-def write(report: RankReport, results_dir: str | Path = "results") -> Path:
-    path = Path(results_dir) / report.suite / "rank.md"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(render(report), encoding="utf-8")
-    return path

@@ -1,0 +1,71 @@
+"""The rank report as Markdown: per task, each backbone's score per estimator with its rank, the
+fine-tuned truth where it exists, and how far each estimator's ranking agrees with it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ptbench.rank.score import RankReport
+
+
+def render(report: RankReport) -> str:
+    """Markdown: per task, each backbone's score per estimator (rank in parentheses, 1 = best),
+    the fine-tuned truth where it exists, then how far each estimator's ranking agrees with it."""
+    out = [f"# ptbench rank — {report.suite}", ""]
+    for task in report.tasks():
+        out += _task_table(report, task) + _check_lines(report, task)
+    return "\n".join(out) + "\n"
+
+
+def _task_table(report: RankReport, task: str) -> list[str]:
+    rows = [r for r in report.rows if r.task == task]
+    out = [
+        f"## {task}",
+        "",
+        "| backbone | " + " | ".join(report.estimators) + " | features s | truth (test acc) |",
+    ]
+    out.append("|---" * (len(report.estimators) + 3) + "|")
+    ranks = {n: _ranks([r.scores[n] for r in rows]) for n in report.estimators}
+    for i, r in enumerate(rows):
+        cells = [
+            "n/a" if r.scores[n] != r.scores[n] else f"{r.scores[n]:.4g} ({ranks[n][i]})"
+            for n in report.estimators
+        ]
+        truth = report.truth.get((task, r.backbone))
+        shown = "—" if truth is None else f"{truth:.4f}"
+        out.append(f"| {r.backbone} | " + " | ".join(cells) + f" | {r.seconds['features']:.1f} | {shown} |")
+    return out + ["", *sorted({n for r in rows for n in r.notes})]
+
+
+def _ranks(values: list[float]) -> list[str]:
+    order = sorted((v, i) for i, v in enumerate(values) if v == v)
+    ranks = {i: len(order) - k for k, (_, i) in enumerate(order)}
+    return [str(ranks[i]) if i in ranks else "—" for i in range(len(values))]
+
+
+def _check_lines(report: RankReport, task: str) -> list[str]:
+    checks = {n: report.checks[task, n] for n in report.estimators if (task, n) in report.checks}
+    if not checks:
+        return ["", "No check against the truth: fewer than 3 backbones have a finished fine-tuning cell."]
+    out = ["", "| estimator | weighted τ [95 % interval] | Spearman ρ | top-1 |", "|---|---|---|---|"]
+    for n, a in checks.items():
+        out.append(
+            f"| {n} | {a['tau_w']:.3f} [{a['tau_w_low']:.2f}, {a['tau_w_high']:.2f}] "
+            f"| {a['spearman']:.3f} | {a['top1']:.0f} |"
+        )
+    knn = checks.get("knn")
+    if knn is not None:
+        worse = [n for n, a in checks.items() if n != "knn" and a["tau_w"] <= knn["tau_w"]]
+        if worse:
+            out += [
+                "",
+                f"Did no better than k-NN accuracy (weighted τ ≤ {knn['tau_w']:.3f}): {', '.join(worse)}.",
+            ]
+    return out
+
+
+def write(report: RankReport, results_dir: str | Path = "results") -> Path:
+    path = Path(results_dir) / report.suite / "rank.md"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(render(report), encoding="utf-8")
+    return path
