@@ -29,7 +29,8 @@ def _parser() -> argparse.ArgumentParser:
     _run_parser(sub.add_parser("run", help="run a suite (resumes where an interrupted run stopped)"))
 
     lb = sub.add_parser("leaderboard", help="rank the cells of a suite from its MLflow runs")
-    lb.add_argument("suite")
+    lb.add_argument("suite", nargs="+", help="a suite file; several make one page (with --page)")
+    lb.add_argument("--page", help="several suites on one page, written to results/PAGE/")
     lb.add_argument("--format", choices=("table", "csv", "md", "html"), default="table")
     lb.add_argument("--output", help="file to write (default: results/<suite>/leaderboard.*)")
     lb.add_argument(
@@ -204,14 +205,21 @@ def _cmd_run(a) -> int:
 
 
 def _cmd_leaderboard(a) -> int:
+    from ptbench.errors import PtbenchError
     from ptbench.leaderboard import render
-    from ptbench.leaderboard.publish import publish
+    from ptbench.leaderboard.publish import publish, publish_many
     from ptbench.runner import resolve
     from ptbench.suite import load_suite
 
-    suite = load_suite(a.suite)
-    _, tracking, *_ = resolve(suite, _options(a))
-    boards, written = publish(suite, tracking, (a.format,), a.output, night=a.night)
+    suites = [load_suite(path) for path in a.suite]
+    if len(suites) > 1 and not a.page:
+        raise PtbenchError("several suites make one page: name it with --page NAME (results/NAME/)")
+    if a.page:
+        named = [(s, resolve(s, _options(a))[1]) for s in suites]
+        boards, written = publish_many(named, a.page, (a.format,), a.output, night=a.night)
+    else:
+        _, tracking, *_ = resolve(suites[0], _options(a))
+        boards, written = publish(suites[0], tracking, (a.format,), a.output, night=a.night)
     if a.format == "table":
         print(render(boards, "table"))
     print(f"written {written[0]}")

@@ -186,6 +186,35 @@ def test_mce_reference_is_chosen_by_a_rule_and_named_in_every_format(store, orde
         assert f"mCE reference: test_efficientnet@none linear_probe none (cell {ref})" in text, fmt
 
 
+def test_one_page_over_several_suites_keeps_each_suites_ranking_and_mce_reference(store):
+    """A question split per modality (one suite each) reads as one page: ``ptbench leaderboard
+    A B --page P`` writes results/P/ with every suite's boards, each with its own mCE yardstick,
+    and logs the page to each suite's run."""
+    tracker, tmp = store
+    refs = {"page_a": "linear_probe", "page_b": "full_finetune"}
+    paths = []
+    for name, strategy in refs.items():
+        tracker.experiment(name, tmp / "artifacts")  # the pages land here, not in ./mlruns
+        cells = grid(tmp, name, robustness={"reference": {"strategy": strategy, "regularizer": "none"}})
+        for key, cell in cells.items():
+            record(tracker, cell, [0.5], [corr(0.8, 0.6, 0.5) if key[1] == strategy else corr(0.9, 0.8, 0.8)])
+        paths.append(str(tmp / f"{name}.yaml"))
+    args = ("leaderboard", *paths, "--tracking-uri", tracker.uri, "--format", "md")
+    refused = ptbench(*args, cwd=tmp)
+    assert refused.returncode == 2 and "--page NAME" in refused.stderr and "Traceback" not in refused.stderr
+    out = ptbench(*args, "--page", "both", cwd=tmp)
+    assert out.returncode == 0, out.stderr
+    page = (tmp / "results" / "both" / "leaderboard.md").read_text()
+    titles = re.findall(r"^## (.+)$", page, re.M)
+    assert [t.split(":")[0] for t in titles] == ["page_a", "page_b"]  # both suites' digits board
+    for name, strategy in refs.items():
+        assert re.search(rf"mCE reference: test_efficientnet@none {strategy} none", page), name
+        exp = tracker.experiment_id(name)
+        suite_run = tracker.find_run(exp, **{"ptbench.kind": "suite", "ptbench.night": ""})
+        logged = tracker.client.list_artifacts(suite_run.info.run_id, "leaderboard/both")
+        assert [a.path for a in logged] == ["leaderboard/both/leaderboard.md"]
+
+
 def test_partial_and_failed_cells_are_listed_never_dropped(store):
     tracker, tmp = store
     tasks = [
