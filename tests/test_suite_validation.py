@@ -164,6 +164,21 @@ def test_a_funnel_that_cannot_select_is_one_line(select, problem):
     assert line.startswith(problem)
 
 
+def test_two_backbones_under_one_label_are_refused_and_recipes_are_told_apart():
+    d = tiny()
+    d["axes"]["backbones"] = [
+        {"name": "test_efficientnet", "weights": "file", "path": f"{run}/w.safetensors"} for run in ("a", "b")
+    ]
+    (line,) = problems(d)
+    assert line.startswith("axes.backbones: 2 different backbones share the label 'test_efficientnet@file:w")
+    recipe = {"objective": "contrastive", "task": "digits"}
+    d["axes"]["backbones"] = [
+        {"name": "test_efficientnet", "weights": "run", "pretrain": recipe | {"steps": n}} for n in (100, 400)
+    ]
+    labels = {c.labels["backbone"] for c in expand(parse_suite(d))}
+    assert labels == {f"test_efficientnet@run:contrastive/digits(steps={n})" for n in (100, 400)}
+
+
 def test_cli_validate_exit_codes(tmp_path):
     good = write_suite(tmp_path / "good.yaml")
     ok = ptbench("validate", str(good), cwd=tmp_path)

@@ -29,7 +29,7 @@ def registry_problems(suite: Suite) -> list[str]:
         cells = expand(suite)
         if not cells:
             problems.append("include/exclude: the rules leave no cell in the grid")
-        problems += _combination_problems(cells)
+        problems += _combination_problems(cells) + _label_problems(cells)
     return problems
 
 
@@ -235,6 +235,21 @@ def _pretrain_problems(where: str, p, modality: str) -> list[str]:
     if task_modality(p.task, p.task_params) != modality:
         return [f"{where}.task: '{p.task}' is not a {modality} task"]
     return []
+
+
+def _label_problems(cells) -> list[str]:
+    """Two different backbones under one label: every table, and the funnel, would merge them."""
+    from ptbench.hashing import stable_hash
+
+    seen: dict[str, set[str]] = {}
+    for c in cells:
+        seen.setdefault(c.labels["backbone"], set()).add(stable_hash(c.backbone))
+    return [
+        f"axes.backbones: {len(specs)} different backbones share the label '{label}': tables and the "
+        "funnel could not tell them apart (give each its own params, path or id)"
+        for label, specs in seen.items()
+        if len(specs) > 1
+    ]
 
 
 def _combination_problems(cells) -> list[str]:

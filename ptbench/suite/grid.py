@@ -76,11 +76,13 @@ def expand(suite: Suite) -> list[Cell]:
             "strategy": _label(strat),
             "regularizer": "+".join(_label(r) for r in regs) or "none",
         }
-        source = bb.weights
-        if bb.weights == "run":
-            source = f"run:{bb.pretrain.objective}/{bb.pretrain.task}" if bb.pretrain else f"run:{bb.id}"
-        labels["weights"] = source
-        if bb.weights == "file":  # two checkpoints of one network are two backbones
+        labels["weights"], source = bb.weights, bb.weights
+        if bb.weights == "run" and bb.pretrain:
+            labels["weights"] = f"run:{bb.pretrain.objective}/{bb.pretrain.task}"
+            source = _pretrain_label(bb.pretrain)  # 100 vs 400 steps of one recipe: two backbones
+        elif bb.weights == "run":
+            labels["weights"] = source = f"run:{bb.id}"
+        elif bb.weights == "file":  # two checkpoints of one network: two backbones
             source = f"file:{Path(bb.path).name}"
         labels["backbone"] = f"{_label(bb)}@{source}"
         rule_labels = labels | {"backbone": bb.name, "task": task.name, "strategy": strat.name}
@@ -100,6 +102,17 @@ def expand(suite: Suite) -> list[Cell]:
         )
         cells.append(Cell(**body, labels=labels, hash=stable_hash(body)))
     return cells
+
+
+def _pretrain_label(p) -> str:
+    """``run:objective/task``, with the settings that differ from the defaults."""
+    from ptbench.schema import PretrainItem
+
+    default = PretrainItem(objective=p.objective, task=p.task)
+    dump = p.model_dump()
+    changed = [f"{k}={v}" for k, v in dump.pop("task_params").items()]
+    changed += [f"{k}={v}" for k, v in dump.items() if v != getattr(default, k)]
+    return f"run:{p.objective}/{p.task}" + (f"({','.join(changed)})" if changed else "")
 
 
 def pretrain_spec(bb: BackboneItem):
