@@ -133,3 +133,34 @@ def test_the_funnel_keeps_exactly_the_top_k_and_logs_the_rest(tmp_path):
     text = Path(note).read_text()
     assert f"| {order[2]} | {scores[order[2]]:.4g} | dropped: rank 3 of 3, below the top 2 |" in text
     assert f"| {control} | — | kept: random-init control |" in text
+
+
+def test_image_checkpoints_are_set_beside_their_published_imagenet_top1():
+    """Ranking by the published ImageNet top-1 is free: the report says which estimators did no
+    better on the backbones that have one (and never gives random init or a file a top-1)."""
+    from scipy import stats
+
+    from ptbench.rank import render
+    from ptbench.rank.score import Scored, _published_top1, _top1_checks
+
+    assert _published_top1({"name": "efficientnet_lite1", "weights": "package"}) == 76.7
+    assert _published_top1({"name": "efficientnet_lite1", "weights": "none"}) is None
+    assert _published_top1({"name": "test_efficientnet", "weights": "package"}) is None
+    truth = {("t", "lite0"): 0.80, ("t", "lite1"): 0.70, ("t", "lite2"): 0.90}
+    rows = [
+        Scored("t", "lite0", {"logme": 0.2, "knn": 0.5}, {"features": 1.0}, top1=75.1),
+        Scored("t", "lite1", {"logme": 0.1, "knn": 0.6}, {"features": 1.0}, top1=76.7),
+        Scored("t", "lite2", {"logme": 0.3, "knn": 0.4}, {"features": 1.0}, top1=77.6),
+    ]
+    checks = _top1_checks(rows, truth, ["logme", "knn"])["t"]
+    tau = stats.weightedtau([75.1, 76.7, 77.6], [0.80, 0.70, 0.90]).statistic
+    assert checks["imagenet_top1"]["tau_w"] == pytest.approx(tau)
+    assert checks["logme"]["tau_w"] == pytest.approx(1.0)  # logme orders them as the truth does
+    from ptbench.rank.score import RankReport, _checks
+
+    report = RankReport(
+        "s", rows, truth, _checks(rows, truth, ["logme", "knn"]), ["logme", "knn"], {"t": checks}
+    )
+    text = render(report)
+    assert "On the 3 backbones with a published ImageNet top-1" in text
+    assert "no better on them: knn." in text and "logme" not in text.split("no better on them")[1]

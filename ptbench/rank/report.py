@@ -53,6 +53,7 @@ def _check_lines(report: RankReport, task: str) -> list[str]:
             f"| {n} | {a['tau_w']:.3f} [{a['tau_w_low']:.2f}, {a['tau_w_high']:.2f}] "
             f"| {a['spearman']:.3f} | {a['top1']:.0f} |"
         )
+    out += _top1_lines(report, task)
     knn = checks.get("knn")
     if knn is not None:
         worse = [n for n, a in checks.items() if n != "knn" and a["tau_w"] <= knn["tau_w"]]
@@ -69,3 +70,20 @@ def write(report: RankReport, results_dir: str | Path = "results") -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(render(report), encoding="utf-8")
     return path
+
+
+def _top1_lines(report: RankReport, task: str) -> list[str]:
+    """Against the free baseline for image checkpoints: their published ImageNet top-1."""
+    checks = report.top1_checks.get(task)
+    if not checks:
+        return []
+    base = checks["imagenet_top1"]
+    worse = [n for n, a in checks.items() if n != "imagenet_top1" and a["tau_w"] <= base["tau_w"]]
+    shown = [r for r in report.rows if r.task == task and r.top1 is not None]
+    k = sum((task, r.backbone) in report.truth for r in shown)
+    line = (
+        f"On the {k} backbones with a published ImageNet top-1, ranking by it gives weighted "
+        f"τ {base['tau_w']:.3f}; "
+    )
+    line += f"no better on them: {', '.join(worse)}." if worse else "every estimator did better."
+    return ["", line]

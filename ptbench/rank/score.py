@@ -22,6 +22,7 @@ class Scored:
     scores: dict[str, float] = field(default_factory=dict)
     seconds: dict[str, float] = field(default_factory=dict)  # per estimator, and "features"
     notes: list[str] = field(default_factory=list)
+    top1: float | None = None  # the published ImageNet top-1 (%) of its weights, where one exists
 
 
 @dataclass
@@ -31,6 +32,8 @@ class RankReport:
     truth: dict[tuple[str, str], float]  # (task, backbone) → test accuracy of its best fine-tune
     checks: dict[tuple[str, str], dict[str, float]]  # (task, estimator) → agreement()
     estimators: list[str]
+    # task → {"imagenet_top1" or an estimator → agreement()} on the backbones with a published top-1
+    top1_checks: dict[str, dict[str, dict[str, float]]] = field(default_factory=dict)
 
     def tasks(self) -> list[str]:
         return list(dict.fromkeys(r.task for r in self.rows))
@@ -90,14 +93,16 @@ def rank_suite(
     rows = []
     for (task, backbone), (task_spec, bb_spec) in _pairs(suite, only).items():
         feats = frozen_features(bb_spec, task_spec, str(project / "cache"), str(project / "weights"))
-        row = Scored(task, backbone, seconds={"features": feats.seconds})
+        row = Scored(task, backbone, seconds={"features": feats.seconds}, top1=_published_top1(bb_spec))
         for n in names:
             row.scores[n], row.seconds[n], note = _score(n, feats)
             row.notes += [note] if note else []
         rows.append(row)
     tracker = Tracker(tracking_uri)
     truth = _truth(tracker, suite.name) if check else {}
-    report = RankReport(suite.name, rows, truth, _checks(rows, truth, names), names)
+    report = RankReport(
+        suite.name, rows, truth, _checks(rows, truth, names), names, _top1_checks(rows, truth, names)
+    )
     _log(tracker, suite, report, project, run_tags(), suite_run)
     return report
 
@@ -125,6 +130,34 @@ def _truth(tracker, suite_name: str) -> dict[tuple[str, str], float]:
         if key not in best or val > best[key][0]:
             best[key] = (val, test)
     return {k: v[1] for k, v in best.items()}
+
+
+def _published_top1(bb_spec: dict) -> float | None:
+    """The published ImageNet top-1 of the backbone's weights: only where they are the ImageNet
+    weights (package or hub), never for random init, a file or a ``ptbench pretrain`` run."""
+    from ptbench.backbones import BACKBONES
+
+    if bb_spec.get("weights") not in ("package", "hub"):
+        return None
+    return BACKBONES.get(bb_spec["name"]).meta.get("imagenet_top1")
+
+
+def _top1_checks(rows: list[Scored], truth, names: list[str]) -> dict[str, dict[str, dict[str, float]]]:
+    """Ranking by published ImageNet top-1, and each estimator on the same backbones: the
+    baseline an estimator must beat to be worth running on image checkpoints."""
+    from ptbench.evaluate.transferability import agreement
+
+    out: dict[str, dict[str, dict[str, float]]] = {}
+    for task in dict.fromkeys(r.task for r in rows):
+        known = [r for r in rows if r.task == task and r.top1 is not None and (task, r.backbone) in truth]
+        if len(known) < 3:
+            continue
+        truths = [truth[task, r.backbone] for r in known]
+        out[task] = {"imagenet_top1": agreement([r.top1 for r in known], truths)}
+        for n in names:
+            if all(r.scores[n] == r.scores[n] for r in known):
+                out[task][n] = agreement([r.scores[n] for r in known], truths)
+    return out
 
 
 def _checks(rows: list[Scored], truth, names: list[str]) -> dict[tuple[str, str], dict[str, float]]:
