@@ -179,6 +179,21 @@ def test_two_backbones_under_one_label_are_refused_and_recipes_are_told_apart():
     assert labels == {f"test_efficientnet@run:contrastive/digits(steps={n})" for n in (100, 400)}
 
 
+def test_mixup_of_token_ids_is_refused_before_anything_runs(tmp_path):
+    """A fine-tune of a text backbone gets token ids, which mixup cannot blend (it failed every
+    trial at run time); a probe's features it can."""
+    data = tmp_path / "reviews.csv"
+    data.write_text("text,label\n" + "".join(f"review {i},{'good' if i % 2 else 'bad'}\n" for i in range(40)))
+    d = tiny()
+    d["axes"]["backbones"] = [{"name": "bert", "params": {"size": "small"}}]
+    d["axes"]["tasks"] = [{"name": "text_file", "params": {"path": str(data)}}]
+    d["axes"]["regularizers"] = [["mixup"]]
+    (line,) = problems(d)
+    assert line.startswith("regularizer 'mixup' blends inputs, and 'full_finetune' feeds the text backbone")
+    d["axes"]["strategies"] = ["linear_probe"]
+    assert len(expand(parse_suite(d))) == 1
+
+
 def test_cli_validate_exit_codes(tmp_path):
     good = write_suite(tmp_path / "good.yaml")
     ok = ptbench("validate", str(good), cwd=tmp_path)

@@ -9,9 +9,12 @@ from ptbench.regularizers import REGULARIZERS
 from ptbench.train.recipe import Recipe
 
 
-@REGULARIZERS.register("mixup", space={"mixup_alpha": {"type": "float", "low": 0.1, "high": 1.0}})
+@REGULARIZERS.register(
+    "mixup", space={"mixup_alpha": {"type": "float", "low": 0.1, "high": 1.0}}, continuous=True
+)
 def mixup(recipe: Recipe, p: dict[str, Any]) -> None:
-    """Mixup of inputs and targets (on features for a linear probe), via timm.data.Mixup."""
+    """Mixup of inputs and targets (on features for a linear probe; text only there: a
+    fine-tune's inputs are token ids), via timm.data.Mixup."""
     recipe.mixup_alpha = float(p["mixup_alpha"])
 
 

@@ -274,6 +274,11 @@ def _combination_problems(cells) -> list[str]:
                     f"regularizer '{reg['name']}' is for {'/'.join(meta['modalities'])} "
                     f"inputs, not the {bb.meta['modality']} backbone '{bb.name}'"
                 )
+            elif meta.get("continuous") and bb.meta["modality"] == "text" and not strat.meta.get("features"):
+                line = (
+                    f"regularizer '{reg['name']}' blends inputs, and '{strat.name}' feeds the text "
+                    f"backbone '{bb.name}' token ids (on text it applies to linear_probe's features)"
+                )
             elif meta.get("backbone_param") and meta["backbone_param"] not in bb.meta.get("params", {}):
                 line = f"regularizer '{reg['name']}' is not supported inside backbone '{bb.name}'"
             else:
