@@ -33,16 +33,29 @@ def benchmarks(session):
     session.run("pytest", "benchmarks", "--benchmark-only", "-p", "no:cacheprovider", *session.posargs)
 
 
-SHIPPED = ["quickstart", "pretrained_vs_random", "strategies", "few_shot", "robustness_image"]
+SHIPPED = ["quickstart", "pretrained_vs_random", "strategies", "few_shot", "rank"]
+RANKED = ["rank"]  # + ptbench rank: estimators against the fine-tuned truth (results/rank/rank.md)
+# one question split per modality (each suite under an hour on 2 cores), read as one page
+PAGES = {"robustness": ["robustness_image", "robustness_text", "robustness_audio"]}
 
 
 @nox.session
 def results(session):
-    """Re-run every shipped suite and regenerate results/<suite>/ (CSV, Markdown, HTML + plots)."""
+    """Re-run every shipped suite and regenerate results/<suite>/ and results/<page>/ (CSV,
+    Markdown, HTML + plots). Posargs: the suites or pages to regenerate."""
     session.run("pip", "install", "-q", "-e", ".")
-    for name in session.posargs or SHIPPED:
-        session.run("ptbench", "run", f"suites/{name}.yaml", "--no-progress")
-        session.run("ptbench", "leaderboard", f"suites/{name}.yaml", "--format", "html")
+    for name in session.posargs or [*SHIPPED, *PAGES]:
+        if name not in PAGES:
+            session.run("ptbench", "run", f"suites/{name}.yaml", "--no-progress")
+            session.run("ptbench", "leaderboard", f"suites/{name}.yaml", "--format", "html")
+            if name in RANKED:
+                session.run("ptbench", "rank", f"suites/{name}.yaml")
+            continue
+        files = [f"suites/{suite}.yaml" for suite in PAGES[name]]
+        for f in files:
+            session.run("ptbench", "run", f, "--no-progress", "--no-leaderboard")
+        for fmt in ("csv", "md", "html"):
+            session.run("ptbench", "leaderboard", *files, "--page", name, "--format", fmt)
 
 
 NIGHTLY = ["quickstart"]  # the shipped suites a night runs (README: what a night costs); more as posargs
