@@ -28,9 +28,6 @@ class Selection:
     tasks: dict[str, list[tuple[str, float, str]]] = field(default_factory=dict)
     seconds: float = 0.0
 
-    def dropped(self) -> list[tuple[str, str]]:
-        return [(t, b) for t, rows in self.tasks.items() for b, _, v in rows if v.startswith("dropped")]
-
     def lines(self) -> list[str]:
         """One line per task, for the terminal."""
         out = []
