@@ -257,6 +257,8 @@ class FrozenFeatures:
     val_y: torch.Tensor
     seconds: float
     cache_hits: int
+    # the source classifier's softmax on the train split, where the weights came with one
+    train_source: torch.Tensor | None = None
 
 
 def frozen_features(
@@ -277,4 +279,5 @@ def frozen_features(
     cache = _feature_cache(cfg, bb)
     with torch.no_grad():
         tx, vx = cache.features(bb, bb.encode(data.train.x)), cache.features(bb, bb.encode(data.val.x))
-    return FrozenFeatures(tx, data.train.y, vx, data.val.y, time.perf_counter() - t0, cache.hits)
+    source = bb.source_head.probs(tx) if bb.source_head is not None else None
+    return FrozenFeatures(tx, data.train.y, vx, data.val.y, time.perf_counter() - t0, cache.hits, source)

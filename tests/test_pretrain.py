@@ -44,10 +44,30 @@ def test_supervised_pretrain_is_recorded_and_reused(tmp_path):
     torch.manual_seed(0)
     rnd = build_backbone({"name": "test_efficientnet", "params": {"input_size": 16}})
     assert not torch.equal(bb.net.conv_stem.weight, rnd.net.conv_stem.weight)
+    # the supervised classifier travels with the weights (LEEP and NCE read it), outside the net
+    assert bb.source_head.classes == 10 and rnd.source_head is None
+    assert not any(k.startswith("source_head") for k in bb.state_dict())
     with pytest.raises(PtbenchError, match="already exist with other settings"):
         pretrain(
             PretrainSpec("test_efficientnet", "supervised", "digits", epochs=2), tmp_path, name=first.name
         )
+
+
+def test_the_source_classifier_predicts_the_source_task(tmp_path):
+    """What LEEP and NCE read is the pretrained model's own prediction: the saved head over the
+    reloaded backbone's features classifies the source task far above chance (10 classes)."""
+    task = {"train_size": 300, "val_size": 50, "test_size": 50}
+    spec = PretrainSpec("test_efficientnet", "supervised", "digits", {"input_size": 16}, task, epochs=6)
+    made = pretrain(spec, tmp_path)
+    bb = build_backbone(
+        {"name": "test_efficientnet", "weights": "run", "id": made.name, "params": {"input_size": 16}},
+        tmp_path / "weights",
+    ).eval()
+    data = TASKS.get("digits").fn(task)
+    with torch.no_grad():
+        probs = bb.source_head.probs(bb(bb.preprocess(bb.encode(data.train.x))))
+    assert probs.shape == (300, 10) and torch.allclose(probs.sum(1), torch.ones(300))
+    assert (probs.argmax(1) == data.train.y).float().mean() > 0.5
 
 
 @pytest.mark.parametrize(

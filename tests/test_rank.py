@@ -45,7 +45,7 @@ def test_rank_before_and_after_the_suite_runs(project):
     args = ("--project-dir", ".ptbench")
     before = ptbench("rank", "rank_tiny.yaml", *args, cwd=project, check=True).stdout
     assert "No check against the truth" in before
-    assert "n/a — ptbench backbones carry no source head" in before  # LEEP and NCE say why
+    assert "leep: n/a where the weights carry no source classifier (random init" in before  # why
     ranks = _runs(project, "rank")
     assert len(ranks) == 3 and all("metrics.rank.logme" in r and "metrics.rank.knn" in r for r in ranks)
 
@@ -66,8 +66,9 @@ def test_unknown_estimator_is_one_line(project):
     assert "Traceback" not in proc.stderr
 
 
-def _checkpoints(root, n: int) -> list[str]:
-    """``n`` checkpoints of one tiny network (different random weights: different features)."""
+def _checkpoints(root, n: int, head: int = 0) -> list[str]:
+    """``n`` checkpoints of one tiny network (different random weights: different features),
+    with a ``head``-class source classifier where ``head`` is set."""
     import torch
     from safetensors.torch import save_file
 
@@ -76,11 +77,62 @@ def _checkpoints(root, n: int) -> list[str]:
     paths = []
     for seed in range(n):
         torch.manual_seed(seed)
-        net = BACKBONES.get("test_efficientnet").fn({"name": "test_efficientnet"}).net
-        path = root / f"ckpt{seed}.safetensors"
-        save_file({k: v.contiguous() for k, v in net.state_dict().items()}, str(path))
+        bb = BACKBONES.get("test_efficientnet").fn({"name": "test_efficientnet"})
+        state = {k: v.contiguous() for k, v in bb.net.state_dict().items()}
+        if head:
+            state |= {
+                "classifier.weight": torch.randn(head, bb.num_features),
+                "classifier.bias": torch.zeros(head),
+            }
+        path = root / f"ckpt{seed}{'h' if head else ''}.safetensors"
+        save_file(state, str(path))
         paths.append(str(path))
     return paths
+
+
+def test_leep_and_nce_read_the_source_classifier_where_the_weights_have_one(tmp_path):
+    """Checkpoints with a classifier are scored by LEEP and NCE from its predictions on the
+    target's train split; a backbone without one is n/a, with the reason, never a made-up score."""
+    import numpy as np
+    import torch
+
+    from ptbench.backbones.build import build_backbone
+    from ptbench.evaluate.transferability import ESTIMATORS
+    from ptbench.rank import rank_suite, render
+    from ptbench.suite import load_suite
+    from ptbench.tasks import TASKS
+
+    task = {"train_size": 200, "val_size": 100, "test_size": 100}
+    specs = [
+        {"name": "test_efficientnet", "weights": "file", "path": p} for p in _checkpoints(tmp_path, 2, head=7)
+    ]
+    specs.append({"name": "test_efficientnet", "weights": "none"})
+    axes = {**SUITE["axes"], "backbones": specs, "tasks": [{"name": "digits", "params": task}]}
+    suite = load_suite(write_suite(tmp_path / "heads.yaml", {**SUITE, "name": "heads", "axes": axes}))
+    project = tmp_path / ".ptbench"
+    report = rank_suite(suite, project, default_tracking_uri(project), ["leep", "nce", "logme"])
+    scored = {r.backbone: r for r in report.rows}
+    data = TASKS.get("digits").fn(task)
+    for spec in specs[:2]:
+        bb = build_backbone(spec).eval()
+        with torch.no_grad():
+            probs = bb.source_head.probs(bb(bb.preprocess(bb.encode(data.train.x)))).double().numpy()
+        row = scored[f"test_efficientnet@file:{Path(spec['path']).name}"]
+        y = data.train.y.numpy()
+        assert row.scores["leep"] == pytest.approx(
+            ESTIMATORS.get("leep").fn(None, y, source_probs=probs), abs=1e-6
+        )
+        assert row.scores["nce"] == pytest.approx(
+            ESTIMATORS.get("nce").fn(None, y, source_labels=probs.argmax(1))
+        )
+        assert row.scores["leep"] < 0 and row.scores["nce"] <= 0
+    control = scored["test_efficientnet@none"]
+    assert (
+        np.isnan(control.scores["leep"])
+        and np.isnan(control.scores["nce"])
+        and control.scores["logme"] == control.scores["logme"]
+    )
+    assert "nce: n/a where the weights carry no source classifier" in render(report)
 
 
 def test_the_funnel_keeps_exactly_the_top_k_and_logs_the_rest(tmp_path):

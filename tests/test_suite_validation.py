@@ -153,7 +153,7 @@ def test_a_strategy_searches_its_own_range_and_a_bad_range_is_one_line():
     "select, problem",
     [
         ({"by": "logmee"}, "axes.select.by: unknown estimator 'logmee'; did you mean 'logme'?"),
-        ({"by": "leep"}, "axes.select.by: 'leep' needs the source head's outputs"),
+        ({"by": "leep"}, "axes.select.by: 'leep' needs a source classifier, which random-init"),
         ({"by": "logme"}, "axes.select: every backbone is random-init (weights: none)"),
     ],
 )

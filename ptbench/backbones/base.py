@@ -42,6 +42,8 @@ class WeightsInfo:
     ref: str = ""
     sha256: str = ""
     dropped: list[str] = field(default_factory=list)
+    # the dropped classifier-head tensors, until build_backbone turns them into ``source_head``
+    head: dict[str, torch.Tensor] = field(default_factory=dict, repr=False)
 
 
 class Backbone(nn.Module):
@@ -72,6 +74,9 @@ class Backbone(nn.Module):
         self.weights_module = net  # whose state_dict a 'file' checkpoint holds
         self.lora_targets: tuple[str, ...] = ()  # module names LoRA adapts (from the registry)
         self.fingerprint = ""  # code + built state (build_backbone sets it; see fingerprint.py)
+        # the classifier the weights were trained with, where they came with one (LEEP and NCE
+        # read it; weights.SourceHead): plain tensors, never part of the module or an adapted model
+        self.source_head = None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x)

@@ -31,6 +31,11 @@ def build_backbone(spec: dict[str, Any], weights_dir: str | Path | None = None) 
     else:
         bb = entry.fn(spec)
     bb.lora_targets = tuple(entry.meta.get("lora_targets", ()))
+    if bb.source_head is None and bb.weights.head:
+        from ptbench.backbones.weights import source_head
+
+        bb.source_head = source_head(bb.weights.head, bb.num_features)
+    bb.weights.head = {}  # the tensors are in source_head now, or of no use
     if isinstance(bb.preprocess, Preprocess):
         # Image nets run channels-last on every device: measured 1.3-1.9x faster forward and
         # 1.1-1.9x faster training on 2 CPU cores (README, "Backbones"). Only 4-D weights change.

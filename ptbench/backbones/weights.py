@@ -12,6 +12,7 @@ import contextlib
 import hashlib
 import os
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
@@ -21,7 +22,8 @@ from torch import nn
 from ptbench.backbones.base import WeightsInfo
 from ptbench.errors import PtbenchError, first_line
 
-HEAD_PREFIXES = ("classifier.", "fc.", "head.", "_fc.", "last_linear.", "head.fc.")
+SOURCE_HEAD = "source_head."  # where 'ptbench pretrain' saves a supervised objective's classifier
+HEAD_PREFIXES = ("classifier.", "fc.", "head.", "_fc.", "last_linear.", "head.fc.", SOURCE_HEAD)
 
 
 @lru_cache(maxsize=32)
@@ -181,8 +183,41 @@ def _load_file(
     if foreign is not None:  # keys that belong to pre-training, not to the network
         state, info.dropped = split_head(state, is_head=foreign)
     info.dropped += load_into(net, state, str(path), by_order=by_order)
+    info.head = {k: state[k] for k in info.dropped if _is_head(k) and k in state}
     info.ref, info.sha256 = str(path), file_sha256(path)
     return net
+
+
+@dataclass(frozen=True)
+class SourceHead:
+    """The classifier the weights were trained with, over the backbone's features: its outputs
+    are the source model's predictions (what LEEP and NCE read). Plain tensors, not a module, so
+    it never joins the backbone's parameters, state or fingerprint."""
+
+    weight: torch.Tensor  # [source classes, num_features]
+    bias: torch.Tensor | None
+
+    @property
+    def classes(self) -> int:
+        return int(self.weight.shape[0])
+
+    def probs(self, features: torch.Tensor) -> torch.Tensor:
+        logits = features.to(self.weight.dtype) @ self.weight.T
+        return torch.softmax(logits + self.bias if self.bias is not None else logits, dim=1)
+
+
+def source_head(head: Mapping[str, torch.Tensor], num_features: int) -> SourceHead | None:
+    """The source classifier a checkpoint's dropped head holds — only when it is one linear
+    layer on exactly the backbone's features (a deeper head, or one on other features, would not
+    give the source model's predictions)."""
+    weights = {k: v for k, v in head.items() if k.endswith("weight") and v.ndim == 2}
+    if len(weights) != 1:
+        return None
+    key, w = next(iter(weights.items()))
+    bias = head.get(key[: -len("weight")] + "bias")
+    if w.shape[1] != num_features or w.shape[0] < 2 or (bias is not None and bias.shape != w.shape[:1]):
+        return None
+    return SourceHead(w.detach().float(), None if bias is None else bias.detach().float())
 
 
 def _from_dir(path: Path, from_dir, info: WeightsInfo, package: bool) -> nn.Module:

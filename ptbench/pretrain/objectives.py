@@ -78,7 +78,11 @@ def supervised(backbone: Backbone, data: TaskData, cfg: dict, log: Log) -> list[
         seed=cfg["seed"],
         on_epoch=on_epoch,
     )
-    return curve
+    from ptbench.backbones.weights import SourceHead
+
+    linear = [m for m in ad.model[1].modules() if isinstance(m, nn.Linear)][-1]
+    backbone.source_head = SourceHead(linear.weight.detach().clone(), linear.bias.detach().clone())
+    return curve  # the head is saved with the weights: LEEP and NCE read the source predictions
 
 
 def _token_objective(backbone: Backbone, data: TaskData, cfg: dict, log: Log, causal: bool) -> list[float]:

@@ -153,9 +153,12 @@ def _save(spec: PretrainSpec, name: str, out: Path, bb, data, curve, seconds: fl
     so a crash never leaves weights that look finished."""
     from safetensors.torch import save_file
 
-    from ptbench.backbones.weights import file_sha256
+    from ptbench.backbones.weights import SOURCE_HEAD, file_sha256
 
     state = {k: v.detach().contiguous() for k, v in bb.weights_module.state_dict().items()}
+    if bb.source_head is not None:  # a supervised objective's classifier (dropped when loaded)
+        state[SOURCE_HEAD + "weight"] = bb.source_head.weight.contiguous()
+        state[SOURCE_HEAD + "bias"] = bb.source_head.bias.contiguous()
     with atomic_path(out / WEIGHTS_FILE) as tmp:
         save_file(state, str(tmp))
     meta = {

@@ -49,22 +49,29 @@ def _pairs(suite: Suite, only: set[tuple[str, str]] | None = None):
     return seen
 
 
+NO_SOURCE = (
+    "n/a where the weights carry no source classifier (random init; self-supervised, MLM or CLM "
+    "pre-training; weights saved without their head)"
+)
+
+
 def _score(name: str, feats) -> tuple[float, float, str]:
     from ptbench.evaluate.transferability import ESTIMATORS
 
     entry = ESTIMATORS.get(name)
+    source = {}
     if set(entry.meta["needs"]) & set(SOURCE):
-        return (
-            math.nan,
-            0.0,
-            f"{name}: n/a — ptbench backbones carry no source head (LEEP/NCE need its outputs)",
-        )
+        if feats.train_source is None:
+            return math.nan, 0.0, f"{name}: {NO_SOURCE}"
+        probs = feats.train_source.double().numpy()
+        source = {"source_probs": probs, "source_labels": probs.argmax(1)}
     t0 = time.perf_counter()
     value = entry.fn(
         feats.train_x.double().numpy(),
         feats.train_y.numpy(),
         val_features=feats.val_x.double().numpy(),
         val_labels=feats.val_y.numpy(),
+        **source,
     )
     return value, time.perf_counter() - t0, ""
 

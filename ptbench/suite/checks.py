@@ -116,12 +116,12 @@ def _select_problems(suite: Suite) -> list[str]:
 
     if sel.by not in ESTIMATORS:
         return [f"axes.select.by: {ESTIMATORS.unknown(sel.by)}"]
-    needs = ESTIMATORS.get(sel.by).meta["needs"]
-    if needs:
-        usable = ", ".join(n for n in ESTIMATORS.names() if not ESTIMATORS.get(n).meta["needs"])
+    source = {"source_probs", "source_labels"}
+    if set(ESTIMATORS.get(sel.by).meta["needs"]) & source:
+        usable = ", ".join(n for n in ESTIMATORS.names() if not set(ESTIMATORS.get(n).meta["needs"]) & source)
         return [
-            f"axes.select.by: '{sel.by}' needs the source head's outputs, which ptbench backbones "
-            f"do not carry; choose one of {usable}"
+            f"axes.select.by: '{sel.by}' needs a source classifier, which random-init and "
+            f"self-supervised backbones lack, so it cannot choose among all; choose one of {usable}"
         ]
     if all(b.weights == "none" for b in suite.axes.backbones):
         return ["axes.select: every backbone is random-init (weights: none): nothing to select among"]
