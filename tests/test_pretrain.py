@@ -127,12 +127,17 @@ def test_suite_with_inline_pretraining_runs_and_reuses(tmp_path):
         "evaluation": ["test"],
     }
     suite = write_suite(tmp_path / "inline.yaml", data)
+    # ranking first makes the suite's weights (the run reuses them); LEEP reads their classifier
+    ranked = ptbench("rank", str(suite), "--project-dir", str(tmp_path / "p"), cwd=tmp_path, check=True)
+    assert "pretrained weights test_efficientnet-supervised-fractals-" in ranked.stdout
+    assert ": made in" in ranked.stdout
+    (row,) = [r for r in ranked.stdout.splitlines() if "@run:supervised/fractals" in r]
+    assert row.count("n/a") == 0  # leep and nce scored from the fractal classifier
+    (control,) = [r for r in ranked.stdout.splitlines() if "@none |" in r]
+    assert control.count("n/a") == 2  # no classifier: leep and nce n/a
     args = ("run", str(suite), "--project-dir", str(tmp_path / "p"), "--no-progress", "--no-leaderboard")
     out = ptbench(*args, cwd=tmp_path, check=True)
-    assert "pretrained weights test_efficientnet-supervised-fractals-" in out.stdout
-    assert ": made in" in out.stdout
-    again = ptbench(*args, cwd=tmp_path, check=True)
-    assert ": reused" in again.stdout
+    assert ": reused" in out.stdout
     recs = Tracker(default_tracking_uri(tmp_path / "p")).runs_records("inline")
     weights = {r["params.backbone.weights"] for r in recs if r.get("tags.ptbench.kind") == "final"}
     assert weights == {"none", "run:supervised/fractals"}

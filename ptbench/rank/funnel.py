@@ -61,7 +61,14 @@ def select_cells(
     t0 = time.perf_counter()
     candidates = {(c.labels["task"], c.labels["backbone"]) for c in cells if c.labels["weights"] != "none"}
     report = rank_suite(
-        suite, project, tracking_uri, [sel.by], only=candidates, suite_run=suite_run, check=False
+        suite,
+        project,
+        tracking_uri,
+        [sel.by],
+        only=candidates,
+        suite_run=suite_run,
+        check=False,
+        prepare=False,
     )
     selection = Selection(sel.by, sel.top, seconds=time.perf_counter() - t0)
     kept: set[tuple[str, str]] = set()

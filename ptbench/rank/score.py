@@ -85,11 +85,14 @@ def rank_suite(
     only: set[tuple[str, str]] | None = None,
     suite_run: str | None = None,
     check: bool = True,
+    prepare: bool = True,
 ) -> RankReport:
     """Score every (task, backbone) pair of the grid (or those in ``only``) by each estimator,
     log the scores under the suite run (found by its key unless given), and check them against
-    the fine-tuned truth where final runs exist (``check``)."""
+    the fine-tuned truth where final runs exist (``check``). The suite's pre-training recipes
+    are made first where missing (``prepare``; the runner has done it for the funnel)."""
     from ptbench.evaluate.transferability import ESTIMATORS
+    from ptbench.preflight import prepare_weights
     from ptbench.provenance import run_tags
     from ptbench.tracking import Tracker
     from ptbench.trial import frozen_features
@@ -97,6 +100,8 @@ def rank_suite(
     names = estimators or ESTIMATORS.names()
     for n in names:
         ESTIMATORS.get(n)  # an unknown name is a one-line error, before any work
+    if prepare:
+        prepare_weights(suite, project, tracking_uri)
     rows = []
     for (task, backbone), (task_spec, bb_spec) in _pairs(suite, only).items():
         feats = frozen_features(bb_spec, task_spec, str(project / "cache"), str(project / "weights"))
