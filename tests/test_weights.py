@@ -137,6 +137,33 @@ def test_lite0s_imagenet_classifier_over_its_features_is_the_packaged_model(tmp_
     assert bb.source_head.classes == 1000 and body == ["_fc.weight", "_fc.bias"]
 
 
+def test_hub_weights_keep_their_classifier_as_the_source_head(tmp_path, monkeypatch):
+    """A timm hub model (here from a local Hugging Face cache, as downloads are off) comes with
+    its ImageNet classifier: kept aside as the source head, it gives the whole model's
+    predictions over the backbone's features."""
+    import huggingface_hub
+    import timm
+
+    from ptbench.backbones.build import build_backbone
+
+    repo = tmp_path / "models--timm--test_efficientnet.r160_in1k"
+    (repo / "refs").mkdir(parents=True)
+    (repo / "refs" / "main").write_text("0" * 40)
+    (repo / "snapshots" / ("0" * 40)).mkdir(parents=True)
+    torch.manual_seed(3)
+    whole = timm.create_model("test_efficientnet", num_classes=1000).eval()
+    save_file(
+        {k: v.contiguous() for k, v in whole.state_dict().items()},
+        str(repo / "snapshots" / ("0" * 40) / "model.safetensors"),
+    )
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path))
+    bb = build_backbone({"name": "test_efficientnet", "weights": "hub", "params": {"input_size": 32}}).eval()
+    x = bb.preprocess(torch.randint(0, 256, (2, 3, 32, 32), dtype=torch.uint8))
+    with torch.no_grad():
+        assert torch.allclose(bb.source_head.probs(bb(x)), torch.softmax(whole(x.contiguous()), 1), atol=1e-5)
+    assert bb.weights.source == "hub" and bb.source_head.classes == 1000
+
+
 def test_hub_weights_without_cache_fail_fast_naming_the_id(monkeypatch, tmp_path):
     monkeypatch.setenv("HF_HOME", str(tmp_path / "empty-cache"))
     monkeypatch.delenv("PTBENCH_ALLOW_DOWNLOAD", raising=False)

@@ -46,6 +46,25 @@ def _blocks(net: nn.Module) -> list[nn.Module]:
     return blocks
 
 
+def _linear_head(module: nn.Module, into: dict) -> None:
+    """Keep a hub model's classifier aside before it is removed: the source head LEEP and NCE
+    read (a single linear layer only; see weights.source_head)."""
+    if isinstance(module, nn.Linear):
+        into["classifier.weight"] = module.weight.detach().clone()
+        if module.bias is not None:
+            into["classifier.bias"] = module.bias.detach().clone()
+
+
+def _timm_hub(ref: str, kwargs: dict[str, Any], head: dict) -> nn.Module:
+    """Hub weights with their own classifier, which is kept aside; then the pooled features."""
+    import timm
+
+    net = timm.create_model(ref, pretrained=True, **{k: v for k, v in kwargs.items() if k != "num_classes"})
+    _linear_head(net.get_classifier(), head)
+    net.reset_classifier(0)
+    return net
+
+
 def timm_backbone(
     spec: dict[str, Any],
     timm_name: str,
@@ -58,6 +77,7 @@ def timm_backbone(
     import timm
 
     params = spec.get("params", {})
+    head: dict = {}  # a hub model's classifier, kept aside by _timm_hub
     kwargs: dict[str, Any] = {"num_classes": 0, **(create_kwargs or {})}
     if "drop_path_rate" in params:
         kwargs["drop_path_rate"] = float(params["drop_path_rate"])
@@ -68,11 +88,12 @@ def timm_backbone(
             if factory is not None
             else timm.create_model(timm_name, pretrained=False, **kwargs)
         ),
-        hub=lambda ref: timm.create_model(ref, pretrained=True, **kwargs),
+        hub=lambda ref: _timm_hub(ref, kwargs, head),
         hub_default=timm_name,
         package=package_loader,
         by_order=True,  # efficientnet-pytorch's names, not timm's
     )
+    info.head = info.head or head
     cfg = getattr(net, "pretrained_cfg", None) or {"mean": IMAGENET_MEAN, "std": IMAGENET_STD}
     size = int(params.get("input_size", default_size or cfg.get("input_size", (3, 224, 224))[-1]))
     pre = Preprocess(
@@ -222,9 +243,13 @@ def _torchvision_backbone(spec: dict[str, Any], builder: str, head_attr: str, di
     init = {"aux_logits": False, "init_weights": True} if builder == "googlenet" else {}
     weights = tvm.get_model_weights(builder).DEFAULT
 
+    head: dict = {}
+
     def hub(ref: str) -> nn.Module:
         torch_hub_file(ref, weights.url)
-        return without_head(getattr(tvm, builder)(weights=weights, **({"aux_logits": False} if init else {})))
+        net = getattr(tvm, builder)(weights=weights, **({"aux_logits": False} if init else {}))
+        _linear_head(getattr(net, head_attr), head)  # GoogLeNet's fc; AlexNet's is an MLP: none
+        return without_head(net)
 
     net, info = resolve(
         spec,
@@ -233,6 +258,7 @@ def _torchvision_backbone(spec: dict[str, Any], builder: str, head_attr: str, di
         hub_default=f"torchvision:{builder}:{weights.name}",
         hub_id=False,  # always the DEFAULT weights
     )
+    info.head = info.head or head
     if builder == "alexnet":
         f = net.features  # five conv stages, as in the paper
         blocks = [f[0:3], f[3:6], f[6:8], f[8:10], f[10:13]]
