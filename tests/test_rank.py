@@ -56,6 +56,11 @@ def test_rank_before_and_after_the_suite_runs(project):
     check = _runs(project, "rank_check")
     assert len(check) == 1 and "metrics.logme.tau_w" in check[0] and "metrics.knn.top1" in check[0]
     assert (project / "results" / "rank_tiny" / "rank.md").read_text().count("| test_efficientnet") == 3
+    # the same backbones under another search space are another grid: its truth is not this one's
+    other = {**SUITE, "search": {**SUITE["search"], "space": {**SUITE["search"]["space"], "lr": 3e-3}}}
+    write_suite(project / "rank_tiny_v2.yaml", other)
+    again = ptbench("rank", "rank_tiny_v2.yaml", *args, cwd=project, check=True).stdout
+    assert "No check against the truth" in again and "weighted τ" not in again
 
 
 def test_unknown_estimator_is_one_line(project):

@@ -210,7 +210,7 @@ def probe(
 # --- how far a ranking can be trusted --------------------------------------------------------
 
 
-def agreement(scores: list[float], truth: list[float], n_boot: int = 2000, seed: int = 0) -> dict[str, float]:
+def agreement(scores: list[float], truth: list[float], n_boot: int = 1000, seed: int = 0) -> dict[str, float]:
     """How well ``scores`` rank backbones against their fine-tuned ``truth`` (both higher is
     better): weighted Kendall's τ (hyperbolic weights: swaps among the top count most; scipy),
     Spearman's ρ, whether the top-scored backbone is the truly best (ties: any best), and a

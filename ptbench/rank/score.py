@@ -111,7 +111,7 @@ def rank_suite(
             row.notes += [note] if note else []
         rows.append(row)
     tracker = Tracker(tracking_uri)
-    truth = _truth(tracker, suite.name) if check else {}
+    truth = _truth(tracker, suite) if check else {}
     report = RankReport(
         suite.name, rows, truth, _checks(rows, truth, names), names, _top1_checks(rows, truth, names)
     )
@@ -119,12 +119,19 @@ def rank_suite(
     return report
 
 
-def _truth(tracker, suite_name: str) -> dict[tuple[str, str], float]:
-    """(task, backbone) → mean test accuracy of its best fine-tuning cell by validation."""
+def _truth(tracker, suite: Suite) -> dict[tuple[str, str], float]:
+    """(task, backbone) → mean test accuracy of its best fine-tuning cell by validation, among
+    the cells of this grid only (an earlier version's cells — other epochs, another range — are
+    another experiment's truth, even where the labels match)."""
     from ptbench.strategies import STRATEGIES
 
-    records = [r for r in tracker.runs_records(suite_name) if not r.get("tags.ptbench.night")]
-    cells = {r["run_id"]: r for r in records if r.get("tags.ptbench.kind") == "cell"}
+    grid = {c.hash for c in expand(suite)}
+    records = [r for r in tracker.runs_records(suite.name) if not r.get("tags.ptbench.night")]
+    cells = {
+        r["run_id"]: r
+        for r in records
+        if r.get("tags.ptbench.kind") == "cell" and r.get("tags.ptbench.cell_hash") in grid
+    }
     tests: dict[str, list[float]] = {}
     for r in records:
         if r.get("tags.ptbench.kind") == "final" and r["status"] == "FINISHED":
