@@ -82,9 +82,8 @@ class _Spectrum:
     def evidence(self, uy: np.ndarray, yy: float, alpha: float, beta: float) -> float:
         """log_evidence's closed form with log det A = Σ log(α + β σᵢ) + (d − r) log α."""
         m2, resid = self._fit_terms(uy, yy, alpha, beta)
-        logdet = float(np.sum(np.log(alpha + beta * self.sigma))) + (self.d - len(self.sigma)) * math.log(
-            alpha
-        )
+        unseen = self.d - len(self.sigma)  # directions no example spans: A's eigenvalue is α there
+        logdet = float(np.sum(np.log(alpha + beta * self.sigma))) + unseen * math.log(alpha)
         return float(
             self.n / 2 * math.log(beta)
             + self.d / 2 * math.log(alpha)
