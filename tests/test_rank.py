@@ -46,6 +46,7 @@ def test_rank_before_and_after_the_suite_runs(project):
     before = ptbench("rank", "rank_tiny.yaml", *args, cwd=project, check=True).stdout
     assert "No check against the truth" in before
     assert "leep: n/a where the weights carry no source classifier (random init" in before  # why
+    assert "Seconds over these 3 backbones — features " in before and "; logme " in before  # the cost
     ranks = _runs(project, "rank")
     assert len(ranks) == 3 and all("metrics.rank.logme" in r and "metrics.rank.knn" in r for r in ranks)
 

@@ -164,6 +164,14 @@ def test_a_funnel_that_cannot_select_is_one_line(select, problem):
     assert line.startswith(problem)
 
 
+@pytest.mark.parametrize("by", ["logme", "hscore", "knn", "probe"])
+def test_a_funnel_may_select_by_any_estimator_that_reads_features(by):
+    d = tiny()
+    d["axes"]["backbones"].append({"name": "test_efficientnet", "weights": "file", "path": __file__})
+    d["axes"]["select"] = {"by": by, "top": 1}
+    assert parse_suite(d).axes.select.by == by  # the probe was once refused as if it read a head
+
+
 def test_two_backbones_under_one_label_are_refused_and_recipes_are_told_apart():
     d = tiny()
     d["axes"]["backbones"] = [

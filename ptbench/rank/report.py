@@ -34,7 +34,15 @@ def _task_table(report: RankReport, task: str) -> list[str]:
         truth = report.truth.get((task, r.backbone))
         shown = "—" if truth is None else f"{truth:.4f}"
         out.append(f"| {r.backbone} | " + " | ".join(cells) + f" | {r.seconds['features']:.1f} | {shown} |")
-    return out + ["", *sorted({n for r in rows for n in r.notes})]
+    return out + ["", *sorted({n for r in rows for n in r.notes}), "", _seconds_line(report, rows)]
+
+
+def _seconds_line(report: RankReport, rows) -> str:
+    """What this task's ranking cost, per step, summed over its backbones."""
+    steps = ["features", *report.estimators]
+    total = {s: sum(r.seconds.get(s, 0.0) for r in rows) for s in steps}
+    parts = "; ".join(f"{s} {total[s]:.1f}" for s in steps)
+    return f"Seconds over these {len(rows)} backbones — {parts} (features: weights, data and forward passes)."
 
 
 def _ranks(values: list[float]) -> list[str]:
