@@ -267,7 +267,8 @@ def _cmd_rank(a) -> int:
     project, tracking, *_ = resolve(suite, _options(a))
     report = rank_suite(suite, project, tracking, names)
     print(render(report))
-    print(f"written {write(report, a.results_dir)}")
+    path = write(report, a.results_dir)
+    print(f"written {path} (and rank.csv, rank_check.csv beside it)")
     return 0
 
 

@@ -57,6 +57,17 @@ def test_rank_before_and_after_the_suite_runs(project):
     check = _runs(project, "rank_check")
     assert len(check) == 1 and "metrics.logme.tau_w" in check[0] and "metrics.knn.top1" in check[0]
     assert (project / "results" / "rank_tiny" / "rank.md").read_text().count("| test_efficientnet") == 3
+    # the same figures for scripts
+    import csv
+
+    with open(project / "results" / "rank_tiny" / "rank.csv") as f:
+        scored = list(csv.DictReader(f))
+    assert len(scored) == 3 and all(float(r["truth_test_accuracy"]) >= 0 and r["logme"] for r in scored)
+    assert all(r["leep"] == "" and float(r["features_seconds"]) >= 0 for r in scored)  # n/a: empty
+    with open(project / "results" / "rank_tiny" / "rank_check.csv") as f:
+        taus = {r["estimator"]: r for r in csv.DictReader(f)}
+    assert set(taus) == {"logme", "hscore", "knn", "probe"}  # LEEP/NCE: no backbone to check
+    assert float(taus["logme"]["tau_w"]) == pytest.approx(check[0]["metrics.logme.tau_w"])
     # the same backbones under another search space are another grid: its truth is not this one's
     other = {**SUITE, "search": {**SUITE["search"], "space": {**SUITE["search"]["space"], "lr": 3e-3}}}
     write_suite(project / "rank_tiny_v2.yaml", other)

@@ -74,10 +74,42 @@ def _check_lines(report: RankReport, task: str) -> list[str]:
 
 
 def write(report: RankReport, results_dir: str | Path = "results") -> Path:
-    path = Path(results_dir) / report.suite / "rank.md"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(render(report), encoding="utf-8")
-    return path
+    """``rank.md`` (returned), and the same figures for scripts: ``rank.csv`` (one row per task
+    and backbone: scores, seconds, truth) and ``rank_check.csv`` (per task and estimator: τ,
+    its interval, ρ, top-1)."""
+    folder = Path(results_dir) / report.suite
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "rank.md").write_text(render(report), encoding="utf-8")
+    _write_csv(folder / "rank.csv", _score_rows(report))
+    checks = [{"task": t, "estimator": n, **a} for (t, n), a in report.checks.items()]
+    _write_csv(folder / "rank_check.csv", checks, ["task", "estimator", *AGREEMENT])
+    return folder / "rank.md"
+
+
+AGREEMENT = ("tau_w", "tau_w_low", "tau_w_high", "spearman", "top1")
+
+
+def _score_rows(report: RankReport) -> list[dict]:
+    rows = []
+    for r in report.rows:
+        row = {"task": r.task, "backbone": r.backbone}
+        row |= {n: r.scores[n] for n in report.estimators}
+        row |= {f"{k}_seconds": v for k, v in r.seconds.items()}
+        row |= {"truth_test_accuracy": report.truth.get((r.task, r.backbone)), "imagenet_top1": r.top1}
+        rows.append(row)
+    return rows
+
+
+def _write_csv(path: Path, rows: list[dict], header: list[str] | None = None) -> None:
+    """NaN (an estimator that cannot apply) and None (no truth yet) are empty cells."""
+    import csv
+
+    fields = header or list(dict.fromkeys(k for row in rows for k in row))
+    with path.open("w", newline="", encoding="utf-8") as f:
+        out = csv.DictWriter(f, fields)
+        out.writeheader()
+        for row in rows:
+            out.writerow({k: "" if v is None or v != v else v for k, v in row.items()})
 
 
 def _top1_lines(report: RankReport, task: str) -> list[str]:
