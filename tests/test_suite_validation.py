@@ -164,7 +164,7 @@ def test_a_funnel_that_cannot_select_is_one_line(select, problem):
     assert line.startswith(problem)
 
 
-@pytest.mark.parametrize("by", ["logme", "hscore", "knn", "probe"])
+@pytest.mark.parametrize("by", ["logme", "hscore", "hscore_shrink", "knn", "probe"])
 def test_a_funnel_may_select_by_any_estimator_that_reads_features(by):
     d = tiny()
     d["axes"]["backbones"].append({"name": "test_efficientnet", "weights": "file", "path": __file__})

@@ -11,7 +11,7 @@ from ptbench.evaluate.transferability import ESTIMATORS, log_evidence, maximize_
 
 
 def test_every_estimator_is_registered():
-    assert set(ESTIMATORS.names()) == {"logme", "hscore", "nce", "leep", "knn", "probe"}
+    assert set(ESTIMATORS.names()) == {"logme", "hscore", "hscore_shrink", "nce", "leep", "knn", "probe"}
     assert ESTIMATORS.get("leep").meta["needs"] == ("source_probs",)
 
 
@@ -67,6 +67,32 @@ def test_hscore_from_the_svd_equals_the_covariance_formula(n, d):
     means = np.stack([c[y == k].mean(0) for k in y])
     direct = np.trace(np.linalg.pinv(c.T @ c / n, rcond=1e-10) @ (means.T @ means / n))
     assert ESTIMATORS.get("hscore").fn(f, y) == pytest.approx(direct, rel=1e-8)
+
+
+@pytest.mark.parametrize("n, d", [(30, 5), (12, 40)])
+def test_shrunk_hscore_is_the_ledoit_wolf_formula(n, d):
+    from sklearn.covariance import LedoitWolf
+
+    rng = np.random.default_rng(6)
+    y = np.arange(n) % 3
+    f = rng.normal(size=(n, d)) + np.eye(d)[y] * 2
+    lw = LedoitWolf().fit(f)
+    c = f - f.mean(0)
+    means = np.stack([c[y == k].mean(0) for k in y])
+    direct = np.trace(np.linalg.pinv(lw.covariance_) @ ((1 - lw.shrinkage_) * means.T @ means / n))
+    assert ESTIMATORS.get("hscore_shrink").fn(f, y) == pytest.approx(direct, rel=1e-8)
+
+
+def test_shrunk_hscore_tells_apart_what_plain_hscore_ties_when_features_outnumber_examples():
+    """With more features than examples H-score is classes − 1 for any features; the shrunk
+    one still prefers features that carry the labels."""
+    rng = np.random.default_rng(7)
+    y = np.arange(30) % 3
+    good = rng.normal(size=(30, 60)) + np.eye(60)[y] * 3
+    noise = rng.normal(size=(30, 60))
+    plain, shrunk = ESTIMATORS.get("hscore").fn, ESTIMATORS.get("hscore_shrink").fn
+    assert plain(good, y) == pytest.approx(2) and plain(noise, y) == pytest.approx(2)
+    assert shrunk(good, y) > shrunk(noise, y)
 
 
 def test_logme_prefers_features_that_carry_the_labels():

@@ -135,6 +135,34 @@ def hscore(features: np.ndarray, labels: np.ndarray, **_) -> float:
     return float(np.sum(proj**2))
 
 
+@ESTIMATORS.register("hscore_shrink", needs=(), reference="Ibrahim, Ponomareva, Mazumder (ECML PKDD 2022)")
+def hscore_shrink(features: np.ndarray, labels: np.ndarray, **_) -> float:
+    """H-score with a Ledoit-Wolf shrunk covariance, tr(cov_α(f)⁻¹ (1 − α) cov(E[f | y])): plain
+    H-score saturates at classes − 1 when the features outnumber the examples (every backbone
+    with d ≥ n ties there); shrinking towards μI keeps them apart. α and μ as scikit-learn's
+    LedoitWolf; the inverse from the Gram matrix's eigenpairs, as hscore."""
+    from sklearn.covariance import ledoit_wolf_shrinkage
+
+    f = np.asarray(features, np.float64)
+    f = f - f.mean(0)
+    n, d = f.shape
+    y = np.asarray(labels)
+    means = np.zeros_like(f)
+    for c in np.unique(y):
+        means[y == c] = f[y == c].mean(0)
+    alpha = float(ledoit_wolf_shrinkage(f, assume_centered=True))
+    wide = d > n
+    lam, vec = np.linalg.eigh(f @ f.T if wide else f.T @ f)  # λ = n × cov's eigenvalues
+    lam = np.clip(lam, 0.0, None)
+    mu = float(lam.sum()) / n / d  # tr(cov) / d: the shrinkage target's scale
+    keep = lam > 1e-12 * max(float(lam[-1]), 1e-300)
+    lam, vec = lam[keep], vec[:, keep]
+    # class means lie in the features' span, where cov_α's eigenvalues are (1 − α) λ / n + α μ
+    proj = (means @ f.T @ vec) / np.sqrt(lam) if wide else means @ vec  # M vᵢ, vᵢ unit
+    between = np.sum(proj**2, axis=0) / n
+    return float(np.sum((1 - alpha) * between / ((1 - alpha) * lam / n + alpha * mu)))
+
+
 # --- NCE and LEEP: from the source head --------------------------------------------------
 
 
