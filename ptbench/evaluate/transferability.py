@@ -113,14 +113,11 @@ def logme(features: np.ndarray, labels: np.ndarray, **_) -> float:
 # --- H-score -------------------------------------------------------------------------------
 
 
-@ESTIMATORS.register("hscore", needs=(), reference="Bao et al. (ICIP 2019)")
-def hscore(features: np.ndarray, labels: np.ndarray, **_) -> float:
-    """tr(cov(f)⁻¹ cov(E[f | y])): how much of the features' spread the class means explain.
-
-    With F the centred features and M each row's class mean, this is Σᵢ ‖M vᵢ‖² / λᵢ over the
-    eigenpairs of FᵀF (cov's pseudo-inverse cut at 1e-10 of its largest eigenvalue). The
-    eigenpairs come from the smaller Gram matrix, FᵀF or FFᵀ (vᵢ = Fᵀuᵢ / √λᵢ): O(n² d) instead
-    of a d × d pseudo-inverse when features outnumber examples."""
+def _class_spread(features: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """What both H-scores read: the centred features F, the eigenvalues λᵢ of FᵀF (those above
+    1e-10 of the largest) and ‖M vᵢ‖² for their unit eigenvectors vᵢ, M holding each row's class
+    mean. The eigenpairs come from the smaller Gram matrix, FᵀF or FFᵀ (vᵢ = Fᵀuᵢ / √λᵢ): O(n² d)
+    instead of a d × d inverse when features outnumber examples."""
     f = np.asarray(features, np.float64)
     f = f - f.mean(0)
     y = np.asarray(labels)
@@ -129,38 +126,38 @@ def hscore(features: np.ndarray, labels: np.ndarray, **_) -> float:
         means[y == c] = f[y == c].mean(0)
     wide = f.shape[1] > f.shape[0]
     lam, vec = np.linalg.eigh(f @ f.T if wide else f.T @ f)
-    keep = lam > 1e-10 * max(float(lam[-1]), 0.0) if lam[-1] > 0 else np.zeros(len(lam), bool)
+    keep = lam > 1e-10 * lam[-1] if lam[-1] > 0 else np.zeros(len(lam), bool)
     lam, vec = lam[keep], vec[:, keep]
-    proj = (means @ f.T @ vec) / lam if wide else (means @ vec) / np.sqrt(lam)  # M V Λ^-½
-    return float(np.sum(proj**2))
+    proj = (means @ f.T @ vec) / np.sqrt(lam) if wide else means @ vec  # M vᵢ
+    return f, lam, np.sum(proj**2, axis=0)
 
 
-@ESTIMATORS.register("hscore_shrink", needs=(), reference="Ibrahim, Ponomareva, Mazumder (ECML PKDD 2022)")
+@ESTIMATORS.register("hscore", needs=(), reference="Bao et al. (ICIP 2019)")
+def hscore(features: np.ndarray, labels: np.ndarray, **_) -> float:
+    """tr(cov(f)⁻¹ cov(E[f | y])): how much of the features' spread the class means explain —
+    Σᵢ ‖M vᵢ‖² / λᵢ over FᵀF's eigenpairs (cov's pseudo-inverse cut at 1e-10)."""
+    _, lam, between = _class_spread(features, labels)
+    return float(np.sum(between / lam))
+
+
+@ESTIMATORS.register(
+    "hscore_shrink",
+    needs=(),
+    reference="Ibrahim, Ponomareva, Mazumder, Newer is not always better (ECML PKDD 2022)",
+)
 def hscore_shrink(features: np.ndarray, labels: np.ndarray, **_) -> float:
     """H-score with a Ledoit-Wolf shrunk covariance, tr(cov_α(f)⁻¹ (1 − α) cov(E[f | y])): plain
     H-score saturates at classes − 1 when the features outnumber the examples (every backbone
     with d ≥ n ties there); shrinking towards μI keeps them apart. α and μ as scikit-learn's
-    LedoitWolf; the inverse from the Gram matrix's eigenpairs, as hscore."""
+    LedoitWolf. The class means lie in the features' span, where cov_α's eigenvalues are
+    (1 − α) λᵢ / n + α μ."""
     from sklearn.covariance import ledoit_wolf_shrinkage
 
-    f = np.asarray(features, np.float64)
-    f = f - f.mean(0)
+    f, lam, between = _class_spread(features, labels)
     n, d = f.shape
-    y = np.asarray(labels)
-    means = np.zeros_like(f)
-    for c in np.unique(y):
-        means[y == c] = f[y == c].mean(0)
     alpha = float(ledoit_wolf_shrinkage(f, assume_centered=True))
-    wide = d > n
-    lam, vec = np.linalg.eigh(f @ f.T if wide else f.T @ f)  # λ = n × cov's eigenvalues
-    lam = np.clip(lam, 0.0, None)
-    mu = float(lam.sum()) / n / d  # tr(cov) / d: the shrinkage target's scale
-    keep = lam > 1e-12 * max(float(lam[-1]), 1e-300)
-    lam, vec = lam[keep], vec[:, keep]
-    # class means lie in the features' span, where cov_α's eigenvalues are (1 − α) λ / n + α μ
-    proj = (means @ f.T @ vec) / np.sqrt(lam) if wide else means @ vec  # M vᵢ, vᵢ unit
-    between = np.sum(proj**2, axis=0) / n
-    return float(np.sum((1 - alpha) * between / ((1 - alpha) * lam / n + alpha * mu)))
+    mu = float(np.sum(f**2)) / n / d  # tr(cov) / d: the shrinkage target's scale
+    return float(np.sum((1 - alpha) * (between / n) / ((1 - alpha) * lam / n + alpha * mu)))
 
 
 # --- NCE and LEEP: from the source head --------------------------------------------------
