@@ -20,6 +20,12 @@ import numpy as np
 from ptbench.registry import Registry
 
 ESTIMATORS = Registry("estimator", meta_keys=("needs", "reference"))
+SOURCE_NEEDS = frozenset({"source_probs", "source_labels"})  # what only a source classifier gives
+
+
+def reads_source(name: str) -> bool:
+    """Whether estimator ``name`` needs a source classifier's outputs (LEEP, NCE)."""
+    return bool(SOURCE_NEEDS & set(ESTIMATORS.get(name).meta["needs"]))
 
 
 def _onehot(y: np.ndarray, k: int | None = None) -> np.ndarray:

@@ -12,8 +12,6 @@ from pathlib import Path
 from ptbench.schema import Suite
 from ptbench.suite import expand, suite_run_key
 
-SOURCE = ("source_probs", "source_labels")  # what LEEP and NCE read: a source head's outputs
-
 
 @dataclass
 class Scored:
@@ -56,11 +54,11 @@ NO_SOURCE = (
 
 
 def _score(name: str, feats) -> tuple[float, float, str]:
-    from ptbench.evaluate.transferability import ESTIMATORS
+    from ptbench.evaluate.transferability import ESTIMATORS, reads_source
 
     entry = ESTIMATORS.get(name)
     source = {}
-    if set(entry.meta["needs"]) & set(SOURCE):
+    if reads_source(name):
         if feats.train_source is None:
             return math.nan, 0.0, f"{name}: {NO_SOURCE}"
         probs = feats.train_source.double().numpy()

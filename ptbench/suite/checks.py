@@ -112,13 +112,12 @@ def _select_problems(suite: Suite) -> list[str]:
     sel = suite.axes.select
     if sel is None:
         return []
-    from ptbench.evaluate.transferability import ESTIMATORS
+    from ptbench.evaluate.transferability import ESTIMATORS, reads_source
 
     if sel.by not in ESTIMATORS:
         return [f"axes.select.by: {ESTIMATORS.unknown(sel.by)}"]
-    source = {"source_probs", "source_labels"}
-    if set(ESTIMATORS.get(sel.by).meta["needs"]) & source:
-        usable = ", ".join(n for n in ESTIMATORS.names() if not set(ESTIMATORS.get(n).meta["needs"]) & source)
+    if reads_source(sel.by):
+        usable = ", ".join(n for n in ESTIMATORS.names() if not reads_source(n))
         return [
             f"axes.select.by: '{sel.by}' needs a source classifier, which random-init and "
             f"self-supervised backbones lack, so it cannot choose among all; choose one of {usable}"
