@@ -148,7 +148,19 @@ class Tracker:
 
         items = [Param(k, str(v)[:6000]) for k, v in params.items()]
         for i in range(0, len(items), 100):
-            self.client.log_batch(run_id, params=items[i : i + 100], synchronous=True)
+            self._log_param_batch(run_id, items[i : i + 100])
+
+    def _log_param_batch(self, run_id: str, items: list[Any]) -> None:
+        """MLflow checks a run's params, then inserts the new ones: two drivers writing the same
+        params at once (both closing one cell) collide on the insert. The second write is tried
+        once more, now against what the first one left: equal values pass, different ones are
+        refused by MLflow as before."""
+        try:
+            self.client.log_batch(run_id, params=items, synchronous=True)
+        except Exception:
+            have = self.client.get_run(run_id).data.params
+            if any(have.get(p.key) != p.value for p in items):
+                self.client.log_batch(run_id, params=items, synchronous=True)
 
     def log_metrics(self, run_id: str, metrics: dict[str, float], step: int = 0) -> None:
         items = _metrics(metrics, step)
