@@ -43,7 +43,7 @@ def final_run(
     start = time.perf_counter()
     res = JobResult("final", cell.hash, "fail", number=source_trial, seed=seed)
     claims = open_claims(ctx, cell)
-    claim = claims.claim(seed, job_id)
+    claim = claims.claim(seed, job_id, source_trial)
     if claim is None:
         res.state = "surplus"
         return _done(res, start)

@@ -19,6 +19,7 @@ from typing import Any
 from ptbench.cell import Cell
 
 NIGHT = "ptbench.night"  # tag of every run of a nightly suite run: the night's key
+BEST = "ptbench.best."  # tags of a cell run: its best configuration, one per hyperparameter
 
 
 @dataclass(frozen=True)
@@ -99,6 +100,26 @@ def open_claims(ctx: RunContext, cell: Cell):
     if key not in _CLAIMS:
         _CLAIMS[key] = FinalClaims(ctx.storage_url, cell.study_name, ctx.leases())
     return _CLAIMS[key]
+
+
+def of_best(best_trial: Any, source_trial: Any) -> bool:
+    """A final run counts for its cell when it re-ran the cell's best trial (a search extended
+    with more trials may have found a better one since); records without either field count."""
+    try:
+        return int(float(best_trial)) == int(float(source_trial))
+    except (TypeError, ValueError, OverflowError):  # missing, None or NaN
+        return True
+
+
+def open_record(tracker, ctx: RunContext, record: str, name: str, key: dict, tags: dict, parent=None) -> str:
+    """The MLflow run that records a suite or a cell: found by its key tags or made, and the same
+    run for every driver, agreed on through the Optuna storage (``search.records``)."""
+    from ptbench.search import elect_record
+
+    def elect(run_id: str) -> str:
+        return elect_record(ctx.storage_url, record, run_id, tracker.alive, ctx.leases())
+
+    return tracker.ensure_run(ctx.exp_id, name, key, tags, parent, elect=elect)
 
 
 def cell_params(cell: Cell) -> dict[str, Any]:

@@ -19,7 +19,7 @@ from pathlib import Path
 import yaml
 
 from ptbench.executors import make_executor
-from ptbench.jobs import NIGHT, RunContext
+from ptbench.jobs import NIGHT, RunContext, open_record
 from ptbench.preflight import check_suite_data, prepare_weights
 from ptbench.provenance import run_tags
 from ptbench.schedule import plan_cell, schedule
@@ -118,14 +118,14 @@ def run_suite(suite: Suite, opts: RunOptions, suite_text: str | None = None) -> 
 
     exp_id = tracker.experiment(suite.name, project / "artifacts")
     tags = run_tags() | ({NIGHT: opts.night} if opts.night else {})
-    suite_run = open_suite_run(tracker, exp_id, suite, cells, tags, n_trials, workers, suite_text)
+    ctx = _context(suite, project, tracking_uri, storage_url, exp_id, tags)
+    suite_run = open_suite_run(tracker, ctx, suite, cells, n_trials, workers, suite_text)
     if suite.axes.select is not None:  # the funnel: only the top backbones per task go on
         from ptbench.rank import select_cells
 
         cells, selection = select_cells(suite, cells, project, tracking_uri, suite_run, tracker)
         if opts.progress != "none":
             print("\n".join(selection.lines()), flush=True)
-    ctx = _context(suite, project, tracking_uri, storage_url, exp_id, tags)
     plans = {c.hash: plan_cell(tracker, ctx, c, suite_run, n_trials, suite.seeds) for c in cells}
     tally = schedule(plans, ctx, tracker, executor, opts.progress)
     tracker.log_metrics(suite_run, {f"trials_{k}": v for k, v in tally.trials.items()})
@@ -145,29 +145,28 @@ def run_suite(suite: Suite, opts: RunOptions, suite_text: str | None = None) -> 
 
 
 def open_suite_run(
-    tracker, exp_id: str, suite: Suite, cells: list[Cell], tags, n_trials: int, workers: int, suite_text
+    tracker, ctx: RunContext, suite: Suite, cells: list[Cell], n_trials: int, workers: int, suite_text
 ) -> str:
     """The suite's MLflow run (made once, found again on resume) with its settings and files."""
-    night = tags.get(NIGHT, "")
-    suite_run = tracker.ensure_run(exp_id, f"{suite.name} {night}".strip(), suite_run_key(cells, night), tags)
-    tracker.log_params(
-        suite_run,
-        {
-            "suite": suite.name,
-            "suite_version": suite.version,
-            "cells": len(cells),
-            "trials_per_cell": n_trials,
-            "seeds": suite.seeds,
-            "sampler": suite.search.sampler,
-            "pruner": suite.search.pruner,
-            "workers": workers,
-        },
-    )
+    night = ctx.tags.get(NIGHT, "")
+    key = suite_run_key(cells, night)
+    record = f"{suite.name}-suite-{key['ptbench.suite_hash']}" + (f"@{night}" if night else "")
+    suite_run = open_record(tracker, ctx, record, f"{suite.name} {night}".strip(), key, ctx.tags)
+    tracker.log_params(suite_run, {"suite": suite.name, "suite_version": suite.version, "cells": len(cells)})
+    # tags, not params: a resume may raise --trials, add a seed or run on another machine's workers
+    settings = {
+        "trials_per_cell": n_trials,
+        "seeds": suite.seeds,
+        "sampler": suite.search.sampler,
+        "pruner": suite.search.pruner,
+        "workers": workers,
+    }
+    tracker.set_tags(suite_run, {f"ptbench.{k}": v for k, v in settings.items()})
     resolved = yaml.safe_dump(suite.model_dump(mode="json"), sort_keys=False)
     tracker.log_text(suite_run, resolved, "suite.resolved.yaml")
     if suite_text is not None:
         tracker.log_text(suite_run, suite_text, "suite.yaml")
-    tracker.kill_stale(exp_id, suite_run)
+    tracker.kill_stale(ctx.exp_id, suite_run)
     return suite_run
 
 

@@ -19,7 +19,17 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ptbench.final_job import final_run
-from ptbench.jobs import NIGHT, JobResult, RunContext, cell_params, open_claims, open_study, search_trial
+from ptbench.jobs import (
+    BEST,
+    NIGHT,
+    JobResult,
+    RunContext,
+    cell_params,
+    open_claims,
+    open_record,
+    open_study,
+    search_trial,
+)
 from ptbench.progress import make_progress
 from ptbench.suite import Cell
 
@@ -32,9 +42,11 @@ class CellPlan:
     run_id: str
     budget: int
     seeds: list[int]
-    recorded_seeds: set[int] = field(default_factory=set)  # finished final runs already in MLflow
+    # finished final runs already in MLflow, as (seed, the search trial they re-ran)
+    recorded: set[tuple[int, int]] = field(default_factory=set)
     jobs: dict[str, tuple[str, int]] = field(default_factory=dict)  # job id → (kind, seed)
     failed_seeds: set[int] = field(default_factory=set)  # final runs failed in this run
+    counted_done: set[int] = field(default_factory=set)  # seeds the progress total took as done
     closed: bool = False
 
     def mine(self, kind: str) -> list[tuple[str, int]]:
@@ -65,20 +77,15 @@ def plan_cell(
 ) -> CellPlan:
     """Open (or reopen) the cell's run. Trials and runs whose worker stopped beating are closed
     (the trials retried); those of live workers — another driver's — are left alone."""
-    run_id = tracker.ensure_run(
-        ctx.exp_id,
-        cell.describe(),
-        {"ptbench.kind": "cell", "ptbench.cell_hash": cell.hash, NIGHT: cell.night},
-        ctx.tags,
-        parent=suite_run,
-    )
+    key = {"ptbench.kind": "cell", "ptbench.cell_hash": cell.hash, NIGHT: cell.night}
+    run_id = open_record(tracker, ctx, cell.study_name, cell.describe(), key, ctx.tags, parent=suite_run)
     tracker.log_params(run_id, cell_params(cell))
     study, claims = open_study(ctx, cell), open_claims(ctx, cell)
     study.fail_stale()
     alive = study.counts().running_jobs | claims.seeds()[2]
     tracker.kill_stale(ctx.exp_id, run_id, alive)
     recorded = {
-        int(r.data.tags.get("ptbench.seed", -1))
+        (int(r.data.tags.get("ptbench.seed", -1)), int(r.data.tags.get("ptbench.source_trial", -1)))
         for r in tracker.search(
             ctx.exp_id,
             f"tags.`mlflow.parentRunId` = '{run_id}' and "
@@ -151,12 +158,16 @@ class _Loop:
         if best is None:
             self.tracker.set_tags(plan.run_id, {"ptbench.state": "no completed trial"})
             return self._close(plan)
-        done, running, _ = open_claims(self.ctx, plan.cell).seeds()
-        done |= plan.recorded_seeds
+        # final runs of an earlier best (before the search was extended) do not count
+        done, running, _ = open_claims(self.ctx, plan.cell).seeds(best[0])
+        done |= {seed for seed, source in plan.recorded if source == best[0]}
         mine = {seed for _, seed in plan.mine("final")}
         for seed in plan.seeds:
             if seed not in done | running | plan.failed_seeds | mine:
                 self._enqueue(plan, "final", seed, best)
+                if seed in plan.counted_done:  # its final run was of an earlier best: once more
+                    plan.counted_done.discard(seed)
+                    self.progress.grow(1)
         if all(s in done | plan.failed_seeds for s in plan.seeds) and not plan.jobs:
             self._close(plan)
 
@@ -189,7 +200,8 @@ class _Loop:
         """Jobs this cell should still take, for the progress total: trials not yet run here or
         elsewhere, and final runs without a result."""
         c = open_study(self.ctx, plan.cell).counts()
-        done = open_claims(self.ctx, plan.cell).seeds()[0] | plan.recorded_seeds
+        done = open_claims(self.ctx, plan.cell).seeds()[0] | {seed for seed, _ in plan.recorded}
+        plan.counted_done = done
         return max(0, plan.budget - c.finished - c.running) + len(set(plan.seeds) - done)
 
     def _finished(self, fut: Future) -> None:
@@ -251,7 +263,8 @@ def _close_cell(plan: CellPlan, tracker, ctx: RunContext) -> None:
     if best is not None:
         metrics["best_trial"] = best[0]
         metrics[f"best_{plan.cell.objective['metric']}"] = best[2]
-        tracker.log_params(plan.run_id, {f"best.{k}": v for k, v in best[1].items()})
+        # tags, not params: a longer search (--trials raised) may find a better configuration
+        tracker.set_tags(plan.run_id, {f"{BEST}{k}": v for k, v in best[1].items()})
     tracker.log_metrics(plan.run_id, metrics)
     tracker.end(plan.run_id, "FINISHED" if best is not None else "FAILED")
 

@@ -121,3 +121,15 @@ def test_macro_f1_and_ece_match_the_libraries():
 def test_paired_needs_the_same_examples():
     with pytest.raises(ValueError, match="same test examples"):
         paired_bootstrap("test_accuracy", [_preds([0, 1], [0, 1])], [_preds([1, 0], [0, 1])], 2)
+
+
+def test_a_nights_best_configuration_is_read_from_tags_and_from_older_params():
+    """Cell runs record their best configuration as tags (a search may be extended); nights
+    recorded before that have it as params, and both must compare."""
+    from ptbench.nightly.history import _cell_night
+
+    base = {"status": "FINISHED", "params.task": "digits", "params.cell_hash": "c0ffee"}
+    now = _cell_night(base | {"tags.ptbench.best.lr": "0.01", "tags.ptbench.best.epochs": "3"}, [], [])
+    before = _cell_night(base | {"params.best.lr": "0.02", "params.best.epochs": "3"}, [], [])
+    assert now.best == {"lr": "0.01", "epochs": "3"}
+    assert before.best == {"lr": "0.02", "epochs": "3"}

@@ -60,11 +60,7 @@ def test_the_same_params_written_at_once_by_several_writers_are_kept_once(tmp_pa
             except Exception as err:
                 errors.append(err)
 
-        writers = [threading.Thread(target=write) for _ in range(4)]
-        for w in writers:
-            w.start()
-        for w in writers:
-            w.join()
+        _together(write, 4)
         assert errors == []
         assert tracker.client.get_run(run_id).data.params == {k: str(v) for k, v in params.items()}
 
@@ -74,3 +70,11 @@ def test_a_param_written_again_with_another_value_is_still_refused(run):
     tracker.log_params(run_id, {"best.lr": 0.1})
     with pytest.raises(Exception, match="Changing param values is not allowed"):
         tracker.log_params(run_id, {"best.lr": 0.2})
+
+
+def _together(fn, n: int) -> None:
+    threads = [threading.Thread(target=fn) for _ in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 import pandas as pd
 
 from ptbench.errors import PtbenchError
+from ptbench.jobs import of_best
 from ptbench.leaderboard.stats import ci95, significantly_worse
 from ptbench.schema import matches
 
@@ -56,7 +57,7 @@ def build_boards(df: pd.DataFrame, reference: dict[str, str] | None = None) -> l
     cells, trials, finals = df[kind == "cell"], df[kind == "trial"], df[kind == "final"]
     failed = pd.concat([trials, finals])
     failed = failed[failed["status"] == "FAILED"]
-    finals = finals[finals["status"] == "FINISHED"].copy()
+    finals = _of_best(finals[finals["status"] == "FINISHED"], cells).copy()
     if finals.empty and cells.empty:
         raise PtbenchError("the suite has no cell runs yet; run 'ptbench run' first")
     finals["split"] = finals.get("tags.ptbench.split_hash", pd.Series("—", index=finals.index))
@@ -72,6 +73,20 @@ def build_boards(df: pd.DataFrame, reference: dict[str, str] | None = None) -> l
     if not boards:
         raise PtbenchError("the suite's final runs have no cell runs in the tracking store")
     return boards
+
+
+def _of_best(finals: pd.DataFrame, cells: pd.DataFrame) -> pd.DataFrame:
+    """The final runs of each cell's current best trial: a search extended with more trials may
+    have found a better configuration, whose final runs replace the earlier ones."""
+    if finals.empty or "run_id" not in cells or "tags.mlflow.parentRunId" not in finals:
+        return finals
+    best = dict(zip(cells["run_id"], _metric(cells, "best_trial"), strict=True))
+    source = finals.get("tags.ptbench.source_trial", pd.Series(None, index=finals.index))
+    keep = [
+        of_best(best.get(parent), src)
+        for parent, src in zip(finals["tags.mlflow.parentRunId"], source, strict=True)
+    ]
+    return finals[keep]
 
 
 def _run_ids(tc: pd.DataFrame) -> dict[str, tuple[str, str]]:

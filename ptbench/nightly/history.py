@@ -12,7 +12,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from ptbench.jobs import NIGHT
+from ptbench.jobs import BEST, NIGHT, of_best
 
 LABELS = ("backbone", "weights", "task", "strategy", "regularizer")
 _PARAM = {"weights": "backbone.weights"}  # label → the cell run's param, where they differ
@@ -95,7 +95,11 @@ def _cell_night(cell: Row, finals: list[Row], failed: list[Row]) -> CellNight:
     state = "finished" if finals else ("failed" if cell["status"] == "FAILED" or failed else "unfinished")
     error = str(failed[0].get("tags.ptbench.error", "")) if failed else ""
     out = CellNight(labels, identity, state, error=error)
-    out.best = {k[12:]: str(v) for k, v in cell.items() if k.startswith("params.best.")}
+    out.best = {  # tags since the search can be extended; params in records written before
+        k.removeprefix(f"tags.{BEST}").removeprefix("params.best."): str(v)
+        for k, v in cell.items()
+        if (k.startswith(f"tags.{BEST}") or k.startswith("params.best.")) and isinstance(v, str)
+    }
     for r in finals:
         out.seeds.append(int(r.get("tags.ptbench.seed", 0)))
         out.final_runs.append(r["run_id"])
@@ -124,7 +128,13 @@ def load_nights(tracker, exp_name: str) -> list[Night]:
             if c.get("tags.ptbench.kind") != "cell":
                 continue
             kids = by_parent.get(c["run_id"], [])
-            finals = [k for k in kids if k.get("tags.ptbench.kind") == "final" and k["status"] == "FINISHED"]
+            finals = [
+                k
+                for k in kids
+                if k.get("tags.ptbench.kind") == "final"
+                and k["status"] == "FINISHED"
+                and of_best(c.get("metrics.best_trial"), k.get("tags.ptbench.source_trial"))
+            ]
             failed = [k for k in kids if k.get("tags.ptbench.kind") == "final" and k["status"] == "FAILED"]
             cn = _cell_night(c, finals, failed)
             night.cells[cn.labels] = cn

@@ -2,6 +2,7 @@
 
 from ptbench.search.claims import FinalClaims
 from ptbench.search.lease import LeaseConfig
+from ptbench.search.records import elect_record
 from ptbench.search.samplers import SAMPLERS, trial_seed
 from ptbench.search.study import (
     ERROR,
@@ -25,6 +26,7 @@ __all__ = [
     "Pruned",
     "check_storage",
     "default_storage_url",
+    "elect_record",
     "error_text",
     "trial_seed",
 ]

@@ -5,6 +5,10 @@ job first claims its seed as a trial of ``<cell study>:finals``; the claim with 
 number among the seed's RUNNING or COMPLETE claims wins (numbers come from the storage, one at
 a time), every other claim is closed at once and its job does nothing. A claim is leased like a
 trial: a claim whose worker stopped beating is failed, and the seed is claimed again.
+
+A claim names the search trial whose configuration it re-runs: when a longer search (``--trials``
+raised) finds a better one, each seed is claimed, and run, again for it. Claims written before
+that carry no trial and count for any.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from ptbench.search.lease import LeaseConfig
 from ptbench.search.study import ERROR, JOB, SURPLUS, storage_for
 
 SEED = "ptbench_seed"
+SOURCE = "ptbench_source_trial"
 _LIVE = (TrialState.RUNNING, TrialState.COMPLETE)
 
 
@@ -31,17 +36,19 @@ class FinalClaims:
             load_if_exists=True,
         )
 
-    def claim(self, seed: int, job_id: str) -> optuna.Trial | None:
-        """The claim on ``seed`` for ``job_id``, or None when another claim holds the seed."""
+    def claim(self, seed: int, job_id: str, source: int) -> optuna.Trial | None:
+        """The claim on ``seed`` (re-running search trial ``source``) for ``job_id``, or None when
+        another claim holds it."""
         trial = self.study.ask()
         storage = self.study._storage
+        storage.set_trial_system_attr(trial._trial_id, SOURCE, source)  # before the seed: read with it
         storage.set_trial_system_attr(trial._trial_id, SEED, seed)
         storage.set_trial_system_attr(trial._trial_id, JOB, job_id)
         lease.beat(self.study, trial._trial_id)
         rivals = [
             t
             for t in self.study.get_trials(deepcopy=False, states=_LIVE)
-            if t.system_attrs.get(SEED) == seed and t.number < trial.number
+            if t.system_attrs.get(SEED) == seed and _for(t, source) and t.number < trial.number
         ]
         if rivals:
             storage.set_trial_system_attr(trial._trial_id, SURPLUS, True)
@@ -63,19 +70,26 @@ class FinalClaims:
         self.study._storage.set_trial_user_attr(trial._trial_id, ERROR, error)
         self.study.tell(trial.number, state=TrialState.FAIL, skip_if_finished=True)
 
-    def seeds(self) -> tuple[set[int], set[int], set[str]]:
-        """Seeds with a finished final run, seeds with a live claim, and the live claims' jobs."""
+    def seeds(self, source: int | None = None) -> tuple[set[int], set[int], set[str]]:
+        """Seeds with a finished final run, seeds with a live claim (of search trial ``source``;
+        of any when None), and the live claims' jobs (of any trial)."""
         lease.fail_stale(self.study, self.leases.grace, retry=False)
         done, running, jobs = set(), set(), set()
         for t in self.study.get_trials(deepcopy=False, states=_LIVE):
             if SEED not in t.system_attrs:
                 continue
-            (done if t.state == TrialState.COMPLETE else running).add(int(t.system_attrs[SEED]))
             if t.state == TrialState.RUNNING:
                 jobs.add(t.system_attrs.get(JOB, ""))
+            if source is not None and not _for(t, source):
+                continue
+            (done if t.state == TrialState.COMPLETE else running).add(int(t.system_attrs[SEED]))
         return done, running, jobs
 
     def fail_job(self, job_id: str) -> None:
         for t in self.study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
             if t.system_attrs.get(JOB) == job_id:
                 lease.fail_trial(self.study, t._trial_id, retry=False)
+
+
+def _for(claim: optuna.trial.FrozenTrial, source: int) -> bool:
+    return claim.system_attrs.get(SOURCE, source) == source

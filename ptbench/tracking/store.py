@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import os
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -130,18 +131,38 @@ class Tracker:
             [exp_id], filter_string=flt, max_results=1000, order_by=["attributes.start_time ASC"]
         )
         runs = [r for r in runs if not any(k in r.data.tags for k in absent)]
-        return runs[0] if runs else None
+        return min(runs, key=lambda r: (r.info.start_time, r.info.run_id)) if runs else None
 
     def ensure_run(
-        self, exp_id: str, name: str, key: dict[str, str], tags: dict[str, Any], parent: str | None = None
+        self,
+        exp_id: str,
+        name: str,
+        key: dict[str, str],
+        tags: dict[str, Any],
+        parent: str | None = None,
+        elect: Callable[[str], str] | None = None,
     ) -> str:
-        """The run with these key tags, reopened if it exists, else a new one."""
+        """The run with these key tags, reopened if it exists, else a new one. ``elect`` agrees on
+        one run with drivers that start at the same moment (see ``search.records``): given the
+        run found or made here, it returns the run every driver uses; a run made here that lost
+        is deleted."""
         run = self.find_run(exp_id, **key)
-        if run is not None:
-            if run.info.status != "RUNNING":
-                self.client.update_run(run.info.run_id, status="RUNNING")
-            return run.info.run_id
-        return self.start_run(exp_id, name, {**tags, **{k: v for k, v in key.items() if v != ""}}, parent)
+        made = None
+        if run is None:
+            made = self.start_run(exp_id, name, {**tags, **{k: v for k, v in key.items() if v != ""}}, parent)
+        chosen = elect(made or run.info.run_id) if elect else made or run.info.run_id
+        if made and chosen != made:
+            self.client.delete_run(made)
+        if chosen != made and self.client.get_run(chosen).info.status != "RUNNING":
+            self.client.update_run(chosen, status="RUNNING")
+        return chosen
+
+    def alive(self, run_id: str) -> bool:
+        """The run is in this store and not deleted."""
+        try:
+            return self.client.get_run(run_id).info.lifecycle_stage == "active"
+        except Exception:
+            return False
 
     def log_params(self, run_id: str, params: dict[str, Any]) -> None:
         from mlflow.entities import Param

@@ -1,0 +1,61 @@
+"""Every driver writes a suite or a cell into one MLflow run, even when several open it at the
+same moment (MLflow cannot make a tag unique; the Optuna storage decides), and a run deleted in
+the UI, or unknown to the tracking store in use, is replaced instead of written into."""
+
+from __future__ import annotations
+
+import threading
+
+from ptbench.jobs import RunContext, open_record
+from ptbench.search import default_storage_url
+from ptbench.tracking import Tracker, default_tracking_uri
+from tests.test_tracking import _together
+
+KEY = {"ptbench.kind": "cell", "ptbench.cell_hash": "c0ffee", "ptbench.night": ""}
+
+
+def _ctx(tracker: Tracker, storage: str, exp_id: str) -> RunContext:
+    return RunContext(tracker.uri, storage, exp_id, "tpe", "none", 0, 0, (), "", "")
+
+
+def _runs(tracker: Tracker, exp_id: str) -> list[str]:
+    return [r.info.run_id for r in tracker.client.search_runs([exp_id], "tags.`ptbench.kind` = 'cell'")]
+
+
+def test_drivers_that_open_a_record_at_once_all_write_into_one_run(tmp_path):
+    tracker = Tracker(default_tracking_uri(tmp_path))
+    for i in range(5):  # without the election, most rounds made 2-4 runs
+        exp_id = tracker.experiment(f"round{i}", tmp_path / "artifacts")
+        ctx, got = _ctx(tracker, default_storage_url(tmp_path), exp_id), []
+
+        def open_it(ctx=ctx, got=got, gate=threading.Barrier(4), i=i):
+            driver = Tracker(tracker.uri)
+            gate.wait()
+            got.append(open_record(driver, ctx, f"suite-c0ffee-{i}", "cell", KEY, {}))
+
+        _together(open_it, 4)
+        assert len(set(got)) == 1
+        assert _runs(tracker, exp_id) == got[:1]  # the runs that lost were deleted
+
+
+def test_a_record_deleted_in_the_ui_is_replaced_and_then_kept(tmp_path):
+    tracker = Tracker(default_tracking_uri(tmp_path))
+    exp_id = tracker.experiment("deleted", tmp_path / "artifacts")
+    ctx = _ctx(tracker, default_storage_url(tmp_path), exp_id)
+    first = open_record(tracker, ctx, "s-c0ffee", "cell", KEY, {})
+    assert open_record(tracker, ctx, "s-c0ffee", "cell", KEY, {}) == first  # a resume reopens it
+    tracker.client.delete_run(first)
+    second = open_record(tracker, ctx, "s-c0ffee", "cell", KEY, {})
+    assert second != first and tracker.alive(second)
+    assert open_record(tracker, ctx, "s-c0ffee", "cell", KEY, {}) == second
+
+
+def test_a_storage_shared_with_another_tracking_store_gets_a_run_in_this_one(tmp_path):
+    storage = default_storage_url(tmp_path)
+    runs = []
+    for store in ("a", "b"):
+        tracker = Tracker(default_tracking_uri(tmp_path / store))
+        exp_id = tracker.experiment("shared", tmp_path / store / "artifacts")
+        runs.append(open_record(tracker, _ctx(tracker, storage, exp_id), "s-c0ffee", "cell", KEY, {}))
+        assert tracker.alive(runs[-1])
+    assert runs[0] != runs[1]
