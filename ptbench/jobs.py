@@ -10,6 +10,7 @@ its arguments, handed in by the executor that runs it: a job never reads an exec
 from __future__ import annotations
 
 import contextlib
+import functools
 import math
 import time
 import traceback
@@ -117,7 +118,8 @@ def open_record(tracker, ctx: RunContext, record: str, name: str, key: dict, tag
     from ptbench.search import elect_record
 
     def elect(run_id: str) -> str:
-        return elect_record(ctx.storage_url, record, run_id, tracker.alive, ctx.leases())
+        alive = functools.partial(tracker.alive, exp_id=ctx.exp_id)
+        return elect_record(ctx.storage_url, record, run_id, alive, ctx.leases())
 
     return tracker.ensure_run(ctx.exp_id, name, key, tags, parent, elect=elect)
 

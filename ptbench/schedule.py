@@ -45,7 +45,7 @@ class CellPlan:
     # finished final runs already in MLflow, as (seed, the search trial they re-ran)
     recorded: set[tuple[int, int]] = field(default_factory=set)
     jobs: dict[str, tuple[str, int]] = field(default_factory=dict)  # job id → (kind, seed)
-    failed_seeds: set[int] = field(default_factory=set)  # final runs failed in this run
+    failed: set[tuple[int, int]] = field(default_factory=set)  # (seed, trial) of finals failed here
     counted_done: set[int] = field(default_factory=set)  # seeds the progress total took as done
     closed: bool = False
 
@@ -154,6 +154,8 @@ class _Loop:
                 self._enqueue(plan, "trial")
             return
         self._drop_queued(plan, "trial")  # the search is over: queued trials would do nothing
+        if counts.running_jobs:  # trials still running (another driver's budget may be larger)
+            return  # could move the best: its final runs wait for them
         best = study.best_config(plan.cell.space)
         if best is None:
             self.tracker.set_tags(plan.run_id, {"ptbench.state": "no completed trial"})
@@ -162,13 +164,14 @@ class _Loop:
         done, running, _ = open_claims(self.ctx, plan.cell).seeds(best[0])
         done |= {seed for seed, source in plan.recorded if source == best[0]}
         mine = {seed for _, seed in plan.mine("final")}
+        failed = {seed for seed, source in plan.failed if source == best[0]}
         for seed in plan.seeds:
-            if seed not in done | running | plan.failed_seeds | mine:
+            if seed not in done | running | failed | mine:
                 self._enqueue(plan, "final", seed, best)
                 if seed in plan.counted_done:  # its final run was of an earlier best: once more
                     plan.counted_done.discard(seed)
                     self.progress.grow(1)
-        if all(s in done | plan.failed_seeds for s in plan.seeds) and not plan.jobs:
+        if all(s in done | failed for s in plan.seeds) and not plan.jobs:
             self._close(plan)
 
     def _reap(self, plan: CellPlan) -> None:
@@ -219,7 +222,7 @@ class _Loop:
             _count(self.tally, res)
             self.progress.advance(res, plan.cell.describe(), plan.cell.objective["direction"])
         if res.kind == "final" and res.state == "fail":
-            plan.failed_seeds.add(res.seed)
+            plan.failed.add((res.seed, res.number))
         self.refresh(plan)
 
     def _lost(self, plan: CellPlan, job: Job, err: BaseException) -> JobResult:

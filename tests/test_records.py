@@ -24,7 +24,7 @@ def _runs(tracker: Tracker, exp_id: str) -> list[str]:
 
 def test_drivers_that_open_a_record_at_once_all_write_into_one_run(tmp_path):
     tracker = Tracker(default_tracking_uri(tmp_path))
-    for i in range(5):  # without the election, most rounds made 2-4 runs
+    for i in range(5):  # without the election, each round made 3-4 runs
         exp_id = tracker.experiment(f"round{i}", tmp_path / "artifacts")
         ctx, got = _ctx(tracker, default_storage_url(tmp_path), exp_id), []
 
@@ -46,7 +46,7 @@ def test_a_record_deleted_in_the_ui_is_replaced_and_then_kept(tmp_path):
     assert open_record(tracker, ctx, "s-c0ffee", "cell", KEY, {}) == first  # a resume reopens it
     tracker.client.delete_run(first)
     second = open_record(tracker, ctx, "s-c0ffee", "cell", KEY, {})
-    assert second != first and tracker.alive(second)
+    assert second != first and tracker.alive(second, exp_id)
     assert open_record(tracker, ctx, "s-c0ffee", "cell", KEY, {}) == second
 
 
@@ -57,5 +57,17 @@ def test_a_storage_shared_with_another_tracking_store_gets_a_run_in_this_one(tmp
         tracker = Tracker(default_tracking_uri(tmp_path / store))
         exp_id = tracker.experiment("shared", tmp_path / store / "artifacts")
         runs.append(open_record(tracker, _ctx(tracker, storage, exp_id), "s-c0ffee", "cell", KEY, {}))
-        assert tracker.alive(runs[-1])
+        assert tracker.alive(runs[-1], exp_id)
+    assert runs[0] != runs[1]
+
+
+def test_a_record_in_another_experiment_is_not_taken(tmp_path):
+    """The experiment was deleted and made again (a new id): its old runs are not this one's."""
+    tracker = Tracker(default_tracking_uri(tmp_path))
+    storage = default_storage_url(tmp_path)
+    runs = []
+    for name in ("first", "again"):
+        exp_id = tracker.experiment(name, tmp_path / "artifacts")
+        runs.append(open_record(tracker, _ctx(tracker, storage, exp_id), "s-c0ffee", "cell", KEY, {}))
+        assert tracker.client.get_run(runs[-1]).info.experiment_id == exp_id
     assert runs[0] != runs[1]

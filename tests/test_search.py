@@ -250,3 +250,39 @@ def test_only_a_trial_whose_worker_stopped_beating_is_failed_and_retried(tmp_pat
     assert (c.running, c.waiting, c.failed) == (1, 1, 0)  # the dead one is retried, not counted
     retry, _ = study.ask(space)
     assert retry.params == dead.params
+
+
+@pytest.mark.parametrize("storage", ["journal", "sqlite"])
+def test_tied_trials_resolve_to_the_earliest_on_every_storage(storage, tmp_path):
+    """A cell's final runs re-run its best trial and its record names it: with tied validation
+    scores (common on small sets) both must name the same trial, whatever the storage's order."""
+    url = default_storage_url(tmp_path) if storage == "journal" else f"sqlite:///{tmp_path}/optuna.db"
+    for direction, values in (("maximize", [0.5, 0.7, 0.7, 0.7, 0.2]), ("minimize", [0.5, 0.1, 0.9, 0.1])):
+        cs = CellStudy(url, f"ties-{direction}", direction, "random", "none", seed=0)
+        dist = optuna.distributions.FloatDistribution(0.0, 1.0)
+        for i, v in enumerate(values):
+            trial = optuna.trial.create_trial(value=v, params={"lr": i / 10}, distributions={"lr": dist})
+            cs.study.add_trial(trial)
+        assert cs.best()[:2] == (1, {"lr": 0.1})
+
+
+def test_final_claims_name_their_trial_and_older_claims_count_for_none(tmp_path):
+    """A claim re-runs one search trial: a better trial found later is claimed afresh. A claim
+    from before claims named their trial holds its seed while running, and is done for none."""
+    from ptbench.search.claims import SEED, FinalClaims
+
+    claims = FinalClaims(default_storage_url(tmp_path), "cell")
+    assert claims.claim(0, "job-a", source=3) is not None
+    assert claims.claim(0, "job-b", source=3) is None  # the seed's run for trial 3 is taken
+    held = claims.claim(1, "job-c", source=3)
+    claims.done(held, 0.9)
+    assert claims.seeds(3)[:2] == ({1}, {0})
+    assert claims.seeds(5)[:2] == (set(), set())  # a new best: nothing of it is done or running
+    assert claims.claim(1, "job-d", source=5) is not None
+
+    old = claims.study.ask()  # an older claim: a seed, no trial
+    claims.study._storage.set_trial_system_attr(old._trial_id, SEED, 2)
+    assert claims.seeds(5)[1] == {1, 2} and claims.claim(2, "job-e", source=5) is None
+    claims.study.tell(old.number, 0.5)
+    assert 2 not in claims.seeds(5)[0]  # done, but for no trial: MLflow's tag says which
+    assert claims.claim(2, "job-f", source=5) is not None

@@ -55,9 +55,10 @@ def build_boards(df: pd.DataFrame, reference: dict[str, str] | None = None) -> l
     state and error, never dropped: a suite whose cells all failed still gets a board."""
     kind = df.get("tags.ptbench.kind", pd.Series(dtype=str))
     cells, trials, finals = df[kind == "cell"], df[kind == "trial"], df[kind == "final"]
+    finals = _of_best(finals, cells)
     failed = pd.concat([trials, finals])
     failed = failed[failed["status"] == "FAILED"]
-    finals = _of_best(finals[finals["status"] == "FINISHED"], cells).copy()
+    finals = finals[finals["status"] == "FINISHED"].copy()
     if finals.empty and cells.empty:
         raise PtbenchError("the suite has no cell runs yet; run 'ptbench run' first")
     finals["split"] = finals.get("tags.ptbench.split_hash", pd.Series("—", index=finals.index))

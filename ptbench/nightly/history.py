@@ -127,15 +127,14 @@ def load_nights(tracker, exp_name: str) -> list[Night]:
         for c in by_parent.get(s["run_id"], []):
             if c.get("tags.ptbench.kind") != "cell":
                 continue
-            kids = by_parent.get(c["run_id"], [])
-            finals = [
+            kids = [  # the final runs of the cell's current best (a search may have been extended)
                 k
-                for k in kids
+                for k in by_parent.get(c["run_id"], [])
                 if k.get("tags.ptbench.kind") == "final"
-                and k["status"] == "FINISHED"
                 and of_best(c.get("metrics.best_trial"), k.get("tags.ptbench.source_trial"))
             ]
-            failed = [k for k in kids if k.get("tags.ptbench.kind") == "final" and k["status"] == "FAILED"]
+            finals = [k for k in kids if k["status"] == "FINISHED"]
+            failed = [k for k in kids if k["status"] == "FAILED"]
             cn = _cell_night(c, finals, failed)
             night.cells[cn.labels] = cn
         nights.append(night)

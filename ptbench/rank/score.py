@@ -9,6 +9,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ptbench.jobs import of_best
 from ptbench.schema import Suite
 from ptbench.suite import expand, suite_run_key
 
@@ -132,7 +133,12 @@ def _truth(tracker, suite: Suite) -> dict[tuple[str, str], float]:
     }
     tests: dict[str, list[float]] = {}
     for r in records:
-        if r.get("tags.ptbench.kind") == "final" and r["status"] == "FINISHED":
+        cell = cells.get(r.get("tags.mlflow.parentRunId"), {})
+        if (
+            r.get("tags.ptbench.kind") == "final"
+            and r["status"] == "FINISHED"
+            and of_best(cell.get("metrics.best_trial"), r.get("tags.ptbench.source_trial"))
+        ):
             tests.setdefault(r.get("tags.mlflow.parentRunId"), []).append(
                 float(r.get("metrics.test_accuracy", math.nan))
             )

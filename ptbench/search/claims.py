@@ -7,8 +7,9 @@ a time), every other claim is closed at once and its job does nothing. A claim i
 trial: a claim whose worker stopped beating is failed, and the seed is claimed again.
 
 A claim names the search trial whose configuration it re-runs: when a longer search (``--trials``
-raised) finds a better one, each seed is claimed, and run, again for it. Claims written before
-that carry no trial and count for any.
+raised) finds a better one, each seed is claimed, and run, again for it. A claim written before
+claims named their trial holds its seed while it runs, and is done for no trial once finished:
+those final runs are counted from their MLflow tag (``ptbench.source_trial``) instead.
 """
 
 from __future__ import annotations
@@ -92,4 +93,6 @@ class FinalClaims:
 
 
 def _for(claim: optuna.trial.FrozenTrial, source: int) -> bool:
-    return claim.system_attrs.get(SOURCE, source) == source
+    if SOURCE not in claim.system_attrs:  # an older claim: it blocks while it runs, no longer
+        return claim.state == TrialState.RUNNING
+    return claim.system_attrs[SOURCE] == source

@@ -281,7 +281,10 @@ class CellStudy:
         done = self.study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
         if not done:
             return None
-        b = self.study.best_trial
+        # ties go to the earliest trial on every storage (an RDB one orders by value alone), so
+        # the best a cell's final runs re-ran stays the best its record names
+        sign = -1.0 if self.study.direction == optuna.study.StudyDirection.MAXIMIZE else 1.0
+        b = min(done, key=lambda t: (sign * float(t.value), t.number))
         return b.number, dict(b.params), float(b.value)
 
     def best_config(self, space: dict[str, Any]) -> tuple[int, dict[str, Any], float] | None:

@@ -157,12 +157,18 @@ class Tracker:
             self.client.update_run(chosen, status="RUNNING")
         return chosen
 
-    def alive(self, run_id: str) -> bool:
-        """The run is in this store and not deleted."""
+    def alive(self, run_id: str, exp_id: str) -> bool:
+        """The run is in this store's experiment and not deleted. A store that cannot answer
+        raises: a driver must not take that as 'no record' and go its own way."""
+        from mlflow.exceptions import MlflowException
+
         try:
-            return self.client.get_run(run_id).info.lifecycle_stage == "active"
-        except Exception:
-            return False
+            info = self.client.get_run(run_id).info
+        except MlflowException as err:
+            if err.error_code == "RESOURCE_DOES_NOT_EXIST":
+                return False
+            raise
+        return info.lifecycle_stage == "active" and info.experiment_id == exp_id
 
     def log_params(self, run_id: str, params: dict[str, Any]) -> None:
         from mlflow.entities import Param
@@ -176,9 +182,11 @@ class Tracker:
         params at once (both closing one cell) collide on the insert. The second write is tried
         once more, now against what the first one left: equal values pass, different ones are
         refused by MLflow as before."""
+        from mlflow.exceptions import MlflowException
+
         try:
             self.client.log_batch(run_id, params=items, synchronous=True)
-        except Exception:
+        except MlflowException:
             have = self.client.get_run(run_id).data.params
             if any(have.get(p.key) != p.value for p in items):
                 self.client.log_batch(run_id, params=items, synchronous=True)
