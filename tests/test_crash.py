@@ -171,6 +171,21 @@ def test_two_drivers_on_one_suite_share_its_budget_and_final_runs(tmp_path):
     assert sorted(r["tags.ptbench.seed"] for r in finals) == ["0", "1"]  # each seed's run once
 
 
+def test_two_drivers_started_at_once_write_one_record(tmp_path):
+    """Two machines' cron jobs fire in the same second: neither waits for the other, and still
+    there is one suite run and one cell run, the budget is exact and each seed runs once."""
+    budget = 6
+    suite, project = _suite(tmp_path, budget, seeds=(0, 1)), tmp_path / "proj"
+    drivers = [_driver(suite, project, _env(None)) for _ in range(2)]
+    (rc1, out1), (rc2, out2) = (_finish(d) for d in drivers)
+    assert (rc1, rc2) == (0, 0), out1 + out2
+    _check_exact(suite, project, budget, finals=2)
+    recs = records(project)
+    assert len(by_kind(recs, "suite")) == 1 and len(by_kind(recs, "cell")) == 1
+    (cell,) = by_kind(recs, "cell")
+    assert {r["tags.mlflow.parentRunId"] for r in by_kind(recs, "trial")} == {cell["run_id"]}
+
+
 def _descendants(pid: int) -> list[int]:
     children: dict[int, list[int]] = {}
     for stat in Path("/proc").glob("[0-9]*/stat"):

@@ -6,6 +6,8 @@ suite and cell runs instead of starting a second record.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import logging
 import os
 import time
@@ -35,6 +37,24 @@ def _metrics(metrics: dict[str, float], step: int) -> list[Any]:
 
 def _cell(v: Any) -> str:
     return f"{v:.6g}" if isinstance(v, float) else str(v)
+
+
+@contextlib.contextmanager
+def _first_open(uri: str):
+    """Opening a SQLite store creates or migrates its tables; two drivers doing it at once on a
+    new project collide ('duplicate column name'). The store's folder is locked meanwhile (a
+    server store migrates in its own process)."""
+    if not uri.startswith("sqlite:///"):
+        yield
+        return
+    folder = Path(uri.removeprefix("sqlite:///")).parent
+    folder.mkdir(parents=True, exist_ok=True)
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # releases the lock
 
 
 class EpochLog:
@@ -79,7 +99,8 @@ class Tracker:
         logging.getLogger("mlflow").setLevel(logging.WARNING)
         logging.getLogger("alembic").setLevel(logging.WARNING)
         self.uri = uri
-        self.client = MlflowClient(tracking_uri=uri)
+        with _first_open(uri):
+            self.client = MlflowClient(tracking_uri=uri)
 
     # --- setup ---------------------------------------------------------------------------
     def check(self) -> None:
