@@ -165,11 +165,13 @@ def test_the_funnel_keeps_exactly_the_top_k_and_logs_the_rest(tmp_path):
         "name": "funnel",
         "axes": {
             **SUITE["axes"],
-            "backbones": [
-                *(
-                    {"name": "test_efficientnet", "weights": "file", "path": p, "params": params}
-                    for p in _checkpoints(tmp_path, 3)
-                ),
+            "backbones": [  # the three checkpoints in one line
+                {
+                    "name": "test_efficientnet",
+                    "weights": "file",
+                    "path": str(tmp_path / "ckpt*"),
+                    "params": params,
+                },
                 {"name": "test_efficientnet", "weights": "none", "params": params},
             ],
             "strategies": ["linear_probe"],
@@ -178,6 +180,7 @@ def test_the_funnel_keeps_exactly_the_top_k_and_logs_the_rest(tmp_path):
         "search": {"trials": 1, "pruner": "none", "space": {"epochs": 2, "batch_size": 50}},
         "execution": {"executor": "inline"},
     }
+    _checkpoints(tmp_path, 3)
     path = write_suite(tmp_path / "funnel.yaml", suite_data)
     suite = load_suite(path)
     project = tmp_path / ".ptbench"

@@ -175,10 +175,18 @@ def test_a_funnel_may_select_by_any_estimator_that_reads_features(by):
 def test_two_backbones_under_one_label_are_refused_and_recipes_are_told_apart():
     d = tiny()
     d["axes"]["backbones"] = [
-        {"name": "test_efficientnet", "weights": "file", "path": f"{run}/w.safetensors"} for run in ("a", "b")
+        {"name": "test_efficientnet", "weights": "file", "path": path}
+        for path in ("a/w.safetensors", "./a/w.safetensors")
     ]
     (line,) = problems(d)
-    assert line.startswith("axes.backbones: 2 different backbones share the label 'test_efficientnet@file:w")
+    assert line.startswith(
+        "axes.backbones: 2 different backbones share the label 'test_efficientnet@file:w.safetensors'"
+    )
+    d["axes"]["backbones"] = [
+        {"name": "test_efficientnet", "weights": "file", "path": f"{run}/w.safetensors"} for run in ("a", "b")
+    ]
+    labels = {c.labels["backbone"] for c in expand(parse_suite(d))}
+    assert labels == {"test_efficientnet@file:a/w.safetensors", "test_efficientnet@file:b/w.safetensors"}
     recipe = {"objective": "contrastive", "task": "digits"}
     d["axes"]["backbones"] = [
         {"name": "test_efficientnet", "weights": "run", "pretrain": recipe | {"steps": n}} for n in (100, 400)
@@ -261,3 +269,33 @@ def test_impossible_regularizer_combinations_fail_at_validate(strategy, reg, msg
         d["axes"]["backbones"] = [{"name": "mel_cnn"}]
         d["axes"]["tasks"] = [{"name": "audio_folder", "params": {"path": str(tmp_path)}}]
     assert problems(d) == [msg]
+
+
+def test_a_checkpoint_glob_is_one_backbone_per_match_each_told_apart(tmp_path):
+    """Checkpoints saved every N steps, one line in the suite; a checkpoint saved since is a new
+    backbone next time. A glob that matches nothing is one line, not an empty grid."""
+    for step in (500, 1000, 1500):
+        (tmp_path / f"step{step}").mkdir()
+        (tmp_path / f"step{step}" / "model.safetensors").write_bytes(b"")
+    d = tiny()
+    d["axes"]["backbones"] = [
+        {
+            "name": "test_efficientnet",
+            "weights": "file",
+            "path": str(tmp_path / "step*" / "model.safetensors"),
+        },
+        {"name": "test_efficientnet"},
+    ]
+    suite = parse_suite(d)
+    assert [bb.path for bb in suite.axes.backbones[:3]] == [
+        str(tmp_path / f"step{n}" / "model.safetensors") for n in (1000, 1500, 500)
+    ]
+    labels = {c.labels["backbone"] for c in expand(suite)}
+    assert labels == {
+        *(f"test_efficientnet@file:step{n}/model.safetensors" for n in (500, 1000, 1500)),
+        "test_efficientnet@none",
+    }
+    d["axes"]["backbones"][0]["path"] = str(tmp_path / "nothing*" / "model.safetensors")
+    assert problems(d) == [
+        f"axes.backbones[0].path: '{tmp_path}/nothing*/model.safetensors' matches no checkpoint"
+    ]

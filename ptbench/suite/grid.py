@@ -8,12 +8,12 @@ so raising ``--trials`` continues the same Optuna study.
 from __future__ import annotations
 
 import itertools
-from pathlib import Path
 from typing import Any
 
 from ptbench.cell import Cell
 from ptbench.hashing import stable_hash
 from ptbench.schema import BackboneItem, Dist, Item, Suite, matches
+from ptbench.suite.checkpoints import file_labels
 
 # Settings of the one trainer every trial uses; strategies and regularizers add their own.
 TRAINER_SPACE: dict[str, Any] = {
@@ -68,6 +68,7 @@ def expand(suite: Suite) -> list[Cell]:
     """All cells of the grid, in a stable order, after include/exclude rules."""
     cells: list[Cell] = []
     ax = suite.axes
+    files = file_labels([bb.path for bb in ax.backbones if bb.weights == "file"])
     for bb, task, strat, regs in itertools.product(ax.backbones, ax.tasks, ax.strategies, ax.regularizers):
         labels = {
             "backbone": bb.name,
@@ -83,7 +84,7 @@ def expand(suite: Suite) -> list[Cell]:
         elif bb.weights == "run":
             labels["weights"] = source = f"run:{bb.id}"
         elif bb.weights == "file":  # two checkpoints of one network: two backbones
-            source = f"file:{Path(bb.path).name}"
+            source = f"file:{files[bb.path]}"
         labels["backbone"] = f"{_label(bb)}@{source}"
         rule_labels = labels | {"backbone": bb.name, "task": task.name, "strategy": strat.name}
         if suite.include and not any(matches(r, rule_labels) for r in suite.include):

@@ -52,9 +52,11 @@ def parse_suite(data: Any, source: str = "<suite>") -> Suite:
         suite = Suite.model_validate(data)
     except ValidationError as err:
         raise SuiteError(_pydantic_problems(err)) from None
+    from ptbench.suite.checkpoints import expand_checkpoints
     from ptbench.suite.checks import registry_problems
 
-    problems = registry_problems(suite)
+    suite, problems = expand_checkpoints(suite)
+    problems += registry_problems(suite)
     if problems:
         raise SuiteError(problems)
     return suite
