@@ -9,7 +9,7 @@ import threading
 from ptbench.jobs import RunContext, open_record
 from ptbench.search import default_storage_url
 from ptbench.tracking import Tracker, default_tracking_uri
-from tests.test_tracking import _together
+from test_tracking import _together
 
 KEY = {"ptbench.kind": "cell", "ptbench.cell_hash": "c0ffee", "ptbench.night": ""}
 
