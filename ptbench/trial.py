@@ -259,6 +259,7 @@ class FrozenFeatures:
     cache_hits: int
     # the source classifier's softmax on the train split, where the weights came with one
     train_source: torch.Tensor | None = None
+    source_note: str = ""  # why there is none, where the weights say
 
 
 def frozen_features(
@@ -280,4 +281,6 @@ def frozen_features(
     with torch.no_grad():
         tx, vx = cache.features(bb, bb.encode(data.train.x)), cache.features(bb, bb.encode(data.val.x))
     source = bb.source_head.probs(tx) if bb.source_head is not None else None
-    return FrozenFeatures(tx, data.train.y, vx, data.val.y, time.perf_counter() - t0, cache.hits, source)
+    return FrozenFeatures(
+        tx, data.train.y, vx, data.val.y, time.perf_counter() - t0, cache.hits, source, bb.weights.head_note
+    )

@@ -236,3 +236,23 @@ def test_image_checkpoints_are_set_beside_their_published_imagenet_top1():
     text = render(report)
     assert "On the 3 backbones with a published ImageNet top-1" in text
     assert "no better on them: knn." in text and "logme" not in text.split("no better on them")[1]
+
+
+def test_leep_and_nce_say_why_a_backbone_has_no_source_classifier():
+    """n/a is never bare: the generic reason, or the one the weights give (a BERT classifier
+    read with masked-mean features names the param that would read it as its head does)."""
+    import math
+
+    import torch
+
+    from ptbench.rank.score import NO_SOURCE, _score
+    from ptbench.trial import FrozenFeatures
+
+    x, y = torch.randn(20, 4), torch.arange(20) % 2
+    for name in ("leep", "nce"):
+        value, _, note = _score(name, FrozenFeatures(x, y, x, y, 0.0, 0))
+        assert math.isnan(value) and note == f"{name}: {NO_SOURCE}"
+        why = "the BertForSequenceClassification classifier reads the pooler's [CLS] …"
+        value, _, note = _score(name, FrozenFeatures(x, y, x, y, 0.0, 0, source_note=why))
+        assert math.isnan(value) and note == f"{name}: {why}"
+    assert not math.isnan(_score("logme", FrozenFeatures(x, y, x, y, 0.0, 0))[0])

@@ -6,10 +6,11 @@ from __future__ import annotations
 
 import threading
 
+from test_tracking import _together
+
 from ptbench.jobs import RunContext, open_record
 from ptbench.search import default_storage_url
 from ptbench.tracking import Tracker, default_tracking_uri
-from test_tracking import _together
 
 KEY = {"ptbench.kind": "cell", "ptbench.cell_hash": "c0ffee", "ptbench.night": ""}
 

@@ -164,6 +164,66 @@ def test_hub_weights_keep_their_classifier_as_the_source_head(tmp_path, monkeypa
     assert bb.weights.source == "hub" and bb.source_head.classes == 1000
 
 
+def _tiny_classifier(name: str, vocab: int):
+    """A tiny fine-tuned ``…ForSequenceClassification`` and its base model, as transformers
+    saves them."""
+    import transformers as tf
+
+    if name == "gpt2":
+        config = tf.GPT2Config(vocab_size=vocab, n_embd=32, n_layer=1, n_head=2, num_labels=4, pad_token_id=0)
+        return tf.GPT2ForSequenceClassification(config), tf.GPT2Model(config), {}
+    config = tf.BertConfig(
+        vocab_size=vocab,
+        hidden_size=32,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        intermediate_size=64,
+        num_labels=4,
+    )
+    return tf.BertForSequenceClassification(config), tf.BertModel(config), {"pooling": "pooler"}
+
+
+@pytest.mark.parametrize("source", ["file", "hub"])
+@pytest.mark.parametrize("name", ["gpt2", "bert"])
+def test_a_sequence_classifier_keeps_its_head_as_the_source_head(tmp_path, name, source):
+    """A fine-tuned GPT2/BertForSequenceClassification read as weights (a saved directory: a
+    file path or a local hub id) keeps its linear head where the features are what it reads
+    (GPT-2's last real token; BERT's pooler output): over the backbone's features it gives the
+    whole classifier's predictions, so LEEP/NCE apply. A base model has no head to keep, and
+    BERT's default masked-mean features are not what its classifier reads."""
+    from transformers import AutoTokenizer
+
+    from ptbench.backbones.build import build_backbone
+    from ptbench.backbones.text import _minilm_path
+
+    tok = AutoTokenizer.from_pretrained(_minilm_path())
+    torch.manual_seed(3)
+    whole, base, params = _tiny_classifier(name, len(tok))
+    for folder, model in (("clf", whole.eval()), ("base", base)):
+        model.save_pretrained(tmp_path / folder)
+        tok.save_pretrained(tmp_path / folder)
+
+    def load(folder, **params):
+        where = {"path" if source == "file" else "id": str(tmp_path / folder)}
+        spec = {"name": name, "weights": source, **where, "params": {"max_len": 12, **params}}
+        return build_backbone(spec).eval()
+
+    bb = load("clf", **params)
+    ids = bb.encoder(["a short text", "another, somewhat longer text here", "x"])
+    with torch.no_grad():
+        mask = (ids != 0).long()
+        expected = torch.softmax(whole(input_ids=ids, attention_mask=mask).logits, 1)
+        assert torch.allclose(bb.source_head.probs(bb(ids)), expected, atol=1e-5)
+    assert bb.source_head.classes == 4
+    assert load("base", **params).source_head is None
+    if name == "bert":
+        mean = load("clf")
+        assert mean.source_head is None  # masked-mean features: the classifier would not apply
+        assert "set params.pooling: pooler" in mean.weights.head_note  # and ptbench rank says why
+        # same weights, same state: only the readout tells the two feature sets apart in the cache
+        assert mean.preprocess_info() != bb.preprocess_info()
+
+
 def test_hub_weights_without_cache_fail_fast_naming_the_id(monkeypatch, tmp_path):
     monkeypatch.setenv("HF_HOME", str(tmp_path / "empty-cache"))
     monkeypatch.delenv("PTBENCH_ALLOW_DOWNLOAD", raising=False)

