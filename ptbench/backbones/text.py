@@ -126,9 +126,9 @@ def _keeping_head(load, pooling: str, kept: dict):
 
 
 def _keep_layers(model: nn.Module, n: int, name: str) -> None:
-    """Drop every transformer layer after the first ``n`` (in place), so a depth-truncated
-    checkpoint is one more candidate to rank or fine-tune; its state, hence its feature-cache
-    key, differs from the whole model's."""
+    """Drop every transformer layer after the first ``n`` (in place; none where there are
+    ``n``), so a depth-truncated checkpoint is one more candidate to rank or fine-tune; its
+    state, hence its feature-cache key, differs from the whole model's."""
     stack = model.encoder.layer if hasattr(model, "encoder") else model.h
     if n > len(stack):
         raise PtbenchError(
@@ -155,11 +155,14 @@ def hf_text_backbone(
     def arch():
         return config_fn(len(tok), params.get("size", "small"), tok_path)
 
-    def build():
+    def build():  # random init, or what a checkpoint file loads into: already cut to 'layers'
         cls, kwargs = arch()
         if pooling == "pooler":
             kwargs["add_pooling_layer"] = True
-        return cls(**kwargs)
+        net = cls(**kwargs)
+        if "layers" in params:
+            _keep_layers(net, int(params["layers"]), spec["name"])
+        return net
 
     kept: dict = {"head": {}, "note": ""}  # a sequence classifier's head (see _keeping_head)
     hub = _keeping_head(AutoModel.from_pretrained, pooling, kept)
@@ -173,7 +176,7 @@ def hf_text_backbone(
         from_dir=from_dir,
     )
     info.head, info.head_note = info.head or kept["head"], kept["note"]
-    if "layers" in params:
+    if "layers" in params:  # a hub, package or saved-directory model comes whole
         _keep_layers(model, int(params["layers"]), spec["name"])
     if pooling == "last" and tok.pad_token is None:
         tok.pad_token = tok.eos_token
