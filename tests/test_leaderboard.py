@@ -345,3 +345,26 @@ def test_job_memory_measures_each_job_above_its_start(kernel_peak):
     small = torch.ones(2**18)  # 1 MiB
     assert m.peak_mb() < 32
     del big, small
+
+
+def test_backbones_that_differ_only_in_params_are_told_apart_in_every_view(store):
+    """Two sizes of one network (MiniLM at 3 and at 6 layers; a recipe run for 1 and for 3
+    epochs) are two rows a reader can tell apart, not two identical-looking ones; a backbone
+    with no such twin keeps its short name."""
+    tracker, tmp = store
+    backbones = [
+        {"name": "test_efficientnet", "weights": "none", "params": {"input_size": 16}},
+        {"name": "test_efficientnet", "weights": "none", "params": {"input_size": 24}},
+        {"name": "efficientnet_lite0", "weights": "none", "params": {"input_size": 32}},
+    ]
+    axes = TINY["axes"] | {"backbones": backbones, "strategies": ["linear_probe"], "regularizers": ["none"]}
+    cells = expand(load_suite(write_suite(tmp / "twins.yaml", name="twins", axes=axes)))
+    for i, cell in enumerate(cells):
+        record(tracker, cell, [0.5], [{"test_accuracy": 0.6 + i / 10}, {"test_accuracy": 0.61 + i / 10}])
+    boards = build_leaderboard(tracker.uri, "twins")
+    names = ["test_efficientnet(input_size=16)", "test_efficientnet(input_size=24)", "efficientnet_lite0"]
+    for view in ("generalization", "cost"):
+        rows = boards[0].views[view]
+        assert sorted(rows["backbone"]) == sorted(names) and set(rows["weights"]) == {"none"}, view
+    md = outputs(boards, tmp, "twins")["md"]
+    assert all(n in md for n in names)

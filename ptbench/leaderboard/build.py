@@ -17,10 +17,8 @@ import pandas as pd
 
 from ptbench.errors import PtbenchError
 from ptbench.jobs import of_best
-from ptbench.leaderboard.stats import ci95, significantly_worse
-from ptbench.schema import matches
+from ptbench.leaderboard.views import CELL_COLS, board_views, metric_column, unfinished_view
 
-CELL_COLS = ["backbone", "weights", "strategy", "regularizer"]
 PARAM = {"backbone": "backbone.name", "weights": "backbone.weights"}  # column → MLflow param
 
 
@@ -42,11 +40,6 @@ def _num(v) -> float:
         return float(v)
     except (TypeError, ValueError):
         return math.nan
-
-
-def _metric(df: pd.DataFrame, name: str) -> pd.Series:
-    col = f"metrics.{name}"
-    return df[col].astype(float) if col in df else pd.Series(math.nan, index=df.index)
 
 
 def build_boards(df: pd.DataFrame, reference: dict[str, str] | None = None) -> list[Board]:
@@ -81,7 +74,7 @@ def _of_best(finals: pd.DataFrame, cells: pd.DataFrame) -> pd.DataFrame:
     have found a better configuration, whose final runs replace the earlier ones."""
     if finals.empty or "run_id" not in cells or "tags.mlflow.parentRunId" not in finals:
         return finals
-    best = dict(zip(cells["run_id"], _metric(cells, "best_trial"), strict=True))
+    best = dict(zip(cells["run_id"], metric_column(cells, "best_trial"), strict=True))
     source = finals.get("tags.ptbench.source_trial", pd.Series(None, index=finals.index))
     keep = [
         of_best(best.get(parent), src)
@@ -124,7 +117,7 @@ def _task_boards(
             if apart
             else []
         )
-        views, more = _views(pd.DataFrame(rows), f, reference)
+        views, more = board_views(pd.DataFrame(_distinct(rows)), f, reference)
         title = f"{task} [split {split}, suite v{version}]" if apart else task
         boards.append(Board(title, views, f, notes + more))
     waiting = [
@@ -138,7 +131,7 @@ def _task_boards(
         trials_done = any(r["trials"] > r["pruned"] + r["failed"] for r in waiting)
         boards.append(Board(task, {}, tf.iloc[0:0], [_NO_FINALS[trials_done]]))
     if waiting:
-        boards[0].views["unfinished"] = _unfinished(pd.DataFrame(waiting))
+        boards[0].views["unfinished"] = unfinished_view(pd.DataFrame(_distinct(waiting)))
         if boards[0].views.keys() != {"unfinished"}:
             boards[0].notes.append(
                 f"{len(waiting)} of {len(tc)} cells have no finished final run; "
@@ -163,7 +156,7 @@ def _cell_row(c: pd.Series, f: pd.DataFrame, trials: pd.DataFrame, failed: pd.Da
     direction, metric = _objective(c)
     val_best = _num(c.get(f"metrics.best_{metric}"))
     if math.isnan(val_best) and not t.empty:
-        vals = _metric(t[states == "complete"], metric).dropna()
+        vals = metric_column(t[states == "complete"], metric).dropna()
         val_best = (vals.max() if direction == "maximize" else vals.min()) if len(vals) else math.nan
     bad = failed[failed["params.cell_hash"] == h] if not failed.empty else failed
     row = {col: c.get(f"params.{PARAM.get(col, col)}") for col in CELL_COLS}
@@ -177,9 +170,23 @@ def _cell_row(c: pd.Series, f: pd.DataFrame, trials: pd.DataFrame, failed: pd.Da
         "finals_failed": int((bad.get("tags.ptbench.kind", pd.Series(dtype=str)) == "final").sum()),
         "state": _state(c),
         "error": _error(bad),
-        "_test": _metric(f, "test_accuracy").tolist(),
+        "_test": metric_column(f, "test_accuracy").tolist(),
+        "_label": c.get("params.backbone"),  # the grid's full label: name(params)@source
     }
     return row
+
+
+def _distinct(rows: list[dict]) -> list[dict]:
+    """Backbones that differ only in params or in a recipe's settings (MiniLM at 3 and at 6
+    layers; one pre-training run for 1 and for 3 epochs) would read as one in the backbone and
+    weights columns: those rows show the grid's full label, split at its '@', instead."""
+    labels: dict[tuple, set] = {}
+    for r in rows:
+        labels.setdefault((r["backbone"], r["weights"]), set()).add(r["_label"])
+    for r in rows:
+        if len(labels[(r["backbone"], r["weights"])]) > 1 and isinstance(r["_label"], str):
+            r["backbone"], _, r["weights"] = r["_label"].partition("@")
+    return rows
 
 
 def _objective(c: pd.Series) -> tuple[str, str]:
@@ -215,187 +222,3 @@ def _error(bad: pd.DataFrame) -> str:
     (top, n), others = errors.most_common(1)[0], len(errors) - 1
     more = f"; +{others} other error{'s' if others > 1 else ''}" if others else ""
     return top + (f" (×{n})" if n > 1 else "") + more
-
-
-def _unfinished(w: pd.DataFrame) -> pd.DataFrame:
-    cols = ["state", "val_best", "trials", "pruned", "failed", "finals_failed", "error", "cell"]
-    return w[CELL_COLS + cols].sort_values(["val_best", "cell"], ascending=[False, True], na_position="last")
-
-
-def _present(f: pd.DataFrame) -> list[str]:
-    """Metric columns with at least one value in these runs (other tasks leave theirs empty)."""
-    return [c for c in f.columns if c.startswith("metrics.") and f[c].notna().any()]
-
-
-def cell_mean(f: pd.DataFrame, h: str, name: str) -> float:
-    v = _metric(f[f["params.cell_hash"] == h], name).dropna()
-    return float(v.mean()) if len(v) else math.nan
-
-
-def _generalization(t: pd.DataFrame, f: pd.DataFrame) -> pd.DataFrame:
-    out = t[["backbone", "weights", "strategy", "regularizer", "val_best"]].copy()
-    means, cis = zip(*[ci95(v) for v in t["_test"]], strict=True)
-    out["test_acc"], out["test_acc_ci95"] = means, cis
-    for m in ("test_macro_f1", "test_nll", "test_ece", "test_brier"):
-        out[m.removeprefix("test_")] = [cell_mean(f, h, m) for h in t["cell"]]
-    shifted = sorted(
-        {
-            c.removeprefix("metrics.")
-            for c in _present(f)
-            if c.startswith("metrics.shifted_") and c.endswith("_accuracy")
-        }
-    )
-    for s in shifted:
-        out[s.removesuffix("_accuracy")] = [cell_mean(f, h, s) for h in t["cell"]]
-        out[s.replace("_accuracy", "_gap")] = [
-            cell_mean(f, h, s.replace("_accuracy", "_gap")) for h in t["cell"]
-        ]
-    out["seeds"] = t["seeds"]
-    out["rank"] = out["test_acc"].rank(ascending=False, method="min", na_option="bottom").astype(int)
-    best = t["_test"][out["test_acc"].idxmax()] if out["test_acc"].notna().any() else []
-    out["≈best"] = [_vs_best(v, best) for v in t["_test"]]
-    out["cell"] = t["cell"]
-    return out.sort_values(["rank", "cell"])
-
-
-def _vs_best(values: list[float], best: list[float]) -> str:
-    """'best', '≈' (not significantly worse by Welch's t-test), '' (significantly worse), or
-    'n/a (k seeds)' when either side has fewer than 2 seeds: one seed gives no interval, so
-    nothing can be claimed either way."""
-    a = [x for x in values if x == x]
-    if not a:
-        return ""
-    if values is best:
-        return "best"
-    n = min(len(a), len([x for x in best if x == x]))
-    if n < 2:
-        return f"n/a ({n} seed{'' if n == 1 else 's'})"
-    return "" if significantly_worse(values, best) else "≈"
-
-
-def _robustness(
-    t: pd.DataFrame, f: pd.DataFrame, reference: dict[str, str] | None
-) -> tuple[pd.DataFrame | None, list[str]]:
-    corr = sorted(
-        {
-            c.removeprefix("metrics.")
-            for c in _present(f)
-            if c.startswith("metrics.corr_") and "_s" in c and c.endswith("_accuracy")
-        }
-    )
-    adv = sorted({c.removeprefix("metrics.") for c in _present(f) if c.startswith("metrics.adv_")})
-    if not corr and not adv:
-        return None, []
-    out = t[CELL_COLS].copy()
-    out["clean"] = [cell_mean(f, h, "corr_clean_accuracy") for h in t["cell"]]
-    notes = []
-    if corr:
-        out["corrupted"] = [cell_mean(f, h, "corr_mean_accuracy") for h in t["cell"]]
-        out["relative"] = [cell_mean(f, h, "corr_relative") for h in t["cell"]]
-        ref, note = mce_reference(t, reference)
-        out["mCE"] = _mce(t, f, corr, ref)
-        notes.append(note)
-    for a in adv:
-        out[a.removeprefix("adv_").removesuffix("_accuracy")] = [cell_mean(f, h, a) for h in t["cell"]]
-    out["cell"] = t["cell"]
-    key = "corrupted" if corr else out.columns[len(CELL_COLS) + 1]
-    return out.sort_values(key, ascending=False), notes
-
-
-def mce_reference(t: pd.DataFrame, reference: dict[str, str] | None) -> tuple[str | None, str]:
-    """The cell whose corruption error normalises mCE, and a note that names it. Several cells
-    may match the suite's rule; the choice must not depend on the order the store returns runs
-    in, so: regularizer 'none' first, then by backbone, weights, strategy and regularizer names,
-    then by cell hash."""
-    if not reference:
-        return None, "mCE is left empty: the suite names no robustness.reference cell"
-    rule = "{" + ", ".join(f"{k}: {v}" for k, v in reference.items()) + "}"
-    rows = [
-        r
-        for r in t[[*CELL_COLS, "cell"]].to_dict("records")
-        if matches(reference, {k: str(r[k]) for k in CELL_COLS})
-    ]
-    if not rows:
-        return None, f"mCE is left empty: no cell with final runs matches the reference rule {rule}"
-    rows.sort(key=lambda r: (str(r["regularizer"]) != "none", *(str(r[k]) for k in (*CELL_COLS, "cell"))))
-    r = rows[0]
-    note = (
-        f"mCE reference: {r['backbone']}@{r['weights']} {r['strategy']} {r['regularizer']} "
-        f"(cell {r['cell']}), matching the rule {rule}"
-    )
-    if len(rows) > 1:
-        note += (
-            f"; {len(rows)} cells match it: the one with regularizer 'none' comes first, then by "
-            "backbone, weights, strategy and regularizer names, then by cell hash"
-        )
-    return r["cell"], note
-
-
-def _mce(t: pd.DataFrame, f: pd.DataFrame, corr: list[str], ref: str | None) -> list[float]:
-    """Corruption error normalised per family by the reference cell, averaged (ImageNet-C mCE)."""
-    if ref is None:
-        return [math.nan] * len(t)
-    families = sorted({c.removeprefix("corr_").rsplit("_s", 1)[0] for c in corr})
-    out = []
-    for h in t["cell"]:
-        ces = []
-        for fam in families:
-            cols = [c for c in corr if c.startswith(f"corr_{fam}_s")]
-            err = sum(1 - cell_mean(f, h, c) for c in cols)
-            ref_err = sum(1 - cell_mean(f, ref, c) for c in cols)
-            ces.append(err / ref_err if ref_err > 0 else math.nan)
-        out.append(sum(ces) / len(ces) if ces else math.nan)
-    return out
-
-
-def _cost(t: pd.DataFrame, f: pd.DataFrame) -> pd.DataFrame:
-    """peak_mem_mb: each final run's own peak (CUDA: allocated; CPU: resident set above the
-    job's start, ptbench/train/memory.py), never the worker's lifetime peak."""
-    out = t[CELL_COLS].copy()
-    out["test_acc"] = [ci95(v)[0] for v in t["_test"]]
-    for m, col in (
-        ("trainable_params", "trainable_params"),
-        ("train_seconds", "train_s"),
-        ("eval_seconds", "eval_s"),
-        ("peak_mem_mb", "peak_mem_mb"),
-    ):
-        out[col] = [cell_mean(f, h, m) for h in t["cell"]]
-    out["trials"], out["pruned"], out["failed"] = t["trials"], t["pruned"], t["failed"]
-    out["cell"] = t["cell"]
-    return out.sort_values("train_s")
-
-
-def _gap(t: pd.DataFrame) -> pd.DataFrame | None:
-    """Pretrained minus random-init test accuracy, per backbone × strategy × regularizer."""
-    acc = {
-        tuple(r[c] for c in CELL_COLS): ci95(v)[0]
-        for r, v in zip(t[CELL_COLS].to_dict("records"), t["_test"], strict=True)
-    }
-    rows = []
-    for (bb, w, s, r), a in acc.items():
-        control = acc.get((bb, "none", s, r))
-        if w != "none" and control is not None:
-            rows.append(
-                {
-                    "backbone": bb,
-                    "weights": w,
-                    "strategy": s,
-                    "regularizer": r,
-                    "pretrained": a,
-                    "random_init": control,
-                    "gap": a - control,
-                }
-            )
-    return pd.DataFrame(rows).sort_values("gap", ascending=False) if rows else None
-
-
-def _views(t: pd.DataFrame, f: pd.DataFrame, reference) -> tuple[dict[str, pd.DataFrame], list[str]]:
-    views = {"generalization": _generalization(t, f)}
-    rob, notes = _robustness(t, f, reference)
-    if rob is not None:
-        views["robustness"] = rob
-    views["cost"] = _cost(t, f)
-    gap = _gap(t)
-    if gap is not None:
-        views["pretrained vs random"] = gap
-    return views, notes

@@ -11,7 +11,7 @@ import re
 
 import pandas as pd
 
-from ptbench.leaderboard.build import cell_mean
+from ptbench.leaderboard.views import cell_mean
 
 TOP = 6  # cells drawn in line plots, best first
 HEIGHT = 380

@@ -1,0 +1,204 @@
+"""The views of one task's board, from its cell rows (``build._cell_row``) and final runs:
+generalization (with the ≈best test), robustness (with mCE), cost, and the pretrained-versus-
+random gap. A NaN metric stays missing, never zero.
+"""
+
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+
+from ptbench.leaderboard.stats import ci95, significantly_worse
+from ptbench.schema import matches
+
+CELL_COLS = ["backbone", "weights", "strategy", "regularizer"]
+
+
+def metric_column(df: pd.DataFrame, name: str) -> pd.Series:
+    col = f"metrics.{name}"
+    return df[col].astype(float) if col in df else pd.Series(math.nan, index=df.index)
+
+
+def unfinished_view(w: pd.DataFrame) -> pd.DataFrame:
+    cols = ["state", "val_best", "trials", "pruned", "failed", "finals_failed", "error", "cell"]
+    return w[CELL_COLS + cols].sort_values(["val_best", "cell"], ascending=[False, True], na_position="last")
+
+
+def _present(f: pd.DataFrame) -> list[str]:
+    """Metric columns with at least one value in these runs (other tasks leave theirs empty)."""
+    return [c for c in f.columns if c.startswith("metrics.") and f[c].notna().any()]
+
+
+def cell_mean(f: pd.DataFrame, h: str, name: str) -> float:
+    v = metric_column(f[f["params.cell_hash"] == h], name).dropna()
+    return float(v.mean()) if len(v) else math.nan
+
+
+def _generalization(t: pd.DataFrame, f: pd.DataFrame) -> pd.DataFrame:
+    out = t[["backbone", "weights", "strategy", "regularizer", "val_best"]].copy()
+    means, cis = zip(*[ci95(v) for v in t["_test"]], strict=True)
+    out["test_acc"], out["test_acc_ci95"] = means, cis
+    for m in ("test_macro_f1", "test_nll", "test_ece", "test_brier"):
+        out[m.removeprefix("test_")] = [cell_mean(f, h, m) for h in t["cell"]]
+    shifted = sorted(
+        {
+            c.removeprefix("metrics.")
+            for c in _present(f)
+            if c.startswith("metrics.shifted_") and c.endswith("_accuracy")
+        }
+    )
+    for s in shifted:
+        out[s.removesuffix("_accuracy")] = [cell_mean(f, h, s) for h in t["cell"]]
+        out[s.replace("_accuracy", "_gap")] = [
+            cell_mean(f, h, s.replace("_accuracy", "_gap")) for h in t["cell"]
+        ]
+    out["seeds"] = t["seeds"]
+    out["rank"] = out["test_acc"].rank(ascending=False, method="min", na_option="bottom").astype(int)
+    best = t["_test"][out["test_acc"].idxmax()] if out["test_acc"].notna().any() else []
+    out["≈best"] = [_vs_best(v, best) for v in t["_test"]]
+    out["cell"] = t["cell"]
+    return out.sort_values(["rank", "cell"])
+
+
+def _vs_best(values: list[float], best: list[float]) -> str:
+    """'best', '≈' (not significantly worse by Welch's t-test), '' (significantly worse), or
+    'n/a (k seeds)' when either side has fewer than 2 seeds: one seed gives no interval, so
+    nothing can be claimed either way."""
+    a = [x for x in values if x == x]
+    if not a:
+        return ""
+    if values is best:
+        return "best"
+    n = min(len(a), len([x for x in best if x == x]))
+    if n < 2:
+        return f"n/a ({n} seed{'' if n == 1 else 's'})"
+    return "" if significantly_worse(values, best) else "≈"
+
+
+def _robustness(
+    t: pd.DataFrame, f: pd.DataFrame, reference: dict[str, str] | None
+) -> tuple[pd.DataFrame | None, list[str]]:
+    corr = sorted(
+        {
+            c.removeprefix("metrics.")
+            for c in _present(f)
+            if c.startswith("metrics.corr_") and "_s" in c and c.endswith("_accuracy")
+        }
+    )
+    adv = sorted({c.removeprefix("metrics.") for c in _present(f) if c.startswith("metrics.adv_")})
+    if not corr and not adv:
+        return None, []
+    out = t[CELL_COLS].copy()
+    out["clean"] = [cell_mean(f, h, "corr_clean_accuracy") for h in t["cell"]]
+    notes = []
+    if corr:
+        out["corrupted"] = [cell_mean(f, h, "corr_mean_accuracy") for h in t["cell"]]
+        out["relative"] = [cell_mean(f, h, "corr_relative") for h in t["cell"]]
+        ref, note = mce_reference(t, reference)
+        out["mCE"] = _mce(t, f, corr, ref)
+        notes.append(note)
+    for a in adv:
+        out[a.removeprefix("adv_").removesuffix("_accuracy")] = [cell_mean(f, h, a) for h in t["cell"]]
+    out["cell"] = t["cell"]
+    key = "corrupted" if corr else out.columns[len(CELL_COLS) + 1]
+    return out.sort_values(key, ascending=False), notes
+
+
+def mce_reference(t: pd.DataFrame, reference: dict[str, str] | None) -> tuple[str | None, str]:
+    """The cell whose corruption error normalises mCE, and a note that names it. Several cells
+    may match the suite's rule; the choice must not depend on the order the store returns runs
+    in, so: regularizer 'none' first, then by backbone, weights, strategy and regularizer names,
+    then by cell hash."""
+    if not reference:
+        return None, "mCE is left empty: the suite names no robustness.reference cell"
+    rule = "{" + ", ".join(f"{k}: {v}" for k, v in reference.items()) + "}"
+    rows = [
+        r
+        for r in t[[*CELL_COLS, "cell"]].to_dict("records")
+        if matches(reference, {k: str(r[k]) for k in CELL_COLS})
+    ]
+    if not rows:
+        return None, f"mCE is left empty: no cell with final runs matches the reference rule {rule}"
+    rows.sort(key=lambda r: (str(r["regularizer"]) != "none", *(str(r[k]) for k in (*CELL_COLS, "cell"))))
+    r = rows[0]
+    note = (
+        f"mCE reference: {r['backbone']}@{r['weights']} {r['strategy']} {r['regularizer']} "
+        f"(cell {r['cell']}), matching the rule {rule}"
+    )
+    if len(rows) > 1:
+        note += (
+            f"; {len(rows)} cells match it: the one with regularizer 'none' comes first, then by "
+            "backbone, weights, strategy and regularizer names, then by cell hash"
+        )
+    return r["cell"], note
+
+
+def _mce(t: pd.DataFrame, f: pd.DataFrame, corr: list[str], ref: str | None) -> list[float]:
+    """Corruption error normalised per family by the reference cell, averaged (ImageNet-C mCE)."""
+    if ref is None:
+        return [math.nan] * len(t)
+    families = sorted({c.removeprefix("corr_").rsplit("_s", 1)[0] for c in corr})
+    out = []
+    for h in t["cell"]:
+        ces = []
+        for fam in families:
+            cols = [c for c in corr if c.startswith(f"corr_{fam}_s")]
+            err = sum(1 - cell_mean(f, h, c) for c in cols)
+            ref_err = sum(1 - cell_mean(f, ref, c) for c in cols)
+            ces.append(err / ref_err if ref_err > 0 else math.nan)
+        out.append(sum(ces) / len(ces) if ces else math.nan)
+    return out
+
+
+def _cost(t: pd.DataFrame, f: pd.DataFrame) -> pd.DataFrame:
+    """peak_mem_mb: each final run's own peak (CUDA: allocated; CPU: resident set above the
+    job's start, ptbench/train/memory.py), never the worker's lifetime peak."""
+    out = t[CELL_COLS].copy()
+    out["test_acc"] = [ci95(v)[0] for v in t["_test"]]
+    for m, col in (
+        ("trainable_params", "trainable_params"),
+        ("train_seconds", "train_s"),
+        ("eval_seconds", "eval_s"),
+        ("peak_mem_mb", "peak_mem_mb"),
+    ):
+        out[col] = [cell_mean(f, h, m) for h in t["cell"]]
+    out["trials"], out["pruned"], out["failed"] = t["trials"], t["pruned"], t["failed"]
+    out["cell"] = t["cell"]
+    return out.sort_values("train_s")
+
+
+def _gap(t: pd.DataFrame) -> pd.DataFrame | None:
+    """Pretrained minus random-init test accuracy, per backbone × strategy × regularizer."""
+    acc = {
+        tuple(r[c] for c in CELL_COLS): ci95(v)[0]
+        for r, v in zip(t[CELL_COLS].to_dict("records"), t["_test"], strict=True)
+    }
+    rows = []
+    for (bb, w, s, r), a in acc.items():
+        control = acc.get((bb, "none", s, r))
+        if w != "none" and control is not None:
+            rows.append(
+                {
+                    "backbone": bb,
+                    "weights": w,
+                    "strategy": s,
+                    "regularizer": r,
+                    "pretrained": a,
+                    "random_init": control,
+                    "gap": a - control,
+                }
+            )
+    return pd.DataFrame(rows).sort_values("gap", ascending=False) if rows else None
+
+
+def board_views(t: pd.DataFrame, f: pd.DataFrame, reference) -> tuple[dict[str, pd.DataFrame], list[str]]:
+    views = {"generalization": _generalization(t, f)}
+    rob, notes = _robustness(t, f, reference)
+    if rob is not None:
+        views["robustness"] = rob
+    views["cost"] = _cost(t, f)
+    gap = _gap(t)
+    if gap is not None:
+        views["pretrained vs random"] = gap
+    return views, notes
