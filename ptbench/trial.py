@@ -260,6 +260,7 @@ class FrozenFeatures:
     # the source classifier's softmax on the train split, where the weights came with one
     train_source: torch.Tensor | None = None
     source_note: str = ""  # why there is none, where the weights say
+    params: int = 0  # the backbone's parameters: what a candidate costs to fine-tune and serve
 
 
 def frozen_features(
@@ -282,5 +283,13 @@ def frozen_features(
         tx, vx = cache.features(bb, bb.encode(data.train.x)), cache.features(bb, bb.encode(data.val.x))
     source = bb.source_head.probs(tx) if bb.source_head is not None else None
     return FrozenFeatures(
-        tx, data.train.y, vx, data.val.y, time.perf_counter() - t0, cache.hits, source, bb.weights.head_note
+        tx,
+        data.train.y,
+        vx,
+        data.val.y,
+        time.perf_counter() - t0,
+        cache.hits,
+        source,
+        bb.weights.head_note,
+        sum(p.numel() for p in bb.parameters()),
     )

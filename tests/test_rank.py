@@ -64,6 +64,12 @@ def test_rank_before_and_after_the_suite_runs(project):
         scored = list(csv.DictReader(f))
     assert len(scored) == 3 and all(float(r["truth_test_accuracy"]) >= 0 and r["logme"] for r in scored)
     assert all(r["leep"] == "" and float(r["features_seconds"]) >= 0 for r in scored)  # n/a: empty
+    # a score is weighed against a size: each backbone's parameter count, as built
+    from ptbench.backbones.build import build_backbone
+
+    size = sum(p.numel() for p in build_backbone(SUITE["axes"]["backbones"][0]).parameters())
+    assert [int(r["params"]) for r in scored] == [size] * 3
+    assert all(r["metrics.rank.params"] == size for r in _runs(project, "rank"))
     with open(project / "results" / "rank_tiny" / "rank_check.csv") as f:
         taus = {r["estimator"]: r for r in csv.DictReader(f)}
     assert set(taus) == {"logme", "hscore", "hscore_shrink", "knn", "probe"}  # LEEP/NCE: none to check

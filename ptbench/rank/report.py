@@ -22,9 +22,9 @@ def _task_table(report: RankReport, task: str) -> list[str]:
     out = [
         f"## {task}",
         "",
-        "| backbone | " + " | ".join(report.estimators) + " | features s | truth (test acc) |",
+        "| backbone | params | " + " | ".join(report.estimators) + " | features s | truth (test acc) |",
     ]
-    out.append("|---" * (len(report.estimators) + 3) + "|")
+    out.append("|---" * (len(report.estimators) + 4) + "|")
     ranks = {n: _ranks([r.scores[n] for r in rows]) for n in report.estimators}
     for i, r in enumerate(rows):
         cells = [
@@ -33,7 +33,10 @@ def _task_table(report: RankReport, task: str) -> list[str]:
         ]
         truth = report.truth.get((task, r.backbone))
         shown = "—" if truth is None else f"{truth:.4f}"
-        out.append(f"| {r.backbone} | " + " | ".join(cells) + f" | {r.seconds['features']:.1f} | {shown} |")
+        size = f"{r.params / 1e6:.1f} M"
+        out.append(
+            f"| {r.backbone} | {size} | " + " | ".join(cells) + f" | {r.seconds['features']:.1f} | {shown} |"
+        )
     return out + ["", *sorted({n for r in rows for n in r.notes}), "", _seconds_line(report, rows)]
 
 
@@ -92,7 +95,7 @@ AGREEMENT = ("tau_w", "tau_w_low", "tau_w_high", "spearman", "top1")
 def _score_rows(report: RankReport) -> list[dict]:
     rows = []
     for r in report.rows:
-        row = {"task": r.task, "backbone": r.backbone}
+        row = {"task": r.task, "backbone": r.backbone, "params": r.params}
         row |= {n: r.scores[n] for n in report.estimators}
         row |= {f"{k}_seconds": v for k, v in r.seconds.items()}
         row |= {"truth_test_accuracy": report.truth.get((r.task, r.backbone)), "imagenet_top1": r.top1}

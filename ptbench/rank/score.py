@@ -22,6 +22,7 @@ class Scored:
     seconds: dict[str, float] = field(default_factory=dict)  # per estimator, and "features"
     notes: list[str] = field(default_factory=list)
     top1: float | None = None  # the published ImageNet top-1 (%) of its weights, where one exists
+    params: int = 0  # the backbone's parameters, to weigh a score against a size
 
 
 @dataclass
@@ -104,7 +105,13 @@ def rank_suite(
     rows = []
     for (task, backbone), (task_spec, bb_spec) in _pairs(suite, only).items():
         feats = frozen_features(bb_spec, task_spec, str(project / "cache"), str(project / "weights"))
-        row = Scored(task, backbone, seconds={"features": feats.seconds}, top1=_published_top1(bb_spec))
+        row = Scored(
+            task,
+            backbone,
+            seconds={"features": feats.seconds},
+            top1=_published_top1(bb_spec),
+            params=feats.params,
+        )
         for n in names:
             row.scores[n], row.seconds[n], note = _score(n, feats)
             row.notes += [note] if note else []
@@ -219,7 +226,7 @@ def _log(tracker, suite: Suite, report: RankReport, project: Path, tags, suite_r
         run = tracker.ensure_run(exp, f"rank {r.backbone}", key, tags, parent=suite_run)
         tracker.log_params(run, {"task": r.task, "backbone": r.backbone})
         metrics = {f"rank.{n}": v for n, v in r.scores.items() if v == v}
-        metrics |= {f"rank.{n}_seconds": s for n, s in r.seconds.items()}
+        metrics |= {f"rank.{n}_seconds": s for n, s in r.seconds.items()} | {"rank.params": r.params}
         tracker.log_metrics(run, metrics)
         tracker.end(run, "FINISHED")
     for (task, n), a in report.checks.items():
