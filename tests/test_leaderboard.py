@@ -368,3 +368,36 @@ def test_backbones_that_differ_only_in_params_are_told_apart_in_every_view(store
         assert sorted(rows["backbone"]) == sorted(names) and set(rows["weights"]) == {"none"}, view
     md = outputs(boards, tmp, "twins")["md"]
     assert all(n in md for n in names)
+
+
+def test_two_checkpoints_of_one_network_each_pair_with_its_random_init_control(store):
+    """Two checkpoints of one network read 'file' in the weights column, so the board shows their
+    full labels; each is still set against the random-init control built as it is, in the
+    pretrained-vs-random view (a row each, not one overwriting the other)."""
+    tracker, tmp = store
+    for folder in ("a", "b"):
+        (tmp / folder).mkdir(exist_ok=True)
+        (tmp / folder / "w.safetensors").write_bytes(b"")
+    spec = {"name": "test_efficientnet", "params": {"input_size": 16}}
+    backbones = [
+        {**spec, "weights": "file", "path": str(tmp / "a" / "w.safetensors")},
+        {**spec, "weights": "file", "path": str(tmp / "b" / "w.safetensors")},
+        {**spec, "weights": "none"},
+    ]
+    axes = TINY["axes"] | {"backbones": backbones, "strategies": ["linear_probe"], "regularizers": ["none"]}
+    cells = expand(load_suite(write_suite(tmp / "ckpts.yaml", name="ckpts", axes=axes)))
+    accs = {"a": 0.8, "b": 0.7, "none": 0.5}
+    for cell in cells:
+        acc = accs[cell.labels["backbone"].split("@")[1].removeprefix("file:").split("/")[0]]
+        record(tracker, cell, [0.5], [{"test_accuracy": acc}, {"test_accuracy": acc + 0.01}])
+    views = build_leaderboard(tracker.uri, "ckpts")[0].views
+    assert sorted(views["generalization"]["weights"]) == [
+        "file:a/w.safetensors",
+        "file:b/w.safetensors",
+        "none",
+    ]
+    gap = views["pretrained vs random"]
+    assert sorted(zip(gap["weights"], gap["gap"].round(3), strict=True)) == [
+        ("file:a/w.safetensors", 0.3),
+        ("file:b/w.safetensors", 0.2),
+    ]

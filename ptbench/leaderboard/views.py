@@ -169,26 +169,18 @@ def _cost(t: pd.DataFrame, f: pd.DataFrame) -> pd.DataFrame:
 
 
 def _gap(t: pd.DataFrame) -> pd.DataFrame | None:
-    """Pretrained minus random-init test accuracy, per backbone × strategy × regularizer."""
-    acc = {
-        tuple(r[c] for c in CELL_COLS): ci95(v)[0]
-        for r, v in zip(t[CELL_COLS].to_dict("records"), t["_test"], strict=True)
-    }
-    rows = []
-    for (bb, w, s, r), a in acc.items():
-        control = acc.get((bb, "none", s, r))
+    """Pretrained minus random-init test accuracy, per backbone × strategy × regularizer. A
+    control pairs with the backbones built as it is — same name and params (the grid label
+    before its '@') — whatever the leaderboard shows for them."""
+    labels = t["_label"] if "_label" in t else pd.Series(None, index=t.index)
+    rows, acc = [], {}
+    for r, label, v in zip(t[CELL_COLS].to_dict("records"), labels, t["_test"], strict=True):
+        arch = label.partition("@")[0] if isinstance(label, str) else r["backbone"]
+        acc[arch, r["weights"], r["strategy"], r["regularizer"]] = (r, ci95(v)[0])
+    for (arch, w, s, reg), (r, a) in acc.items():
+        control = acc.get((arch, "none", s, reg))
         if w != "none" and control is not None:
-            rows.append(
-                {
-                    "backbone": bb,
-                    "weights": w,
-                    "strategy": s,
-                    "regularizer": r,
-                    "pretrained": a,
-                    "random_init": control,
-                    "gap": a - control,
-                }
-            )
+            rows.append(r | {"pretrained": a, "random_init": control[1], "gap": a - control[1]})
     return pd.DataFrame(rows).sort_values("gap", ascending=False) if rows else None
 
 
