@@ -370,10 +370,11 @@ def test_backbones_that_differ_only_in_params_are_told_apart_in_every_view(store
     assert all(n in md for n in names)
 
 
-def test_two_checkpoints_of_one_network_each_pair_with_its_random_init_control(store):
+def test_two_checkpoints_of_one_network_pair_with_their_control_and_match_rules_by_short_name(store):
     """Two checkpoints of one network read 'file' in the weights column, so the board shows their
     full labels; each is still set against the random-init control built as it is, in the
-    pretrained-vs-random view (a row each, not one overwriting the other)."""
+    pretrained-vs-random view (a row each, not one overwriting the other), and a suite's rule
+    (robustness.reference) still matches them by the names it was written with."""
     tracker, tmp = store
     for folder in ("a", "b"):
         (tmp / folder).mkdir(exist_ok=True)
@@ -389,15 +390,16 @@ def test_two_checkpoints_of_one_network_each_pair_with_its_random_init_control(s
     accs = {"a": 0.8, "b": 0.7, "none": 0.5}
     for cell in cells:
         acc = accs[cell.labels["backbone"].split("@")[1].removeprefix("file:").split("/")[0]]
-        record(tracker, cell, [0.5], [{"test_accuracy": acc}, {"test_accuracy": acc + 0.01}])
-    views = build_leaderboard(tracker.uri, "ckpts")[0].views
-    assert sorted(views["generalization"]["weights"]) == [
-        "file:a/w.safetensors",
-        "file:b/w.safetensors",
-        "none",
-    ]
+        finals = [corr(acc, acc - 0.2, acc - 0.3), corr(acc + 0.01, acc - 0.19, acc - 0.29)]
+        record(tracker, cell, [0.5], finals)
+    boards = build_leaderboard(tracker.uri, "ckpts", {"backbone": "test_efficientnet", "weights": "file"})
+    views = boards[0].views
+    files = ["file:a/w.safetensors", "file:b/w.safetensors"]
+    assert sorted(views["generalization"]["weights"]) == [*files, "none"]
     gap = views["pretrained vs random"]
-    assert sorted(zip(gap["weights"], gap["gap"].round(3), strict=True)) == [
-        ("file:a/w.safetensors", 0.3),
-        ("file:b/w.safetensors", 0.2),
-    ]
+    assert sorted(zip(gap["weights"], gap["gap"].round(3), strict=True)) == [(files[0], 0.3), (files[1], 0.2)]
+    mce = dict(zip(views["robustness"]["weights"], views["robustness"]["mCE"], strict=True))
+    assert mce[files[0]] == pytest.approx(1.0) and mce[files[1]] > 1.0  # checkpoint a: the reference
+    assert any(
+        n.startswith("mCE reference: test_efficientnet(input_size=16)@file:a/") for n in boards[0].notes
+    )

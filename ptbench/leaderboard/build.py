@@ -100,6 +100,7 @@ def _task_boards(
 ) -> list[Board]:
     groups = tf.groupby(["split", "version"], dropna=False)
     apart = groups.ngroups > 1
+    clashes = _clashes(tc)
     boards = []
     for (split, version), f in groups:
         rows = [
@@ -117,7 +118,7 @@ def _task_boards(
             if apart
             else []
         )
-        views, more = board_views(pd.DataFrame(_distinct(rows)), f, reference)
+        views, more = board_views(pd.DataFrame(_distinct(rows, clashes)), f, reference)
         title = f"{task} [split {split}, suite v{version}]" if apart else task
         boards.append(Board(title, views, f, notes + more))
     waiting = [
@@ -131,7 +132,7 @@ def _task_boards(
         trials_done = any(r["trials"] > r["pruned"] + r["failed"] for r in waiting)
         boards.append(Board(task, {}, tf.iloc[0:0], [_NO_FINALS[trials_done]]))
     if waiting:
-        boards[0].views["unfinished"] = unfinished_view(pd.DataFrame(_distinct(waiting)))
+        boards[0].views["unfinished"] = unfinished_view(pd.DataFrame(_distinct(waiting, clashes)))
         if boards[0].views.keys() != {"unfinished"}:
             boards[0].notes.append(
                 f"{len(waiting)} of {len(tc)} cells have no finished final run; "
@@ -173,18 +174,25 @@ def _cell_row(c: pd.Series, f: pd.DataFrame, trials: pd.DataFrame, failed: pd.Da
         "_test": metric_column(f, "test_accuracy").tolist(),
         "_label": c.get("params.backbone"),  # the grid's full label: name(params)@source
     }
-    return row
+    # what a suite's rules (robustness.reference) see, whatever the board shows
+    return row | {"_name": row["backbone"], "_weights": row["weights"]}
 
 
-def _distinct(rows: list[dict]) -> list[dict]:
-    """Backbones that differ only in params or in a recipe's settings (MiniLM at 3 and at 6
-    layers; one pre-training run for 1 and for 3 epochs) would read as one in the backbone and
-    weights columns: those rows show the grid's full label, split at its '@', instead."""
+def _clashes(tc: pd.DataFrame) -> set[tuple]:
+    """(name, weights) pairs that more than one backbone of the task shares: MiniLM at 3 and at
+    6 layers, one pre-training recipe run for 1 and for 3 epochs."""
     labels: dict[tuple, set] = {}
+    for _, c in tc.iterrows():
+        key = (c.get("params.backbone.name"), c.get("params.backbone.weights"))
+        labels.setdefault(key, set()).add(c.get("params.backbone"))
+    return {k for k, v in labels.items() if len(v) > 1}
+
+
+def _distinct(rows: list[dict], clashes: set[tuple]) -> list[dict]:
+    """Rows of look-alike backbones show the grid's full label, split at its '@', in the backbone
+    and weights columns — in every view of the board alike — never two identical rows."""
     for r in rows:
-        labels.setdefault((r["backbone"], r["weights"]), set()).add(r["_label"])
-    for r in rows:
-        if len(labels[(r["backbone"], r["weights"])]) > 1 and isinstance(r["_label"], str):
+        if (r["backbone"], r["weights"]) in clashes and isinstance(r["_label"], str):
             r["backbone"], _, r["weights"] = r["_label"].partition("@")
     return rows
 

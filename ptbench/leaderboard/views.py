@@ -113,10 +113,9 @@ def mce_reference(t: pd.DataFrame, reference: dict[str, str] | None) -> tuple[st
     if not reference:
         return None, "mCE is left empty: the suite names no robustness.reference cell"
     rule = "{" + ", ".join(f"{k}: {v}" for k, v in reference.items()) + "}"
+    short = [c for c in ("_name", "_weights") if c in t]  # the names rules see (build._cell_row)
     rows = [
-        r
-        for r in t[[*CELL_COLS, "cell"]].to_dict("records")
-        if matches(reference, {k: str(r[k]) for k in CELL_COLS})
+        r for r in t[[*CELL_COLS, "cell", *short]].to_dict("records") if matches(reference, _rule_labels(r))
     ]
     if not rows:
         return None, f"mCE is left empty: no cell with final runs matches the reference rule {rule}"
@@ -132,6 +131,16 @@ def mce_reference(t: pd.DataFrame, reference: dict[str, str] | None) -> tuple[st
             "backbone, weights, strategy and regularizer names, then by cell hash"
         )
     return r["cell"], note
+
+
+def _rule_labels(r: dict) -> dict[str, str]:
+    """A row as include/exclude-style rules see it: the backbone's name and short weights label
+    (``efficientnet_lite0``, ``none``), even where the board shows a fuller one."""
+    labels = {k: str(r[k]) for k in CELL_COLS}
+    return labels | {
+        "backbone": str(r.get("_name", r["backbone"])),
+        "weights": str(r.get("_weights", r["weights"])),
+    }
 
 
 def _mce(t: pd.DataFrame, f: pd.DataFrame, corr: list[str], ref: str | None) -> list[float]:
