@@ -170,12 +170,12 @@ def _tiny_classifier(name: str, vocab: int):
     import transformers as tf
 
     if name == "gpt2":
-        config = tf.GPT2Config(vocab_size=vocab, n_embd=32, n_layer=1, n_head=2, num_labels=4, pad_token_id=0)
+        config = tf.GPT2Config(vocab_size=vocab, n_embd=32, n_layer=2, n_head=2, num_labels=4, pad_token_id=0)
         return tf.GPT2ForSequenceClassification(config), tf.GPT2Model(config), {}
     config = tf.BertConfig(
         vocab_size=vocab,
         hidden_size=32,
-        num_hidden_layers=1,
+        num_hidden_layers=2,
         num_attention_heads=2,
         intermediate_size=64,
         num_labels=4,
@@ -216,6 +216,8 @@ def test_a_sequence_classifier_keeps_its_head_as_the_source_head(tmp_path, name,
         assert torch.allclose(bb.source_head.probs(bb(ids)), expected, atol=1e-5)
     assert bb.source_head.classes == 4
     assert load("base", **params).source_head is None
+    cut = load("clf", **params, layers=1)  # its head was trained on layer 2's features
+    assert cut.source_head is None and "cut to 1 layers" in cut.weights.head_note
     if name == "bert":
         mean = load("clf")
         assert mean.source_head is None  # masked-mean features: the classifier would not apply

@@ -125,7 +125,7 @@ def _keeping_head(load, pooling: str, kept: dict):
     return go
 
 
-def _keep_layers(model: nn.Module, n: int, name: str) -> None:
+def _keep_layers(model: nn.Module, n: int, name: str) -> int:
     """Drop every transformer layer after the first ``n`` (in place; none where there are
     ``n``), so a depth-truncated checkpoint is one more candidate to rank or fine-tune; its
     state, hence its feature-cache key, differs from the whole model's."""
@@ -134,8 +134,10 @@ def _keep_layers(model: nn.Module, n: int, name: str) -> None:
         raise PtbenchError(
             f"backbone '{name}': params.layers is {n}, but its weights have {len(stack)} layers"
         )
+    depth = len(stack)
     del stack[n:]
     model.config.num_hidden_layers = n
+    return depth
 
 
 def hf_text_backbone(
@@ -177,7 +179,14 @@ def hf_text_backbone(
     )
     info.head, info.head_note = info.head or kept["head"], kept["note"]
     if "layers" in params:  # a hub, package or saved-directory model comes whole
-        _keep_layers(model, int(params["layers"]), spec["name"])
+        n = int(params["layers"])
+        depth = _keep_layers(model, n, spec["name"])
+        if depth > n and info.head:  # trained on the last layer's features, not on layer n's
+            info.head = {}
+            info.head_note = (
+                f"the classifier reads layer {depth}; cut to {n} layers, it would not give the "
+                "source model's predictions"
+            )
     if pooling == "last" and tok.pad_token is None:
         tok.pad_token = tok.eos_token
     bb = Backbone(
