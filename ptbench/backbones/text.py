@@ -140,6 +140,18 @@ def _keep_layers(model: nn.Module, n: int, name: str) -> int:
     return depth
 
 
+def _cut_loaded(model: nn.Module, n: int, name: str, info) -> None:
+    """Cut a loaded model to ``n`` layers; a classifier head it came with read the last layer's
+    features, not layer n's, so it is no longer the source model's and is not kept."""
+    depth = _keep_layers(model, n, name)
+    if depth > n and info.head:
+        info.head = {}
+        info.head_note = (
+            f"the classifier reads layer {depth}; cut to {n} layers, it would not give the "
+            "source model's predictions"
+        )
+
+
 def hf_text_backbone(
     spec: dict[str, Any], config_fn, hub_default: str, pooling: str, package_path=None
 ) -> Backbone:
@@ -179,14 +191,7 @@ def hf_text_backbone(
     )
     info.head, info.head_note = info.head or kept["head"], kept["note"]
     if "layers" in params:  # a hub, package or saved-directory model comes whole
-        n = int(params["layers"])
-        depth = _keep_layers(model, n, spec["name"])
-        if depth > n and info.head:  # trained on the last layer's features, not on layer n's
-            info.head = {}
-            info.head_note = (
-                f"the classifier reads layer {depth}; cut to {n} layers, it would not give the "
-                "source model's predictions"
-            )
+        _cut_loaded(model, int(params["layers"]), spec["name"], info)
     if pooling == "last" and tok.pad_token is None:
         tok.pad_token = tok.eos_token
     bb = Backbone(
