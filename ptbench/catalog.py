@@ -132,4 +132,4 @@ def _count(entry) -> str:
             bb = entry.fn(spec)
         except Exception:
             return "?"
-    return f"{sum(p.numel() for p in bb.parameters()) / 1e6:.2f}M"
+    return f"{sum(p.numel() for p in bb.read_parameters()) / 1e6:.2f}M"

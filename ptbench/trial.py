@@ -178,7 +178,7 @@ def _info(adapted, backbone, data: TaskData) -> dict[str, Any]:
     w = backbone.weights
     info = {
         "trainable_params": adapted.trainable_params,
-        "total_params": sum(p.numel() for p in backbone.parameters()),
+        "total_params": sum(p.numel() for p in backbone.read_parameters()),
         "split_hash": data.split_hash,
         "weights_source": w.source,
         "weights_ref": w.ref,
@@ -291,5 +291,5 @@ def frozen_features(
         cache.hits,
         source,
         bb.weights.head_note,
-        sum(p.numel() for p in bb.parameters()),
+        sum(p.numel() for p in bb.read_parameters()),
     )

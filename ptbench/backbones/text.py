@@ -69,11 +69,13 @@ class HFEncoder(nn.Module):
         return (hidden * m).sum(1) / m.sum(1).clamp(min=1)
 
 
-def _hf_blocks(model: nn.Module) -> list[nn.Module]:
-    """Embeddings, then each transformer layer in order, then any final norm/pooler."""
+def _hf_blocks(model: nn.Module, pooling: str) -> list[nn.Module]:
+    """Embeddings, then each transformer layer in order, then any final norm, and the pooler
+    only where the features are read through it: a hub BERT carries one either way, and as the
+    "last block" under mean pooling it was all that ``train_blocks: 1`` trained."""
     if hasattr(model, "encoder"):  # BERT family
         blocks = [model.embeddings, *model.encoder.layer]
-        if getattr(model, "pooler", None) is not None:
+        if pooling == "pooler" and getattr(model, "pooler", None) is not None:
             blocks.append(model.pooler)
         return blocks
     return [nn.ModuleList([model.wte, model.wpe]), *model.h, model.ln_f]  # GPT-2
@@ -197,7 +199,7 @@ def hf_text_backbone(
     bb = Backbone(
         HFEncoder(model, pooling),
         model.config.hidden_size,
-        _hf_blocks(model),
+        _hf_blocks(model, pooling),
         modality="text",
         encoder=HFTokenizerEncoder(tok, int(params.get("max_len", 64)), tok_ref),
     )

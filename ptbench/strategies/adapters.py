@@ -17,8 +17,9 @@ def bitfit(
     backbone: Backbone, num_classes: int, recipe: Recipe, params: dict[str, Any], cache: FeatureCache
 ) -> Adapted:
     """BitFit: only the backbone's bias terms (and the head) train; every weight stays frozen."""
+    read = {id(p) for p in backbone.read_parameters()}  # not a pooler the features skip
     freeze(backbone)
-    biases = [p for n, p in backbone.named_parameters() if n.endswith("bias")]
+    biases = [p for n, p in backbone.named_parameters() if n.endswith("bias") and id(p) in read]
     for p in biases:
         p.requires_grad_(True)
     head = make_head(backbone, num_classes, recipe.dropout)

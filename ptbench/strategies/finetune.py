@@ -71,7 +71,7 @@ def gradual_unfreeze(
                 p.requires_grad_(True)
 
     groups = [
-        {"params": list(backbone.parameters()), "lr": recipe.lr},  # frozen ones get no grad
+        {"params": backbone.read_parameters(), "lr": recipe.lr},  # frozen ones get no grad
         {"params": list(head.parameters()), "lr": recipe.lr * recipe.head_lr_mult},
     ]
     ad = Adapted(
@@ -79,7 +79,7 @@ def gradual_unfreeze(
         groups,
         backbone.encode,
         backbone.preprocess,
-        anchor=list(backbone.parameters()),
+        anchor=backbone.read_parameters(),
         on_epoch_start=on_epoch_start,
     )
     return ad
