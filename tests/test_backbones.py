@@ -50,6 +50,18 @@ def test_every_seed_family_is_registered():
         assert BACKBONES.get(name).meta["family"] == family
 
 
+def _first_calls(bb, x) -> list[int]:
+    """When each block first runs in a forward pass (the order of its first module's call)."""
+    calls: list[torch.nn.Module] = []
+    hooks = [m.register_forward_pre_hook(lambda m, _: calls.append(m)) for m in bb.modules()]
+    with torch.no_grad():
+        bb(x)
+    for h in hooks:
+        h.remove()
+    order = {id(m): i for i, m in reversed(list(enumerate(calls)))}
+    return [min(order.get(id(m), len(calls)) for m in b.modules()) for b in bb.blocks()]
+
+
 @pytest.mark.parametrize("name", [e.name for e in BACKBONES if e.name not in ("nan_net", "toy_text_encoder")])
 def test_forward_backward_and_blocks(name):
     entry = BACKBONES.get(name)
@@ -61,6 +73,8 @@ def test_forward_backward_and_blocks(name):
     x = bb.encode(RAW[bb.modality]())
     if bb.preprocess is not None:
         x = bb.preprocess(x)
+    first = _first_calls(bb, x)
+    assert first == sorted(first)  # blocks listed in the order the forward pass runs them
     out = bb(x)
     assert out.shape == (2, bb.num_features)
     out.float().pow(2).mean().backward()
@@ -72,6 +86,9 @@ def test_forward_backward_and_blocks(name):
     read = {id(p) for p in params if p.grad is not None}
     assert read <= {id(p) for p in bb.read_parameters()}  # every param it reads, in some block
     assert all(any(id(p) in read for p in b.parameters()) for b in bb.blocks())
+    # ... and the last block is a layer, not a final norm or a mixing weight on its own
+    size = sum(p.numel() for p in bb.read_parameters())
+    assert sum(p.numel() for p in bb.blocks()[-1].parameters()) >= 0.01 * size
     assert len(bb.blocks()) >= 2
 
 

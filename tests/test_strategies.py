@@ -38,7 +38,7 @@ def test_a_loaded_bert_trains_its_top_layer_not_the_pooler_mean_features_skip():
     """all-MiniLM's checkpoint carries BERT's pooler, which masked-mean features never read. As
     the "last block" it was all ``train_blocks: 1`` trained (a probe in disguise), gradual
     unfreezing's first step and llrd's top rate. It is in no block, frozen and uncounted; read
-    through (``pooling: pooler``) it is the last block."""
+    through (``pooling: pooler``) it joins the last layer's block."""
     bb, ad = adapt("partial_finetune", {"train_blocks": 1}, backbone=MINILM)
     model = bb.net.model
     pooler, top = list(model.pooler.parameters()), model.encoder.layer[-1]
@@ -54,7 +54,7 @@ def test_a_loaded_bert_trains_its_top_layer_not_the_pooler_mean_features_skip():
     assert all(p is not model.pooler.dense.bias for p in bitfit)
     pooled = MINILM | {"params": {"pooling": "pooler"}}
     via = adapt("partial_finetune", {"train_blocks": 1}, backbone=pooled)[0]
-    assert via.blocks()[-1] is via.net.model.pooler
+    assert list(via.blocks()[-1]) == [via.net.model.encoder.layer[-1], via.net.model.pooler]
 
 
 def train_once(ad, epochs=1, recipe=None, data=None):

@@ -21,7 +21,7 @@ from torch import nn
 
 from ptbench import optional
 from ptbench.backbones import BACKBONES
-from ptbench.backbones.base import Backbone
+from ptbench.backbones.base import Backbone, with_readout
 from ptbench.backbones.encoders import MelEncoder, Waveform
 from ptbench.backbones.models.mel_cnn import MelCNN
 from ptbench.backbones.models.speaker_lstm import SpeakerLSTM
@@ -79,6 +79,18 @@ def _bundle_model(bundle_name: str):
     return bundle.get_model()
 
 
+def _w2v_blocks(model: nn.Module) -> list[nn.Module]:
+    """In the order they run: the transformer's norm follows the positional convolution where
+    torchaudio applies it first (``layer_norm_first``: the base and hub bundles, and ours), else
+    it reads out the last layer. Listed last either way, it was the "last block" that
+    ``train_blocks: 1`` trained: 128 parameters ahead of every layer."""
+    t = model.encoder.transformer
+    front = [model.feature_extractor, model.encoder.feature_projection, t.pos_conv_embed]
+    if t.layer_norm_first:
+        return [*front[:-1], nn.ModuleList([t.pos_conv_embed, t.layer_norm]), *t.layers]
+    return with_readout([*front, *t.layers], t.layer_norm)
+
+
 def _w2v_backbone(spec: dict[str, Any], full_factory: str, bundle: str) -> Backbone:
     import torchaudio.models as M
 
@@ -90,14 +102,7 @@ def _w2v_backbone(spec: dict[str, Any], full_factory: str, bundle: str) -> Backb
         hub_default=bundle,
     )
     dim = model.encoder.transformer.layers[0].attention.k_proj.in_features
-    blocks = [
-        model.feature_extractor,
-        model.encoder.feature_projection,
-        model.encoder.transformer.pos_conv_embed,
-        *model.encoder.transformer.layers,
-    ]
-    rest = [m for m in (getattr(model.encoder.transformer, "layer_norm", None),) if m is not None]
-    bb = Backbone(W2VEncoder(model), dim, [*blocks, *rest], modality="audio", encoder=Waveform())
+    bb = Backbone(W2VEncoder(model), dim, _w2v_blocks(model), modality="audio", encoder=Waveform())
     bb.weights = info
     bb.weights_module = model
     return bb

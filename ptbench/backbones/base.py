@@ -36,6 +36,14 @@ class Preprocess:
         return ((x - mean) / std).contiguous(memory_format=torch.channels_last)
 
 
+def with_readout(blocks: list[nn.Module], *readout: nn.Module) -> list[nn.Module]:
+    """``blocks`` with the small modules that read the last one out (a final norm, BERT's
+    pooler, ELMo's scalar mix) joined to it: as blocks of their own, "train the last block"
+    (partial_finetune, gradual_unfreeze's first step, llrd's top rate) trained only them —
+    GPT-2's 256-parameter final norm, ELMo's three mixing weights."""
+    return [*blocks[:-1], nn.ModuleList([blocks[-1], *readout])] if readout else blocks
+
+
 @dataclass
 class WeightsInfo:
     source: str = "none"

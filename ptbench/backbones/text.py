@@ -11,7 +11,7 @@ import torch
 from torch import nn
 
 from ptbench.backbones import BACKBONES
-from ptbench.backbones.base import Backbone
+from ptbench.backbones.base import Backbone, with_readout
 from ptbench.backbones.encoders import HashingWordEncoder, HFTokenizerEncoder
 from ptbench.backbones.models.elmo import BiLSTMEncoder
 from ptbench.backbones.weights import hub_guard, resolve
@@ -70,15 +70,14 @@ class HFEncoder(nn.Module):
 
 
 def _hf_blocks(model: nn.Module, pooling: str) -> list[nn.Module]:
-    """Embeddings, then each transformer layer in order, then any final norm, and the pooler
-    only where the features are read through it: a hub BERT carries one either way, and as the
-    "last block" under mean pooling it was all that ``train_blocks: 1`` trained."""
+    """Embeddings, then each transformer layer in order, the last with GPT-2's final norm or
+    BERT's pooler — the pooler only where the features are read through it: a hub BERT carries
+    one either way, and as the last block under mean pooling it was all ``train_blocks: 1``
+    trained."""
     if hasattr(model, "encoder"):  # BERT family
-        blocks = [model.embeddings, *model.encoder.layer]
-        if pooling == "pooler" and getattr(model, "pooler", None) is not None:
-            blocks.append(model.pooler)
-        return blocks
-    return [nn.ModuleList([model.wte, model.wpe]), *model.h, model.ln_f]  # GPT-2
+        pooler = getattr(model, "pooler", None) if pooling == "pooler" else None
+        return with_readout([model.embeddings, *model.encoder.layer], *[pooler] if pooler else [])
+    return with_readout([nn.ModuleList([model.wte, model.wpe]), *model.h], model.ln_f)  # GPT-2
 
 
 def _tokenizer(spec: dict[str, Any], hub_default: str, package_path) -> tuple[Any, str, str]:
@@ -306,7 +305,7 @@ def elmo_bilstm(spec: dict[str, Any]) -> Backbone:
     bb = Backbone(
         net,
         2 * net.embed.embedding_dim,
-        [net.embed, *net.lstms, net.mix],
+        with_readout([net.embed, *net.lstms], net.mix),
         modality="text",
         encoder=HashingWordEncoder(buckets, int(params.get("max_len", 64))),
     )
