@@ -101,7 +101,9 @@ def run_trial(cfg: TrialConfig, on_epoch=None, on_ready=None) -> TrialResult:
         on_epoch_start=adapted.on_epoch_start,
         anchor=adapted.anchor,
     )
-    metrics = dict(res.history[-1]) if res.history else {}
+    metrics = dict(res.kept)  # the returned weights' epoch, not the last one trained
+    if recipe.patience > 0:
+        metrics["best_epoch"] = res.best_epoch
     if res.stopped_early:
         metrics["stopped_epoch"] = len(res.history) - 1
     t0 = time.perf_counter()

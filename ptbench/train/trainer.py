@@ -32,6 +32,13 @@ class FitResult:
     train_seconds: float = 0.0
     examples_seen: int = 0
     stopped_early: bool = False
+    best_epoch: int = -1  # whose weights come back: the best by validation under early stopping
+
+    @property
+    def kept(self) -> dict[str, float]:
+        """The epoch metrics of the weights ``fit`` returns: what a trial must report (the last
+        epoch's, patience epochs past the best, understated every early-stopped trial)."""
+        return self.history[self.best_epoch] if self.history else {}
 
 
 def _optimizer(groups: list[dict[str, Any]], recipe: Recipe) -> torch.optim.Optimizer:
@@ -252,7 +259,7 @@ def fit(
             on_epoch(epoch, metrics)
         if recipe.patience > 0:
             if metrics["val_accuracy"] > best:
-                best, bad_epochs = metrics["val_accuracy"], 0
+                best, bad_epochs, result.best_epoch = metrics["val_accuracy"], 0, epoch
                 best_state = copy.deepcopy(scored.state_dict())
             else:
                 bad_epochs += 1
@@ -263,5 +270,7 @@ def fit(
         net.load_state_dict(lp.ema.module.state_dict())
     if best_state is not None:  # early stopping keeps the best epoch's weights
         net.load_state_dict(best_state)
+    else:
+        result.best_epoch = len(result.history) - 1
     result.train_seconds = time.perf_counter() - start
     return result
