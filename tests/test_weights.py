@@ -226,6 +226,49 @@ def test_a_sequence_classifier_keeps_its_head_as_the_source_head(tmp_path, name,
         assert mean.preprocess_info() != bb.preprocess_info()
 
 
+def _gpt2_dir(root):
+    """A tiny GPT-2 saved with its own byte-level BPE tokenizer, where id 0 is "!" (as in
+    GPT-2's real vocabulary) and the pad is the end-of-text token."""
+    import json
+
+    import transformers as tf
+
+    vocab = {c: i for i, c in enumerate(["!", "w", "o", "Ġ", "g", "r", "e", "a", "t", "<|endoftext|>"])}
+    (root / "vocab.json").write_text(json.dumps(vocab))
+    (root / "merges.txt").write_text("#version: 0.2\n")
+    tf.GPT2Tokenizer(str(root / "vocab.json"), str(root / "merges.txt")).save_pretrained(root / "m")
+    torch.manual_seed(0)
+    config = tf.GPT2Config(vocab_size=10, n_embd=16, n_layer=2, n_head=2, bos_token_id=9, eos_token_id=9)
+    model = tf.GPT2Model(config).eval()
+    model.save_pretrained(root / "m")
+    return root / "m", model
+
+
+@pytest.mark.parametrize("source", ["file", "hub"])
+def test_gpt2_reads_every_real_token_with_its_own_tokenizer(tmp_path, source):
+    """A saved GPT-2 is read with the tokenizer saved beside it (a directory given as a file
+    path once got MiniLM's WordPiece ids), and "!" — id 0 in GPT-2's vocabulary — is a token,
+    not padding: the features are the model's own last state of the unpadded text, also after
+    a token dropped mid-text."""
+    from ptbench.backbones.build import build_backbone
+
+    path, model = _gpt2_dir(tmp_path)
+    where = {"path": str(path)} if source == "file" else {"id": str(path)}
+    bb = build_backbone({"name": "gpt2", "weights": source, **where, "params": {"max_len": 16}}).eval()
+    text = ["wow! great", "wow!"]
+    ids = bb.encode(text)
+    assert ids[0, :10].tolist() == [1, 2, 1, 0, 3, 4, 5, 6, 7, 8] and bb.encoder.pad_id == 9
+    with torch.no_grad():
+        for row, n in ((0, 10), (1, 4)):
+            own = model(input_ids=ids[row : row + 1, :n]).last_hidden_state[0, -1]
+            assert torch.allclose(bb(ids)[row], own, atol=1e-5)
+        holed = ids[:1].clone()
+        holed[0, 2] = bb.encoder.pad_id  # token dropout's hole: the last real token is still read
+        mask = (holed[:, :10] != 9).long()
+        own = model(input_ids=holed[:, :10], attention_mask=mask).last_hidden_state[0, -1]
+        assert torch.allclose(bb(holed)[0], own, atol=1e-5)
+
+
 def test_hub_weights_without_cache_fail_fast_naming_the_id(monkeypatch, tmp_path):
     monkeypatch.setenv("HF_HOME", str(tmp_path / "empty-cache"))
     monkeypatch.delenv("PTBENCH_ALLOW_DOWNLOAD", raising=False)

@@ -20,13 +20,16 @@ class HFTokenizerEncoder:
         self.tok, self.max_len, self.ref = tokenizer, max_len, ref
         self.vocab_size = len(tokenizer)
         self.mask_id = tokenizer.mask_token_id if tokenizer.mask_token_id is not None else 1
+        # what marks padding: the tokenizer's own pad (GPT-2's is its end-of-text token; its id 0
+        # is "!", which a fixed 0 masked out of every text that has one)
+        self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
 
     def __call__(self, texts: list[str]) -> torch.Tensor:
         out = self.tok(
             list(texts), padding="max_length", truncation=True, max_length=self.max_len, return_tensors="pt"
         )
         ids = out["input_ids"]
-        ids[out["attention_mask"] == 0] = 0  # 0 marks padding for every text backbone
+        ids[out["attention_mask"] == 0] = self.pad_id
         return ids
 
     def to_dict(self) -> dict[str, Any]:
@@ -42,6 +45,7 @@ class HashingWordEncoder:
         self.buckets, self.max_len = buckets, max_len
         self.vocab_size = buckets + 1
         self.mask_id = buckets  # reserved: hashed words land in 1..buckets-1
+        self.pad_id = 0
 
     def __call__(self, texts: list[str]) -> torch.Tensor:
         ids = torch.zeros(len(texts), self.max_len, dtype=torch.long)

