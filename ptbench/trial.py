@@ -8,11 +8,13 @@ Search trials get train and val only; test and shifted sets exist only for final
 from __future__ import annotations
 
 import json
+import random
 import time
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
+import numpy as np
 import torch
 
 from ptbench.errors import PtbenchError
@@ -82,11 +84,8 @@ def run_trial(cfg: TrialConfig, on_epoch=None, on_ready=None) -> TrialResult:
     train = type(data.train)(adapted.encode(data.train.x), data.train.y)
     val = type(data.val)(adapted.encode(data.val.x), data.val.y)
     encode_seconds = time.perf_counter() - enc
-    if recipe.augment:
-        from ptbench.regularizers.augment import build_augmenter
-
-        recipe.augmenter = build_augmenter(backbone.modality, train.x[:1], recipe.augment, cfg.seed)
-    torch.manual_seed(cfg.seed)
+    _augmenter(recipe, backbone, train.x[:1], cfg.seed)
+    _seed(cfg.seed)
     res = fit(
         adapted.model,
         adapted.param_groups,
@@ -101,11 +100,7 @@ def run_trial(cfg: TrialConfig, on_epoch=None, on_ready=None) -> TrialResult:
         on_epoch_start=adapted.on_epoch_start,
         anchor=adapted.anchor,
     )
-    metrics = dict(res.kept)  # the returned weights' epoch, not the last one trained
-    if recipe.patience > 0:
-        metrics["best_epoch"] = res.best_epoch
-    if res.stopped_early:
-        metrics["stopped_epoch"] = len(res.history) - 1
+    metrics = _kept_metrics(res, recipe)
     t0 = time.perf_counter()
     predictions: dict[str, dict[str, list]] = {}
     metrics |= _held_out_metrics(adapted, data, cfg, predictions)
@@ -120,6 +115,33 @@ def run_trial(cfg: TrialConfig, on_epoch=None, on_ready=None) -> TrialResult:
         eval_seconds=time.perf_counter() - t0,
         predictions=predictions,
     )
+
+
+def _seed(seed: int) -> None:
+    """Every generator a trial draws from: torch's, and numpy's and Python's global ones, which
+    timm's Mixup/CutMix (λ, and which of the two) and RandAugment draw from; spawned workers
+    start them from OS entropy, so a seed reproduced nothing of those."""
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def _augmenter(recipe: Recipe, backbone, example: torch.Tensor, seed: int) -> None:
+    if recipe.augment:
+        from ptbench.regularizers.augment import build_augmenter
+
+        pad = getattr(backbone.encoder, "pad_id", 0)  # what token dropout writes and skips
+        recipe.augmenter = build_augmenter(backbone.modality, example, recipe.augment, seed, pad)
+
+
+def _kept_metrics(res, recipe: Recipe) -> dict[str, float]:
+    """The epoch whose weights ``fit`` returned, not the last one trained (early stopping)."""
+    metrics = dict(res.kept)
+    if recipe.patience > 0:
+        metrics["best_epoch"] = res.best_epoch
+    if res.stopped_early:
+        metrics["stopped_epoch"] = len(res.history) - 1
+    return metrics
 
 
 def _recipe(cfg: TrialConfig) -> Recipe:
