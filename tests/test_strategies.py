@@ -10,7 +10,7 @@ import torch
 from conftest import TINY, needs_package
 
 from ptbench.backbones.build import build_backbone
-from ptbench.errors import SuiteError
+from ptbench.errors import SuiteError, TrialError
 from ptbench.regularizers import REGULARIZERS
 from ptbench.search import CellStudy
 from ptbench.strategies import STRATEGIES
@@ -169,6 +169,27 @@ def test_l2_sp_pulls_toward_the_pretrained_weights_not_zero():
     assert out["l2_sp"][0] < 0.5 * out["none"][0]  # stays near the pretrained weights
     assert out["l2_sp"][1] > 0.95 * out["l2_sp"][2]  # ... and is not shrunk toward zero
     assert out["wd"][1] < out["l2_sp"][1]  # unlike weight decay
+
+
+def test_l2_sp_under_lora_pulls_the_adapters_toward_the_pretrained_function():
+    """LoRA freezes the pretrained weights, so L2-SP anchors the adapters at their start (B = 0:
+    exactly the pretrained weights); it once anchored nothing and the searched l2_sp did nothing.
+    A strategy that trains nothing to anchor fails rather than ignore it."""
+    spec = {"name": "bert", "weights": "none", "params": {"max_len": 8}}
+    gen = torch.Generator().manual_seed(0)
+    ids, y = torch.randint(1, 500, (40, 8), generator=gen), torch.randint(0, 2, (40,), generator=gen)
+    drift = {}
+    for l2 in (0.0, 100.0):
+        bb, ad = adapt("lora", {"lora_r": 4, "lora_alpha": 8}, backbone=spec)
+        assert ad.anchor and all("lora_" in n for n, p in bb.named_parameters() if p.requires_grad)
+        start = [p.detach().clone() for p in ad.anchor]
+        recipe = Recipe(lr=1e-2, epochs=3, batch_size=10, l2_sp=l2)
+        fit(ad.model, ad.param_groups, Split(ids, y), Split(ids, y), recipe, num_classes=2, anchor=ad.anchor)
+        drift[l2] = sum(float((p - p0).norm()) for p, p0 in zip(ad.anchor, start, strict=True))
+    assert drift[100.0] < 0.5 * drift[0.0]
+    with pytest.raises(TrialError, match="l2_sp is set"):  # nothing to anchor
+        data = Split(ids, y)
+        fit(ad.model, ad.param_groups, data, data, Recipe(l2_sp=1.0), num_classes=2, anchor=[])
 
 
 def test_ema_keeps_the_averaged_weights():

@@ -81,4 +81,6 @@ def lora(
         {"params": adapters, "lr": recipe.lr},
         {"params": list(head.parameters()), "lr": recipe.lr * recipe.head_lr_mult},
     ]
-    return Adapted(Classifier(backbone, head), groups, backbone.encode, backbone.preprocess)
+    # L2-SP pulls the adapters toward their start, where B = 0 makes the adapted weights the
+    # pretrained ones (without an anchor the searched l2_sp did nothing at all)
+    return Adapted(Classifier(backbone, head), groups, backbone.encode, backbone.preprocess, anchor=adapters)

@@ -143,6 +143,8 @@ class _Loop:
 
 
 def _loop(model, groups, recipe, transform, device, num_classes, steps, anchor) -> _Loop:
+    if recipe.l2_sp > 0 and not anchor:  # a searched value that changes nothing is a silent lie
+        raise TrialError("l2_sp is set, but this strategy trains no weights it could anchor")
     opt = _optimizer(groups, recipe)
     mixer = _mixer(recipe, num_classes)
     if mixer is not None:
