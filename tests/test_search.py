@@ -266,6 +266,29 @@ def test_tied_trials_resolve_to_the_earliest_on_every_storage(storage, tmp_path)
         assert cs.best()[:2] == (1, {"lr": 0.1})
 
 
+def test_two_drivers_claiming_one_seed_at_the_same_moment_run_it_once(tmp_path):
+    """The second driver claims the seed at the worst moment: right after the first driver's
+    claim got its number. Exactly one of the two may run it (when a claim was asked first and
+    labelled after, the second saw no seed on the first, and both ran)."""
+    from ptbench.search.claims import FinalClaims
+
+    first = FinalClaims(default_storage_url(tmp_path), "cell")
+    second = FinalClaims(default_storage_url(tmp_path), "cell")  # another driver's connection
+    storage, rival = first.study._storage, []
+    create = storage.create_new_trial
+
+    def then_the_rival_claims(*args, **kwargs):
+        trial_id = create(*args, **kwargs)
+        if not rival:  # once: the rival's own claim goes straight through
+            rival.append(None)
+            rival[0] = second.claim(0, "job-b", source=3)
+        return trial_id
+
+    storage.create_new_trial = then_the_rival_claims
+    mine = first.claim(0, "job-a", source=3)
+    assert (mine is None) != (rival[0] is None)  # one holds the seed, the other stands down
+
+
 def test_final_claims_name_their_trial_and_older_claims_count_for_none(tmp_path):
     """A claim re-runs one search trial: a better trial found later is claimed afresh. A claim
     from before claims named their trial holds its seed while running, and is done for none."""

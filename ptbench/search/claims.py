@@ -14,6 +14,8 @@ those final runs are counted from their MLflow tag (``ptbench.source_trial``) in
 
 from __future__ import annotations
 
+import time
+
 import optuna
 from optuna.trial import TrialState
 
@@ -40,11 +42,13 @@ class FinalClaims:
     def claim(self, seed: int, job_id: str, source: int) -> optuna.Trial | None:
         """The claim on ``seed`` (re-running search trial ``source``) for ``job_id``, or None when
         another claim holds it."""
-        trial = self.study.ask()
+        # One write: the claim has its seed from the moment it has a number. Asked first and
+        # labelled after, a claim with the lower number could still look seedless to a rival
+        # checking in between — the rival ran, then so did it: one seed, two final runs.
         storage = self.study._storage
-        storage.set_trial_system_attr(trial._trial_id, SOURCE, source)  # before the seed: read with it
-        storage.set_trial_system_attr(trial._trial_id, SEED, seed)
-        storage.set_trial_system_attr(trial._trial_id, JOB, job_id)
+        attrs = {SOURCE: source, SEED: seed, JOB: job_id, lease.BEAT: time.time()}
+        template = optuna.trial.create_trial(state=TrialState.RUNNING, system_attrs=attrs)
+        trial = optuna.Trial(self.study, storage.create_new_trial(self.study._study_id, template))
         lease.beat(self.study, trial._trial_id)
         rivals = [
             t
