@@ -36,9 +36,17 @@ def grid(tmp: Path, name: str, **changes) -> dict[tuple[str, str, str], object]:
     return {(c.labels["task"], c.labels["strategy"], c.labels["regularizer"]): c for c in cells}
 
 
-def record(tracker: Tracker, cell, trials: list, finals: list[dict], failed_finals: list[str] = ()):
+def record(
+    tracker: Tracker,
+    cell,
+    trials: list,
+    finals: list[dict],
+    failed_finals: list[str] = (),
+    again: list[dict] = (),
+):
     """A cell run with its trial and final runs, tagged and closed as the runner and jobs do.
-    ``trials``: a validation accuracy (complete) or an error message (failed), per trial."""
+    ``trials``: a validation accuracy (complete) or an error message (failed), per trial;
+    ``again``: seeds 0, 1, … recorded a second time, later."""
     exp = tracker.experiment(cell.suite)
     suite_run = tracker.ensure_run(exp, cell.suite, {"ptbench.kind": "suite"}, {})
     cell_run = tracker.start_run(
@@ -70,6 +78,10 @@ def record(tracker: Tracker, cell, trials: list, finals: list[dict], failed_fina
         run = job("final", seed, seed)
         tracker.log_metrics(run, {"train_seconds": 1.0 + seed, "peak_mem_mb": 10.0} | metrics)
         tracker.set_tags(run, {"ptbench.state": "complete"})
+        tracker.end(run, "FINISHED")
+    for seed, metrics in enumerate(again):
+        run = job("final", seed, 100 + seed)
+        tracker.log_metrics(run, {"train_seconds": 1.0, "peak_mem_mb": 10.0} | metrics)
         tracker.end(run, "FINISHED")
     for seed, err in enumerate(failed_finals, start=len(finals)):
         run = job("final", seed, seed)
@@ -118,6 +130,26 @@ def test_one_seed_marks_no_cell_close_to_the_best_in_any_format(store):
     for fmt, text in outputs(boards, tmp, "one_seed").items():
         shown = marks(text, fmt)
         assert "≈" not in shown and shown.count("n/a (1 seed)") == 3, fmt
+
+
+def test_a_seed_recorded_twice_counts_once(store):
+    """A worker killed after recording its final run but before closing its claim runs the seed
+    again: the board counts the first run of each seed, not a fourth seed that narrows the
+    interval."""
+    tracker, tmp = store
+    cells = grid(tmp, "twice")
+    for (_, strategy, _reg), cell in cells.items():
+        first = [{"test_accuracy": a} for a in (0.80, 0.82, 0.84)]
+        record(
+            tracker,
+            cell,
+            [0.5],
+            first,
+            again=[{"test_accuracy": 0.99}] if strategy == "full_finetune" else [],
+        )
+    g = generalization(build_leaderboard(tracker.uri, "twice"))
+    assert {r["seeds"] for r in g.values()} == {3}
+    assert g[("full_finetune", "none")]["test_acc"] == g[("linear_probe", "none")]["test_acc"]
 
 
 def test_three_seeds_mark_close_cells_by_welchs_test(store):
@@ -403,3 +435,18 @@ def test_two_checkpoints_of_one_network_pair_with_their_control_and_match_rules_
     assert any(
         n.startswith("mCE reference: test_efficientnet(input_size=16)@file:a/") for n in boards[0].notes
     )
+
+
+def test_rank_runs_outside_any_night_do_not_hide_a_nightly_only_suites_latest_night(store):
+    """A suite that only runs nightly, then ranked (``ptbench rank`` logs outside any night):
+    its leaderboard is still the latest night, not "no cell runs yet"."""
+    from ptbench.leaderboard.load import load_runs
+
+    tracker, _ = store
+    exp = tracker.experiment("nightly_only")
+    for night in ("night-1", "night-2"):
+        suite = tracker.start_run(exp, night, {"ptbench.kind": "suite", "ptbench.night": night})
+        tracker.start_run(exp, "cell", {"ptbench.kind": "cell", "ptbench.night": night}, parent=suite)
+    tracker.start_run(exp, "rank net", {"ptbench.kind": "rank"})
+    runs = load_runs(tracker.uri, "nightly_only")
+    assert set(runs["tags.ptbench.night"]) == {"night-2"} and "cell" in set(runs["tags.ptbench.kind"])

@@ -8,7 +8,7 @@ import threading
 
 from test_tracking import _together
 
-from ptbench.jobs import RunContext, open_record
+from ptbench.jobs import RunContext, once_per_seed, open_record
 from ptbench.search import default_storage_url
 from ptbench.tracking import Tracker, default_tracking_uri
 
@@ -72,3 +72,27 @@ def test_a_record_in_another_experiment_is_not_taken(tmp_path):
         runs.append(open_record(tracker, _ctx(tracker, storage, exp_id), "s-c0ffee", "cell", KEY, {}))
         assert tracker.client.get_run(runs[-1]).info.experiment_id == exp_id
     assert runs[0] != runs[1]
+
+
+def test_once_per_seed_keeps_the_first_run_of_each_seed_of_each_trial():
+    """What the leaderboard, the nightly history and the rank truth average over."""
+
+    def final(run, seed, start, trial="3", parent="cell"):
+        tags = {
+            "tags.ptbench.seed": seed,
+            "tags.ptbench.source_trial": trial,
+            "tags.mlflow.parentRunId": parent,
+        }
+        return {"run_id": run, "start_time": start} | tags
+
+    runs = [
+        final("late", "0", 300),
+        final("first", "0", 100),
+        final("other-seed", "1", 200),
+        final("other-trial", "0", 400, trial="5"),
+        final("other-cell", "0", 500, parent="cell-2"),
+        {"run_id": "old-a", "start_time": 50},  # records without a seed tag all count
+        {"run_id": "old-b", "start_time": 60},
+    ]
+    kept = [r["run_id"] for r in once_per_seed(runs)]
+    assert kept == ["old-a", "old-b", "first", "other-seed", "other-trial", "other-cell"]

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 import pandas as pd
 
 from ptbench.errors import PtbenchError
-from ptbench.jobs import of_best
+from ptbench.jobs import of_best, once_per_seed
 from ptbench.leaderboard.views import CELL_COLS, board_views, metric_column, unfinished_view
 
 PARAM = {"backbone": "backbone.name", "weights": "backbone.weights"}  # column → MLflow param
@@ -51,7 +51,11 @@ def build_boards(df: pd.DataFrame, reference: dict[str, str] | None = None) -> l
     finals = _of_best(finals, cells)
     failed = pd.concat([trials, finals])
     failed = failed[failed["status"] == "FAILED"]
-    finals = finals[finals["status"] == "FINISHED"].copy()
+    finals = finals[finals["status"] == "FINISHED"]
+    if not finals.empty and "run_id" in finals:  # a seed recorded twice counts once
+        kept = {r["run_id"] for r in once_per_seed(finals.to_dict("records"))}
+        finals = finals[finals["run_id"].isin(kept)]
+    finals = finals.copy()
     if finals.empty and cells.empty:
         raise PtbenchError("the suite has no cell runs yet; run 'ptbench run' first")
     finals["split"] = finals.get("tags.ptbench.split_hash", pd.Series("—", index=finals.index))

@@ -19,7 +19,9 @@ def load_runs(tracking_uri: str, suite_name: str, night: str | None = None) -> p
         raise PtbenchError(f"no runs for suite '{suite_name}' in the tracking store; run 'ptbench run' first")
     df = pd.DataFrame(records).assign(experiment_id=tracker.experiment_id(suite_name))
     nights = df.get("tags.ptbench.night", pd.Series(None, index=df.index))
-    if night is None and nights.isna().any():
+    kind = df.get("tags.ptbench.kind", pd.Series(None, index=df.index))
+    # plain runs exist when plain *cells* do: 'ptbench rank' scores outside any night too
+    if night is None and (nights.isna() & kind.isin(["cell", "trial", "final"])).any():
         return df[nights.isna()]
     suites = df[(df.get("tags.ptbench.kind") == "suite") & nights.notna()].sort_values("start_time")
     night = night if night is not None else str(suites["tags.ptbench.night"].iloc[-1])

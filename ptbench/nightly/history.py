@@ -12,7 +12,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from ptbench.jobs import BEST, NIGHT, of_best
+from ptbench.jobs import BEST, NIGHT, of_best, once_per_seed
 
 LABELS = ("backbone", "weights", "task", "strategy", "regularizer")
 _PARAM = {"weights": "backbone.weights"}  # label → the cell run's param, where they differ
@@ -133,7 +133,7 @@ def load_nights(tracker, exp_name: str) -> list[Night]:
                 if k.get("tags.ptbench.kind") == "final"
                 and of_best(c.get("metrics.best_trial"), k.get("tags.ptbench.source_trial"))
             ]
-            finals = [k for k in kids if k["status"] == "FINISHED"]
+            finals = once_per_seed([k for k in kids if k["status"] == "FINISHED"])
             failed = [k for k in kids if k["status"] == "FAILED"]
             cn = _cell_night(c, finals, failed)
             night.cells[cn.labels] = cn
