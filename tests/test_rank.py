@@ -262,3 +262,43 @@ def test_leep_and_nce_say_why_a_backbone_has_no_source_classifier():
         value, _, note = _score(name, FrozenFeatures(x, y, x, y, 0.0, 0, source_note=why))
         assert math.isnan(value) and note == f"{name}: {why}"
     assert not math.isnan(_score("logme", FrozenFeatures(x, y, x, y, 0.0, 0))[0])
+
+
+def test_the_truth_is_each_backbones_best_cell_by_the_suites_objective(tmp_path):
+    """ "Best by validation" follows the suite's objective: with ``val_loss`` to minimize, the
+    cell with the lowest validation loss gives the truth (it read best_val_accuracy, absent
+    there, and took whichever cell the store listed first)."""
+    from ptbench.rank.score import _truth
+    from ptbench.suite import expand, parse_suite
+
+    spec = {
+        **SUITE,
+        "axes": {
+            **SUITE["axes"],
+            "backbones": SUITE["axes"]["backbones"][:1],
+            "strategies": ["full_finetune", "llrd"],
+        },
+        "search": {**SUITE["search"], "objective": {"metric": "val_loss", "direction": "minimize"}},
+    }
+    suite = parse_suite(spec)
+    tracker = Tracker(default_tracking_uri(tmp_path))
+    exp = tracker.experiment(suite.name, tmp_path / "artifacts")
+    for cell, loss, test in zip(expand(suite), (0.5, 0.9), (0.7, 0.9), strict=True):  # best first
+        tags = {"ptbench.kind": "cell", "ptbench.cell_hash": cell.hash}
+        run = tracker.start_run(exp, "cell", tags)
+        labels = {"task": cell.labels["task"], "backbone": cell.labels["backbone"]}
+        tracker.log_params(run, labels | {"strategy.name": cell.strategy["name"]})
+        tracker.log_metrics(run, {"best_val_loss": loss, "best_trial": 0})
+        tracker.end(run)
+        final = tracker.start_run(
+            exp, "final", {"ptbench.kind": "final", "ptbench.source_trial": 0}, parent=run
+        )
+        tracker.log_metrics(final, {"test_accuracy": test})
+        tracker.end(final)
+    assert list(_truth(tracker, suite).values()) == [0.7]
+
+
+def test_equal_scores_share_a_rank():
+    from ptbench.rank.report import _ranks
+
+    assert _ranks([0.5, 0.9, 0.5, float("nan"), 0.1]) == ["2", "1", "2", "—", "4"]

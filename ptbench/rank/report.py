@@ -49,9 +49,10 @@ def _seconds_line(report: RankReport, rows) -> str:
 
 
 def _ranks(values: list[float]) -> list[str]:
-    order = sorted((v, i) for i, v in enumerate(values) if v == v)
-    ranks = {i: len(order) - k for k, (_, i) in enumerate(order)}
-    return [str(ranks[i]) if i in ranks else "—" for i in range(len(values))]
+    """1 = highest; equal scores share their best rank (they were told apart by grid order, as
+    if the score had ordered them)."""
+    known = [v for v in values if v == v]
+    return [str(1 + sum(w > v for w in known)) if v == v else "—" for v in values]
 
 
 def _check_lines(report: RankReport, task: str) -> list[str]:

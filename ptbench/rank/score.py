@@ -9,7 +9,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ptbench.jobs import of_best
+from ptbench.jobs import of_best, once_per_seed
 from ptbench.schema import Suite
 from ptbench.suite import expand, suite_run_key
 
@@ -126,35 +126,43 @@ def rank_suite(
 
 
 def _truth(tracker, suite: Suite) -> dict[tuple[str, str], float]:
-    """(task, backbone) → mean test accuracy of its best fine-tuning cell by validation, among
-    the cells of this grid only (an earlier version's cells — other epochs, another range — are
-    another experiment's truth, even where the labels match)."""
+    """(task, backbone) → mean test accuracy of its best fine-tuning cell by validation (the
+    suite's objective), among the cells of this grid only (an earlier version's cells — other
+    epochs, another range — are another experiment's truth, even where the labels match)."""
     from ptbench.strategies import STRATEGIES
 
     grid = {c.hash for c in expand(suite)}
+    goal = suite.search.objective  # "best by validation" is the suite's objective, not always accuracy
+    sign = 1.0 if goal.direction == "maximize" else -1.0
     records = [r for r in tracker.runs_records(suite.name) if not r.get("tags.ptbench.night")]
     cells = {
         r["run_id"]: r
         for r in records
         if r.get("tags.ptbench.kind") == "cell" and r.get("tags.ptbench.cell_hash") in grid
     }
+    finals = [
+        r
+        for r in records
+        if r.get("tags.ptbench.kind") == "final"
+        and r["status"] == "FINISHED"
+        and of_best(
+            cells.get(r.get("tags.mlflow.parentRunId"), {}).get("metrics.best_trial"),
+            r.get("tags.ptbench.source_trial"),
+        )
+    ]
     tests: dict[str, list[float]] = {}
-    for r in records:
-        cell = cells.get(r.get("tags.mlflow.parentRunId"), {})
-        if (
-            r.get("tags.ptbench.kind") == "final"
-            and r["status"] == "FINISHED"
-            and of_best(cell.get("metrics.best_trial"), r.get("tags.ptbench.source_trial"))
-        ):
-            tests.setdefault(r.get("tags.mlflow.parentRunId"), []).append(
-                float(r.get("metrics.test_accuracy", math.nan))
-            )
+    for r in once_per_seed(finals):
+        tests.setdefault(r.get("tags.mlflow.parentRunId"), []).append(
+            float(r.get("metrics.test_accuracy", math.nan))
+        )
     best: dict[tuple[str, str], tuple[float, float]] = {}
     for run_id, c in cells.items():
         name = c.get("params.strategy.name", "")
         if name not in STRATEGIES or STRATEGIES.get(name).meta.get("features") or run_id not in tests:
             continue  # probes on frozen features are not the truth; cells without finals have none
-        val = float(c.get("metrics.best_val_accuracy", math.nan))
+        val = sign * float(c.get(f"metrics.best_{goal.metric}", math.nan))
+        if val != val:
+            continue  # no best value: it cannot be weighed against the other cells
         key = (c.get("params.task"), c.get("params.backbone"))
         test = sum(tests[run_id]) / len(tests[run_id])
         if key not in best or val > best[key][0]:
