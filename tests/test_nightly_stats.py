@@ -133,3 +133,29 @@ def test_a_nights_best_configuration_is_read_from_tags_and_from_older_params():
     before = _cell_night(base | {"params.best.lr": "0.02", "params.best.epochs": "3"}, [], [])
     assert now.best == {"lr": "0.01", "epochs": "3"}
     assert before.best == {"lr": "0.02", "epochs": "3"}
+
+
+def test_a_pinned_night_that_ran_the_cell_otherwise_is_no_baseline():
+    """Pinned to a night whose cell had another data split, tonight is "changed" since it —
+    not "regressed" against its value while the rolling nights (the same split) agree."""
+    from ptbench.nightly.compare import Baseline, compare
+    from ptbench.nightly.history import CellNight, Night
+    from ptbench.schema import Nightly
+
+    labels = ("digits", "net", "full_finetune", "none")
+    ident = {"cell_hash": "h", "suite_version": "1", "split_hash": "s2", "weights_sha256": "w"}
+
+    def night(i: int, acc: float, split: str = "s2") -> Night:
+        cell = CellNight(
+            labels, ident | {"split_hash": split}, "finished", [0, 1], {"test_accuracy": [acc, acc]}
+        )
+        return Night(f"night-{i}", f"run-{i}", i, "FINISHED", {}, {}, {labels: cell})
+
+    pinned, rolling = night(0, 0.95, split="s1"), [night(i, 0.80 + i / 1000) for i in range(1, 6)]
+    tonight = night(9, 0.80)
+    found = compare(None, tonight, Baseline([pinned], rolling, pinned=True), Nightly())
+    assert [(f.status, f.metric) for f in found] == [("changed", "—")]
+    assert "data split hash s1 → s2" in found[0].detail
+    same = night(0, 0.95)  # pinned on the same split: compared with its value, and far below it
+    found = compare(None, tonight, Baseline([same], rolling, pinned=True), Nightly())
+    assert next(f for f in found if f.metric == "test_accuracy").baseline == pytest.approx(0.95)

@@ -114,6 +114,10 @@ def _compare_cell(tracker, cell: CellNight, base: Baseline, cfg: Nightly) -> lis
         status = "failed" if any(n.cells[cell.labels].state == "finished" for n in had) else "new"
         return [Finding(cell.name, "—", status, detail=cell.error or f"no finished final run ({cell.state})")]
     paired, history = _comparable(cell, base.paired), _comparable(cell, base.history)
+    pinned_change = _changed(cell, base.paired) if base.pinned and not paired else ""
+    if pinned_change:  # the pinned night ran this cell otherwise: its value is not tonight's baseline
+        detail = f"since the pinned baseline: {pinned_change}"
+        return [Finding(cell.name, "—", "changed", value=cell.mean("test_accuracy"), detail=detail)]
     if not paired and not history:
         change = _changed(cell, base.paired + base.history)
         status, detail = ("changed", change) if change else ("new", "no earlier night of this cell")
@@ -123,7 +127,7 @@ def _compare_cell(tracker, cell: CellNight, base: Baseline, cfg: Nightly) -> lis
     for metric in NIGHTLY_METRICS:
         if math.isnan(cell.mean(metric)):
             continue  # not evaluated by this suite (no corruptions, no attacks, no shifted set)
-        f = _by_history(cell, metric, history, base, cfg)
+        f = _by_history(cell, metric, history, paired[0] if base.pinned and paired else None, cfg)
         if metric in PAIRED and paired:
             if cur is None:  # downloaded once per cell, only when a paired test can run
                 cur, by_night = _preds(tracker, cell), [_preds(tracker, c) for c in paired]
@@ -173,12 +177,12 @@ def _seed_sd(cells: list[CellNight], metric: str) -> float:
     return math.sqrt(ss / dof) if dof else 0.0
 
 
-def _by_history(cell, metric, history: list[CellNight], base: Baseline, cfg: Nightly) -> Finding:
-    """Tonight's cell mean against the comparable previous nights' (``stats.lookback``)."""
+def _by_history(cell, metric, history: list[CellNight], pinned_cell, cfg: Nightly) -> Finding:
+    """Tonight's cell mean against the comparable previous nights' (``stats.lookback``),
+    centred on the pinned night's where one is pinned and comparable."""
     hist = [c.mean(metric) for c in history]
-    value, pinned = cell.mean(metric), None
-    if base.pinned and cell.labels in base.paired[0].cells:
-        pinned = base.paired[0].cells[cell.labels].mean(metric)
+    value = cell.mean(metric)
+    pinned = pinned_cell.mean(metric) if pinned_cell is not None else None
     seeds = max(1, len(cell.metrics.get(metric, [])))
     lb = lookback(hist, value, pinned, floor=_seed_sd(history + [cell], metric) / math.sqrt(seeds))
     f = Finding(cell.name, metric, "no history", value, lb.center, z=lb.z, p=lb.p, test="lookback")
