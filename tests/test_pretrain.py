@@ -10,7 +10,7 @@ import torch
 from conftest import needs_task, ptbench, write_suite
 
 from ptbench.backbones.build import build_backbone
-from ptbench.errors import PtbenchError
+from ptbench.errors import PtbenchError, SuiteError
 from ptbench.pretrain.run import PretrainSpec, pretrain
 from ptbench.tasks import TASKS
 from ptbench.tracking import Tracker, default_tracking_uri
@@ -93,6 +93,29 @@ def test_self_supervised_objectives_lower_their_loss(tmp_path, backbone, objecti
 def test_objective_must_fit_the_modality(tmp_path):
     with pytest.raises(PtbenchError, match="objective 'mlm' does not apply to the image backbone"):
         pretrain(PretrainSpec("test_efficientnet", "mlm", "digits"), tmp_path)
+
+
+def test_next_token_prediction_needs_a_causal_backbone(tmp_path):
+    """BERT's or ELMo's state at a position has read the next token: clm on them would teach
+    copying and log a perplexity near 1. Refused, by ``ptbench pretrain`` and by validation."""
+    from ptbench.suite import parse_suite
+
+    for backbone in ("bert", "elmo_bilstm", "minilm_l6"):
+        with pytest.raises(PtbenchError, match=f"needs a causal backbone .*'{backbone}' reads both"):
+            pretrain(PretrainSpec(backbone, "clm", "digits"), tmp_path)
+    suite = {
+        "name": "clm_bert",
+        "axes": {
+            "backbones": [
+                {"name": "bert", "weights": "run", "pretrain": {"objective": "clm", "task": "digits"}}
+            ],
+            "tasks": ["digits"],
+            "strategies": ["linear_probe"],
+            "regularizers": ["none"],
+        },
+    }
+    with pytest.raises(SuiteError, match=r"pretrain\.objective: objective 'clm' predicts each next token"):
+        parse_suite(suite)
 
 
 def test_fractal_task_is_deterministic():

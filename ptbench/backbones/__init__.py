@@ -11,7 +11,16 @@ BACKBONES = Registry(
     # read by the suite checks, build_backbone (lora_targets), the LoRA strategy and `ptbench ls`;
     # imagenet_top1: the published top-1 (%) of its ImageNet weights, the baseline ptbench rank
     # sets its estimators beside
-    meta_keys=("modality", "family", "weights", "params", "package", "lora_targets", "imagenet_top1"),
+    meta_keys=(
+        "modality",
+        "family",
+        "weights",
+        "params",
+        "package",
+        "lora_targets",
+        "imagenet_top1",
+        "causal",
+    ),
     modules=("ptbench.backbones.images", "ptbench.backbones.text", "ptbench.backbones.audio"),
 )
 

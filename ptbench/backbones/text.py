@@ -291,6 +291,7 @@ def bert(spec: dict[str, Any]) -> Backbone:
     family="GPT",
     params=HF_PARAMS,
     lora_targets=("c_attn",),
+    causal=True,  # each position reads only earlier tokens: what clm pre-training needs
     weights=("none", "hub", "file"),
 )
 def gpt2(spec: dict[str, Any]) -> Backbone:

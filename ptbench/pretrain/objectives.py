@@ -115,7 +115,7 @@ def mlm(backbone: Backbone, data: TaskData, cfg: dict, log: Log) -> list[float]:
     return _token_objective(backbone, data, cfg, log, causal=False)
 
 
-@OBJECTIVES.register("clm", modalities=("text",))
+@OBJECTIVES.register("clm", modalities=("text",), causal=True)
 def clm(backbone: Backbone, data: TaskData, cfg: dict, log: Log) -> list[float]:
     """Causal language modelling: every next token from the ones before it (GPT)."""
     return _token_objective(backbone, data, cfg, log, causal=True)

@@ -82,15 +82,12 @@ def pretrain(
 def _checked_objective(spec: PretrainSpec):
     """The spec's objective entry, once the objective, backbone and task fit one modality."""
     from ptbench.backbones import BACKBONES
-    from ptbench.pretrain import OBJECTIVES
+    from ptbench.pretrain import OBJECTIVES, objective_problem
 
-    entry, objective = BACKBONES.get(spec.backbone), OBJECTIVES.get(spec.objective)
-    modality = entry.meta["modality"]
-    if modality not in objective.meta["modalities"]:
-        raise PtbenchError(
-            f"objective '{spec.objective}' does not apply to the {modality} "
-            f"backbone '{spec.backbone}' (it needs {', '.join(objective.meta['modalities'])})"
-        )
+    objective, modality = OBJECTIVES.get(spec.objective), BACKBONES.get(spec.backbone).meta["modality"]
+    problem = objective_problem(spec.objective, spec.backbone)
+    if problem:
+        raise PtbenchError(problem)
     source_modality = task_modality(spec.task, spec.task_params)
     if source_modality != modality:
         raise PtbenchError(

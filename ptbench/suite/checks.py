@@ -53,7 +53,7 @@ def _backbone_problems(suite: Suite) -> list[str]:
             )
         problems += _param_problems(where, b.params, entry.meta.get("params", {}), "backbone", b.name)
         if b.pretrain is not None:
-            problems += _pretrain_problems(f"{where}.pretrain", b.pretrain, entry.meta["modality"])
+            problems += _pretrain_problems(f"{where}.pretrain", b.pretrain, b.name)
     return problems
 
 
@@ -220,17 +220,19 @@ def _value_problem(known, value) -> str | None:
     return None
 
 
-def _pretrain_problems(where: str, p, modality: str) -> list[str]:
-    from ptbench.pretrain import OBJECTIVES
+def _pretrain_problems(where: str, p, backbone: str) -> list[str]:
+    from ptbench.backbones import BACKBONES
+    from ptbench.pretrain import OBJECTIVES, objective_problem
     from ptbench.tasks import TASKS, task_modality
 
     if p.objective not in OBJECTIVES:
         return [f"{where}.objective: {OBJECTIVES.unknown(p.objective)}"]
     if p.task not in TASKS:
         return [f"{where}.task: {TASKS.unknown(p.task)}"]
-    needs = OBJECTIVES.get(p.objective).meta["modalities"]
-    if modality not in needs:
-        return [f"{where}.objective: '{p.objective}' does not apply to a {modality} backbone"]
+    problem = objective_problem(p.objective, backbone)
+    if problem:
+        return [f"{where}.objective: {problem}"]
+    modality = BACKBONES.get(backbone).meta["modality"]
     if task_modality(p.task, p.task_params) != modality:
         return [f"{where}.task: '{p.task}' is not a {modality} task"]
     return []
