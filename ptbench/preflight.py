@@ -23,9 +23,19 @@ def check_suite_data(cells: list[Cell]) -> None:
 def prepare_weights(suite: Suite, project: Path, tracking_uri: str) -> None:
     """Make (or reuse) every inline pre-training; check that named 'run' weights exist."""
     from ptbench.backbones.build import run_weights_path
+    from ptbench.errors import SuiteError
+    from ptbench.pretrain.leakage import check_recipes
     from ptbench.pretrain.run import pretrain
     from ptbench.suite.grid import pretrain_spec
 
+    recipes = [
+        (f"backbones[{i}].pretrain", {"name": b.pretrain.task, "params": b.pretrain.task_params})
+        for i, b in enumerate(suite.axes.backbones)
+        if b.weights == "run" and b.pretrain is not None
+    ]
+    problems = check_recipes(recipes, [{"name": t.name, "params": t.params} for t in suite.axes.tasks])
+    if problems:  # before any weights are made or reused: they would carry the test set
+        raise SuiteError(problems)
     for bb in suite.axes.backbones:
         if bb.weights != "run":
             continue

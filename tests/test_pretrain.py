@@ -118,6 +118,37 @@ def test_next_token_prediction_needs_a_causal_backbone(tmp_path):
         parse_suite(suite)
 
 
+def test_a_recipe_whose_data_holds_the_suites_test_examples_is_refused(tmp_path):
+    """The suite's own task under another split_seed puts its test examples into the
+    pre-training's train split: refused before any weights are made or reused. The same split
+    params (the suite's train split, seen by fine-tuning anyway) are fine."""
+    from ptbench.errors import SuiteError
+    from ptbench.preflight import prepare_weights
+    from ptbench.pretrain.leakage import check_recipes
+    from ptbench.suite import parse_suite
+
+    task = {"name": "digits", "params": {"train_size": 200, "val_size": 100, "test_size": 100}}
+    other_split = {**task["params"], "split_seed": 1}
+    recipe = {"objective": "supervised", "task": "digits", "task_params": other_split, "epochs": 1}
+    suite = parse_suite(
+        {
+            "name": "leaky",
+            "axes": {
+                "backbones": [{"name": "test_efficientnet", "weights": "run", "pretrain": recipe}],
+                "tasks": [task],
+                "strategies": ["linear_probe"],
+                "regularizers": ["none"],
+            },
+        }
+    )
+    with pytest.raises(
+        SuiteError, match=r"backbones\[0\]\.pretrain: its source task 'digits' trains on \d+ of"
+    ):
+        prepare_weights(suite, tmp_path, default_tracking_uri(tmp_path))
+    assert not (tmp_path / "weights").exists()
+    assert check_recipes([("r", task)], [task]) == []
+
+
 def test_fractal_task_is_deterministic():
     a = TASKS.get("fractals").fn({"classes": 5, "per_class": 10, "size": 16})
     b = TASKS.get("fractals").fn({"classes": 5, "per_class": 10, "size": 16})
