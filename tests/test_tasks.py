@@ -124,3 +124,18 @@ def test_split_hash_changes_with_the_data():
     assert content_hash(x) == content_hash(x.copy())
     assert content_hash(x) != content_hash(x + 1)
     assert content_hash(["a", "b"]) != content_hash(["a", "c"])
+
+
+def test_spoken_digits_keeps_each_utterance_in_one_split(tmp_path, monkeypatch):
+    """Each voice says each digit at two speeds: those twins share a split, or a test clip is
+    nearly a train clip (126 of 200 test clips had their twin in train). Stratified still."""
+    from ptbench.tasks.audio import ACCENTS, SPEEDS, VARIANTS, _by_utterance
+
+    monkeypatch.setenv("PTBENCH_DATA_DIR", str(tmp_path))  # the saved split goes there
+    y = np.tile(np.arange(10), len(ACCENTS) * len(VARIANTS) * len(SPEEDS))  # the synthesis order
+    parts = _by_utterance(y, {"val_size": 150, "test_size": 200})
+    where = {int(i): split for split, idx in parts.items() for i in idx}
+    assert (len(parts["val"]), len(parts["test"]), len(where)) == (150, 200, len(y))
+    twin = {i: i + 10 if (i // 10) % 2 == 0 else i - 10 for i in range(len(y))}  # same voice and digit
+    assert all(where[twin[i]] == split for i, split in where.items())
+    assert sorted(np.bincount(y[parts["test"]])) == [20] * 10  # stratified by digit

@@ -20,7 +20,7 @@ from ptbench.errors import PtbenchError
 from ptbench.files import atomic_path
 from ptbench.params import Param
 from ptbench.tasks import TASKS
-from ptbench.tasks.base import RATE, SHIFTED_SIZE, SPLIT_PARAMS, TaskData, build_task, data_dir
+from ptbench.tasks.base import RATE, SHIFTED_SIZE, SPLIT_PARAMS, TaskData, build_task, data_dir, plan_splits
 
 WORDS = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]
 ACCENTS = ["en-us", "en-gb", "en-gb-scotland", "en-gb-x-rp", "en-029", "en-gb-x-gbclan"]
@@ -127,4 +127,18 @@ def spoken_digits(params: dict) -> TaskData:
     if fl is not None:
         shifted["flite"] = fl
     p = {"val_size": 150, "test_size": 200} | params
-    return build_task("spoken_digits", "audio", WORDS, x, y, p, shifted)
+    return build_task("spoken_digits", "audio", WORDS, x, y, p, shifted, given=_by_utterance(y, p))
+
+
+def _by_utterance(y: np.ndarray, params: dict) -> dict[str, np.ndarray]:
+    """Train/val/test that never split an utterance: each voice says each digit at both
+    speeds, and a clip's other-speed twin in train made its test clip nearly a train clip (126
+    of 200 test clips had one). The stratified split is drawn over utterances (accent, voice,
+    digit), with half of each size (rounded up: an odd size then drops one twin), and each
+    takes its clips at every speed along."""
+    n = len(SPEEDS)
+    clips = np.arange(len(y)).reshape(-1, n, len(WORDS))  # product order: voice, speed, digit
+    units = clips.transpose(0, 2, 1).reshape(-1, n)  # one row per utterance: its clips
+    half = {k: -(-int(v) // n) for k, v in params.items() if k in ("train_size", "val_size", "test_size")}
+    parts = plan_splits("spoken_digits-utterances", y[units[:, 0]], {**params, **half}, None, (75, 100))
+    return {s: np.sort(units[u].ravel()) for s, u in zip(("train", "val", "test"), parts, strict=True)}
