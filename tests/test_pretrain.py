@@ -149,6 +149,30 @@ def test_a_recipe_whose_data_holds_the_suites_test_examples_is_refused(tmp_path)
     assert check_recipes([("r", task)], [task]) == []
 
 
+def test_weights_made_from_files_that_changed_are_not_reused(tmp_path):
+    """The same recipe over the user's folder reuses its weights only while the folder holds
+    the data they were made from (its split hash, in meta.json)."""
+    import numpy as np
+    from PIL import Image
+
+    import ptbench.tasks
+
+    rng = np.random.default_rng(0)
+    for label in ("a", "b"):
+        (tmp_path / "data" / label).mkdir(parents=True)
+        for i in range(12):
+            px = rng.integers(0, 255, (16, 16), dtype=np.uint8)
+            Image.fromarray(px, "L").save(tmp_path / "data" / label / f"{i}.png")
+    task = {"path": str(tmp_path / "data"), "size": 16, "channels": 1, "val_size": 4, "test_size": 4}
+    spec = PretrainSpec("test_efficientnet", "supervised", "image_folder", {"input_size": 16}, task, epochs=1)
+    pretrain(spec, tmp_path)
+    assert pretrain(spec, tmp_path).reused  # the same files: reused
+    Image.fromarray(np.zeros((16, 16), np.uint8), "L").save(tmp_path / "data" / "a" / "0.png")
+    ptbench.tasks._task_data.cache_clear()  # as a new process would read the folder
+    with pytest.raises(PtbenchError, match="were made from other data .*its files changed"):
+        pretrain(spec, tmp_path)
+
+
 def test_fractal_task_is_deterministic():
     a = TASKS.get("fractals").fn({"classes": 5, "per_class": 10, "size": 16})
     b = TASKS.get("fractals").fn({"classes": 5, "per_class": 10, "size": 16})

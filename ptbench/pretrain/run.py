@@ -108,9 +108,17 @@ def _reuse(spec: PretrainSpec, name: str, out: Path) -> PretrainResult | None:
             f"pretrained weights '{name}' already exist with other settings "
             f"({meta_file}); choose another --name"
         )
-    if (out / WEIGHTS_FILE).is_file():
-        return PretrainResult(name, out / WEIGHTS_FILE, meta, reused=True)
-    return None
+    if not (out / WEIGHTS_FILE).is_file():
+        return None
+    if "path" in spec.task_params:  # the user's files: the same settings may now read other data
+        now = load_task({"name": spec.task, "params": spec.task_params}).split_hash
+        if meta.get("split_hash") not in (None, now):
+            raise PtbenchError(
+                f"pretrained weights '{name}' were made from other data (task '{spec.task}' split "
+                f"hash {meta['split_hash'][:12]}, now {now[:12]}: its files changed); delete {out} "
+                "or choose another --name to make them from the data as it is"
+            )
+    return PretrainResult(name, out / WEIGHTS_FILE, meta, reused=True)
 
 
 def _train(spec: PretrainSpec, objective, tracker, run_id: str):
