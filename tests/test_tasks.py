@@ -109,11 +109,12 @@ def test_audio_and_text_trials_run_end_to_end(tmp_path, monkeypatch):
             task,
             {"name": "full_finetune"},
             [],
-            {"lr": 3e-3, "epochs": 3, "batch_size": 16},
+            # 6 epochs: with no test clip's twin in train (the utterance split) 3 were not enough
+            {"lr": 3e-3, "epochs": 6, "batch_size": 16},
             evaluate=("test", "shifted"),
         )
     )
-    assert out.metrics["test_accuracy"] > 0.2  # chance is 0.1
+    assert out.metrics["test_accuracy"] > 0.2  # chance is 0.1 (0.78 measured)
     assert out.info["preprocess"].count("n_mels") == 1
 
 
