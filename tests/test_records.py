@@ -8,7 +8,8 @@ import threading
 
 from test_tracking import _together
 
-from ptbench.jobs import RunContext, once_per_seed, open_record
+from ptbench.finals import once_per_seed
+from ptbench.jobs import RunContext, open_record
 from ptbench.search import default_storage_url
 from ptbench.tracking import Tracker, default_tracking_uri
 

@@ -35,6 +35,7 @@ MODULES = {
     "ptbench.schema": "core",  # the suite file as typed specs, and what its rules match
     "ptbench.cell": "core",  # one resolved grid point, as jobs receive it
     "ptbench.provenance": "core",  # version, git commit and library versions tagged on runs
+    "ptbench.finals": "core",  # which recorded final runs count (best trial, each seed once)
     # data & models
     "ptbench.tasks": "data & models",
     "ptbench.backbones": "data & models",

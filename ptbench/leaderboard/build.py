@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 import pandas as pd
 
 from ptbench.errors import PtbenchError
-from ptbench.jobs import of_best, once_per_seed
+from ptbench.finals import of_best, once_per_seed
 from ptbench.leaderboard.views import CELL_COLS, board_views, metric_column, unfinished_view
 
 PARAM = {"backbone": "backbone.name", "weights": "backbone.weights"}  # column → MLflow param

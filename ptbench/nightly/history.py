@@ -12,7 +12,8 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from ptbench.jobs import BEST, NIGHT, of_best, once_per_seed
+from ptbench.finals import of_best, once_per_seed
+from ptbench.jobs import BEST, NIGHT
 
 LABELS = ("backbone", "weights", "task", "strategy", "regularizer")
 _PARAM = {"weights": "backbone.weights"}  # label → the cell run's param, where they differ

@@ -10,6 +10,7 @@ compared by content (their bytes), so the check holds whatever the tasks are cal
 from __future__ import annotations
 
 import hashlib
+import json
 from typing import Any
 
 from ptbench.tasks.base import Split, TaskData
@@ -34,23 +35,42 @@ def leaked(source: TaskData, downstream: TaskData) -> int:
     """How many of ``downstream``'s test and shifted examples the pre-training trains on (its
     train and validation splits) beyond those the downstream's own train split already holds
     (a corpus's natural duplicates, which its fine-tuning sees as well)."""
-    held = _keys(downstream.test).union(*(_keys(s) for s in downstream.shifted.values()))
-    seen = _keys(source.train) | _keys(source.val)
-    return len((held & seen) - _keys(downstream.train) - _keys(downstream.val))
+    return len(_trained_on(source) & _held_out_only(downstream))
+
+
+def _trained_on(data: TaskData) -> set[bytes]:
+    return _keys(data.train) | _keys(data.val)
+
+
+def _held_out_only(data: TaskData) -> set[bytes]:
+    """Test and shifted examples that its own train and validation splits do not hold."""
+    held = _keys(data.test).union(*(_keys(s) for s in data.shifted.values()))
+    return held - _trained_on(data)
 
 
 def check_recipes(recipes: list[tuple[str, dict[str, Any]]], tasks: list[dict[str, Any]]) -> list[str]:
     """One line per (recipe, downstream task) whose data leaks: ``recipes`` are (where in the
-    suite, source task spec), ``tasks`` the downstream task specs."""
+    suite, source task spec), ``tasks`` the downstream task specs. Each task's examples are
+    hashed once, however many recipes share it."""
     from ptbench.tasks import load_task, task_modality
 
+    if not recipes:
+        return []
+
+    def modality(spec: dict[str, Any]) -> str:
+        return task_modality(spec["name"], spec.get("params", {}))
+
+    def key(spec: dict[str, Any]) -> str:
+        return json.dumps(spec, sort_keys=True)
+
+    held = {key(t): _held_out_only(load_task(t)) for t in tasks}
+    seen: dict[str, set[bytes]] = {}
     problems = []
     for where, source in recipes:
-        modality = task_modality(source["name"], source.get("params", {}))
-        for task in tasks:
-            if task_modality(task["name"], task.get("params", {})) != modality:
-                continue
-            n = leaked(load_task(source), load_task(task))
+        for task in (t for t in tasks if modality(t) == modality(source)):
+            if key(source) not in seen:
+                seen[key(source)] = _trained_on(load_task(source))
+            n = len(seen[key(source)] & held[key(task)])
             if n:
                 problems.append(
                     f"{where}: its source task '{source['name']}' trains on {n} of task "

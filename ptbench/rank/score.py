@@ -9,7 +9,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ptbench.jobs import of_best, once_per_seed
+from ptbench.finals import of_best, once_per_seed
 from ptbench.schema import Suite
 from ptbench.suite import expand, suite_run_key
 

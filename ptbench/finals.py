@@ -1,0 +1,44 @@
+"""Which recorded final runs count for a cell: those of its current best trial, each seed
+once. Shared by the leaderboard, the nightly history and the rank truth, so all three average
+the same runs."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+
+def of_best(best_trial: Any, source_trial: Any) -> bool:
+    """A final run counts for its cell when it re-ran the cell's best trial (a search extended
+    with more trials may have found a better one since); records without either field count."""
+    try:
+        return int(float(best_trial)) == int(float(source_trial))
+    except (TypeError, ValueError, OverflowError):  # missing, None or NaN
+        return True
+
+
+def once_per_seed(finals: list[dict]) -> list[dict]:
+    """Finished final runs (MLflow records), one per (cell, trial, seed): the earliest. A seed
+    can be recorded twice — a worker killed after recording its run but before closing its
+    claim, or two drivers in a store written before claims were atomic — and counted twice it
+    narrows every interval and weighs that seed double in a test. Runs without a seed tag (old
+    records) all count."""
+    seen: set[tuple] = set()
+    out = []
+    for r in sorted(finals, key=_started):
+        seed = r.get("tags.ptbench.seed")
+        key = (r.get("tags.mlflow.parentRunId"), r.get("tags.ptbench.source_trial"), seed)
+        if isinstance(seed, str) and seed != "":
+            if key in seen:
+                continue
+            seen.add(key)
+        out.append(r)
+    return out
+
+
+def _started(record: dict) -> float:
+    try:
+        ms = float(record.get("start_time"))
+    except (TypeError, ValueError):
+        return math.inf
+    return ms if ms == ms else math.inf
