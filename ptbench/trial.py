@@ -73,6 +73,10 @@ def run_trial(cfg: TrialConfig, on_epoch=None, on_ready=None) -> TrialResult:
     data = load_task(cfg.task)
     if not cfg.evaluate:
         data = data.without_held_out()  # the no-leakage rule, enforced where data is handed out
+    elif "corruptions" in cfg.evaluate and data.test is not None:
+        from ptbench.evaluate.robustness import check_corruptions
+
+        check_corruptions(_robustness_settings(cfg)["corruptions"], data.test.x)
     recipe = _recipe(cfg)
     backbone, frozen = _backbone(cfg, recipe)
     cache = _feature_cache(cfg, backbone)
@@ -247,17 +251,24 @@ def _held_out_metrics(adapted, data: TaskData, cfg: TrialConfig, predictions: di
     return metrics
 
 
-def _robustness(adapted, data: TaskData, cfg: TrialConfig) -> dict[str, float]:
-    from ptbench.evaluate.robustness import adversarial_metrics, corruption_metrics, subset
+def _robustness_settings(cfg: TrialConfig) -> dict[str, Any]:
+    """The suite's robustness settings over their defaults (for a bare config); ``corruptions``
+    is the named families, or [] for all that apply."""
     from ptbench.schema import Robustness
 
-    rb = Robustness().model_dump() | cfg.robustness  # the suite's defaults, for a bare config
+    rb = Robustness().model_dump() | cfg.robustness
+    return rb | {"corruptions": [] if rb["corruptions"] == "all" else list(rb["corruptions"])}
+
+
+def _robustness(adapted, data: TaskData, cfg: TrialConfig) -> dict[str, float]:
+    from ptbench.evaluate.robustness import adversarial_metrics, corruption_metrics, subset
+
+    rb = _robustness_settings(cfg)
     out: dict[str, float] = {}
     if "corruptions" in cfg.evaluate:
         x, y = subset(data.test.x, data.test.y, rb["size"], seed=0)
-        names = [] if rb["corruptions"] == "all" else list(rb["corruptions"])
         out |= corruption_metrics(
-            adapted.predict_raw, x, y, data.modality, names, list(rb["severities"]), cfg.seed
+            adapted.predict_raw, x, y, data.modality, rb["corruptions"], list(rb["severities"]), cfg.seed
         )
     if "adversarial" in cfg.evaluate and data.modality in ("image", "audio"):
         x, y = subset(data.test.x, data.test.y, rb["adversarial_size"], seed=0)

@@ -106,3 +106,43 @@ def test_two_runs_of_the_same_final_model_give_identical_robustness_numbers():
     assert len(keys) == 2 * 2 + 3 + 2  # 4 cells, clean/mean/relative, fgsm/pgd
     assert {k: a.metrics[k] for k in keys} == {k: b.metrics[k] for k in keys}
     assert a.metrics["adv_pgd_eps0.03_accuracy"] <= a.metrics["corr_clean_accuracy"] + 1e-9
+
+
+def test_a_colour_only_corruption_is_skipped_on_grey_images_and_refused_when_named(digits):
+    """saturate leaves a grey image as it is: counted, it would add five 'corrupted' accuracies
+    equal to the clean one to every grey task's mean and mCE."""
+    from ptbench.errors import TrialError
+    from ptbench.evaluate.robustness import corruption_metrics
+
+    rgb = digits.expand(-1, 3, -1, -1).clone()
+    assert "saturate" not in names_for("image", digits) and "saturate" in names_for("image", rgb)
+    y = torch.zeros(len(digits), dtype=torch.long)
+
+    def predict(x):
+        return torch.nn.functional.one_hot(torch.zeros(len(x), dtype=torch.long), 10).float()
+
+    out = corruption_metrics(predict, digits, y, "image", [], [1], 0)
+    assert not any("saturate" in k for k in out) and "corr_contrast_s1_accuracy" in out
+    assert "corr_saturate_s1_accuracy" in corruption_metrics(predict, rgb, y, "image", [], [1], 0)
+    with pytest.raises(TrialError, match=r"robustness.corruptions: saturate changes colour images only"):
+        corruption_metrics(predict, digits, y, "image", ["contrast", "saturate"], [1], 0)
+
+
+def test_a_final_run_naming_a_corruption_its_task_cannot_take_fails_before_training():
+    from ptbench.errors import TrialError
+    from ptbench.trial import TrialConfig, run_trial
+
+    cfg = TrialConfig(
+        {"name": "test_efficientnet", "params": {"input_size": 16}},
+        {"name": "digits", "params": {"train_size": 200, "val_size": 100, "test_size": 100}},
+        {"name": "full_finetune"},
+        [],
+        {"lr": 1e-2, "epochs": 2, "batch_size": 25},
+        seed=0,
+        evaluate=("test", "corruptions"),
+        robustness={"corruptions": ["saturate"]},
+    )
+    epochs = []
+    with pytest.raises(TrialError, match="saturate changes colour images only"):
+        run_trial(cfg, on_epoch=lambda e, m: epochs.append(e))
+    assert epochs == []

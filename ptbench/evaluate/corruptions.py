@@ -17,7 +17,8 @@ from torch.nn import functional as F
 from ptbench.registry import Registry
 from ptbench.tasks.base import RATE
 
-CORRUPTIONS = Registry("corruption", meta_keys=("modality", "meaning", "levels"))  # levels: severity 1..5
+# levels: severity 1..5; colour: changes colour images only (a grey image would come back unchanged)
+CORRUPTIONS = Registry("corruption", meta_keys=("modality", "meaning", "levels", "colour"))
 
 
 def _f(x: torch.Tensor) -> torch.Tensor:
@@ -28,8 +29,8 @@ def _u8(x: torch.Tensor) -> torch.Tensor:
     return (x.clamp(0, 1) * 255).round().to(torch.uint8)
 
 
-def _image(name: str, levels: list, meaning: str):
-    return CORRUPTIONS.register(name, modality="image", levels=levels, meaning=meaning)
+def _image(name: str, levels: list, meaning: str, colour: bool = False):
+    return CORRUPTIONS.register(name, modality="image", levels=levels, meaning=meaning, colour=colour)
 
 
 @_image("gaussian_noise", [0.04, 0.08, 0.12, 0.18, 0.26], "noise std (fraction of range)")
@@ -100,11 +101,11 @@ def brightness(x, s, g):
     return _u8(_f(x) + s)
 
 
-@_image("saturate", [0.5, 0.2, 2.5, 5.0, 20.0], "saturation factor (grey images: unchanged)")
+@_image("saturate", [0.5, 0.2, 2.5, 5.0, 20.0], "saturation factor (colour images only)", colour=True)
 def saturate(x, s, g):
     from torchvision.transforms.v2 import functional as TF
 
-    return TF.adjust_saturation(x, s) if x.shape[1] == 3 else x.clone()
+    return TF.adjust_saturation(x, s)
 
 
 @_image("jpeg", [80, 65, 50, 30, 15], "JPEG quality")
@@ -253,5 +254,14 @@ def corrupt(name: str, x, severity: int, seed: int):
     return entry.fn(x, entry.meta["levels"][severity - 1], g)
 
 
-def names_for(modality: str) -> list[str]:
-    return [e.name for e in CORRUPTIONS if e.meta["modality"] == modality]
+def applies(name: str, x) -> bool:
+    """Whether corruption ``name`` changes inputs like ``x``: a colour-only one leaves grey
+    images as they are, and an unchanged copy counted as "corrupted" would inflate the corrupted
+    accuracy and mCE of every grey task."""
+    return not (CORRUPTIONS.get(name).meta.get("colour") and x.shape[1] != 3)
+
+
+def names_for(modality: str, x=None) -> list[str]:
+    """Every family of ``modality``; given inputs ``x``, only those that change them."""
+    names = [e.name for e in CORRUPTIONS if e.meta["modality"] == modality]
+    return names if x is None else [n for n in names if applies(n, x)]

@@ -14,7 +14,8 @@ from collections.abc import Callable
 import torch
 from torch.nn import functional as F
 
-from ptbench.evaluate.corruptions import corrupt, names_for
+from ptbench.errors import TrialError
+from ptbench.evaluate.corruptions import applies, corrupt, names_for
 
 
 def subset(x, y: torch.Tensor, n: int, seed: int):
@@ -23,6 +24,17 @@ def subset(x, y: torch.Tensor, n: int, seed: int):
         return x, y
     idx = torch.randperm(len(y), generator=torch.Generator().manual_seed(seed))[:n].sort().values
     return ([x[i] for i in idx] if isinstance(x, list) else x[idx]), y[idx]
+
+
+def check_corruptions(names: list[str], x) -> None:
+    """Refuse a named corruption that would leave these inputs unchanged (before training, so a
+    misconfigured final run fails in seconds, not after its epochs)."""
+    grey = [n for n in names if not applies(n, x)]
+    if grey:
+        raise TrialError(
+            f"robustness.corruptions: {', '.join(grey)} changes colour images only and this task's "
+            "are grey; leave it out, or use 'all', which skips it where it cannot apply"
+        )
 
 
 def corruption_metrics(
@@ -37,10 +49,11 @@ def corruption_metrics(
     """``corr_<name>_s<k>_accuracy`` per corruption and severity, their mean, and relative
     robustness (mean corrupted accuracy / clean accuracy; NaN, never 0, at clean accuracy 0:
     nothing was there to keep, so the ratio is undefined, and a 0 would rank it least robust)."""
+    check_corruptions(names, x)
     clean = float((predict_raw(x).argmax(1) == y).float().mean())
     out: dict[str, float] = {"corr_clean_accuracy": clean}
     accs = []
-    for name in names or names_for(modality):
+    for name in names or names_for(modality, x):
         for s in severities:
             acc = float((predict_raw(corrupt(name, x, s, seed)).argmax(1) == y).float().mean())
             out[f"corr_{name}_s{s}_accuracy"] = acc
