@@ -179,7 +179,7 @@ class Robustness(Strict):
     pgd_steps: int = Field(10, ge=2)
     adversarial_size: int = Field(200, ge=10)
     # the cell whose corruption error normalises mCE: a rule like include/exclude
-    reference: dict[str, str] = Field(default_factory=dict)
+    reference: Rule = Field(default_factory=dict)
 
     @field_validator("severities")
     @classmethod

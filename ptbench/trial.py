@@ -73,12 +73,9 @@ def run_trial(cfg: TrialConfig, on_epoch=None, on_ready=None) -> TrialResult:
     data = load_task(cfg.task)
     if not cfg.evaluate:
         data = data.without_held_out()  # the no-leakage rule, enforced where data is handed out
-    elif "corruptions" in cfg.evaluate and data.test is not None:
-        from ptbench.evaluate.robustness import check_corruptions
-
-        check_corruptions(_robustness_settings(cfg)["corruptions"], data.test.x)
     recipe = _recipe(cfg)
     backbone, frozen = _backbone(cfg, recipe)
+    _refuse_idle_corruptions(cfg, data, backbone)
     cache = _feature_cache(cfg, backbone)
     adapted = _adapt(cfg, backbone, frozen, data.num_classes, recipe, cache)
     info = _info(adapted, backbone, data)
@@ -253,11 +250,23 @@ def _held_out_metrics(adapted, data: TaskData, cfg: TrialConfig, predictions: di
 
 def _robustness_settings(cfg: TrialConfig) -> dict[str, Any]:
     """The suite's robustness settings over their defaults (for a bare config); ``corruptions``
-    is the named families, or [] for all that apply."""
+    is the named families, or None for all that reach the model."""
     from ptbench.schema import Robustness
 
     rb = Robustness().model_dump() | cfg.robustness
-    return rb | {"corruptions": [] if rb["corruptions"] == "all" else list(rb["corruptions"])}
+    return rb | {"corruptions": None if rb["corruptions"] == "all" else list(rb["corruptions"])}
+
+
+def _refuse_idle_corruptions(cfg: TrialConfig, data: TaskData, backbone) -> None:
+    """A final run whose suite names a corruption this backbone never sees fails before training."""
+    rb = _robustness_settings(cfg)
+    if "corruptions" not in cfg.evaluate or data.test is None or rb["corruptions"] is None:
+        return
+    from ptbench.evaluate.robustness import check_corruptions, families, subset
+
+    x, _ = subset(data.test.x, data.test.y, rb["size"], seed=0)
+    names = families(rb["corruptions"], data.modality)
+    check_corruptions(names, x, list(rb["severities"]), cfg.seed, backbone.encode)
 
 
 def _robustness(adapted, data: TaskData, cfg: TrialConfig) -> dict[str, float]:
@@ -268,7 +277,14 @@ def _robustness(adapted, data: TaskData, cfg: TrialConfig) -> dict[str, float]:
     if "corruptions" in cfg.evaluate:
         x, y = subset(data.test.x, data.test.y, rb["size"], seed=0)
         out |= corruption_metrics(
-            adapted.predict_raw, x, y, data.modality, rb["corruptions"], list(rb["severities"]), cfg.seed
+            adapted.predict_raw,
+            x,
+            y,
+            data.modality,
+            rb["corruptions"],
+            list(rb["severities"]),
+            cfg.seed,
+            encode=adapted.backbone.encode,
         )
     if "adversarial" in cfg.evaluate and data.modality in ("image", "audio"):
         x, y = subset(data.test.x, data.test.y, rb["adversarial_size"], seed=0)

@@ -108,24 +108,49 @@ def test_two_runs_of_the_same_final_model_give_identical_robustness_numbers():
     assert a.metrics["adv_pgd_eps0.03_accuracy"] <= a.metrics["corr_clean_accuracy"] + 1e-9
 
 
-def test_a_colour_only_corruption_is_skipped_on_grey_images_and_refused_when_named(digits):
-    """saturate leaves a grey image as it is: counted, it would add five 'corrupted' accuracies
-    equal to the clean one to every grey task's mean and mCE."""
+def _constant(x):
+    return torch.nn.functional.one_hot(torch.zeros(len(x), dtype=torch.long), 10).float()
+
+
+def test_a_corruption_the_model_never_sees_is_skipped_under_all_and_refused_when_named(digits):
+    """saturate leaves a grey image as it is; counted, it would add five 'corrupted' accuracies
+    equal to the clean one to every grey task's mean, relative robustness and mCE."""
     from ptbench.errors import TrialError
     from ptbench.evaluate.robustness import corruption_metrics
 
     rgb = digits.expand(-1, 3, -1, -1).clone()
-    assert "saturate" not in names_for("image", digits) and "saturate" in names_for("image", rgb)
+    rgb[:, 0] //= 2
     y = torch.zeros(len(digits), dtype=torch.long)
+    out = corruption_metrics(_constant, digits, y, "image", None, [1, 5], 0)
+    assert not any("saturate" in k for k in out)
+    assert len([k for k in out if k.endswith("_s5_accuracy")]) == len(names_for("image")) - 1
+    assert "corr_saturate_s1_accuracy" in corruption_metrics(_constant, rgb, y, "image", None, [1], 0)
+    with pytest.raises(TrialError, match=r"robustness.corruptions: saturate leaves this task's inputs"):
+        corruption_metrics(_constant, digits, y, "image", ["contrast", "saturate"], [1], 0)
 
-    def predict(x):
-        return torch.nn.functional.one_hot(torch.zeros(len(x), dtype=torch.long), 10).float()
 
-    out = corruption_metrics(predict, digits, y, "image", [], [1], 0)
-    assert not any("saturate" in k for k in out) and "corr_contrast_s1_accuracy" in out
-    assert "corr_saturate_s1_accuracy" in corruption_metrics(predict, rgb, y, "image", [], [1], 0)
-    with pytest.raises(TrialError, match=r"robustness.corruptions: saturate changes colour images only"):
-        corruption_metrics(predict, digits, y, "image", ["contrast", "saturate"], [1], 0)
+def test_casing_counts_only_where_the_tokenizer_keeps_case():
+    """A lower-casing tokenizer (ELMo's hashed words, uncased WordPiece) reads a re-cased text as
+    the clean one: casing is no corruption for it, only for cased ones (GPT-2)."""
+    from ptbench.backbones.encoders import HashingWordEncoder
+    from ptbench.evaluate.robustness import corruption_metrics
+
+    y = torch.zeros(len(TEXT), dtype=torch.long)
+    lower = HashingWordEncoder(1000, 16)
+    out = corruption_metrics(_constant, TEXT, y, "text", None, [1, 5], 0, encode=lower)
+    assert "corr_word_swaps_s5_accuracy" in out and not any("casing" in k for k in out)
+    cased = corruption_metrics(_constant, TEXT, y, "text", None, [5], 0)  # raw text: case kept
+    assert "corr_casing_s5_accuracy" in cased
+
+
+def test_a_named_list_applies_to_each_task_only_its_own_modality(digits):
+    from ptbench.evaluate.robustness import corruption_metrics
+
+    y = torch.zeros(len(digits), dtype=torch.long)
+    out = corruption_metrics(_constant, digits, y, "image", ["contrast", "gain"], [1], 0)
+    assert [k for k in out if k.startswith("corr_") and k.endswith("_s1_accuracy")] == [
+        "corr_contrast_s1_accuracy"
+    ]
 
 
 def test_a_final_run_naming_a_corruption_its_task_cannot_take_fails_before_training():
@@ -140,9 +165,9 @@ def test_a_final_run_naming_a_corruption_its_task_cannot_take_fails_before_train
         {"lr": 1e-2, "epochs": 2, "batch_size": 25},
         seed=0,
         evaluate=("test", "corruptions"),
-        robustness={"corruptions": ["saturate"]},
+        robustness={"corruptions": ["contrast", "saturate"]},
     )
     epochs = []
-    with pytest.raises(TrialError, match="saturate changes colour images only"):
+    with pytest.raises(TrialError, match="saturate leaves this task's inputs unchanged"):
         run_trial(cfg, on_epoch=lambda e, m: epochs.append(e))
     assert epochs == []

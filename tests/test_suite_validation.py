@@ -299,3 +299,10 @@ def test_a_checkpoint_glob_is_one_backbone_per_match_each_told_apart(tmp_path):
     assert problems(d) == [
         f"axes.backbones[0].path: '{tmp_path}/nothing*/model.safetensors' matches no checkpoint"
     ]
+
+
+def test_a_corruption_no_task_can_take_and_a_misspelt_mce_reference_are_one_line():
+    out = problems(tiny(robustness={"corruptions": ["contrast", "gain"]}))
+    assert out == ["robustness.corruptions[1]: 'gain' corrupts audio inputs and the suite has no audio task"]
+    out = problems(tiny(robustness={"reference": {"backbone": "test_*", "weight": "none"}}))
+    assert len(out) == 1 and out[0].startswith("robustness.reference.weight")  # not silently ignored

@@ -17,8 +17,7 @@ from torch.nn import functional as F
 from ptbench.registry import Registry
 from ptbench.tasks.base import RATE
 
-# levels: severity 1..5; colour: changes colour images only (a grey image would come back unchanged)
-CORRUPTIONS = Registry("corruption", meta_keys=("modality", "meaning", "levels", "colour"))
+CORRUPTIONS = Registry("corruption", meta_keys=("modality", "meaning", "levels"))  # levels: severity 1..5
 
 
 def _f(x: torch.Tensor) -> torch.Tensor:
@@ -29,8 +28,8 @@ def _u8(x: torch.Tensor) -> torch.Tensor:
     return (x.clamp(0, 1) * 255).round().to(torch.uint8)
 
 
-def _image(name: str, levels: list, meaning: str, colour: bool = False):
-    return CORRUPTIONS.register(name, modality="image", levels=levels, meaning=meaning, colour=colour)
+def _image(name: str, levels: list, meaning: str):
+    return CORRUPTIONS.register(name, modality="image", levels=levels, meaning=meaning)
 
 
 @_image("gaussian_noise", [0.04, 0.08, 0.12, 0.18, 0.26], "noise std (fraction of range)")
@@ -101,11 +100,11 @@ def brightness(x, s, g):
     return _u8(_f(x) + s)
 
 
-@_image("saturate", [0.5, 0.2, 2.5, 5.0, 20.0], "saturation factor (colour images only)", colour=True)
+@_image("saturate", [0.5, 0.2, 2.5, 5.0, 20.0], "saturation factor (colour images only)")
 def saturate(x, s, g):
     from torchvision.transforms.v2 import functional as TF
 
-    return TF.adjust_saturation(x, s)
+    return TF.adjust_saturation(x, s) if x.shape[1] == 3 else x.clone()
 
 
 @_image("jpeg", [80, 65, 50, 30, 15], "JPEG quality")
@@ -183,7 +182,7 @@ def word_swaps(texts, s, g):
     return out
 
 
-@_text("casing", [0.1, 0.25, 0.5, 0.75, 1.0], "fraction of words with random casing")
+@_text("casing", [0.1, 0.25, 0.5, 0.75, 1.0], "fraction of words with random casing (cased tokenizers only)")
 def casing(texts, s, g):
     def flip(word: str) -> str:
         return "".join(c.upper() if _rand(g) < 0.5 else c.lower() for c in word)
@@ -254,14 +253,5 @@ def corrupt(name: str, x, severity: int, seed: int):
     return entry.fn(x, entry.meta["levels"][severity - 1], g)
 
 
-def applies(name: str, x) -> bool:
-    """Whether corruption ``name`` changes inputs like ``x``: a colour-only one leaves grey
-    images as they are, and an unchanged copy counted as "corrupted" would inflate the corrupted
-    accuracy and mCE of every grey task."""
-    return not (CORRUPTIONS.get(name).meta.get("colour") and x.shape[1] != 3)
-
-
-def names_for(modality: str, x=None) -> list[str]:
-    """Every family of ``modality``; given inputs ``x``, only those that change them."""
-    names = [e.name for e in CORRUPTIONS if e.meta["modality"] == modality]
-    return names if x is None else [n for n in names if applies(n, x)]
+def names_for(modality: str) -> list[str]:
+    return [e.name for e in CORRUPTIONS if e.meta["modality"] == modality]

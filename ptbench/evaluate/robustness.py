@@ -15,7 +15,7 @@ import torch
 from torch.nn import functional as F
 
 from ptbench.errors import TrialError
-from ptbench.evaluate.corruptions import applies, corrupt, names_for
+from ptbench.evaluate.corruptions import CORRUPTIONS, corrupt, names_for
 
 
 def subset(x, y: torch.Tensor, n: int, seed: int):
@@ -26,14 +26,36 @@ def subset(x, y: torch.Tensor, n: int, seed: int):
     return ([x[i] for i in idx] if isinstance(x, list) else x[idx]), y[idx]
 
 
-def check_corruptions(names: list[str], x) -> None:
-    """Refuse a named corruption that would leave these inputs unchanged (before training, so a
-    misconfigured final run fails in seconds, not after its epochs)."""
-    grey = [n for n in names if not applies(n, x)]
-    if grey:
+def families(names: list[str] | None, modality: str) -> list[str]:
+    """The corruption families a task is evaluated on: every one of its modality (``None``: the
+    suite says 'all'), or those of the suite's list that are of its modality (a suite mixing
+    modalities names each one's)."""
+    if names is None:
+        return names_for(modality)
+    return [n for n in names if CORRUPTIONS.get(n).meta["modality"] == modality]
+
+
+def _same(a, b) -> bool:
+    return torch.equal(a, b) if isinstance(a, torch.Tensor) else a == b
+
+
+def idle_corruptions(names: list[str], x, severities: list[int], seed: int, encode: Callable) -> list[str]:
+    """The families that leave what the model reads unchanged at every severity: saturate on grey
+    images, casing under a lower-casing tokenizer. Counted, each would add the clean accuracy to
+    the corrupted mean, relative robustness and mCE as if the model had withstood it."""
+    clean = encode(x)
+    return [n for n in names if all(_same(encode(corrupt(n, x, s, seed)), clean) for s in severities)]
+
+
+def check_corruptions(names: list[str], x, severities: list[int], seed: int, encode: Callable) -> None:
+    """Refuse a family the suite names that cannot reach this model (a trial checks before it
+    trains, so the mistake costs seconds, not a final run)."""
+    idle = idle_corruptions(names, x, severities, seed, encode)
+    if idle:
         raise TrialError(
-            f"robustness.corruptions: {', '.join(grey)} changes colour images only and this task's "
-            "are grey; leave it out, or use 'all', which skips it where it cannot apply"
+            f"robustness.corruptions: {', '.join(idle)} leaves this task's inputs unchanged as the "
+            "backbone reads them (grey images, a lower-casing tokenizer); leave it out, or use "
+            "'all', which skips it where it cannot apply"
         )
 
 
@@ -42,18 +64,26 @@ def corruption_metrics(
     x,
     y: torch.Tensor,
     modality: str,
-    names: list[str],
+    names: list[str] | None,
     severities: list[int],
     seed: int,
+    encode: Callable = lambda raw: raw,
 ) -> dict[str, float]:
     """``corr_<name>_s<k>_accuracy`` per corruption and severity, their mean, and relative
     robustness (mean corrupted accuracy / clean accuracy; NaN, never 0, at clean accuracy 0:
-    nothing was there to keep, so the ratio is undefined, and a 0 would rank it least robust)."""
-    check_corruptions(names, x)
+    nothing was there to keep, so the ratio is undefined, and a 0 would rank it least robust).
+    ``names``: the suite's list, or ``None`` for every family that reaches the model
+    (``encode``: raw inputs → what the model reads)."""
+    todo = families(names, modality)
+    if names is not None:
+        check_corruptions(todo, x, severities, seed, encode)
+    else:
+        idle = idle_corruptions(todo, x, severities, seed, encode)
+        todo = [n for n in todo if n not in idle]
     clean = float((predict_raw(x).argmax(1) == y).float().mean())
     out: dict[str, float] = {"corr_clean_accuracy": clean}
     accs = []
-    for name in names or names_for(modality, x):
+    for name in todo:
         for s in severities:
             acc = float((predict_raw(corrupt(name, x, s, seed)).argmax(1) == y).float().mean())
             out[f"corr_{name}_s{s}_accuracy"] = acc

@@ -131,12 +131,22 @@ def _corruption_problems(suite: Suite) -> list[str]:
     if suite.robustness.corruptions == "all":
         return []
     from ptbench.evaluate.corruptions import CORRUPTIONS
+    from ptbench.tasks import TASKS, task_modality
 
-    return [
-        f"robustness.corruptions[{i}]: {CORRUPTIONS.unknown(name)}"
-        for i, name in enumerate(suite.robustness.corruptions)
-        if name not in CORRUPTIONS
-    ]
+    known = [t for t in suite.axes.tasks if t.name in TASKS]
+    modalities = {task_modality(t.name, t.params) for t in known}
+    problems = []
+    for i, name in enumerate(suite.robustness.corruptions):
+        if name not in CORRUPTIONS:
+            problems.append(f"robustness.corruptions[{i}]: {CORRUPTIONS.unknown(name)}")
+        elif len(known) == len(suite.axes.tasks) and None not in modalities:
+            modality = CORRUPTIONS.get(name).meta["modality"]
+            if modality not in modalities:
+                problems.append(
+                    f"robustness.corruptions[{i}]: '{name}' corrupts {modality} inputs and the "
+                    f"suite has no {modality} task"
+                )
+    return problems
 
 
 def _space_problems(suite: Suite) -> list[str]:
