@@ -203,6 +203,24 @@ def test_ema_keeps_the_averaged_weights():
     assert 0 < moved_ema < moved  # the slow average moved less than the raw weights
 
 
+def test_a_short_run_with_a_slow_ema_keeps_a_trained_model_not_its_first_step():
+    """24 steps at ema_decay 0.999 without warm-up kept ~98 % of the first step's weights (the
+    random head): every ema cell of a short benchmark scored near chance."""
+    g = torch.Generator().manual_seed(0)
+    centres = torch.randn(10, 64, generator=g) * 3
+    y = torch.arange(400) % 10
+    x = centres[y] + torch.randn(400, 64, generator=g)
+    scores = {}
+    for decay in (0.0, 0.999):
+        torch.manual_seed(0)
+        head = torch.nn.Linear(64, 10)
+        recipe = Recipe(lr=1e-2, epochs=3, batch_size=50, ema_decay=decay)
+        groups = [{"params": list(head.parameters())}]
+        res = fit(head, groups, Split(x, y), Split(x, y), recipe, num_classes=10)
+        scores[decay] = res.history[-1]["val_accuracy"]
+    assert scores[0.0] > 0.9 and scores[0.999] > 0.8, scores
+
+
 @pytest.mark.parametrize("entry", list(STRATEGIES) + list(REGULARIZERS), ids=lambda e: e.name)
 def test_default_search_space_samples_under_optuna(entry, tmp_path):
     from ptbench.suite.grid import TRAINER_SPACE

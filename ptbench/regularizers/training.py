@@ -16,5 +16,5 @@ def early_stopping(recipe: Recipe, p: dict[str, Any]) -> None:
 
 @REGULARIZERS.register("ema", space={"ema_decay": {"type": "float", "low": 0.9, "high": 0.999}})
 def ema(recipe: Recipe, p: dict[str, Any]) -> None:
-    """Exponential moving average of the weights (torch.optim.swa_utils); the average is kept."""
+    """Exponential moving average of the weights (timm's, warmed up); the average is kept."""
     recipe.ema_decay = float(p["ema_decay"])

@@ -140,6 +140,7 @@ class _Loop:
     params: list[nn.Parameter]
     sp: list[tuple[nn.Parameter, torch.Tensor]]
     ema: Any
+    steps: int = 0  # optimizer steps so far: the EMA's warm-up reads it
 
 
 def _loop(model, groups, recipe, transform, device, num_classes, steps, anchor) -> _Loop:
@@ -155,9 +156,11 @@ def _loop(model, groups, recipe, transform, device, num_classes, steps, anchor) 
         loss_fn = nn.CrossEntropyLoss(label_smoothing=recipe.label_smoothing)
     ema = None
     if recipe.ema_decay > 0:
-        from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+        # timm's warm-up (decay 1 − step^(−2/3) until it reaches ema_decay): at a fixed 0.99 the
+        # average of a few dozen steps is still mostly the first step's weights (a random head)
+        from timm.utils import ModelEmaV3
 
-        ema = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(recipe.ema_decay), use_buffers=True)
+        ema = ModelEmaV3(model, decay=recipe.ema_decay, use_warmup=True)
     return _Loop(
         model,
         recipe,
@@ -203,8 +206,9 @@ def _train_epoch(lp: _Loop, x_all: torch.Tensor, y_all: torch.Tensor, perm: torc
             nn.utils.clip_grad_norm_(lp.params, recipe.grad_clip)
         lp.opt.step()
         lp.sched.step()
+        lp.steps += 1
         if lp.ema is not None:
-            lp.ema.update_parameters(lp.model)
+            lp.ema.update(lp.model, step=lp.steps)
         total += loss.detach() * len(idx)
         seen += len(idx)
     return total, seen
