@@ -309,3 +309,31 @@ def test_final_claims_name_their_trial_and_older_claims_count_for_none(tmp_path)
     claims.study.tell(old.number, 0.5)
     assert 2 not in claims.seeds(5)[0]  # done, but for no trial: MLflow's tag says which
     assert claims.claim(2, "job-f", source=5) is not None
+
+
+def test_a_configuration_that_kills_its_worker_three_times_is_one_failed_trial_in_every_process(tmp_path):
+    """The driver counted the last failure as a retry of itself (the journal's own trial object
+    got it appended to its retry_history), so it saw 0 finished where a worker saw 1 and kept
+    queuing trial jobs for a cell whose budget was spent: the suite never ended."""
+    import subprocess
+    import sys
+
+    url = default_storage_url(tmp_path)
+    study = CellStudy(url, "oom", "maximize", "random", "none", 0)
+    space = {"x": {"type": "float", "low": 0.0, "high": 1.0}}
+    params = []
+    for i in range(3):
+        trial, p = study.ask(space)
+        study.bind(trial, f"job-{i}")
+        assert study.fail_job(f"job-{i}") == [trial.number]  # its worker died
+        params.append(p)
+    assert params[0] == params[1] == params[2]  # retried with the same configuration
+    c = study.counts()
+    assert (c.failed, c.waiting, c.finished) == (1, 0, 1)  # no fourth try
+    code = (
+        "from ptbench.search import CellStudy\n"
+        f"c = CellStudy({url!r}, 'oom', 'maximize', 'random', 'none', 0).counts()\n"
+        "print(c.failed, c.waiting)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.split() == ["1", "0"]

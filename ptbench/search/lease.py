@@ -15,6 +15,7 @@ worker writes the time into a trial system attribute instead, to the same effect
 from __future__ import annotations
 
 import contextlib
+import copy
 import threading
 import time
 from collections.abc import Iterator
@@ -102,6 +103,7 @@ def fail_trial(study: optuna.Study, trial_id: int, retry: bool = True) -> bool:
             return False
     except optuna.exceptions.UpdateFinishedTrialError:
         return False
-    if retry:
-        retry_callback()(study, study._storage.get_trial(trial_id))
+    if retry:  # a copy: the callback appends to the trial's retry_history, and a journal storage
+        # hands out its own trial object, which would then list itself as retried in this process
+        retry_callback()(study, copy.deepcopy(study._storage.get_trial(trial_id)))
     return True

@@ -126,7 +126,8 @@ class Counts:
 def counted(trials: list[FrozenTrial]) -> list[FrozenTrial]:
     """The trials that count against a cell's budget: all but those lost and retried (their
     retry counts instead), those asked beyond the budget, and those marked interrupted by earlier versions."""
-    retried = {n for t in trials for n in t.system_attrs.get("retry_history", [])}
+    # a trial never counts as its own retry (Optuna's callback may append it to its own history)
+    retried = {n for t in trials for n in t.system_attrs.get("retry_history", []) if n != t.number}
     return [
         t
         for t in trials
