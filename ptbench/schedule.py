@@ -46,6 +46,7 @@ class CellPlan:
     recorded: set[tuple[int, int]] = field(default_factory=set)
     jobs: dict[str, tuple[str, int]] = field(default_factory=dict)  # job id → (kind, seed)
     failed: set[tuple[int, int]] = field(default_factory=set)  # (seed, trial) of finals failed here
+    losses: dict[tuple[int, int], int] = field(default_factory=dict)  # (seed, trial) → workers lost
     counted_done: set[int] = field(default_factory=set)  # seeds the progress total took as done
     closed: bool = False
 
@@ -215,7 +216,8 @@ class _Loop:
             res = fut.result()
         except BaseException as err:  # jobs never raise: the worker died under it
             res = self._lost(plan, job, err)
-            self.progress.grow(1)  # its retry
+            if res.state == "lost":
+                self.progress.grow(1)  # its retry
         if res.state == "surplus":  # another driver took this place in the budget
             self.progress.grow(-1)
         else:
@@ -227,13 +229,30 @@ class _Loop:
 
     def _lost(self, plan: CellPlan, job: Job, err: BaseException) -> JobResult:
         """A job's worker died: fail its trial or claim now (the trial is enqueued again with the
-        same parameters) and close its MLflow run; ``refresh`` then queues the retry."""
-        from ptbench.search import error_text
+        same parameters) and close its MLflow run; ``refresh`` then queues the retry. A final run
+        that loses its worker MAX_RETRY + 1 times (one that always runs out of memory) fails, as
+        a trial's configuration does: retried without end, it would hold the suite open forever."""
+        from ptbench.search import MAX_RETRY, error_text
 
+        self._release(plan, job)
+        number = job.args[5] if job.kind == "final" else None
+        if job.kind == "final":
+            key = (job.seed, number)
+            plan.losses[key] = plan.losses.get(key, 0) + 1
+            if plan.losses[key] > MAX_RETRY:
+                msg = f"worker lost {plan.losses[key]} times ({error_text(err)}): not retried"
+                print(f"ptbench: {plan.cell.describe()} final: {msg}", file=sys.stderr, flush=True)
+                return JobResult("final", plan.cell.hash, "fail", number=number, seed=job.seed, error=msg)
         msg = f"worker lost ({error_text(err)}): retried"
         print(f"ptbench: {plan.cell.describe()} {job.kind}: {msg}", file=sys.stderr, flush=True)
-        self._release(plan, job)
-        return JobResult(job.kind, plan.cell.hash, "lost", seed=job.seed, error=msg)
+        return JobResult(
+            job.kind,
+            plan.cell.hash,
+            "lost",
+            number=number if number is not None else -1,
+            seed=job.seed,
+            error=msg,
+        )
 
     def _release(self, plan: CellPlan, job: Job) -> None:
         if job.kind == "trial":

@@ -133,6 +133,26 @@ def test_a_worker_killed_mid_trial_costs_that_trial_which_is_retried(tmp_path):
     assert len(retries) == 1  # retried once, with the same parameters
 
 
+def test_a_final_run_that_kills_its_worker_every_time_fails_after_three_and_the_suite_ends(tmp_path):
+    """Retried without limit, a final run whose evaluation is always killed (out of memory) held
+    the driver forever; like a trial's configuration, it fails after MAX_RETRY + 1 workers."""
+    from ptbench.search import MAX_RETRY
+
+    data = copy.deepcopy(TINY)
+    data["axes"] |= {"backbones": [{"name": "test_efficientnet", "params": {"input_size": 16}}]}
+    data["axes"] |= {"strategies": ["linear_probe"], "regularizers": ["none"]}
+    data["search"] |= {"trials": 1}
+    data |= {"seeds": [0], "evaluation": ["test", "corruptions"]}
+    data["robustness"] = {"corruptions": ["kills_worker"], "severities": [1], "size": 10}
+    suite, project = write_suite(tmp_path / "oom.yaml", data), tmp_path / "proj"
+    rc, out = _finish(_driver(suite, project, _env(None)))
+    assert out.count("final: worker lost") == MAX_RETRY + 1 and "3 times" in out, out
+    assert "Traceback" not in out
+    finals = by_kind(records(project), "final")
+    assert len(finals) == MAX_RETRY + 1 and all(r["status"] != "FINISHED" for r in finals)
+    assert not [r for r in records(project) if r["status"] == "RUNNING"]
+
+
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM, signal.SIGKILL], ids=lambda s: s.name)
 def test_stopping_the_driver_stops_its_workers_and_a_rerun_resumes(tmp_path, sig):
     suite, project, gate = _suite(tmp_path), tmp_path / "proj", tmp_path / "gate"

@@ -1,7 +1,7 @@
 """The only package that imports optuna: one study per cell, ask/tell, pruning, storage."""
 
 from ptbench.search.claims import FinalClaims
-from ptbench.search.lease import LeaseConfig
+from ptbench.search.lease import MAX_RETRY, LeaseConfig
 from ptbench.search.records import elect_record
 from ptbench.search.samplers import SAMPLERS, trial_seed
 from ptbench.search.study import (
@@ -23,6 +23,7 @@ __all__ = [
     "CellStudy",
     "FinalClaims",
     "LeaseConfig",
+    "MAX_RETRY",
     "Pruned",
     "check_storage",
     "default_storage_url",

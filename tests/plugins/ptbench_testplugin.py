@@ -1,5 +1,5 @@
-"""A user plugin for tests: a backbone whose loss turns NaN, a backbone that stops at a gate, and
-a text-modality stub.
+"""A user plugin for tests: a backbone whose loss turns NaN, a backbone that stops at a gate, a
+text-modality stub, and a corruption that kills its worker.
 
 Loaded through PTBENCH_PLUGINS, exactly as a user's own registrations would be.
 """
@@ -7,6 +7,7 @@ Loaded through PTBENCH_PLUGINS, exactly as a user's own registrations would be.
 from __future__ import annotations
 
 import os
+import signal
 import time
 from pathlib import Path
 
@@ -14,6 +15,7 @@ import torch
 
 from ptbench.backbones import BACKBONES
 from ptbench.backbones.images import timm_backbone
+from ptbench.evaluate.corruptions import CORRUPTIONS
 
 GATE_ENV = "PTBENCH_TEST_GATE"  # a folder: builds are counted there, and the gate is kept there
 GATE_AT_ENV = "PTBENCH_TEST_GATE_AT"  # which build (1 = the first) stops at the gate
@@ -69,3 +71,9 @@ def gated_net(spec):
 def toy_text_encoder(spec):
     """Only its modality matters: pairing it with an image task must be rejected at validate."""
     raise RuntimeError("never built in tests")
+
+
+@CORRUPTIONS.register("kills_worker", modality="image", levels=[1, 2, 3, 4, 5], meaning="SIGKILL")
+def kills_worker(x, s, g):
+    """What the out-of-memory killer does to an evaluation too big for its worker, every time."""
+    os.kill(os.getpid(), signal.SIGKILL)
