@@ -159,6 +159,7 @@ def _config(cell: Cell, params: dict, seed: int, evaluate: tuple, ctx: RunContex
         cache_dir=ctx.cache_dir,
         weights_dir=ctx.weights_dir,
         robustness=ctx.robustness,
+        objective=dict(cell.objective),
     )
 
 
@@ -328,6 +329,9 @@ def _train_trial(
                 "encode_seconds": out.encode_seconds,
                 "job_seconds": time.perf_counter() - start,
                 "epochs_run": len(out.history),
+                # what the search ranked: the kept epoch's (early stopping), not the last one's
+                "objective": float(value),
+                **{k: out.metrics[k] for k in ("best_epoch", "stopped_epoch") if k in out.metrics},
             },
             step=len(out.history),
         )

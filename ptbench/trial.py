@@ -37,6 +37,10 @@ class TrialConfig:
     robustness: dict[str, Any] = field(default_factory=dict)  # suite.robustness, dumped
     cache_dir: str | None = None
     weights_dir: str | None = None  # where 'ptbench pretrain' keeps its weights
+    # the suite's search objective: early stopping keeps the epoch that is best by it
+    objective: dict[str, str] = field(
+        default_factory=lambda: {"metric": "val_accuracy", "direction": "maximize"}
+    )
 
 
 @dataclass
@@ -150,6 +154,8 @@ def _recipe(cfg: TrialConfig) -> Recipe:
     from ptbench.regularizers import REGULARIZERS
 
     recipe = Recipe.from_params(cfg.params)
+    recipe.monitor = cfg.objective["metric"]
+    recipe.monitor_max = cfg.objective["direction"] == "maximize"
     for reg in cfg.regularizers:
         REGULARIZERS.get(reg["name"]).fn(recipe, cfg.params)
     return recipe

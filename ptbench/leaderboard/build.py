@@ -161,7 +161,9 @@ def _cell_row(c: pd.Series, f: pd.DataFrame, trials: pd.DataFrame, failed: pd.Da
     direction, metric = _objective(c)
     val_best = _num(c.get(f"metrics.best_{metric}"))
     if math.isnan(val_best) and not t.empty:
-        vals = metric_column(t[states == "complete"], metric).dropna()
+        done = t[states == "complete"]
+        # trial runs log the value the search ranked as "objective" (older ones: the last epoch's)
+        vals = metric_column(done, "objective").fillna(metric_column(done, metric)).dropna()
         val_best = (vals.max() if direction == "maximize" else vals.min()) if len(vals) else math.nan
     bad = failed[failed["params.cell_hash"] == h] if not failed.empty else failed
     row = {col: c.get(f"params.{PARAM.get(col, col)}") for col in CELL_COLS}

@@ -39,6 +39,9 @@ class Recipe:
     l2_sp: float = 0.0  # penalty toward the starting (pretrained) backbone weights
     ema_decay: float = 0.0  # evaluate and keep an exponential moving average of the weights
     patience: int = 0  # early stopping on the validation metric (0 = off)
+    # set by the trial from the suite's objective: what early stopping keeps the best epoch by
+    monitor: str = "val_accuracy"
+    monitor_max: bool = True
     # backbone build params set by regularizers that act inside it (drop_path_rate, dropout)
     backbone_params: dict[str, Any] = field(default_factory=dict)
     augment: dict[str, Any] = field(default_factory=dict)  # per-modality augmentation settings

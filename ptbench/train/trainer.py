@@ -264,8 +264,9 @@ def fit(
         if on_epoch is not None:
             on_epoch(epoch, metrics)
         if recipe.patience > 0:
-            if metrics["val_accuracy"] > best:
-                best, bad_epochs, result.best_epoch = metrics["val_accuracy"], 0, epoch
+            score = metrics[recipe.monitor] if recipe.monitor_max else -metrics[recipe.monitor]
+            if score > best:
+                best, bad_epochs, result.best_epoch = score, 0, epoch
                 best_state = copy.deepcopy(scored.state_dict())
             else:
                 bad_epochs += 1
