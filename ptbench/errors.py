@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 
 class PtbenchError(Exception):
     """A mistake the user can fix (bad suite, unreachable store, missing data)."""
@@ -25,10 +27,10 @@ def first_line(err: BaseException, limit: int = 200) -> str:
     return s.splitlines()[0][:limit] if s else type(err).__name__
 
 
-def redact(url: str) -> str:
-    """A URL with any password replaced, so credentials never reach logs or errors."""
-    if "@" in url and "://" in url:
-        scheme, rest = url.split("://", 1)
-        creds, host = rest.rsplit("@", 1)
-        return f"{scheme}://{creds.split(':')[0]}:***@{host}"
-    return url
+_CREDENTIALS = re.compile(r"(?P<scheme>[A-Za-z][\w+.-]*://)(?P<user>[^\s:/@'\"]*)(?P<pw>:[^\s/@'\"]*)?@")
+
+
+def redact(text: str) -> str:
+    """A URL — or any text holding URLs, such as a suite file — with every password (and a
+    bare token in the user part) replaced, so credentials never reach logs, artifacts or errors."""
+    return _CREDENTIALS.sub(lambda m: m["scheme"] + (f"{m['user']}:***@" if m["pw"] else "***@"), text)

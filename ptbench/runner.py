@@ -18,6 +18,7 @@ from pathlib import Path
 
 import yaml
 
+from ptbench.errors import redact
 from ptbench.executors import make_executor
 from ptbench.jobs import NIGHT, RunContext, open_record
 from ptbench.preflight import check_suite_data, prepare_weights
@@ -162,10 +163,11 @@ def open_suite_run(
         "workers": workers,
     }
     tracker.set_tags(suite_run, {f"ptbench.{k}": v for k, v in settings.items()})
+    # both files may name a server's URL with its password (storage.url, tracking.uri)
     resolved = yaml.safe_dump(suite.model_dump(mode="json"), sort_keys=False)
-    tracker.log_text(suite_run, resolved, "suite.resolved.yaml")
+    tracker.log_text(suite_run, redact(resolved), "suite.resolved.yaml")
     if suite_text is not None:
-        tracker.log_text(suite_run, suite_text, "suite.yaml")
+        tracker.log_text(suite_run, redact(suite_text), "suite.yaml")
     tracker.kill_stale(ctx.exp_id, suite_run)
     return suite_run
 

@@ -8,6 +8,7 @@ import multiprocessing as mp
 import os
 import signal
 from collections import Counter
+from pathlib import Path
 
 import pytest
 from conftest import PLUGIN_DIR, ROOT, TINY, needs_command, write_suite
@@ -125,3 +126,27 @@ def test_four_workers_and_200_short_trials_on_postgresql_lose_nothing(tmp_path):
         assert study.counts().complete == 200 and len({t.number for t in study.study.trials}) == 200
         runs = Tracker(tracking).search(exp_id)
         assert len(runs) == 200 and {r.info.status for r in runs} == {"FINISHED"}
+
+
+@needs_postgres
+def test_a_password_in_the_suite_file_reaches_no_run_artifact_or_output(tmp_path):
+    """The suite run keeps suite.yaml and suite.resolved.yaml; a storage URL with its password
+    (PostgreSQL with trust auth here, so any password connects) must arrive there redacted."""
+    import mlflow
+
+    with postgres_server() as pg:
+        storage = create_database(pg, "optuna").replace("postgres@", "postgres:s3cret-pw@")
+        data = {**TINY, "search": {**TINY["search"], "trials": 1}, "seeds": [0], "storage": {"url": storage}}
+        data["axes"] = {**TINY["axes"], "strategies": ["linear_probe"], "regularizers": ["none"]}
+        suite, project = write_suite(tmp_path / "tiny.yaml", data), tmp_path / "proj"
+        rc, out = _finish(_driver(suite, project, _env(None)))
+    assert rc == 0, out
+    assert "s3cret-pw" not in out
+    tracking = default_tracking_uri(project)
+    recs = Tracker(tracking).runs_records("tiny")
+    assert recs and not [r for r in recs if "s3cret-pw" in str(r)]  # params, tags, metrics
+    (suite_run,) = [r for r in recs if r.get("tags.ptbench.kind") == "suite"]
+    client = mlflow.MlflowClient(tracking)
+    for name in ("suite.yaml", "suite.resolved.yaml"):
+        text = Path(client.download_artifacts(suite_run["run_id"], name, str(tmp_path))).read_text()
+        assert "postgres:***@127.0.0.1" in text and "s3cret-pw" not in text

@@ -8,7 +8,8 @@ loop as a raised future and is retried there, once, with the same parameters.
 Without an address a local Ray instance is started for this run and stopped after it;
 ``auto`` joins the cluster this machine belongs to (``ray start``); ``ray://host:10001``
 connects through Ray Client. Workers must have ptbench installed (same version as the driver);
-``PTBENCH_*`` variables and ``PYTHONPATH`` are forwarded to them.
+``PTBENCH_*`` and ``MLFLOW_*`` variables and ``PYTHONPATH`` are forwarded to them, in Ray's
+runtime environment (credentials included: the README says who can see them).
 """
 
 from __future__ import annotations
