@@ -8,6 +8,7 @@ import time
 from typing import Any
 
 from ptbench.cell import Cell
+from ptbench.finals import EVAL_KEY
 from ptbench.jobs import (
     JobResult,
     Placement,
@@ -48,7 +49,7 @@ def final_run(
         res.state = "surplus"
         return _done(res, start)
     tracker = _tracker(ctx.tracking_uri)
-    extra = {"ptbench.source_trial": source_trial, "ptbench.job": job_id}
+    extra = {"ptbench.source_trial": source_trial, "ptbench.job": job_id, EVAL_KEY: ctx.eval_key}
     run_id = _open_run(
         tracker, ctx, cell, cell_run, f"final-seed{seed}", "final", seed, params, extra, device
     )

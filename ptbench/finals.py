@@ -7,6 +7,26 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from ptbench.hashing import stable_hash
+
+EVAL_KEY = "ptbench.eval_key"  # the tag on a final run: the evaluation settings it ran under
+
+
+def evaluation_key(evaluation, robustness: dict[str, Any]) -> str:
+    """What a final run was evaluated on (splits, corruptions, attacks), as a short hash. Not
+    part of the cell (the search does not depend on it): a suite edited to evaluate otherwise
+    re-runs its final runs instead of counting the old ones, or averaging old and new. The mCE
+    reference only changes the leaderboard, so it is left out."""
+    rb = {k: v for k, v in robustness.items() if k != "reference"}
+    used = {"corruptions", "adversarial"} & set(evaluation)
+    return stable_hash({"evaluation": sorted(evaluation), "robustness": rb if used else {}}, 10)
+
+
+def of_evaluation(key: str | None, record_key: Any) -> bool:
+    """A final run counts under evaluation settings ``key`` when it ran under them; records
+    without the tag (written before it existed) count."""
+    return key is None or not isinstance(record_key, str) or record_key in ("", key)
+
 
 def of_best(best_trial: Any, source_trial: Any) -> bool:
     """A final run counts for its cell when it re-ran the cell's best trial (a search extended

@@ -42,6 +42,12 @@ class RunContext:
     lease_interval: int = 10  # seconds between a running trial's heartbeats
     lease_grace: int = 60  # seconds without a heartbeat after which a trial is dead
 
+    @property
+    def eval_key(self) -> str:
+        from ptbench.finals import evaluation_key
+
+        return evaluation_key(self.evaluation, self.robustness)
+
     def leases(self):
         from ptbench.search import LeaseConfig
 
@@ -97,9 +103,9 @@ _CLAIMS: dict[tuple[str, str], Any] = {}
 def open_claims(ctx: RunContext, cell: Cell):
     from ptbench.search import FinalClaims
 
-    key = (ctx.storage_url, cell.study_name)
-    if key not in _CLAIMS:
-        _CLAIMS[key] = FinalClaims(ctx.storage_url, cell.study_name, ctx.leases())
+    key = (ctx.storage_url, cell.study_name, ctx.eval_key)
+    if key not in _CLAIMS:  # a seed is claimed, and done, per evaluation settings
+        _CLAIMS[key] = FinalClaims(ctx.storage_url, cell.study_name, ctx.leases(), ctx.eval_key)
     return _CLAIMS[key]
 
 

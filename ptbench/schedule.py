@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ptbench.final_job import final_run
+from ptbench.finals import EVAL_KEY, of_evaluation
 from ptbench.jobs import (
     BEST,
     NIGHT,
@@ -93,6 +94,7 @@ def plan_cell(
             "tags.`ptbench.kind` = 'final' and "
             "attributes.status = 'FINISHED'",
         )
+        if of_evaluation(ctx.eval_key, r.data.tags.get(EVAL_KEY))
     }
     return CellPlan(cell, run_id, n_trials, list(seeds), recorded)
 

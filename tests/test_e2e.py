@@ -449,3 +449,45 @@ def _first_answer(url: str, proc: subprocess.Popen, hang_guard_s: float = 900) -
             assert proc.poll() is None, f"the server exited ({proc.returncode}) before answering"
             assert time.monotonic() < guard, f"no answer from {url} after {hang_guard_s:.0f} s: hung"
             time.sleep(0.2)
+
+
+def test_a_suite_edited_to_evaluate_otherwise_reruns_its_final_runs_and_ranks_only_those(tmp_path):
+    """The cell hash leaves the evaluation out (the search does not depend on it), so an edited
+    `evaluation`/`robustness` reused the finished final runs — no corruption numbers ever came —
+    and seeds added later were averaged with runs evaluated the old way."""
+    import copy
+
+    from conftest import TINY
+
+    data = copy.deepcopy(TINY)
+    data["axes"] |= {"strategies": ["linear_probe"], "regularizers": ["none"]}
+    data["search"]["trials"] = 1
+    data |= {"seeds": [0], "evaluation": ["test"]}
+    suite, project = write_suite(tmp_path / "tiny.yaml", data), tmp_path / "proj"
+    run = ("run", str(suite), "--project-dir", str(project), "--no-progress", "--no-leaderboard")
+    ptbench(*run, cwd=tmp_path, check=True)
+    data |= {"evaluation": ["test", "corruptions"]}
+    data["robustness"] = {"corruptions": ["contrast"], "severities": [1], "size": 10}
+    write_suite(suite, data)
+    ptbench(*run, cwd=tmp_path, check=True)
+    finals = [r for r in by_kind(records(project), "final") if r["status"] == "FINISHED"]
+    assert len(finals) == 2  # seed 0 again, under the new settings
+    assert (
+        len(
+            [
+                r
+                for r in finals
+                if "metrics.corr_contrast_s1_accuracy" in r
+                and r["metrics.corr_contrast_s1_accuracy"] == r["metrics.corr_contrast_s1_accuracy"]
+            ]
+        )
+        == 1
+    )
+    from ptbench.leaderboard import Current, build_leaderboard
+    from ptbench.suite import load_suite
+
+    tracking = f"sqlite:///{project.resolve()}/mlflow.db"
+    (board,) = build_leaderboard(tracking, "tiny", current=Current.of(load_suite(suite)))
+    (row,) = board.views["generalization"].to_dict("records")
+    assert row["seeds"] == 1  # the old run is not averaged in
+    assert "corrupted" in board.views["robustness"].columns

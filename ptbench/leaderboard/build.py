@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 import pandas as pd
 
 from ptbench.errors import PtbenchError
-from ptbench.finals import of_best, once_per_seed
+from ptbench.finals import EVAL_KEY, evaluation_key, of_best, of_evaluation, once_per_seed
 from ptbench.leaderboard.views import CELL_COLS, board_views, metric_column, unfinished_view
 
 PARAM = {"backbone": "backbone.name", "weights": "backbone.weights"}  # column → MLflow param
@@ -42,13 +42,42 @@ def _num(v) -> float:
         return math.nan
 
 
-def build_boards(df: pd.DataFrame, reference: dict[str, str] | None = None) -> list[Board]:
+@dataclass(frozen=True)
+class Current:
+    """What the suite asks of its final runs now: a run evaluated under other settings, or of a
+    seed since removed, belongs to an earlier version of the question and is not averaged in."""
+
+    eval_key: str
+    seeds: tuple[int, ...]
+
+    @classmethod
+    def of(cls, suite) -> Current:
+        return cls(evaluation_key(suite.evaluation, suite.robustness.model_dump()), tuple(suite.seeds))
+
+    def keep(self, finals: pd.DataFrame) -> pd.DataFrame:
+        if finals.empty:
+            return finals
+        keys = finals.get(f"tags.{EVAL_KEY}", pd.Series(None, index=finals.index))
+        seeds = finals.get("tags.ptbench.seed", pd.Series(None, index=finals.index))
+        wanted = {str(s) for s in self.seeds}
+        keep = [
+            of_evaluation(self.eval_key, k) and (not isinstance(s, str) or s in ("", *wanted))
+            for k, s in zip(keys, seeds, strict=True)
+        ]
+        return finals[keep]
+
+
+def build_boards(
+    df: pd.DataFrame, reference: dict[str, str] | None = None, current: Current | None = None
+) -> list[Board]:
     """One board per task (and split hash and suite version). Cells without a finished final run
     (failed, still searching, or every trial failed) are listed in an 'unfinished' view with their
     state and error, never dropped: a suite whose cells all failed still gets a board."""
     kind = df.get("tags.ptbench.kind", pd.Series(dtype=str))
     cells, trials, finals = df[kind == "cell"], df[kind == "trial"], df[kind == "final"]
     finals = _of_best(finals, cells)
+    if current is not None:
+        finals = current.keep(finals)
     failed = pd.concat([trials, finals])
     failed = failed[failed["status"] == "FAILED"]
     finals = finals[finals["status"] == "FINISHED"]

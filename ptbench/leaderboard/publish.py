@@ -14,9 +14,11 @@ def publish(
     results_dir: str | Path = "results",
     night: str | None = None,
 ):
-    from ptbench.leaderboard import build_leaderboard
+    from ptbench.leaderboard import Current, build_leaderboard
 
-    boards = build_leaderboard(tracking_uri, suite.name, suite.robustness.reference or None, night)
+    boards = build_leaderboard(
+        tracking_uri, suite.name, suite.robustness.reference or None, night, Current.of(suite)
+    )
     where = f"{suite.name}/nightly/{night}" if night else suite.name  # a night never overwrites
     written = _write(boards, where, formats, output, results_dir)
     _log(tracking_uri, suite.name, night, written, "leaderboard")
@@ -37,10 +39,11 @@ def publish_many(
     boards, titled by suite."""
     from collections import Counter
 
-    from ptbench.leaderboard import build_leaderboard
+    from ptbench.leaderboard import Current, build_leaderboard
 
     per_suite = [
-        (s, uri, build_leaderboard(uri, s.name, s.robustness.reference or None, night)) for s, uri in suites
+        (s, uri, build_leaderboard(uri, s.name, s.robustness.reference or None, night, Current.of(s)))
+        for s, uri in suites
     ]
     shared = Counter(b.title for _, _, boards in per_suite for b in boards)
     boards = []

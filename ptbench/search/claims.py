@@ -29,11 +29,15 @@ _LIVE = (TrialState.RUNNING, TrialState.COMPLETE)
 
 
 class FinalClaims:
-    def __init__(self, storage_url: str, cell_study: str, leases: LeaseConfig = LeaseConfig()):
+    def __init__(
+        self, storage_url: str, cell_study: str, leases: LeaseConfig = LeaseConfig(), evaluation: str = ""
+    ):
+        """``evaluation``: the key of the evaluation settings; claims made under other settings
+        (a suite since edited to evaluate otherwise) hold no seed here."""
         self.leases = leases
         self.study = optuna.create_study(
             storage=storage_for(storage_url, leases),
-            study_name=f"{cell_study}:finals",
+            study_name=f"{cell_study}:finals" + (f":{evaluation}" if evaluation else ""),
             direction="maximize",
             sampler=optuna.samplers.RandomSampler(seed=0),  # no params: nothing is sampled
             load_if_exists=True,
