@@ -337,3 +337,27 @@ def test_a_configuration_that_kills_its_worker_three_times_is_one_failed_trial_i
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.split() == ["1", "0"]
+
+
+def test_on_a_database_a_trial_whose_worker_died_before_its_first_heartbeat_is_failed(tmp_path):
+    """Optuna's RDB storage never finds a trial stale that has no heartbeat row: a worker killed
+    between asking its trial and binding it left the trial RUNNING for ever, and the cell's
+    search never ended, on this run and on every resume."""
+    from ptbench.search import LeaseConfig
+
+    leases = LeaseConfig(interval=1, grace=2)
+    url = f"sqlite:///{tmp_path}/optuna.db"
+    study = CellStudy(url, "rdb", "maximize", "random", "none", 0, leases)
+    space = {"x": {"type": "float", "low": 0.0, "high": 1.0}}
+    orphan, _ = study.ask(space)  # its worker died here: never bound, never beaten
+    live, _ = study.ask(space)
+    study.bind(live, "live-job")
+    guard = time.monotonic() + 120  # turns a hang into a failure; no correct run comes near it
+    with study.beating(live):
+        while study.is_running(orphan):
+            assert time.monotonic() < guard, "the trial without a heartbeat was never failed"
+            study.fail_stale()
+            time.sleep(0.2)
+        assert study.is_running(live)
+    c = study.counts()
+    assert (c.running, c.waiting, c.failed) == (1, 1, 0)  # retried, not counted

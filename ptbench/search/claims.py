@@ -53,7 +53,7 @@ class FinalClaims:
         attrs = {SOURCE: source, SEED: seed, JOB: job_id, lease.BEAT: time.time()}
         template = optuna.trial.create_trial(state=TrialState.RUNNING, system_attrs=attrs)
         trial = optuna.Trial(self.study, storage.create_new_trial(self.study._study_id, template))
-        lease.beat(self.study, trial._trial_id)
+        lease.beat(self.study, trial._trial_id, first=True)
         rivals = [
             t
             for t in self.study.get_trials(deepcopy=False, states=_LIVE)

@@ -26,6 +26,7 @@ from optuna.storages import RetryHeartbeatStaleTrialCallback
 from optuna.storages._heartbeat import BaseHeartbeat, is_heartbeat_enabled
 from optuna.trial import FrozenTrial, TrialState
 
+BEATEN = "ptbench_beaten"  # RDB storages: the trial's first heartbeat is recorded
 BEAT = "ptbench_beat"  # journal storage: the time of the trial's last heartbeat
 MAX_RETRY = 2  # a configuration that kills its worker three times counts as one failed trial
 
@@ -46,10 +47,12 @@ def _uses_optuna_heartbeat(storage) -> bool:
     return isinstance(storage, BaseHeartbeat) and is_heartbeat_enabled(storage)
 
 
-def beat(study: optuna.Study, trial_id: int) -> None:
+def beat(study: optuna.Study, trial_id: int, first: bool = False) -> None:
     storage = study._storage
     if _uses_optuna_heartbeat(storage):
         storage.record_heartbeat(trial_id)
+        if first:  # Optuna never finds a trial stale that has no heartbeat: say it has one
+            storage.set_trial_system_attr(trial_id, BEATEN, True)
     else:
         storage.set_trial_system_attr(trial_id, BEAT, time.time())
 
@@ -86,6 +89,12 @@ def fail_stale(study: optuna.Study, grace: float, retry: bool = True) -> list[in
     before = {t.number for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))}
     if _uses_optuna_heartbeat(storage):
         optuna.storages.fail_stale_trials(study)  # its callback (retry) is the storage's
+        # a worker that died between creating its trial and its first heartbeat left a trial
+        # Optuna never fails: RUNNING for ever, the cell's search never over
+        now = time.time()
+        for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+            if not t.system_attrs.get(BEATEN) and now - _last_seen(t) > grace:
+                fail_trial(study, t._trial_id, retry)
         after = {t.number for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))}
         return sorted(before - after)
     now, failed = time.time(), []

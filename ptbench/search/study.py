@@ -193,7 +193,7 @@ class CellStudy:
     def bind(self, trial: optuna.Trial, job_id: str) -> None:
         """Mark ``trial`` as run by ``job_id`` and start its lease (the first heartbeat)."""
         self.study._storage.set_trial_system_attr(trial._trial_id, JOB, job_id)
-        lease.beat(self.study, trial._trial_id)
+        lease.beat(self.study, trial._trial_id, first=True)
 
     def beating(self, trial: optuna.Trial):
         return lease.beating(self.study, trial._trial_id, self.leases.interval)
