@@ -246,7 +246,46 @@ def test_backbone_dropout_sets_every_dropout_layer_inside(name, params):
 
     bb = build_backbone({"name": name, "params": params | {"dropout": 0.25}})
     rates = {m.p for m in bb.net.modules() if isinstance(m, nn.Dropout)}
+    # and the rates kept as plain numbers (torchaudio's attention), not dropout layers
+    attention = [m for m in bb.net.modules() if not isinstance(m, nn.RNNBase)]
+    rates |= {m.dropout for m in attention if isinstance(getattr(m, "dropout", None), float)}
     assert rates == {0.25}
+
+
+@pytest.mark.parametrize(
+    "name,params",
+    [("elmo_bilstm", {"buckets": 64}), ("gpt2", {"max_len": 8}), ("wav2vec2", {})],
+)
+def test_what_partial_fine_tuning_freezes_reads_its_input_as_at_evaluation(name, params):
+    """Frozen blocks run in eval mode, and so must the dropout and LayerDrop that act on them:
+    ELMo's dropout before a frozen LSTM, GPT-2's embedding dropout and wav2vec2's dropout after
+    the positional convolution sat outside every block, and LayerDrop skipped frozen layers, so
+    the frozen features changed from step to step while the trained top learnt from them."""
+    from ptbench.strategies.base import Classifier
+
+    bb = build_backbone({"name": name, "params": params | {"dropout": 0.5}})
+    if name == "wav2vec2":
+        bb.net.model.encoder.transformer.layer_drop = 0.5
+    blocks = bb.blocks()
+    for block in blocks[:-1]:  # train_blocks: 1
+        for p in block.parameters():
+            p.requires_grad_(False)
+    net = Classifier(bb, torch.nn.Identity()).train()
+    read = {}  # what the last frozen block gives, twice on the same input
+    frozen = blocks[-2]
+
+    def keep(module, args, out):
+        read[len(read)] = (out[0] if isinstance(out, tuple) else out).detach().clone()
+
+    frozen.register_forward_hook(keep)
+    x = (
+        bb.encode(["a frozen sentence with a few words"] * 2)
+        if bb.modality == "text"
+        else torch.randn(2, 16000)
+    )
+    for _ in range(2):
+        net(x)
+    assert len(read) == 2 and torch.equal(read[0], read[1])
 
 
 def test_backbone_dropout_needs_a_backbone_with_dropout_layers():

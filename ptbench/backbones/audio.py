@@ -18,6 +18,7 @@ from typing import Any
 
 import torch
 from torch import nn
+from torchaudio.models.wav2vec2.components import Transformer
 
 from ptbench import optional
 from ptbench.backbones import BACKBONES
@@ -79,16 +80,30 @@ def _bundle_model(bundle_name: str):
     return bundle.get_model()
 
 
+class TrainedLayerDrop(Transformer):
+    """torchaudio's transformer, whose LayerDrop skips a layer only while that layer trains:
+    torchaudio's skips any layer while the transformer trains, frozen ones too, so under partial
+    fine-tuning the frozen features changed from step to step."""
+
+    def forward(self, x, attention_mask=None, position_bias=None):
+        x = self._preprocess(x)
+        for layer in self.layers:
+            if not (layer.training and torch.rand(1).item() <= self.layer_drop):
+                x, position_bias = layer(x, attention_mask, position_bias=position_bias)
+        return x if self.layer_norm_first else self.layer_norm(x)
+
+
 def _w2v_blocks(model: nn.Module) -> list[nn.Module]:
     """In the order they run: the transformer's norm follows the positional convolution where
     torchaudio applies it first (``layer_norm_first``: the base and hub bundles, and ours), else
     it reads out the last layer. Listed last either way, it was the "last block" that
     ``train_blocks: 1`` trained: 128 parameters ahead of every layer."""
     t = model.encoder.transformer
-    front = [model.feature_extractor, model.encoder.feature_projection, t.pos_conv_embed]
-    if t.layer_norm_first:
-        return [*front[:-1], nn.ModuleList([t.pos_conv_embed, t.layer_norm]), *t.layers]
-    return with_readout([*front, *t.layers], t.layer_norm)
+    t.__class__ = TrainedLayerDrop
+    # the dropout after the positional convolution belongs to it: frozen, it reads as at evaluation
+    pos = [t.pos_conv_embed, t.layer_norm, t.dropout] if t.layer_norm_first else [t.pos_conv_embed, t.dropout]
+    blocks = [model.feature_extractor, model.encoder.feature_projection, nn.ModuleList(pos), *t.layers]
+    return blocks if t.layer_norm_first else with_readout(blocks, t.layer_norm)
 
 
 def _w2v_backbone(spec: dict[str, Any], full_factory: str, bundle: str) -> Backbone:

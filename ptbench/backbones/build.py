@@ -51,12 +51,19 @@ def build_backbone(spec: dict[str, Any], weights_dir: str | Path | None = None) 
 
 
 def set_dropout(bb: Backbone, p: float) -> int:
-    """Set every dropout layer inside the backbone (attention, hidden, between LSTM layers)."""
+    """Set every dropout layer inside the backbone (attention, hidden, between LSTM layers), and
+    the attention dropout kept as a plain number (torchaudio's wav2vec2 and HuBERT), which no
+    ``nn.Dropout`` holds: left alone, it stayed at the bundle's 0.1 whatever was searched."""
     from torch import nn
 
     layers = [m for m in bb.net.modules() if isinstance(m, nn.Dropout)]
-    if not layers:
+    rates = [
+        m for m in bb.net.modules() if type(m).__name__ == "SelfAttention" and isinstance(m.dropout, float)
+    ]
+    if not layers and not rates:
         raise PtbenchError("this backbone has no dropout layers to set")
     for m in layers:
         m.p = p
-    return len(layers)
+    for m in rates:
+        m.dropout = p
+    return len(layers) + len(rates)

@@ -81,7 +81,8 @@ def _hf_blocks(model: nn.Module, pooling: str) -> list[nn.Module]:
     if hasattr(model, "encoder"):  # BERT family
         pooler = getattr(model, "pooler", None) if pooling == "pooler" else None
         return with_readout([model.embeddings, *model.encoder.layer], *[pooler] if pooler else [])
-    return with_readout([nn.ModuleList([model.wte, model.wpe]), *model.h], model.ln_f)  # GPT-2
+    # GPT-2; its embedding dropout belongs to the embeddings: frozen, they are read as at evaluation
+    return with_readout([nn.ModuleList([model.wte, model.wpe, model.drop]), *model.h], model.ln_f)
 
 
 # what transformers' save_pretrained writes for a tokenizer (fast, or slow BPE / WordPiece)

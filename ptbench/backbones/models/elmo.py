@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import torch
 from torch import nn
+from torch.nn import functional as F
 
 
 class ScalarMix(nn.Module):
@@ -39,7 +40,9 @@ class BiLSTMEncoder(nn.Module):
     def layers(self, ids: torch.Tensor) -> list[torch.Tensor]:
         h, outs = self.embed(ids), []
         for lstm in self.lstms:
-            h, _ = lstm(self.drop(h))
+            # dropout on an LSTM's input only while that LSTM trains: a frozen one (eval, under
+            # partial fine-tuning) reads its input as at evaluation, like every frozen block
+            h, _ = lstm(F.dropout(h, self.drop.p, training=self.drop.training and lstm.training))
             outs.append(h)
         return outs
 
