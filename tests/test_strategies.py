@@ -142,6 +142,17 @@ def test_gradual_unfreeze_opens_one_block_per_epoch_from_the_top():
     assert all(torch.equal(a, b) for a, b in zip(first, bb.blocks()[0].parameters(), strict=True))
 
 
+def test_gradual_unfreeze_counts_only_the_blocks_that_open_within_the_run():
+    """It counted every backbone parameter as trainable (101,766 of which 48,406 ever train at
+    3 epochs, one block every 2): the cost columns overstated it."""
+    bb, ad = adapt("gradual_unfreeze", {"unfreeze_every": 2}, recipe=Recipe(lr=1e-2, epochs=3))
+    head = sum(p.numel() for p in ad.model[1].parameters())
+    top = sum(p.numel() for p in bb.blocks()[-1].parameters())
+    assert ad.trainable_params == head + top < sum(p.numel() for p in bb.read_parameters())
+    _, probe_like = adapt("gradual_unfreeze", {"unfreeze_every": 2}, recipe=Recipe(lr=1e-2, epochs=1))
+    assert probe_like.trainable_params == head  # nothing opens in a one-epoch run
+
+
 def test_llrd_learning_rates_decay_with_depth():
     bb, ad = adapt("llrd", {"lr_decay": 0.5}, recipe=Recipe(lr=1.0, head_lr_mult=2.0))
     lrs = [g["lr"] for g in ad.param_groups]

@@ -70,8 +70,12 @@ def gradual_unfreeze(
             for p in block.parameters():
                 p.requires_grad_(True)
 
+    # the blocks that unfreeze within the run: counted as trainable, and anchored by L2-SP
+    reached = blocks[max(0, len(blocks) - (recipe.epochs - 1) // every) :]
+    seen: set[int] = set()
+    unfrozen = [p for b in reached for p in b.parameters() if id(p) not in seen and not seen.add(id(p))]
     groups = [
-        {"params": backbone.read_parameters(), "lr": recipe.lr},  # frozen ones get no grad
+        {"params": unfrozen, "lr": recipe.lr},  # still frozen ones get no grad
         {"params": list(head.parameters()), "lr": recipe.lr * recipe.head_lr_mult},
     ]
     ad = Adapted(
@@ -79,7 +83,7 @@ def gradual_unfreeze(
         groups,
         backbone.encode,
         backbone.preprocess,
-        anchor=backbone.read_parameters(),
+        anchor=unfrozen,
         on_epoch_start=on_epoch_start,
     )
     return ad
