@@ -211,3 +211,16 @@ def test_every_worker_pins_a_gpu():
         ex.shutdown()
     assert {d for d, _ in got} <= set(devices)
     assert all(d == f"cuda:{i}" for d, i in got)  # each worker's current device is its own
+
+
+def test_a_jobs_peak_gpu_memory_leaves_out_what_the_worker_held_before_it():
+    """Frozen backbones a worker caches for later jobs stay allocated: counted, a job's peak
+    depended on which jobs the worker ran before it."""
+    from ptbench.train.memory import JobMemory
+
+    held = torch.empty(256 * 2**20, dtype=torch.uint8, device="cuda")  # 256 MiB, held throughout
+    m = JobMemory("cuda")
+    job = torch.empty(16 * 2**20, dtype=torch.uint8, device="cuda")  # the job's own 16 MiB
+    peak = m.peak_mb()
+    del job, held
+    assert 15 <= peak < 64

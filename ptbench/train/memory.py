@@ -81,6 +81,8 @@ class JobMemory:
             import torch
 
             torch.cuda.reset_peak_memory_stats(device)
+            # what the worker already holds (frozen backbones cached for later jobs) is not this job's
+            self.start = torch.cuda.memory_allocated(device)
             return
         if _SAMPLER is not None:  # a job that raised never read its sampler: stop it now
             _SAMPLER.stop()
@@ -93,12 +95,12 @@ class JobMemory:
         self.start = start
 
     def peak_mb(self) -> float:
-        """CUDA: peak allocated during the job; CPU: peak resident set above the job's start."""
+        """Peak above the job's start: allocated on CUDA, resident set on the CPU."""
         global _SAMPLER
         if self.device.startswith("cuda"):
             import torch
 
-            return torch.cuda.max_memory_allocated(self.device) / 2**20
+            return max(0, torch.cuda.max_memory_allocated(self.device) - self.start) / 2**20
         if self.sampler is not None:
             peak = self.sampler.stop()
             if _SAMPLER is self.sampler:
