@@ -81,7 +81,7 @@ def plan_cell(
     (the trials retried); those of live workers — another driver's — are left alone."""
     key = {"ptbench.kind": "cell", "ptbench.cell_hash": cell.hash, NIGHT: cell.night}
     run_id = open_record(tracker, ctx, cell.study_name, cell.describe(), key, ctx.tags, parent=suite_run)
-    tracker.log_params(run_id, cell_params(cell))
+    tracker.update_params(run_id, cell_params(cell))
     study, claims = open_study(ctx, cell), open_claims(ctx, cell)
     study.fail_stale()
     alive = study.counts().running_jobs | claims.seeds()[2]

@@ -491,3 +491,40 @@ def test_a_suite_edited_to_evaluate_otherwise_reruns_its_final_runs_and_ranks_on
     (row,) = board.views["generalization"].to_dict("records")
     assert row["seeds"] == 1  # the old run is not averaged in
     assert "corrupted" in board.views["robustness"].columns
+
+
+def test_a_checkpoint_added_to_a_glob_does_not_stop_the_suite_from_resuming(tmp_path):
+    """A checkpoint's label depends on the others (``model.safetensors`` alone, ``step500/…``
+    once ``step1000/…`` exists), its cell hash does not: the resumed run re-logged the cell's
+    params, which MLflow refuses to change, and `ptbench run` stopped."""
+    import copy
+    import shutil
+
+    from conftest import TINY
+    from test_rank import _checkpoints
+
+    from ptbench.leaderboard import build_leaderboard
+
+    (tmp_path / "made").mkdir()
+    made = _checkpoints(tmp_path / "made", 2)
+    for step in (500, 1000):
+        (tmp_path / "ck" / f"step{step}").mkdir(parents=True)
+    shutil.copy(made[0], tmp_path / "ck" / "step500" / "model.safetensors")
+    data = copy.deepcopy(TINY)
+    glob = str(tmp_path / "ck" / "step*" / "model.safetensors")
+    data["axes"] |= {"backbones": [{"name": "test_efficientnet", "weights": "file", "path": glob}]}
+    data["axes"] |= {"strategies": ["linear_probe"], "regularizers": ["none"]}
+    data["search"]["trials"] = 1
+    data["seeds"] = [0]
+    suite, project = write_suite(tmp_path / "tiny.yaml", data), tmp_path / "proj"
+    run = ("run", str(suite), "--project-dir", str(project), "--no-progress", "--no-leaderboard")
+    ptbench(*run, cwd=tmp_path, check=True)
+    shutil.copy(made[1], tmp_path / "ck" / "step1000" / "model.safetensors")  # saved since
+    ptbench(*run, cwd=tmp_path, check=True)
+    (board,) = build_leaderboard(f"sqlite:///{project.resolve()}/mlflow.db", "tiny")
+    assert len(board.views["generalization"]) == 2  # both checkpoints ranked
+    labels = {c["tags.ptbench.cell_hash"]: c["params.backbone"] for c in by_kind(records(project), "cell")}
+    assert sorted(labels.values()) == [
+        "test_efficientnet@file:step1000/model.safetensors",
+        "test_efficientnet@file:step500/model.safetensors",  # the current label, not the first one
+    ]

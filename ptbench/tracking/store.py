@@ -22,6 +22,7 @@ os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "20")
 os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # one bar per read table
 
 PARENT = "mlflow.parentRunId"
+PARAM_TAG = "ptbench.param."  # a param whose value changed since it was logged (update_params)
 
 
 def default_tracking_uri(project_dir: str | Path) -> str:
@@ -198,6 +199,17 @@ class Tracker:
         for i in range(0, len(items), 100):
             self._log_param_batch(run_id, items[i : i + 100])
 
+    def update_params(self, run_id: str, params: dict[str, Any]) -> None:
+        """Params of a run opened again: new ones are logged; one whose value changed since (a
+        label that depends on the rest of the grid, e.g. a checkpoint told apart from one added
+        later) is kept as a ``ptbench.param.<key>`` tag, which ``runs_records`` reads in its
+        place — MLflow params cannot change, and refusing would stop the run from resuming."""
+        have = self.client.get_run(run_id).data.params
+        new = {k: v for k, v in params.items() if k not in have}
+        changed = {f"{PARAM_TAG}{k}": v for k, v in params.items() if k in have and have[k] != str(v)[:6000]}
+        self.log_params(run_id, new)
+        self.set_tags(run_id, changed)
+
     def _log_param_batch(self, run_id: str, items: list[Any]) -> None:
         """MLflow checks a run's params, then inserts the new ones: two drivers writing the same
         params at once (both closing one cell) collide on the insert. The second write is tried
@@ -311,6 +323,13 @@ class Tracker:
             row.update({f"params.{k}": v for k, v in r.data.params.items()})
             row.update({f"metrics.{k}": v for k, v in r.data.metrics.items()})
             row.update({f"tags.{k}": v for k, v in r.data.tags.items()})
+            row.update(
+                {
+                    f"params.{k.removeprefix(PARAM_TAG)}": v
+                    for k, v in r.data.tags.items()
+                    if k.startswith(PARAM_TAG)
+                }
+            )
             rows.append(row)
         return rows
 
