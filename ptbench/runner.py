@@ -168,7 +168,10 @@ def open_suite_run(
     tracker.log_text(suite_run, redact(resolved), "suite.resolved.yaml")
     if suite_text is not None:
         tracker.log_text(suite_run, redact(suite_text), "suite.yaml")
-    tracker.kill_stale(ctx.exp_id, suite_run)
+    # cells of the grid are reopened (or left to the driver that runs them) by plan_cell; only
+    # cells no longer in the grid are closed here: killing every RUNNING cell run marked a live
+    # second driver's cells interrupted
+    tracker.kill_stale(ctx.exp_id, suite_run, keep_cells={c.hash for c in cells})
     return suite_run
 
 

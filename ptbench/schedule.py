@@ -289,6 +289,8 @@ def _close_cell(plan: CellPlan, tracker, ctx: RunContext) -> None:
         metrics[f"best_{plan.cell.objective['metric']}"] = best[2]
         # tags, not params: a longer search (--trials raised) may find a better configuration
         tracker.set_tags(plan.run_id, {f"{BEST}{k}": v for k, v in best[1].items()})
+        # over an "interrupted" or "no completed trial" left by an earlier run of the cell
+        tracker.set_tags(plan.run_id, {"ptbench.state": "complete"})
     tracker.log_metrics(plan.run_id, metrics)
     tracker.end(plan.run_id, "FINISHED" if best is not None else "FAILED")
 

@@ -297,9 +297,13 @@ def _robustness(adapted, data: TaskData, cfg: TrialConfig) -> dict[str, float]:
         x = x.float() / 255.0 if x.dtype == torch.uint8 else x.float()  # images in [0, 1]
         adapted.model.eval()
         adapted.backbone.eval()
-        out |= adversarial_metrics(
-            adapted.logits_from_raw, x, y, data.modality, list(rb["eps"]), int(rb["pgd_steps"]), cfg.seed
-        )
+        # cuDNN computes an RNN's backward only in training mode; the attack needs the input's
+        # gradient through an LSTM in eval mode (Resemblyzer, ELMo): there, without cuDNN
+        rnn = any(isinstance(m, torch.nn.RNNBase) for m in adapted.model.modules())
+        with torch.backends.cudnn.flags(enabled=not rnn):
+            out |= adversarial_metrics(
+                adapted.logits_from_raw, x, y, data.modality, list(rb["eps"]), int(rb["pgd_steps"]), cfg.seed
+            )
     return out
 
 

@@ -189,6 +189,8 @@ def test_two_drivers_on_one_suite_share_its_budget_and_final_runs(tmp_path):
     _check_exact(suite, project, budget, finals=2)
     finals = by_kind(records(project), "final")
     assert sorted(r["tags.ptbench.seed"] for r in finals) == ["0", "1"]  # each seed's run once
+    # the second driver did not mark the first one's live cell interrupted
+    assert [c["tags.ptbench.state"] for c in by_kind(records(project), "cell")] == ["complete"]
 
 
 def test_two_drivers_started_at_once_write_one_record(tmp_path):

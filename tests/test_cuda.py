@@ -224,3 +224,22 @@ def test_a_jobs_peak_gpu_memory_leaves_out_what_the_worker_held_before_it():
     peak = m.peak_mb()
     del job, held
     assert 15 <= peak < 64
+
+
+def test_an_lstm_backbone_is_attacked_on_cuda():
+    """cuDNN computes an RNN's backward only in training mode, and an attack differentiates the
+    input through the model in eval mode: Resemblyzer's adversarial evaluation raised on GPUs."""
+    out = run_trial(
+        TrialConfig(
+            {"name": "resemblyzer", "weights": "none"},
+            {"name": "cuda_tones", "params": {"val_size": 60, "test_size": 60}},
+            {"name": "full_finetune"},
+            [],
+            {"epochs": 2, "batch_size": 30, "lr": 3e-3},
+            device="cuda",
+            evaluate=("test", "adversarial"),
+            robustness=ROBUST,
+        )
+    )
+    _finite(out.metrics)
+    assert any(k.startswith("adv_") for k in out.metrics)

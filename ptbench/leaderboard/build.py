@@ -48,20 +48,22 @@ class Current:
     seed since removed, belongs to an earlier version of the question and is not averaged in."""
 
     eval_key: str
-    seeds: tuple[int, ...]
+    seeds: tuple[int, ...] | None  # None: a night's, which draws its own seeds
 
     @classmethod
-    def of(cls, suite) -> Current:
-        return cls(evaluation_key(suite.evaluation, suite.robustness.model_dump()), tuple(suite.seeds))
+    def of(cls, suite, night: str | None = None) -> Current:
+        seeds = None if night else tuple(suite.seeds)
+        return cls(evaluation_key(suite.evaluation, suite.robustness.model_dump()), seeds)
 
     def keep(self, finals: pd.DataFrame) -> pd.DataFrame:
         if finals.empty:
             return finals
         keys = finals.get(f"tags.{EVAL_KEY}", pd.Series(None, index=finals.index))
         seeds = finals.get("tags.ptbench.seed", pd.Series(None, index=finals.index))
-        wanted = {str(s) for s in self.seeds}
+        wanted = None if self.seeds is None else {str(s) for s in self.seeds}
         keep = [
-            of_evaluation(self.eval_key, k) and (not isinstance(s, str) or s in ("", *wanted))
+            of_evaluation(self.eval_key, k)
+            and (wanted is None or not isinstance(s, str) or s in ("", *wanted))
             for k, s in zip(keys, seeds, strict=True)
         ]
         return finals[keep]

@@ -272,12 +272,20 @@ class Tracker:
     def end(self, run_id: str, status: str = "FINISHED") -> None:
         self.client.set_terminated(run_id, status=status)
 
-    def kill_stale(self, exp_id: str, parent: str, alive: set[str] | None = None) -> int:
+    def kill_stale(
+        self, exp_id: str, parent: str, alive: set[str] | None = None, keep_cells: set[str] = frozenset()
+    ) -> int:
         """Runs left RUNNING under ``parent`` by a killed process are marked KILLED; those of a
-        job in ``alive`` (a live worker, maybe another driver's) are left running."""
+        job in ``alive`` (a live worker, maybe another driver's), and cell runs in ``keep_cells``,
+        are left running."""
         n = 0
         for run in self.search(exp_id, f"tags.`{PARENT}` = '{parent}' and attributes.status = 'RUNNING'"):
             if alive and run.data.tags.get("ptbench.job") in alive:
+                continue
+            if (
+                run.data.tags.get("ptbench.cell_hash") in keep_cells
+                and run.data.tags.get("ptbench.kind") == "cell"
+            ):
                 continue
             self.set_tags(run.info.run_id, {"ptbench.state": "interrupted"})
             self.end(run.info.run_id, "KILLED")
