@@ -27,10 +27,19 @@ def first_line(err: BaseException, limit: int = 200) -> str:
     return s.splitlines()[0][:limit] if s else type(err).__name__
 
 
-_CREDENTIALS = re.compile(r"(?P<scheme>[A-Za-z][\w+.-]*://)(?P<user>[^\s:/@'\"]*)(?P<pw>:[^\s/@'\"]*)?@")
+_URL = re.compile(r"[A-Za-z][\w+.-]*://[^\s'\"]+")
+
+
+def _mask(url: str) -> str:
+    scheme, rest = url.split("://", 1)
+    if "@" not in rest:
+        return url
+    creds, host = rest.rsplit("@", 1)  # a password may hold "@" or "/"; a host holds neither
+    user, colon, _ = creds.partition(":")
+    return f"{scheme}://{user}:***@{host}" if colon else f"{scheme}://***@{host}"
 
 
 def redact(text: str) -> str:
     """A URL — or any text holding URLs, such as a suite file — with every password (and a
     bare token in the user part) replaced, so credentials never reach logs, artifacts or errors."""
-    return _CREDENTIALS.sub(lambda m: m["scheme"] + (f"{m['user']}:***@" if m["pw"] else "***@"), text)
+    return _URL.sub(lambda m: _mask(m[0]), text)

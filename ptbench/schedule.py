@@ -236,7 +236,6 @@ class _Loop:
         a trial's configuration does: retried without end, it would hold the suite open forever."""
         from ptbench.search import MAX_RETRY, error_text
 
-        self._release(plan, job)
         number = job.args[5] if job.kind == "final" else None
         if job.kind == "final":
             key = (job.seed, number)
@@ -244,7 +243,9 @@ class _Loop:
             if plan.losses[key] > MAX_RETRY:
                 msg = f"worker lost {plan.losses[key]} times ({error_text(err)}): not retried"
                 print(f"ptbench: {plan.cell.describe()} final: {msg}", file=sys.stderr, flush=True)
+                self._release(plan, job, error=msg)  # a FAILED run, with its error, in MLflow
                 return JobResult("final", plan.cell.hash, "fail", number=number, seed=job.seed, error=msg)
+        self._release(plan, job)
         msg = f"worker lost ({error_text(err)}): retried"
         print(f"ptbench: {plan.cell.describe()} {job.kind}: {msg}", file=sys.stderr, flush=True)
         return JobResult(
@@ -256,12 +257,12 @@ class _Loop:
             error=msg,
         )
 
-    def _release(self, plan: CellPlan, job: Job) -> None:
+    def _release(self, plan: CellPlan, job: Job, error: str = "") -> None:
         if job.kind == "trial":
             open_study(self.ctx, plan.cell).fail_job(job.job_id)
         else:
             open_claims(self.ctx, plan.cell).fail_job(job.job_id)
-        self.tracker.kill_job_runs(self.ctx.exp_id, plan.run_id, job.job_id)
+        self.tracker.kill_job_runs(self.ctx.exp_id, plan.run_id, job.job_id, error)
 
     def release(self) -> None:
         """After a cancel: this driver's running jobs are failed (and retried by the next run)."""

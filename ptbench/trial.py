@@ -7,6 +7,7 @@ Search trials get train and val only; test and shifted sets exist only for final
 
 from __future__ import annotations
 
+import contextlib
 import json
 import random
 import time
@@ -77,9 +78,9 @@ def run_trial(cfg: TrialConfig, on_epoch=None, on_ready=None) -> TrialResult:
     data = load_task(cfg.task)
     if not cfg.evaluate:
         data = data.without_held_out()  # the no-leakage rule, enforced where data is handed out
+    _refuse_idle_corruptions(cfg, data)
     recipe = _recipe(cfg)
     backbone, frozen = _backbone(cfg, recipe)
-    _refuse_idle_corruptions(cfg, data, backbone)
     cache = _feature_cache(cfg, backbone)
     adapted = _adapt(cfg, backbone, frozen, data.num_classes, recipe, cache)
     info = _info(adapted, backbone, data)
@@ -263,8 +264,9 @@ def _robustness_settings(cfg: TrialConfig) -> dict[str, Any]:
     return rb | {"corruptions": None if rb["corruptions"] == "all" else list(rb["corruptions"])}
 
 
-def _refuse_idle_corruptions(cfg: TrialConfig, data: TaskData, backbone) -> None:
-    """A final run whose suite names a corruption this backbone never sees fails before training."""
+def _refuse_idle_corruptions(cfg: TrialConfig, data: TaskData) -> None:
+    """A final run whose suite names a corruption that leaves its inputs unchanged fails before
+    it trains."""
     rb = _robustness_settings(cfg)
     if "corruptions" not in cfg.evaluate or data.test is None or rb["corruptions"] is None:
         return
@@ -272,7 +274,7 @@ def _refuse_idle_corruptions(cfg: TrialConfig, data: TaskData, backbone) -> None
 
     x, _ = subset(data.test.x, data.test.y, rb["size"], seed=0)
     names = families(rb["corruptions"], data.modality)
-    check_corruptions(names, x, list(rb["severities"]), cfg.seed, backbone.encode)
+    check_corruptions(names, x, list(rb["severities"]), cfg.seed)
 
 
 def _robustness(adapted, data: TaskData, cfg: TrialConfig) -> dict[str, float]:
@@ -290,7 +292,6 @@ def _robustness(adapted, data: TaskData, cfg: TrialConfig) -> dict[str, float]:
             rb["corruptions"],
             list(rb["severities"]),
             cfg.seed,
-            encode=adapted.backbone.encode,
         )
     if "adversarial" in cfg.evaluate and data.modality in ("image", "audio"):
         x, y = subset(data.test.x, data.test.y, rb["adversarial_size"], seed=0)
@@ -299,8 +300,9 @@ def _robustness(adapted, data: TaskData, cfg: TrialConfig) -> dict[str, float]:
         adapted.backbone.eval()
         # cuDNN computes an RNN's backward only in training mode; the attack needs the input's
         # gradient through an LSTM in eval mode (Resemblyzer, ELMo): there, without cuDNN
-        rnn = any(isinstance(m, torch.nn.RNNBase) for m in adapted.model.modules())
-        with torch.backends.cudnn.flags(enabled=not rnn):
+        modules = [*adapted.model.modules(), *adapted.backbone.modules()]  # a probe's model: the head
+        rnn = any(isinstance(m, torch.nn.RNNBase) for m in modules)
+        with torch.backends.cudnn.flags(enabled=False) if rnn else contextlib.nullcontext():
             out |= adversarial_metrics(
                 adapted.logits_from_raw, x, y, data.modality, list(rb["eps"]), int(rb["pgd_steps"]), cfg.seed
             )

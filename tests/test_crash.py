@@ -134,8 +134,10 @@ def test_a_worker_killed_mid_trial_costs_that_trial_which_is_retried(tmp_path):
 
 
 def test_a_final_run_that_kills_its_worker_every_time_fails_after_three_and_the_suite_ends(tmp_path):
-    """Retried without limit, a final run whose evaluation is always killed (out of memory) held
-    the driver forever; like a trial's configuration, it fails after MAX_RETRY + 1 workers."""
+    """Retried without limit, a final run whose worker is always killed (out of memory) held the
+    driver forever; like a trial's configuration, it fails after MAX_RETRY + 1 workers, and its
+    run says so. (The plugin's corruption kills its worker when the final run checks it, before
+    training.)"""
     from ptbench.search import MAX_RETRY
 
     data = copy.deepcopy(TINY)
@@ -145,11 +147,12 @@ def test_a_final_run_that_kills_its_worker_every_time_fails_after_three_and_the_
     data |= {"seeds": [0], "evaluation": ["test", "corruptions"]}
     data["robustness"] = {"corruptions": ["kills_worker"], "severities": [1], "size": 10}
     suite, project = write_suite(tmp_path / "oom.yaml", data), tmp_path / "proj"
-    rc, out = _finish(_driver(suite, project, _env(None)))
+    rc, out = _finish(_driver(suite, project, _env(None) | {"PTBENCH_TEST_KILLS_WORKER": "1"}))
     assert out.count("final: worker lost") == MAX_RETRY + 1 and "3 times" in out, out
     assert "Traceback" not in out
-    finals = by_kind(records(project), "final")
-    assert len(finals) == MAX_RETRY + 1 and all(r["status"] != "FINISHED" for r in finals)
+    finals = sorted(by_kind(records(project), "final"), key=lambda r: r["start_time"])
+    assert [r["status"] for r in finals] == ["KILLED"] * MAX_RETRY + ["FAILED"]  # retried, then failed
+    assert "worker lost 3 times" in finals[-1]["tags.ptbench.error"]
     assert not [r for r in records(project) if r["status"] == "RUNNING"]
 
 

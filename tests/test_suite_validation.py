@@ -304,5 +304,8 @@ def test_a_checkpoint_glob_is_one_backbone_per_match_each_told_apart(tmp_path):
 def test_a_corruption_no_task_can_take_and_a_misspelt_mce_reference_are_one_line():
     out = problems(tiny(robustness={"corruptions": ["contrast", "gain"]}))
     assert out == ["robustness.corruptions[1]: 'gain' corrupts audio inputs and the suite has no audio task"]
+    assert problems(tiny(robustness={"corruptions": []})) == [
+        "robustness.corruptions: an empty list evaluates no corruption; use 'all' or name some"
+    ]
     out = problems(tiny(robustness={"reference": {"backbone": "test_*", "weight": "none"}}))
     assert len(out) == 1 and out[0].startswith("robustness.reference.weight")  # not silently ignored

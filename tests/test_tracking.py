@@ -78,3 +78,23 @@ def _together(fn, n: int) -> None:
         t.start()
     for t in threads:
         t.join()
+
+
+@pytest.mark.parametrize(
+    "text,shown",
+    [
+        ("postgresql://bench:s3cret@db:5432/x", "postgresql://bench:***@db:5432/x"),
+        ("postgresql://bench:pa/ss@db/x", "postgresql://bench:***@db/x"),  # "/" in the password
+        ("postgresql://bench:p@ss@db/x", "postgresql://bench:***@db/x"),  # "@" in the password
+        ("https://ghp_token@github.com/a", "https://***@github.com/a"),  # a bare token
+        ("sqlite:////srv/mlflow.db", "sqlite:////srv/mlflow.db"),
+        (
+            'storage: {url: "postgresql://u:p@h/d"}\nuri: http://x:y@h:5000',
+            'storage: {url: "postgresql://u:***@h/d"}\nuri: http://x:***@h:5000',
+        ),
+    ],
+)
+def test_every_password_in_a_text_is_masked(text, shown):
+    from ptbench.errors import redact
+
+    assert redact(text) == shown

@@ -182,7 +182,11 @@ def word_swaps(texts, s, g):
     return out
 
 
-@_text("casing", [0.1, 0.25, 0.5, 0.75, 1.0], "fraction of words with random casing (cased tokenizers only)")
+@_text(
+    "casing",
+    [0.1, 0.25, 0.5, 0.75, 1.0],
+    "fraction of words with random casing (an uncased tokenizer reads them as clean)",
+)
 def casing(texts, s, g):
     def flip(word: str) -> str:
         return "".join(c.upper() if _rand(g) < 0.5 else c.lower() for c in word)

@@ -39,23 +39,22 @@ def _same(a, b) -> bool:
     return torch.equal(a, b) if isinstance(a, torch.Tensor) else a == b
 
 
-def idle_corruptions(names: list[str], x, severities: list[int], seed: int, encode: Callable) -> list[str]:
-    """The families that leave what the model reads unchanged at every severity: saturate on grey
-    images, casing under a lower-casing tokenizer. Counted, each would add the clean accuracy to
-    the corrupted mean, relative robustness and mCE as if the model had withstood it."""
-    clean = encode(x)
-    return [n for n in names if all(_same(encode(corrupt(n, x, s, seed)), clean) for s in severities)]
+def idle_corruptions(names: list[str], x, severities: list[int], seed: int) -> list[str]:
+    """The families that leave the task's inputs unchanged at every severity (saturate on grey
+    images): there is no corrupted input to measure, and counted, each would add the clean
+    accuracy to every cell's corrupted mean, relative robustness and mCE. Decided on the inputs,
+    the same for every cell of the task: a model that reads a changed input as the clean one
+    (an uncased tokenizer under ``casing``) withstood the corruption, and is credited for it."""
+    return [n for n in names if all(_same(corrupt(n, x, s, seed), x) for s in severities)]
 
 
-def check_corruptions(names: list[str], x, severities: list[int], seed: int, encode: Callable) -> None:
-    """Refuse a family the suite names that cannot reach this model (a trial checks before it
-    trains, so the mistake costs seconds, not a final run)."""
-    idle = idle_corruptions(names, x, severities, seed, encode)
+def check_corruptions(names: list[str], x, severities: list[int], seed: int) -> None:
+    """Refuse a family the suite names that would leave these inputs unchanged."""
+    idle = idle_corruptions(names, x, severities, seed)
     if idle:
         raise TrialError(
-            f"robustness.corruptions: {', '.join(idle)} leaves this task's inputs unchanged as the "
-            "backbone reads them (grey images, a lower-casing tokenizer); leave it out, or use "
-            "'all', which skips it where it cannot apply"
+            f"robustness.corruptions: {', '.join(idle)} leaves this task's inputs unchanged (e.g. "
+            "saturate on grey images); leave it out, or use 'all', which skips it where it cannot apply"
         )
 
 
@@ -67,18 +66,16 @@ def corruption_metrics(
     names: list[str] | None,
     severities: list[int],
     seed: int,
-    encode: Callable = lambda raw: raw,
 ) -> dict[str, float]:
     """``corr_<name>_s<k>_accuracy`` per corruption and severity, their mean, and relative
     robustness (mean corrupted accuracy / clean accuracy; NaN, never 0, at clean accuracy 0:
     nothing was there to keep, so the ratio is undefined, and a 0 would rank it least robust).
-    ``names``: the suite's list, or ``None`` for every family that reaches the model
-    (``encode``: raw inputs → what the model reads)."""
+    ``names``: the suite's list, or ``None`` for every family that changes the inputs."""
     todo = families(names, modality)
     if names is not None:
-        check_corruptions(todo, x, severities, seed, encode)
+        check_corruptions(todo, x, severities, seed)
     else:
-        idle = idle_corruptions(todo, x, severities, seed, encode)
+        idle = idle_corruptions(todo, x, severities, seed)
         todo = [n for n in todo if n not in idle]
     clean = float((predict_raw(x).argmax(1) == y).float().mean())
     out: dict[str, float] = {"corr_clean_accuracy": clean}

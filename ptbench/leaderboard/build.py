@@ -48,23 +48,25 @@ class Current:
     seed since removed, belongs to an earlier version of the question and is not averaged in."""
 
     eval_key: str
-    seeds: tuple[int, ...] | None  # None: a night's, which draws its own seeds
+    seeds: tuple[int, ...]
 
     @classmethod
-    def of(cls, suite, night: str | None = None) -> Current:
-        seeds = None if night else tuple(suite.seeds)
-        return cls(evaluation_key(suite.evaluation, suite.robustness.model_dump()), seeds)
+    def of(cls, suite) -> Current:
+        return cls(evaluation_key(suite.evaluation, suite.robustness.model_dump()), tuple(suite.seeds))
 
     def keep(self, finals: pd.DataFrame) -> pd.DataFrame:
+        """A night's final runs are all kept: a night draws its own seeds, and ran under the
+        settings of its time (its own cell runs, never mixed with another night's)."""
         if finals.empty:
             return finals
-        keys = finals.get(f"tags.{EVAL_KEY}", pd.Series(None, index=finals.index))
-        seeds = finals.get("tags.ptbench.seed", pd.Series(None, index=finals.index))
-        wanted = None if self.seeds is None else {str(s) for s in self.seeds}
+        col = lambda name: finals.get(name, pd.Series(None, index=finals.index))  # noqa: E731
+        wanted = {str(s) for s in self.seeds}
         keep = [
-            of_evaluation(self.eval_key, k)
-            and (wanted is None or not isinstance(s, str) or s in ("", *wanted))
-            for k, s in zip(keys, seeds, strict=True)
+            (isinstance(night, str) and night != "")
+            or (of_evaluation(self.eval_key, k) and (not isinstance(s, str) or s in ("", *wanted)))
+            for k, s, night in zip(
+                col(f"tags.{EVAL_KEY}"), col("tags.ptbench.seed"), col("tags.ptbench.night"), strict=True
+            )
         ]
         return finals[keep]
 

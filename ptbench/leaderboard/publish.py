@@ -17,7 +17,7 @@ def publish(
     from ptbench.leaderboard import Current, build_leaderboard
 
     boards = build_leaderboard(
-        tracking_uri, suite.name, suite.robustness.reference or None, night, Current.of(suite, night)
+        tracking_uri, suite.name, suite.robustness.reference or None, night, Current.of(suite)
     )
     where = f"{suite.name}/nightly/{night}" if night else suite.name  # a night never overwrites
     written = _write(boards, where, formats, output, results_dir)
@@ -42,7 +42,7 @@ def publish_many(
     from ptbench.leaderboard import Current, build_leaderboard
 
     per_suite = [
-        (s, uri, build_leaderboard(uri, s.name, s.robustness.reference or None, night, Current.of(s, night)))
+        (s, uri, build_leaderboard(uri, s.name, s.robustness.reference or None, night, Current.of(s)))
         for s, uri in suites
     ]
     shared = Counter(b.title for _, _, boards in per_suite for b in boards)

@@ -136,6 +136,10 @@ def _corruption_problems(suite: Suite) -> list[str]:
     known = [t for t in suite.axes.tasks if t.name in TASKS]
     modalities = {task_modality(t.name, t.params) for t in known}
     problems = []
+    if not suite.robustness.corruptions:
+        problems.append(
+            "robustness.corruptions: an empty list evaluates no corruption; use 'all' or name some"
+        )
     for i, name in enumerate(suite.robustness.corruptions):
         if name not in CORRUPTIONS:
             problems.append(f"robustness.corruptions[{i}]: {CORRUPTIONS.unknown(name)}")

@@ -204,9 +204,15 @@ class Tracker:
         label that depends on the rest of the grid, e.g. a checkpoint told apart from one added
         later) is kept as a ``ptbench.param.<key>`` tag, which ``runs_records`` reads in its
         place — MLflow params cannot change, and refusing would stop the run from resuming."""
-        have = self.client.get_run(run_id).data.params
+        data = self.client.get_run(run_id).data
+        have = data.params
         new = {k: v for k, v in params.items() if k not in have}
-        changed = {f"{PARAM_TAG}{k}": v for k, v in params.items() if k in have and have[k] != str(v)[:6000]}
+        # a value that changed, or changed back (an override tag already there is rewritten)
+        changed = {
+            f"{PARAM_TAG}{k}": v
+            for k, v in params.items()
+            if k in have and (have[k] != str(v)[:6000] or f"{PARAM_TAG}{k}" in data.tags)
+        }
         self.log_params(run_id, new)
         self.set_tags(run_id, changed)
 
@@ -292,15 +298,21 @@ class Tracker:
             n += 1
         return n
 
-    def kill_job_runs(self, exp_id: str, parent: str, job_id: str) -> None:
-        """The run of a job whose worker died is closed as KILLED (the job is retried)."""
+    def kill_job_runs(self, exp_id: str, parent: str, job_id: str, error: str = "") -> None:
+        """The run of a job whose worker died is closed as KILLED (the job is retried), or, with
+        ``error`` (it will not be retried), as FAILED with that error."""
         flt = (
             f"tags.`{PARENT}` = '{parent}' and tags.`ptbench.job` = '{job_id}' "
             "and attributes.status = 'RUNNING'"
         )
         for run in self.search(exp_id, flt):
-            self.set_tags(run.info.run_id, {"ptbench.state": "interrupted"})
-            self.end(run.info.run_id, "KILLED")
+            tags = (
+                {"ptbench.state": "failed", "ptbench.error": error}
+                if error
+                else {"ptbench.state": "interrupted"}
+            )
+            self.set_tags(run.info.run_id, tags)
+            self.end(run.info.run_id, "FAILED" if error else "KILLED")
 
     # --- reading -------------------------------------------------------------------------
     def search(self, exp_id: str, filter_string: str = "") -> list[Any]:
