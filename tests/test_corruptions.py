@@ -84,15 +84,24 @@ def test_every_modality_has_its_families():
         assert len(e.meta["levels"]) == 5 and e.meta["meaning"]
 
 
-def test_two_runs_of_the_same_final_model_give_identical_robustness_numbers():
-    from ptbench.trial import TrialConfig, run_trial
+def _digits_final(**kw):
+    """A final run of a tiny net fine-tuned on 200 digits (``seed``, ``evaluate``, ``robustness``)."""
+    from ptbench.trial import TrialConfig
 
-    cfg = TrialConfig(
+    return TrialConfig(
         {"name": "test_efficientnet", "params": {"input_size": 16}},
         {"name": "digits", "params": {"train_size": 200, "val_size": 100, "test_size": 100}},
         {"name": "full_finetune"},
         [],
         {"lr": 1e-2, "epochs": 2, "batch_size": 25},
+        **kw,
+    )
+
+
+def test_two_runs_of_the_same_final_model_give_identical_robustness_numbers():
+    from ptbench.trial import run_trial
+
+    cfg = _digits_final(
         seed=3,
         evaluate=("test", "corruptions", "adversarial"),
         robustness={
@@ -157,14 +166,9 @@ def test_a_named_list_applies_to_each_task_only_its_own_modality(digits):
 
 def test_a_final_run_naming_a_corruption_its_task_cannot_take_fails_before_training():
     from ptbench.errors import TrialError
-    from ptbench.trial import TrialConfig, run_trial
+    from ptbench.trial import run_trial
 
-    cfg = TrialConfig(
-        {"name": "test_efficientnet", "params": {"input_size": 16}},
-        {"name": "digits", "params": {"train_size": 200, "val_size": 100, "test_size": 100}},
-        {"name": "full_finetune"},
-        [],
-        {"lr": 1e-2, "epochs": 2, "batch_size": 25},
+    cfg = _digits_final(
         seed=0,
         evaluate=("test", "corruptions"),
         robustness={"corruptions": ["contrast", "saturate"]},
@@ -173,3 +177,19 @@ def test_a_final_run_naming_a_corruption_its_task_cannot_take_fails_before_train
     with pytest.raises(TrialError, match="saturate leaves this task's inputs unchanged"):
         run_trial(cfg, on_epoch=lambda e, m: epochs.append(e))
     assert epochs == []
+
+
+def test_each_corrupted_batch_is_made_once(digits, monkeypatch):
+    """Corrupting costs as much as predicting for some families (elastic, jpeg): checking that a
+    family changes the inputs reuses the batches it then predicts on."""
+    from ptbench.evaluate import robustness
+
+    made = []
+    real = robustness.corrupt
+    monkeypatch.setattr(robustness, "corrupt", lambda n, *a: made.append(n) or real(n, *a))
+    y = torch.zeros(len(digits), dtype=torch.long)
+    robustness.corruption_metrics(_constant, digits, y, "image", ["contrast", "elastic"], [1, 3, 5], 0)
+    assert made == ["contrast"] * 3 + ["elastic"] * 3
+    made.clear()
+    out = robustness.corruption_metrics(_constant, digits, y, "image", None, [1, 5], 0)
+    assert len(made) == 2 * 13 and len([k for k in out if k.endswith("_s1_accuracy")]) == 12

@@ -52,10 +52,14 @@ def check_corruptions(names: list[str], x, severities: list[int], seed: int) -> 
     """Refuse a family the suite names that would leave these inputs unchanged."""
     idle = idle_corruptions(names, x, severities, seed)
     if idle:
-        raise TrialError(
-            f"robustness.corruptions: {', '.join(idle)} leaves this task's inputs unchanged (e.g. "
-            "saturate on grey images); leave it out, or use 'all', which skips it where it cannot apply"
-        )
+        raise _idle_error(idle)
+
+
+def _idle_error(idle: list[str]) -> TrialError:
+    return TrialError(
+        f"robustness.corruptions: {', '.join(idle)} leaves this task's inputs unchanged (e.g. "
+        "saturate on grey images); leave it out, or use 'all', which skips it where it cannot apply"
+    )
 
 
 def corruption_metrics(
@@ -71,18 +75,17 @@ def corruption_metrics(
     robustness (mean corrupted accuracy / clean accuracy; NaN, never 0, at clean accuracy 0:
     nothing was there to keep, so the ratio is undefined, and a 0 would rank it least robust).
     ``names``: the suite's list, or ``None`` for every family that changes the inputs."""
-    todo = families(names, modality)
-    if names is not None:
-        check_corruptions(todo, x, severities, seed)
-    else:
-        idle = idle_corruptions(todo, x, severities, seed)
-        todo = [n for n in todo if n not in idle]
     clean = float((predict_raw(x).argmax(1) == y).float().mean())
     out: dict[str, float] = {"corr_clean_accuracy": clean}
     accs = []
-    for name in todo:
-        for s in severities:
-            acc = float((predict_raw(corrupt(name, x, s, seed)).argmax(1) == y).float().mean())
+    for name in families(names, modality):
+        batches = [corrupt(name, x, s, seed) for s in severities]  # each made once: they cost
+        if all(_same(b, x) for b in batches):
+            if names is not None:  # named, yet idle here: refused, never counted as clean
+                raise _idle_error([name])
+            continue  # 'all': a family with nothing to corrupt here is skipped
+        for s, batch in zip(severities, batches, strict=True):
+            acc = float((predict_raw(batch).argmax(1) == y).float().mean())
             out[f"corr_{name}_s{s}_accuracy"] = acc
             accs.append(acc)
     if accs:
