@@ -225,6 +225,20 @@ def test_every_sampler_runs_with_every_pruner(sampler, pruner, tmp_path):
     assert len(set(_configs(study))) == TRIALS
 
 
+def _fail_stale_while_beating(study, live, dead) -> None:
+    """Sweep for stale trials while ``live`` beats, until ``dead`` is failed: the live trial must
+    still run, and the dead one wait to be retried."""
+    guard = time.monotonic() + 120  # turns a hang into a failure; no correct run comes near it
+    with study.beating(live):
+        while study.is_running(dead):
+            assert time.monotonic() < guard, f"trial {dead.number} was never failed"
+            study.fail_stale()
+            time.sleep(0.2)
+        assert study.is_running(live)
+    c = study.counts()
+    assert (c.running, c.waiting, c.failed) == (1, 1, 0)
+
+
 def test_only_a_trial_whose_worker_stopped_beating_is_failed_and_retried(tmp_path):
     """Leases (issue #13): a live trial — maybe another driver's — is never failed on sight; one
     whose beats stopped is failed after the grace period and enqueued again with its params, and
@@ -239,15 +253,7 @@ def test_only_a_trial_whose_worker_stopped_beating_is_failed_and_retried(tmp_pat
     dead, _ = study.ask(space)
     study.bind(dead, "dead-job")  # one beat, then nothing: its worker was killed
     assert study.fail_stale() == []  # both within their grace period
-    guard = time.monotonic() + 120  # turns a hang into a failure; no correct run comes near it
-    with study.beating(live):
-        while study.is_running(dead):
-            assert time.monotonic() < guard, "the silent trial was never failed"
-            study.fail_stale()
-            time.sleep(0.2)
-        assert study.is_running(live)
-    c = study.counts()
-    assert (c.running, c.waiting, c.failed) == (1, 1, 0)  # the dead one is retried, not counted
+    _fail_stale_while_beating(study, live, dead)  # the dead one is retried, not counted
     retry, _ = study.ask(space)
     assert retry.params == dead.params
 
@@ -352,12 +358,4 @@ def test_on_a_database_a_trial_whose_worker_died_before_its_first_heartbeat_is_f
     orphan, _ = study.ask(space)  # its worker died here: never bound, never beaten
     live, _ = study.ask(space)
     study.bind(live, "live-job")
-    guard = time.monotonic() + 120  # turns a hang into a failure; no correct run comes near it
-    with study.beating(live):
-        while study.is_running(orphan):
-            assert time.monotonic() < guard, "the trial without a heartbeat was never failed"
-            study.fail_stale()
-            time.sleep(0.2)
-        assert study.is_running(live)
-    c = study.counts()
-    assert (c.running, c.waiting, c.failed) == (1, 1, 0)  # retried, not counted
+    _fail_stale_while_beating(study, live, orphan)  # retried, not counted
