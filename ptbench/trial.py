@@ -7,7 +7,6 @@ Search trials get train and val only; test and shifted sets exist only for final
 
 from __future__ import annotations
 
-import contextlib
 import json
 import random
 import time
@@ -296,16 +295,16 @@ def _robustness(adapted, data: TaskData, cfg: TrialConfig) -> dict[str, float]:
     if "adversarial" in cfg.evaluate and data.modality in ("image", "audio"):
         x, y = subset(data.test.x, data.test.y, rb["adversarial_size"], seed=0)
         x = x.float() / 255.0 if x.dtype == torch.uint8 else x.float()  # images in [0, 1]
-        adapted.model.eval()
-        adapted.backbone.eval()
-        # cuDNN computes an RNN's backward only in training mode; the attack needs the input's
-        # gradient through an LSTM in eval mode (Resemblyzer, ELMo): there, without cuDNN
-        modules = [*adapted.model.modules(), *adapted.backbone.modules()]  # a probe's model: the head
-        rnn = any(isinstance(m, torch.nn.RNNBase) for m in modules)
-        with torch.backends.cudnn.flags(enabled=False) if rnn else contextlib.nullcontext():
-            out |= adversarial_metrics(
-                adapted.logits_from_raw, x, y, data.modality, list(rb["eps"]), int(rb["pgd_steps"]), cfg.seed
-            )
+        out |= adversarial_metrics(
+            adapted.logits_from_raw,
+            x,
+            y,
+            data.modality,
+            list(rb["eps"]),
+            int(rb["pgd_steps"]),
+            cfg.seed,
+            models=(adapted.model, adapted.backbone),  # a probe's model is its head alone
+        )
     return out
 
 

@@ -193,3 +193,23 @@ def test_each_corrupted_batch_is_made_once(digits, monkeypatch):
     made.clear()
     out = robustness.corruption_metrics(_constant, digits, y, "image", None, [1, 5], 0)
     assert len(made) == 2 * 13 and len([k for k in out if k.endswith("_s1_accuracy")]) == 12
+
+
+def test_an_attack_through_an_lstm_runs_without_cudnn_and_in_eval_mode():
+    """cuDNN computes an RNN's backward only in training mode, so attacking an LSTM in eval mode
+    raised on GPUs (Resemblyzer, ELMo); the attack turns cuDNN off there, and only there."""
+    from ptbench.evaluate.robustness import adversarial_metrics
+
+    seen = []
+    x, y = torch.rand(4, 1, 8, 8), torch.zeros(4, dtype=torch.long)
+    for model in (torch.nn.Sequential(torch.nn.LSTM(8, 4)), torch.nn.Sequential(torch.nn.Linear(8, 4))):
+        model.train()
+
+        def logits(a, model=model):
+            seen.append((torch.backends.cudnn.enabled, model.training))
+            return a.flatten(1)[:, :10]
+
+        out = adversarial_metrics(logits, x, y, "image", [0.1], 2, 0, models=(model,))
+        assert set(out) == {"adv_fgsm_eps0.1_accuracy", "adv_pgd_eps0.1_accuracy"}
+    lstm, linear = seen[: len(seen) // 2], seen[len(seen) // 2 :]
+    assert set(lstm) == {(False, False)} and set(linear) == {(torch.backends.cudnn.enabled, False)}

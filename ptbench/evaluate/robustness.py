@@ -8,6 +8,7 @@ no notion of waveforms, and the attack must run through the backbone's own input
 
 from __future__ import annotations
 
+import contextlib
 import math
 from collections.abc import Callable
 
@@ -133,7 +134,19 @@ def adversarial_metrics(
     pgd_steps: int,
     seed: int,
     batch: int = 64,
+    models: tuple[torch.nn.Module, ...] = (),
 ) -> dict[str, float]:
+    """Accuracy under FGSM and PGD per budget, with ``models`` (what ``logits_fn`` runs) in eval
+    mode. cuDNN computes an RNN's backward only in training mode, and the attack needs the
+    input's gradient through an LSTM in eval mode (Resemblyzer, ELMo): there, without cuDNN."""
+    for m in models:
+        m.eval()
+    rnn = any(isinstance(m, torch.nn.RNNBase) for model in models for m in model.modules())
+    with torch.backends.cudnn.flags(enabled=False) if rnn else contextlib.nullcontext():
+        return _adversarial(logits_fn, x, y, modality, eps, pgd_steps, seed, batch)
+
+
+def _adversarial(logits_fn, x, y, modality, eps, pgd_steps, seed, batch) -> dict[str, float]:
     out: dict[str, float] = {}
     for e in eps:
         for kind, steps in (("fgsm", 1), ("pgd", pgd_steps)):
