@@ -66,6 +66,9 @@ def _driver(
         stderr=subprocess.PIPE,
         text=True,
         start_new_session=True,
+        # a shell without job control starts background jobs with SIGINT ignored, and Python keeps
+        # an inherited SIG_IGN: the driver must get Ctrl-C's KeyboardInterrupt however pytest began
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
 
 
