@@ -127,6 +127,10 @@ def run_suite(suite: Suite, opts: RunOptions, suite_text: str | None = None) -> 
         cells, selection = select_cells(suite, cells, project, tracking_uri, suite_run, tracker)
         if opts.progress != "none":
             print("\n".join(selection.lines()), flush=True)
+    # cells this run trains are reopened (or left to the driver that runs them) by plan_cell; only
+    # cells no longer in the grid, or dropped by the funnel, are closed here: killing every
+    # RUNNING cell run marked a live second driver's cells interrupted
+    tracker.kill_stale(ctx.exp_id, suite_run, keep_cells={c.hash for c in cells})
     plans = {c.hash: plan_cell(tracker, ctx, c, suite_run, n_trials, suite.seeds) for c in cells}
     tally = schedule(plans, ctx, tracker, executor, opts.progress)
     tracker.log_metrics(suite_run, {f"trials_{k}": v for k, v in tally.trials.items()})
@@ -168,10 +172,6 @@ def open_suite_run(
     tracker.log_text(suite_run, redact(resolved), "suite.resolved.yaml")
     if suite_text is not None:
         tracker.log_text(suite_run, redact(suite_text), "suite.yaml")
-    # cells of the grid are reopened (or left to the driver that runs them) by plan_cell; only
-    # cells no longer in the grid are closed here: killing every RUNNING cell run marked a live
-    # second driver's cells interrupted
-    tracker.kill_stale(ctx.exp_id, suite_run, keep_cells={c.hash for c in cells})
     return suite_run
 
 

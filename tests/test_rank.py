@@ -163,7 +163,7 @@ def test_the_funnel_keeps_exactly_the_top_k_and_logs_the_rest(tmp_path):
     run trains the two best by k-NN (as ``ptbench rank`` scores them) and the control, and the
     suite run says what it dropped and why."""
     from ptbench.rank import rank_suite
-    from ptbench.suite import load_suite
+    from ptbench.suite import expand, load_suite
 
     params = {"input_size": 16}
     suite_data = {
@@ -211,6 +211,22 @@ def test_the_funnel_keeps_exactly_the_top_k_and_logs_the_rest(tmp_path):
     text = Path(note).read_text()
     assert f"| {order[2]} | {scores[order[2]]:.4g} | dropped: rank 3 of 3, below the top 2 |" in text
     assert f"| {control} | — | kept: random-init control |" in text
+
+    # a driver killed while it trained the third backbone (under ``top: 3``) left its cell run
+    # RUNNING: the rerun that drops it closes it, where it stayed RUNNING for ever
+    (dropped,) = [c for c in expand(suite) if c.labels["backbone"] == order[2]]
+    tracker = Tracker(uri)
+    left = tracker.client.create_run(
+        tracker.experiment_id("funnel"),
+        tags={
+            "mlflow.parentRunId": suite_run["run_id"],
+            "ptbench.kind": "cell",
+            "ptbench.cell_hash": dropped.hash,
+        },
+    ).info.run_id
+    ptbench("run", "funnel.yaml", *args, cwd=tmp_path, check=True)
+    run = tracker.client.get_run(left)
+    assert (run.info.status, run.data.tags["ptbench.state"]) == ("KILLED", "interrupted")
 
 
 def test_image_checkpoints_are_set_beside_their_published_imagenet_top1():
