@@ -140,3 +140,32 @@ def test_spoken_digits_keeps_each_utterance_in_one_split(tmp_path, monkeypatch):
     twin = {i: i + 10 if (i // 10) % 2 == 0 else i - 10 for i in range(len(y))}  # same voice and digit
     assert all(where[twin[i]] == split for i, split in where.items())
     assert sorted(np.bincount(y[parts["test"]])) == [20] * 10  # stratified by digit
+
+
+@pytest.mark.parametrize(
+    "regime, per_class",
+    [
+        ({"label_fraction": 0.5}, lambda n: round(0.5 * n)),
+        ({"label_fraction": 0.1}, lambda n: round(0.1 * n)),
+        ({"shots": 5}, lambda n: 5),
+    ],
+    ids=["half", "tenth", "5-shot"],
+)
+def test_spoken_digits_applies_a_training_regime_once(tmp_path, monkeypatch, regime, per_class):
+    """The utterance split and the clip split both applied the regime: ``label_fraction: f`` kept
+    about f² of the training labels (0.1 → 1 clip per digit of 61), ``imbalance`` too much."""
+    from ptbench.tasks.audio import ACCENTS, SPEEDS, VARIANTS, WORDS, _by_utterance
+    from ptbench.tasks.base import build_task
+
+    monkeypatch.setenv("PTBENCH_DATA_DIR", str(tmp_path))
+    y = np.tile(np.arange(10), len(ACCENTS) * len(VARIANTS) * len(SPEEDS))
+    x = np.arange(len(y), dtype=np.float32)[:, None]
+    p = {"val_size": 150, "test_size": 200}
+    full = build_task("spoken_digits", "audio", WORDS, x, y, p, None, given=_by_utterance(y, p))
+    counts = np.bincount(full.train.y.numpy()).tolist()
+    assert 60 <= min(counts) <= max(counts) <= 62  # 610 train clips, stratified over utterances
+    p |= regime
+    d = build_task("spoken_digits", "audio", WORDS, x, y, p, None, given=_by_utterance(y, p))
+    assert np.bincount(d.train.y.numpy()).tolist() == [per_class(n) for n in counts]
+    assert set(d.train.x[:, 0].tolist()) <= set(full.train.x[:, 0].tolist())
+    assert set(d.test.x[:, 0].tolist()) == set(full.test.x[:, 0].tolist())  # the regime leaves test alone

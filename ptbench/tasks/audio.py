@@ -139,6 +139,10 @@ def _by_utterance(y: np.ndarray, params: dict) -> dict[str, np.ndarray]:
     n = len(SPEEDS)
     clips = np.arange(len(y)).reshape(-1, n, len(WORDS))  # product order: voice, speed, digit
     units = clips.transpose(0, 2, 1).reshape(-1, n)  # one row per utterance: its clips
-    half = {k: -(-int(v) // n) for k, v in params.items() if k in ("train_size", "val_size", "test_size")}
-    parts = plan_splits("spoken_digits-utterances", y[units[:, 0]], {**params, **half}, None, (75, 100))
+    sizes = ("train_size", "val_size", "test_size")
+    half = {k: -(-int(v) // n) for k, v in params.items() if k in sizes}
+    # sizes and the seed only: the training regime (shots, label_fraction, imbalance) is the
+    # clip split's to apply, once — applied here too, label_fraction f kept f² of the labels
+    split = {k: v for k, v in params.items() if k == "split_seed"} | half
+    parts = plan_splits("spoken_digits-utterances", y[units[:, 0]], split, None, (75, 100))
     return {s: np.sort(units[u].ravel()) for s, u in zip(("train", "val", "test"), parts, strict=True)}
