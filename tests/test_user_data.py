@@ -64,6 +64,25 @@ def test_image_folder_given_splits_and_decode_cache(tmp_path):
     assert build("image_folder", path=str(root), size=8, channels=1).split_hash != d.split_hash
 
 
+def test_split_folders_by_their_usual_names_and_half_a_split_layout_refused(tmp_path):
+    """``training/`` + ``testing/`` were read as two classes (every label the image's split), and
+    a ``valid/`` folder beside ``train/`` was ignored (val carved out of train instead)."""
+    root = make_images(tmp_path / "a", per=4, split_dirs=["training", "testing"])
+    d = build("image_folder", path=str(root), size=8, val_size=3)
+    assert d.classes == ["cat", "dog", "eel"] and (len(d.train), len(d.val), len(d.test)) == (9, 3, 12)
+    root = make_images(tmp_path / "b", per=4, split_dirs=["train", "valid", "test"])
+    d = build("image_folder", path=str(root), size=8)
+    assert d.classes == ["cat", "dog", "eel"] and (len(d.train), len(d.val), len(d.test)) == (12, 12, 12)
+    root = make_images(tmp_path / "c", per=2, split_dirs=["val", "test"])
+    with pytest.raises(
+        PtbenchError, match=r"split folders test/, val/ but no train/ \(or training/\) folder"
+    ):
+        build("image_folder", path=str(root), size=8)
+    root = make_images(tmp_path / "d", per=2, split_dirs=["train", "val", "validation"])
+    with pytest.raises(PtbenchError, match="both val/ and validation/ look like the val split"):
+        build("image_folder", path=str(root), size=8)
+
+
 def test_corrupt_image_names_the_file_or_is_skipped_and_counted(tmp_path):
     root = make_images(tmp_path / "imgs")
     bad = root / "dog" / "broken.png"

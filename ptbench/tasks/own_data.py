@@ -29,6 +29,18 @@ from ptbench.tasks.base import RATE, SPLIT_PARAMS, Above, TaskData, build_from_r
 IMAGE_EXT = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff")
 AUDIO_EXT = (".wav", ".flac", ".ogg")
 SPLITS = ("train", "val", "test")
+# the names split folders and dataset splits go by: a "training/" folder read as a class made
+# every image's label its split
+SPLIT_NAMES = {
+    "train": "train",
+    "training": "train",
+    "val": "val",
+    "valid": "val",
+    "validation": "val",
+    "dev": "val",
+    "test": "test",
+    "testing": "test",
+}
 COMMON = SPLIT_PARAMS | {
     "path": Param(str, "folder or file of the dataset"),
     "skip_bad": Param(bool, "skip unreadable items (counted and logged) instead of failing"),
@@ -59,10 +71,24 @@ def _class_files(folder: Path, exts: tuple[str, ...]) -> dict[str, list[Path]]:
     return out
 
 
+def _split_folders(root: Path) -> dict[str, Path]:
+    """The split folders of ``root`` by split (``training/`` is train), or none: class folders."""
+    parts: dict[str, Path] = {}
+    for d in sorted(p for p in root.iterdir() if p.is_dir() and p.name.lower() in SPLIT_NAMES):
+        split = SPLIT_NAMES[d.name.lower()]
+        if split in parts:
+            raise PtbenchError(f"{root}: both {parts[split].name}/ and {d.name}/ look like the {split} split")
+        parts[split] = d
+    if parts and "train" not in parts:
+        names = ", ".join(f"{p.name}/" for p in parts.values())
+        raise PtbenchError(f"{root}: split folders {names} but no train/ (or training/) folder")
+    return parts
+
+
 def scan_folder(root: Path, exts: tuple[str, ...]):
     """Files, labels, class names, and given split indices (if the folder has split folders)."""
-    parts = {s: root / s for s in SPLITS if (root / s).is_dir()}
-    if "train" in parts:
+    parts = _split_folders(root)
+    if parts:
         per_split = {s: _class_files(p, exts) for s, p in parts.items()}
         classes = sorted({c for m in per_split.values() for c in m})
         for s, m in per_split.items():
@@ -262,7 +288,6 @@ def text_file(params: dict) -> TaskData:
     return _finish("text_file", "text", classes, texts, y, params, given, bad)
 
 
-HF_SPLITS = {"train": "train", "validation": "val", "valid": "val", "val": "val", "test": "test"}
 MODALITIES = ("image", "text", "audio")
 
 
@@ -331,7 +356,7 @@ def _hf_parts(params: dict):
         ) from None
     if not isinstance(ds, datasets.DatasetDict):
         return {"all": ds}, root
-    known = {HF_SPLITS[s]: part for s, part in ds.items() if s in HF_SPLITS}
+    known = {SPLIT_NAMES[s]: part for s, part in ds.items() if s in SPLIT_NAMES}
     return (known or dict(ds)), root
 
 
