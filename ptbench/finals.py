@@ -37,6 +37,20 @@ def of_best(best_trial: Any, source_trial: Any) -> bool:
         return True
 
 
+def newest_evaluation(finals: list[dict]) -> list[dict]:
+    """The final runs of one cell evaluated as its newest final run was (untagged old records
+    count): a night re-run under edited evaluation settings re-runs its final runs, and the
+    earlier ones, kept first by ``once_per_seed``, would stand in for them."""
+    if not finals:
+        return finals
+    newest = max(finals, key=_started).get(f"tags.{EVAL_KEY}")
+    return [
+        r
+        for r in finals
+        if of_evaluation(newest if isinstance(newest, str) else None, r.get(f"tags.{EVAL_KEY}"))
+    ]
+
+
 def once_per_seed(finals: list[dict]) -> list[dict]:
     """Finished final runs (MLflow records), one per (cell, trial, seed): the earliest. A seed
     can be recorded twice — a worker killed after recording its run but before closing its

@@ -450,3 +450,28 @@ def test_rank_runs_outside_any_night_do_not_hide_a_nightly_only_suites_latest_ni
     tracker.start_run(exp, "rank net", {"ptbench.kind": "rank"})
     runs = load_runs(tracker.uri, "nightly_only")
     assert set(runs["tags.ptbench.night"]) == {"night-2"} and "cell" in set(runs["tags.ptbench.kind"])
+
+
+def test_a_night_re_evaluated_otherwise_counts_its_newest_final_runs():
+    """A night's runs are kept whatever the suite says now; of a night run again under edited
+    evaluation settings, the newer final runs — the earliest per seed stood in for them."""
+    import pandas as pd
+
+    from ptbench.leaderboard import Current
+
+    def final(rid, start, key, night="", seed="0", parent="c1"):
+        tags = {"tags.ptbench.eval_key": key, "tags.ptbench.night": night, "tags.ptbench.seed": seed}
+        return {"run_id": rid, "start_time": start, "tags.mlflow.parentRunId": parent} | tags
+
+    finals = pd.DataFrame(
+        [
+            final("old", 1, "k1", night="n1"),
+            final("new", 2, "k2", night="n1"),
+            final("other-cell", 1, "k1", night="n1", parent="c2"),
+            final("plain-old", 1, "k1"),
+            final("plain-now", 2, "k3"),
+            final("plain-removed-seed", 3, "k3", seed="7"),
+        ]
+    )
+    kept = Current("k3", (0, 1)).keep(finals)
+    assert sorted(kept["run_id"]) == ["new", "other-cell", "plain-now"]

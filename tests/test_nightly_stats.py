@@ -159,3 +159,118 @@ def test_a_pinned_night_that_ran_the_cell_otherwise_is_no_baseline():
     same = night(0, 0.95)  # pinned on the same split: compared with its value, and far below it
     found = compare(None, tonight, Baseline([same], rolling, pinned=True), Nightly())
     assert next(f for f in found if f.metric == "test_accuracy").baseline == pytest.approx(0.95)
+
+
+LABELS = ("lite0@package", "package", "digits", "full_finetune", "none")
+IDENT = {"cell_hash": "h", "suite_version": "1", "split_hash": "s", "weights_sha256": "w"}
+
+
+def _nights(values: list[list[float]], metric: str = "test_accuracy", eval_keys=None):
+    """One cell over nights, ``values[i]`` its per-seed values on night i (the last: tonight)."""
+    from ptbench.nightly.history import CellNight, Night
+
+    out = []
+    for i, vals in enumerate(values):
+        cell = CellNight(LABELS, dict(IDENT), "finished", list(range(len(vals))), {metric: vals})
+        cell.eval_key = eval_keys[i] if eval_keys else ""
+        out.append(Night(f"n{i}", f"s{i}", i, "FINISHED", {}, {}, {LABELS: cell}))
+    return out
+
+
+def _compare(nights):
+    from ptbench.nightly.compare import choose_baseline, compare
+    from ptbench.schema import Nightly
+
+    return compare(None, nights[-1], choose_baseline(nights, nights[-1], Nightly(), None), Nightly())
+
+
+def test_seeds_that_failed_tonight_fail_the_night_whatever_the_others_show():
+    """4 of 5 seeds diverged (loss NaN): the cell's mean over the one left looked 'unchanged'
+    and the night passed."""
+    from ptbench.nightly.compare import BAD
+    from ptbench.nightly.history import _cell_night
+
+    row = {"status": "FINISHED", "params.cell_hash": "h"}
+    final = row | {"run_id": "f0", "tags.ptbench.seed": "0", "metrics.test_accuracy": 0.8}
+    failed = [
+        row | {"run_id": f"x{s}", "tags.ptbench.seed": str(s), "tags.ptbench.error": "loss is NaN"}
+        for s in (1, 2, 3, 4, 0)
+    ]
+    cn = _cell_night(row, [final], failed)
+    assert (cn.state, cn.seeds, cn.failed_seeds) == ("finished", [0], [1, 2, 3, 4])  # seed 0 retried fine
+    nights = _nights([[0.8, 0.81, 0.79, 0.8, 0.8]] * 7 + [[0.8]])
+    nights[-1].cells[LABELS].failed_seeds = [1, 2, 3, 4]
+    found = _compare(nights)
+    assert [f.status for f in found if f.status in BAD] == ["failed"]
+    assert "seed(s) 1, 2, 3, 4 failed, 1 finished" in found[0].detail
+
+
+def test_edited_evaluation_settings_are_changed_not_regressed():
+    """A larger attack budget lowers adversarial accuracy: 'changed' (the cell hash leaves
+    evaluation out), while test accuracy, which it does not touch, is still compared."""
+    seeds = [[0.60, 0.61, 0.59]] * 7 + [[0.30, 0.31, 0.29]]
+    nights = _nights(seeds, "adv_accuracy", eval_keys=["eps1"] * 7 + ["eps8"])
+    for n in nights:
+        n.cells[LABELS].metrics["test_accuracy"] = [0.9, 0.91, 0.89]
+    found = {f.metric: f for f in _compare(nights)}
+    assert found["adv_accuracy"].status == "changed" and "eps1 → eps8" in found["adv_accuracy"].detail
+    assert found["test_accuracy"].status == "unchanged"
+    again = _nights(seeds, "adv_accuracy", eval_keys=["eps8"] * 8)  # the same settings: a regression
+    assert {f.metric: f.status for f in _compare(again)}["adv_accuracy"] == "regressed"
+
+
+def test_a_seed_that_collapses_tonight_does_not_widen_its_own_noise_floor():
+    """Tonight [.80 .80 .80 .80 .68]: a 2.4-point drop; with tonight's spread in the floor the
+    lookback test called it noise."""
+    rnd = np.random.default_rng(3)
+    history = [list(0.80 + rnd.normal(0, 0.004, 5)) for _ in range(7)]
+    found = _compare(_nights([*history, [0.80, 0.80, 0.80, 0.80, 0.68]], "corr_mean_accuracy"))
+    assert [(f.metric, f.status) for f in found] == [("corr_mean_accuracy", "regressed")]
+
+
+def test_a_night_run_again_after_the_suite_was_edited_is_one_night_with_its_newest_cells():
+    """The edited suite opens a second suite run under the same night key, with the cells that
+    changed: the report read the first (stale) one, and the window counted the night twice."""
+    from ptbench.nightly.history import nights_from_records
+
+    def run(rid, kind, parent=None, start=0, **kw):
+        base = {"run_id": rid, "tags.ptbench.kind": kind, "tags.ptbench.night": "n1", "status": "FINISHED"}
+        return base | {"tags.mlflow.parentRunId": parent, "start_time": start} | kw
+
+    def cell(rid, parent, h, reg, start):
+        labels = {"params.backbone": "b", "params.backbone.weights": "package", "params.task": "digits"}
+        return run(
+            rid,
+            "cell",
+            parent,
+            start,
+            **labels,
+            **{"params.cell_hash": h, "params.strategy": "probe", "params.regularizer": reg},
+        )
+
+    def final(rid, parent, acc, start, key="k1"):
+        return run(
+            rid,
+            "final",
+            parent,
+            start,
+            **{"tags.ptbench.seed": "0", "metrics.test_accuracy": acc, "tags.ptbench.eval_key": key},
+        )
+
+    records = [
+        run("A", "suite", start=1),
+        cell("cA1", "A", "h1", "none", 2),
+        cell("cA2", "A", "h2", "ls", 3),
+        final("f1", "cA1", 0.80, 4),
+        final("f2", "cA2", 0.70, 5),
+        run("B", "suite", start=10),
+        cell("cB3", "B", "h3", "ls", 11),
+        final("f3", "cB3", 0.78, 12),
+        final("f4", "cA1", 0.60, 13, key="k2"),  # cell none re-evaluated under new settings
+    ]
+    (night,) = nights_from_records(records)
+    acc = {
+        labels[-1]: (c.identity["cell_hash"], c.mean("test_accuracy")) for labels, c in night.cells.items()
+    }
+    assert acc == {"none": ("h1", 0.60), "ls": ("h3", 0.78)}
+    assert (night.suite_run, night.start_time) == ("B", 1)

@@ -16,7 +16,14 @@ from dataclasses import dataclass, field
 import pandas as pd
 
 from ptbench.errors import PtbenchError
-from ptbench.finals import EVAL_KEY, evaluation_key, of_best, of_evaluation, once_per_seed
+from ptbench.finals import (
+    EVAL_KEY,
+    evaluation_key,
+    newest_evaluation,
+    of_best,
+    of_evaluation,
+    once_per_seed,
+)
 from ptbench.leaderboard.views import CELL_COLS, board_views, metric_column, unfinished_view
 
 PARAM = {"backbone": "backbone.name", "weights": "backbone.weights"}  # column → MLflow param
@@ -55,17 +62,29 @@ class Current:
         return cls(evaluation_key(suite.evaluation, suite.robustness.model_dump()), tuple(suite.seeds))
 
     def keep(self, finals: pd.DataFrame) -> pd.DataFrame:
-        """A night's final runs are all kept: a night draws its own seeds, and ran under the
-        settings of its time (its own cell runs, never mixed with another night's)."""
+        """A night's final runs are kept whatever the suite says now: a night draws its own
+        seeds, and ran under the settings of its time (its own cell runs, never mixed with
+        another night's) — of a night re-evaluated otherwise, the newest settings' runs."""
         if finals.empty:
             return finals
         col = lambda name: finals.get(name, pd.Series(None, index=finals.index))  # noqa: E731
         wanted = {str(s) for s in self.seeds}
+        nights = finals[[isinstance(n, str) and n != "" for n in col("tags.ptbench.night")]]
+        newest = {  # a night re-run under edited evaluation settings: its newest final runs
+            r["run_id"]
+            for _, cell in nights.groupby(col("tags.mlflow.parentRunId").loc[nights.index], dropna=False)
+            for r in newest_evaluation(cell.to_dict("records"))
+        }
         keep = [
-            (isinstance(night, str) and night != "")
-            or (of_evaluation(self.eval_key, k) and (not isinstance(s, str) or s in ("", *wanted)))
-            for k, s, night in zip(
-                col(f"tags.{EVAL_KEY}"), col("tags.ptbench.seed"), col("tags.ptbench.night"), strict=True
+            run in newest
+            if isinstance(night, str) and night != ""
+            else of_evaluation(self.eval_key, k) and (not isinstance(s, str) or s in ("", *wanted))
+            for run, k, s, night in zip(
+                col("run_id"),
+                col(f"tags.{EVAL_KEY}"),
+                col("tags.ptbench.seed"),
+                col("tags.ptbench.night"),
+                strict=True,
             )
         ]
         return finals[keep]

@@ -14,7 +14,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from ptbench.nightly.history import IDENTITY, CellNight, Night, predictions
+from ptbench.nightly.history import EVALUATED, IDENTITY, CellNight, Night, predictions
 from ptbench.nightly.stats import PAIRED, Paired, Preds, lookback, mcnemar, paired_bootstrap
 from ptbench.schema import NIGHTLY_METRICS, Nightly
 
@@ -110,24 +110,32 @@ def _changed(cell: CellNight, nights: list[Night]) -> str:
 
 def _compare_cell(tracker, cell: CellNight, base: Baseline, cfg: Nightly) -> list[Finding]:
     had = [n for n in base.history + base.paired if cell.labels in n.cells]
-    if cell.state != "finished":
-        status = "failed" if any(n.cells[cell.labels].state == "finished" for n in had) else "new"
+    if cell.state != "finished":  # a new cell that failed has failed too
+        ran = cell.state == "failed" or any(n.cells[cell.labels].state == "finished" for n in had)
+        status = "failed" if ran else "new"
         return [Finding(cell.name, "—", status, detail=cell.error or f"no finished final run ({cell.state})")]
+    found = _failed_seeds(cell)  # whatever else the cell shows
     paired, history = _comparable(cell, base.paired), _comparable(cell, base.history)
     pinned_change = _changed(cell, base.paired) if base.pinned and not paired else ""
     if pinned_change:  # the pinned night ran this cell otherwise: its value is not tonight's baseline
         detail = f"since the pinned baseline: {pinned_change}"
-        return [Finding(cell.name, "—", "changed", value=cell.mean("test_accuracy"), detail=detail)]
+        return [*found, Finding(cell.name, "—", "changed", value=cell.mean("test_accuracy"), detail=detail)]
     if not paired and not history:
         change = _changed(cell, base.paired + base.history)
         status, detail = ("changed", change) if change else ("new", "no earlier night of this cell")
-        return [Finding(cell.name, "—", status, value=cell.mean("test_accuracy"), detail=detail)]
+        return [*found, Finding(cell.name, "—", status, value=cell.mean("test_accuracy"), detail=detail)]
     cur, by_night = None, None
-    found = []
     for metric in NIGHTLY_METRICS:
         if math.isnan(cell.mean(metric)):
             continue  # not evaluated by this suite (no corruptions, no attacks, no shifted set)
-        f = _by_history(cell, metric, history, paired[0] if base.pinned and paired else None, cfg)
+        if metric in EVALUATED and (f := _evaluated_otherwise(cell, metric, paired + history)):
+            found.append(f)
+            continue
+        hist, pin = history, paired[0] if base.pinned and paired else None
+        if metric in EVALUATED:  # only the nights that evaluated it as tonight did
+            hist = [c for c in history if c.eval_key == cell.eval_key]
+            pin = pin if pin is not None and pin.eval_key == cell.eval_key else None
+        f = _by_history(cell, metric, hist, pin, cfg)
         if metric in PAIRED and paired:
             if cur is None:  # downloaded once per cell, only when a paired test can run
                 cur, by_night = _preds(tracker, cell), [_preds(tracker, c) for c in paired]
@@ -138,6 +146,25 @@ def _compare_cell(tracker, cell: CellNight, base: Baseline, cfg: Nightly) -> lis
     for f in found if note else []:
         f.detail = f"{f.detail}; {note}" if f.detail else note
     return found
+
+
+def _failed_seeds(cell: CellNight) -> list[Finding]:
+    """Seeds whose final run failed tonight: the cell's means are over the others, and a change
+    that makes most seeds diverge must not pass as 'unchanged' on the one left."""
+    if not cell.failed_seeds:
+        return []
+    seeds = ", ".join(map(str, cell.failed_seeds))
+    detail = f"seed(s) {seeds} failed, {len(cell.seeds)} finished" + (f": {cell.error}" if cell.error else "")
+    return [Finding(cell.name, "seeds", "failed", detail=detail)]
+
+
+def _evaluated_otherwise(cell: CellNight, metric: str, earlier: list[CellNight]) -> Finding | None:
+    """'changed' where no earlier night evaluated ``metric`` (corruptions, attacks) as tonight
+    did: an edited attack budget or corruption list is not a regression."""
+    if not earlier or any(c.eval_key == cell.eval_key for c in earlier):
+        return None
+    detail = f"evaluation settings {earlier[-1].eval_key or '(untagged)'} → {cell.eval_key or '(untagged)'}"
+    return Finding(cell.name, metric, "changed", value=cell.mean(metric), detail=detail)
 
 
 def _search_note(cell: CellNight, earlier: list[CellNight]) -> str:
@@ -184,7 +211,10 @@ def _by_history(cell, metric, history: list[CellNight], pinned_cell, cfg: Nightl
     value = cell.mean(metric)
     pinned = pinned_cell.mean(metric) if pinned_cell is not None else None
     seeds = max(1, len(cell.metrics.get(metric, [])))
-    lb = lookback(hist, value, pinned, floor=_seed_sd(history + [cell], metric) / math.sqrt(seeds))
+    # the seeds' spread of the earlier nights (tonight's only without one): a regression that
+    # collapses one seed tonight would otherwise widen its own noise floor and hide
+    sd = _seed_sd(history, metric) or _seed_sd(history + [cell], metric)
+    lb = lookback(hist, value, pinned, floor=sd / math.sqrt(seeds))
     f = Finding(cell.name, metric, "no history", value, lb.center, z=lb.z, p=lb.p, test="lookback")
     f.nights = len([h for h in hist if h == h])
     f.effect = value / lb.center - 1 if metric == "train_seconds" else value - lb.center

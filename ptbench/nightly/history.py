@@ -12,7 +12,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from ptbench.finals import of_best, once_per_seed
+from ptbench.finals import EVAL_KEY, newest_evaluation, of_best, once_per_seed
 from ptbench.jobs import BEST, NIGHT
 
 LABELS = ("backbone", "weights", "task", "strategy", "regularizer")
@@ -23,6 +23,9 @@ IDENTITY = {  # identity field → where a final run records it, what a reader i
     "split_hash": ("tags.ptbench.split_hash", "data split hash"),
     "weights_sha256": ("tags.ptbench.weights_sha256", "weights sha256"),
 }
+# metrics that also need the same evaluation settings (corruptions, attacks, their sizes) to be
+# compared: the cell hash leaves evaluation out, and an edited eps is no regression
+EVALUATED = {"corr_mean_accuracy", "adv_accuracy"}
 
 
 @dataclass
@@ -35,6 +38,8 @@ class CellNight:
     final_runs: list[str] = field(default_factory=list)  # in seed order
     error: str = ""
     best: dict[str, str] = field(default_factory=dict)  # the configuration the night's search chose
+    eval_key: str = ""  # the evaluation settings its final runs ran under ("" before the tag)
+    failed_seeds: list[int] = field(default_factory=list)  # seeds with a failed run and no result
 
     def mean(self, metric: str) -> float:
         vals = [v for v in self.metrics.get(metric, []) if v == v]
@@ -101,6 +106,9 @@ def _cell_night(cell: Row, finals: list[Row], failed: list[Row]) -> CellNight:
         for k, v in cell.items()
         if (k.startswith(f"tags.{BEST}") or k.startswith("params.best.")) and isinstance(v, str)
     }
+    out.eval_key = str(first.get(f"tags.{EVAL_KEY}") or "")
+    done = {str(r.get("tags.ptbench.seed", "")) for r in finals}
+    out.failed_seeds = sorted({int(r["tags.ptbench.seed"]) for r in failed if _seed(r) not in done})
     for r in finals:
         out.seeds.append(int(r.get("tags.ptbench.seed", 0)))
         out.final_runs.append(r["run_id"])
@@ -109,14 +117,28 @@ def _cell_night(cell: Row, finals: list[Row], failed: list[Row]) -> CellNight:
     return out
 
 
+def _seed(r: Row) -> str:
+    return str(r.get("tags.ptbench.seed", ""))
+
+
 def load_nights(tracker, exp_name: str) -> list[Night]:
     """Every night of the suite, oldest first."""
-    rows = [r for r in tracker.runs_records(exp_name) if r.get(f"tags.{NIGHT}")]
+    return nights_from_records(tracker.runs_records(exp_name))
+
+
+def nights_from_records(records: list[Row]) -> list[Night]:
+    """The nights in a suite's MLflow records, oldest first. A night run again after the suite
+    was edited has two suite runs under one key (the cells that changed under the newer one):
+    they are one night, each cell as its newest suite run has it."""
+    rows = [r for r in records if r.get(f"tags.{NIGHT}")]
     by_parent: dict[str, list[dict[str, Any]]] = {}
     for r in rows:
         by_parent.setdefault(str(r.get("tags.mlflow.parentRunId")), []).append(r)
-    nights = []
-    for s in (r for r in rows if r.get("tags.ptbench.kind") == "suite"):
+    nights: dict[str, Night] = {}
+    suites = sorted(
+        (r for r in rows if r.get("tags.ptbench.kind") == "suite"), key=lambda r: r["start_time"] or 0
+    )
+    for s in suites:
         night = Night(
             s[f"tags.{NIGHT}"],
             s["run_id"],
@@ -134,12 +156,17 @@ def load_nights(tracker, exp_name: str) -> list[Night]:
                 if k.get("tags.ptbench.kind") == "final"
                 and of_best(c.get("metrics.best_trial"), k.get("tags.ptbench.source_trial"))
             ]
+            kids = newest_evaluation(kids)  # a night re-evaluated otherwise: its newest settings
             finals = once_per_seed([k for k in kids if k["status"] == "FINISHED"])
             failed = [k for k in kids if k["status"] == "FAILED"]
             cn = _cell_night(c, finals, failed)
             night.cells[cn.labels] = cn
-        nights.append(night)
-    return sorted(nights, key=lambda n: n.start_time)
+        earlier = nights.get(night.key)
+        if earlier is not None:  # the same night again: its first start orders it among nights
+            night.cells = earlier.cells | night.cells
+            night.start_time = earlier.start_time
+        nights[night.key] = night
+    return sorted(nights.values(), key=lambda n: n.start_time)
 
 
 def predictions(tracker, cell: CellNight) -> list[dict[str, list[float]]]:
