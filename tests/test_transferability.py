@@ -155,3 +155,35 @@ def test_rank_agreement_by_hand():
     assert swap_bottom["spearman"] == pytest.approx(0.8) and swap_bottom["top1"] == 1.0
     assert swap_bottom["tau_w"] > swap_top["tau_w"]
     assert swap_bottom["tau_w_low"] <= swap_bottom["tau_w"] <= swap_bottom["tau_w_high"]
+
+
+def test_three_backbones_get_no_tau_interval():
+    """With three backbones every bootstrap resample that can rank is the three themselves:
+    the interval was [τ, τ], false certainty exactly where LEEP and NCE see few backbones."""
+    from ptbench.evaluate.transferability import agreement
+
+    three = agreement([1, 3, 2], [10, 20, 30])
+    assert three["tau_w"] == three["tau_w"] and three["tau_w_low"] != three["tau_w_low"]
+    four = agreement([1, 3, 2, 4], [10, 20, 30, 40])
+    assert four["tau_w_low"] < four["tau_w"] <= four["tau_w_high"]
+
+
+def test_an_estimator_on_fewer_backbones_is_measured_against_knn_on_the_same_ones():
+    """LEEP scores only the backbones with a source classifier: 'did no better than k-NN' set
+    its τ on 3 against k-NN's on 6, where k-NN ranked those 3 worst possible."""
+    import math
+
+    from ptbench.rank.report import render
+    from ptbench.rank.score import RankReport, Scored, _checks
+
+    truth = {("t", f"b{i}"): acc for i, acc in enumerate([0.9, 0.8, 0.7, 0.6, 0.5, 0.4])}
+    knn = [0.5, 0.6, 0.7, 0.6, 0.5, 0.4]  # right on b3..b5, reversed on b0..b2
+    leep = [0.1, 0.3, 0.2, math.nan, math.nan, math.nan]  # only b0..b2 have a source head
+    rows = [Scored("t", f"b{i}", {"knn": knn[i], "leep": leep[i]}, {"features": 1.0}) for i in range(6)]
+    checks = _checks(rows, truth, ["knn", "leep"])
+    assert checks["t", "leep"]["backbones"] == 3 and checks["t", "knn"]["backbones"] == 6
+    assert checks["t", "leep"]["knn_tau_w"] == pytest.approx(-1.0)  # k-NN on b0..b2: reversed
+    assert checks["t", "leep"]["tau_w"] > -1.0
+    text = render(RankReport("s", rows, truth, checks, ["knn", "leep"]))
+    assert "Did no better than k-NN" not in text
+    assert "| leep | 3 |" in text and "(no interval)" in text

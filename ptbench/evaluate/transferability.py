@@ -244,7 +244,8 @@ def agreement(scores: list[float], truth: list[float], n_boot: int = 1000, seed:
     """How well ``scores`` rank backbones against their fine-tuned ``truth`` (both higher is
     better): weighted Kendall's τ (hyperbolic weights: swaps among the top count most; scipy),
     Spearman's ρ, whether the top-scored backbone is the truly best (ties: any best), and a
-    95 % percentile bootstrap interval of τ over backbones."""
+    95 % percentile bootstrap interval of τ over backbones — none (NaN) for fewer than four:
+    with three, every resample that can rank is the three themselves, a zero-width interval."""
     from scipy.stats import spearmanr, weightedtau
 
     s, t = np.asarray(scores, np.float64), np.asarray(truth, np.float64)
@@ -255,7 +256,7 @@ def agreement(scores: list[float], truth: list[float], n_boot: int = 1000, seed:
     }
     rng = np.random.default_rng(seed)
     taus = []
-    for _ in range(n_boot):
+    for _ in range(n_boot if len(s) >= 4 else 0):
         idx = rng.integers(0, len(s), len(s))
         if len(set(idx)) > 2 and np.ptp(s[idx]) > 0 and np.ptp(t[idx]) > 0:
             taus.append(weightedtau(s[idx], t[idx]).statistic)

@@ -59,22 +59,41 @@ def _check_lines(report: RankReport, task: str) -> list[str]:
     checks = {n: report.checks[task, n] for n in report.estimators if (task, n) in report.checks}
     if not checks:
         return ["", "No check against the truth: fewer than 3 backbones have a finished fine-tuning cell."]
-    out = ["", "| estimator | weighted τ [95 % interval] | Spearman ρ | top-1 |", "|---|---|---|---|"]
+    out = [
+        "",
+        "| estimator | backbones | weighted τ [95 % interval] | Spearman ρ | top-1 |",
+        "|---|---|---|---|---|",
+    ]
     for n, a in checks.items():
-        out.append(
-            f"| {n} | {a['tau_w']:.3f} [{a['tau_w_low']:.2f}, {a['tau_w_high']:.2f}] "
-            f"| {a['spearman']:.3f} | {a['top1']:.0f} |"
+        interval = (
+            f"[{a['tau_w_low']:.2f}, {a['tau_w_high']:.2f}]"
+            if a["tau_w_low"] == a["tau_w_low"]
+            else "(no interval)"
         )
+        k = a.get("backbones", "")
+        out.append(f"| {n} | {k} | {a['tau_w']:.3f} {interval} | {a['spearman']:.3f} | {a['top1']:.0f} |")
+    if any(a["tau_w_low"] != a["tau_w_low"] for a in checks.values()):
+        out += ["", "No interval over three backbones: every resample that can rank is the three themselves."]
     out += _top1_lines(report, task)
-    knn = checks.get("knn")
-    if knn is not None:
-        worse = [n for n, a in checks.items() if n != "knn" and a["tau_w"] <= knn["tau_w"]]
-        if worse:
-            out += [
-                "",
-                f"Did no better than k-NN accuracy (weighted τ ≤ {knn['tau_w']:.3f}): {', '.join(worse)}.",
-            ]
-    return out
+    return out + _knn_lines(checks)
+
+
+def _knn_lines(checks: dict[str, dict[str, float]]) -> list[str]:
+    """Which estimators ranked no better than k-NN on the same backbones (LEEP and NCE score
+    only those with a source classifier: there, k-NN's τ on those)."""
+    if "knn" not in checks:
+        return []
+    knn = checks["knn"]
+    worse = []
+    for n, a in checks.items():
+        base = a.get("knn_tau_w", knn["tau_w"])
+        if n == "knn" or base != base or a["tau_w"] > base:
+            continue
+        same = a.get("backbones", knn.get("backbones")) == knn.get("backbones")
+        worse.append(n if same else f"{n} (on its {a['backbones']} backbones, where k-NN's τ is {base:.3f})")
+    if not worse:
+        return []
+    return ["", f"Did no better than k-NN accuracy (weighted τ ≤ {knn['tau_w']:.3f}): {', '.join(worse)}."]
 
 
 def write(report: RankReport, results_dir: str | Path = "results") -> Path:
@@ -90,7 +109,7 @@ def write(report: RankReport, results_dir: str | Path = "results") -> Path:
     return folder / "rank.md"
 
 
-AGREEMENT = ("tau_w", "tau_w_low", "tau_w_high", "spearman", "top1")
+AGREEMENT = ("backbones", "tau_w", "tau_w_low", "tau_w_high", "spearman", "top1", "knn_tau_w")
 
 
 def _score_rows(report: RankReport) -> list[dict]:

@@ -207,10 +207,25 @@ def _checks(rows: list[Scored], truth, names: list[str]) -> dict[tuple[str, str]
         if len(known) < 3:
             continue  # fewer than three backbones with a fine-tuned result: no ranking to check
         for n in names:
-            pairs = [(r.scores[n], truth[task, r.backbone]) for r in known if r.scores[n] == r.scores[n]]
-            if len(pairs) >= 3:
-                out[task, n] = agreement([p[0] for p in pairs], [p[1] for p in pairs])
+            scored = [r for r in known if r.scores[n] == r.scores[n]]
+            if len(scored) >= 3:
+                out[task, n] = agreement(
+                    [r.scores[n] for r in scored], [truth[task, r.backbone] for r in scored]
+                )
+                out[task, n] |= {"backbones": len(scored), "knn_tau_w": _knn_on(scored, task, truth, names)}
     return out
+
+
+def _knn_on(scored: list[Scored], task: str, truth, names: list[str]) -> float:
+    """k-NN's weighted τ on the same backbones: LEEP and NCE score only those with a source
+    classifier, and a τ over four backbones says nothing against k-NN's over twelve."""
+    from scipy.stats import weightedtau
+
+    if "knn" not in names or any(r.scores["knn"] != r.scores["knn"] for r in scored):
+        return math.nan
+    return float(
+        weightedtau([r.scores["knn"] for r in scored], [truth[task, r.backbone] for r in scored]).statistic
+    )
 
 
 def _log(tracker, suite: Suite, report: RankReport, project: Path, tags, suite_run: str | None) -> None:
