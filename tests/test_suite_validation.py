@@ -309,3 +309,25 @@ def test_a_corruption_no_task_can_take_and_a_misspelt_mce_reference_are_one_line
     ]
     out = problems(tiny(robustness={"reference": {"backbone": "test_*", "weight": "none"}}))
     assert len(out) == 1 and out[0].startswith("robustness.reference.weight")  # not silently ignored
+
+
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        (
+            b"name: t\nsearch: {trials: 5}\nsearch: {trials: 2}\n",
+            "s.yaml:3:1: malformed YAML: duplicate key 'search' (first on line 2)",
+        ),
+        (b"name: t\ndescription: caf\xe9\n", "s.yaml:2: not UTF-8 (byte 0xe9); save the file as UTF-8"),
+        (b"", "s.yaml: the suite file is empty"),
+        (b"# only a comment\n", "s.yaml: the suite file is empty"),
+        (None, "s.yaml: is a directory, not a suite file"),
+    ],
+    ids=["duplicate-key", "latin-1", "empty", "comment-only", "directory"],
+)
+def test_a_suite_file_that_cannot_be_read_is_one_line_naming_file_and_line(tmp_path, content, message):
+    """A key given twice was silently replaced by the second; a Latin-1 file was a traceback."""
+    path = tmp_path / "s.yaml"
+    path.mkdir() if content is None else path.write_bytes(content)
+    out = ptbench("validate", "s.yaml", cwd=tmp_path)
+    assert out.returncode == 2 and out.stderr.strip() == message and "Traceback" not in out.stderr

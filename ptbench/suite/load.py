@@ -62,16 +62,52 @@ def parse_suite(data: Any, source: str = "<suite>") -> Suite:
     return suite
 
 
-def load_suite(path: str | Path) -> Suite:
-    """Load and fully validate a suite file."""
-    path = Path(path)
+class _Loader(yaml.SafeLoader):
+    """The safe loader (no tags beyond plain YAML), refusing a key given twice in one mapping:
+    YAML keeps the last, so a second ``search:`` silently replaced the first."""
+
+    def construct_mapping(self, node, deep=False):
+        seen: dict[Any, Any] = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if isinstance(key, str) and key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None,
+                    None,
+                    f"duplicate key '{key}' (first on line {seen[key].line + 1})",
+                    key_node.start_mark,
+                )
+            seen[key] = key_node.start_mark
+        return super().construct_mapping(node, deep=deep)
+
+
+def read_yaml(path: Path) -> Any:
+    """The file's YAML data; a one-line SuiteError naming the file and line of what is wrong."""
+    if path.is_dir():
+        raise SuiteError([f"{path}: is a directory, not a suite file"])
     if not path.is_file():
         raise SuiteError([f"{path}: no such suite file"])
+    raw = path.read_bytes()
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as err:
+        line = raw[: err.start].count(b"\n") + 1
+        raise SuiteError(
+            [f"{path}:{line}: not UTF-8 (byte 0x{raw[err.start]:02x}); save the file as UTF-8"]
+        ) from None
+    try:
+        data = yaml.load(text, Loader=_Loader)  # noqa: S506 — a SafeLoader subclass
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else str(path)
         problem = getattr(err, "problem", None) or str(err).splitlines()[0]
         raise SuiteError([f"{where}: malformed YAML: {problem}"]) from None
-    return parse_suite(data, str(path))
+    if data is None:
+        raise SuiteError([f"{path}: the suite file is empty"])
+    return data
+
+
+def load_suite(path: str | Path) -> Suite:
+    """Load and fully validate a suite file."""
+    path = Path(path)
+    return parse_suite(read_yaml(path), str(path))
