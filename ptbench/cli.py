@@ -12,6 +12,25 @@ import sys
 from ptbench import __version__
 
 
+def _positive(text: str) -> int:
+    """An argument that counts something: 0 or less was silently the suite's value, or a plan
+    of -2 runs."""
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a whole number") from None
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {n}")
+    return n
+
+
+def _port(text: str) -> int:
+    n = _positive(text)
+    if n > 65535:
+        raise argparse.ArgumentTypeError(f"not a port (1-65535): {n}")
+    return n
+
+
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="ptbench",
@@ -76,8 +95,8 @@ def _parser() -> argparse.ArgumentParser:
 def _run_parser(r: argparse.ArgumentParser) -> None:
     r.add_argument("suite")
     r.add_argument("--dry-run", action="store_true", help="print cells and planned trials only")
-    r.add_argument("--workers", type=int, help="parallel worker processes (one device each)")
-    r.add_argument("--trials", type=int, help="trials per cell (overrides search.trials)")
+    r.add_argument("--workers", type=_positive, help="parallel worker processes (one device each)")
+    r.add_argument("--trials", type=_positive, help="trials per cell (overrides search.trials)")
     r.add_argument("--project-dir", help="where the default stores and caches live")
     r.add_argument("--tracking-uri", help="MLflow tracking URI (default: SQLite in project dir)")
     r.add_argument("--storage", help="Optuna storage URL (default: journal file in project dir)")
@@ -104,7 +123,7 @@ def _ui_parser(ui: argparse.ArgumentParser) -> None:
     ui.add_argument("--project-dir")
     ui.add_argument("--tracking-uri")
     ui.add_argument("--host", default="127.0.0.1")
-    ui.add_argument("--port", type=int, default=5000)
+    ui.add_argument("--port", type=_port, default=5000)
 
 
 def _rank_parser(rk: argparse.ArgumentParser) -> None:
@@ -136,9 +155,9 @@ def _pretrain_parser(pt: argparse.ArgumentParser) -> None:
     pt.add_argument("--task", required=True, help="source task (its train split is the corpus)")
     pt.add_argument("--param", action="append", default=[], metavar="K=V", help="backbone param")
     pt.add_argument("--task-param", action="append", default=[], metavar="K=V")
-    pt.add_argument("--steps", type=int, default=200, help="optimizer steps (mlm/clm/contrastive)")
-    pt.add_argument("--epochs", type=int, default=3, help="epochs (supervised)")
-    pt.add_argument("--batch-size", type=int, default=64)
+    pt.add_argument("--steps", type=_positive, default=200, help="optimizer steps (mlm/clm/contrastive)")
+    pt.add_argument("--epochs", type=_positive, default=3, help="epochs (supervised)")
+    pt.add_argument("--batch-size", type=_positive, default=64)
     pt.add_argument("--lr", type=float, default=1e-3)
     pt.add_argument("--seed", type=int, default=0)
     pt.add_argument("--name", help="name to use in suites as {weights: run, id: NAME}")

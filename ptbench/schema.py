@@ -4,9 +4,10 @@ a default; unknown keys are errors. Checks against the registries live in ``ptbe
 from __future__ import annotations
 
 import fnmatch
-from typing import Any, Literal
+import math
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, field_validator, model_validator
 
 
 class Strict(BaseModel):
@@ -70,12 +71,27 @@ class Dist(Strict):
 
     @model_validator(mode="after")
     def _check(self) -> Dist:
+        """A key the type does not read is an error, not ignored (``choices`` on a float, ``low``
+        on a categorical), as is a value Optuna would refuse at the first trial."""
         if self.type == "categorical":
             if not self.choices:
                 raise ValueError("categorical needs a non-empty 'choices' list")
+            extra = [k for k in ("low", "high", "step") if getattr(self, k) is not None] + ["log"] * self.log
+            if extra:
+                raise ValueError(f"categorical takes only 'choices', not {', '.join(extra)}")
             return self
+        if self.choices is not None:
+            raise ValueError(f"{self.type} takes low/high/log/step, not 'choices' (use type: categorical)")
         if self.low is None or self.high is None:
             raise ValueError(f"{self.type} needs 'low' and 'high'")
+        if not all(math.isfinite(v) for v in (self.low, self.high, self.step or 1.0)):
+            raise ValueError("low, high and step must be finite numbers")
+        if self.step is not None and self.step <= 0:
+            raise ValueError(f"step must be > 0, got {self.step}")
+        if self.type == "int" and any(
+            v is not None and v != int(v) for v in (self.low, self.high, self.step)
+        ):
+            raise ValueError("int needs whole numbers for low, high and step")
         if self.low > self.high:
             raise ValueError(f"empty range: low {self.low} > high {self.high}")
         if self.log and self.low <= 0:
@@ -83,6 +99,14 @@ class Dist(Strict):
         if self.log and self.step is not None:
             raise ValueError("'step' and 'log' cannot be combined")
         return self
+
+
+# a mapping is a distribution, anything else a fixed value: told apart first, so a bad range
+# is one error, not one more per scalar type it also failed to be
+SpaceEntry = Annotated[
+    Annotated[Dist, Tag("dist")] | Annotated[int | float | str | bool, Tag("value")],
+    Discriminator(lambda v: "dist" if isinstance(v, dict | Dist) else "value"),
+]
 
 
 class Objective(Strict):
@@ -108,7 +132,7 @@ class Search(Strict):
     trials: int = Field(8, ge=1, description="trials per cell")
     objective: Objective = Objective()
     # param name → a distribution, or a plain value to fix it (then it is not searched)
-    space: dict[str, Dist | int | float | str | bool] = Field(default_factory=dict)
+    space: dict[str, SpaceEntry] = Field(default_factory=dict)
     sampler_seed: int = 0
 
 
@@ -272,6 +296,19 @@ class Suite(Strict):
     execution: Execution = Execution()
     nightly: Nightly = Nightly()
     project_dir: str = ".ptbench"
+
+    @field_validator("seeds")
+    @classmethod
+    def _seeds(cls, v: list[int]) -> list[int]:
+        """Each seed once (a repeat counted as a second seed in the plan, once in the results),
+        and one numpy accepts (every trial failed on -1)."""
+        bad = [s for s in v if not 0 <= s < 2**32]
+        if bad:
+            raise ValueError(f"{bad[0]} is not a seed: seeds are whole numbers from 0 to 2**32 - 1")
+        twice = sorted({s for s in v if v.count(s) > 1})
+        if twice:
+            raise ValueError(f"seed {twice[0]} is listed twice")
+        return v
 
 
 def _as_list(v: Any) -> list:

@@ -331,3 +331,49 @@ def test_a_suite_file_that_cannot_be_read_is_one_line_naming_file_and_line(tmp_p
     path.mkdir() if content is None else path.write_bytes(content)
     out = ptbench("validate", "s.yaml", cwd=tmp_path)
     assert out.returncode == 2 and out.stderr.strip() == message and "Traceback" not in out.stderr
+
+
+@pytest.mark.parametrize(
+    "entry, message",
+    [
+        ({"type": "float", "low": 0.1, "high": 0.001}, "search.space.x: empty range: low 0.1 > high 0.001"),
+        (
+            {"type": "categorical", "choices": [32, 64], "low": 1, "log": True},
+            "search.space.x: categorical takes only 'choices', not low, log",
+        ),
+        (
+            {"type": "float", "low": 0.1, "high": 0.5, "choices": [0.2]},
+            "search.space.x: float takes low/high/log/step, not 'choices' (use type: categorical)",
+        ),
+        (
+            {"type": "int", "low": 1.5, "high": 4},
+            "search.space.x: int needs whole numbers for low, high and step",
+        ),
+        ({"type": "int", "low": 1, "high": 5, "step": 0}, "search.space.x: step must be > 0, got 0.0"),
+        (
+            {"type": "float", "low": float("nan"), "high": 1.0},
+            "search.space.x: low, high and step must be finite numbers",
+        ),
+        ({"type": "float", "low": 0.1, "hihg": 0.5}, "search.space.x.hihg: unknown key"),
+    ],
+    ids=["inverted", "categorical-range", "float-choices", "int-fraction", "step-0", "nan", "typo"],
+)
+def test_a_search_range_with_a_key_its_type_ignores_is_one_error(entry, message):
+    """Keys a distribution does not read were silently dropped (a step of 0 became 1, 1.5..4.2
+    became 1..4), and every range error came with four lines about scalar types."""
+    assert problems(tiny(search__space={"x": entry})) == [message]
+
+
+def test_seeds_are_distinct_and_ones_numpy_accepts():
+    """A repeated seed was planned twice and counted once; -1 failed every trial."""
+    assert problems(tiny(seeds=[0, 1, 0])) == ["seeds: seed 0 is listed twice"]
+    assert problems(tiny(seeds=[-1])) == [
+        "seeds: -1 is not a seed: seeds are whole numbers from 0 to 2**32 - 1"
+    ]
+
+
+@pytest.mark.parametrize("flag, value", [("--trials", "0"), ("--workers", "-2"), ("--trials", "x")])
+def test_a_count_on_the_command_line_below_one_is_refused(tiny_suite, flag, value):
+    """``--trials 0`` silently ran the suite's value; ``--trials -3`` planned -2 runs."""
+    out = ptbench("run", str(tiny_suite), "--dry-run", flag, value, cwd=tiny_suite.parent)
+    assert out.returncode == 2 and f"argument {flag}:" in out.stderr.splitlines()[-1]

@@ -23,6 +23,8 @@ def _loc(loc: tuple) -> str:
         elif str(part).startswith(("function-", "literal[", "union[")) or part in (
             "list[Item]",
             "Dist",
+            "dist",
+            "value",
         ):
             continue  # pydantic's internal tags for union members, not user fields
         else:
