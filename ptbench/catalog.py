@@ -27,6 +27,8 @@ HEADS = {
     "corruptions": ["name", "modality", "what the level means", "severities 1 / 2 / 3 / 4 / 5"],
     "objectives": ["name", "modalities", "about"],
     "estimators": ["name", "needs beyond features and labels", "reference", "about"],
+    "strategies": ["name", "default search space", "values it takes", "about"],
+    "regularizers": ["name", "default search space", "values it takes", "about"],
 }
 
 
@@ -85,7 +87,7 @@ def _row(what: str, e) -> list:
         return [e.name, "/".join(m["modalities"]), e.doc]
     if what == "estimators":
         return [e.name, ", ".join(m["needs"]) or "—", m["reference"], e.doc]
-    return [e.name, _space(e.space), e.doc]
+    return [e.name, _space(e.space), _params(m.get("limits", {})), e.doc]
 
 
 def _params(declared: dict) -> str:
@@ -101,9 +103,10 @@ def _params(declared: dict) -> str:
             out.append(f"{name} {'|'.join(map(str, spec.choices))}")
         else:
             kind = "/".join(t.__name__ for t in (spec.type if isinstance(spec.type, tuple) else (spec.type,)))
-            lo = "" if spec.low is None else f"{spec.low:g}"
-            hi = "" if spec.high is None else f"{spec.high:g}"
-            out.append(f"{name} {kind}" + (f"[{lo},{hi}]" if lo or hi else ""))
+            lo, hi = (spec.gt, "(") if spec.gt is not None else (spec.low, "[")
+            top, end = (spec.lt, ")") if spec.lt is not None else (spec.high, "]")
+            lo_s, hi_s = ("" if v is None else f"{v:g}" for v in (lo, top))
+            out.append(f"{name} {kind}" + (f"{hi}{lo_s},{hi_s}{end}" if lo_s or hi_s else ""))
     return ", ".join(out) or "—"
 
 

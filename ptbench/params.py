@@ -19,6 +19,8 @@ class Param:
     low: float | None = None
     high: float | None = None
     choices: Sequence[Any] | None = None
+    gt: float | None = None  # exclusive bounds: a learning rate above 0, a dropout below 1
+    lt: float | None = None
 
     def problem(self, value: Any) -> str | None:
         """Why ``value`` does not fit, in words; None when it does."""
@@ -34,6 +36,10 @@ class Param:
                 return f"{value!r} is below the minimum {self.low:g}"
             if self.high is not None and value > self.high:
                 return f"{value!r} is above the maximum {self.high:g}"
+            if self.gt is not None and value <= self.gt:
+                return f"{value!r} must be above {self.gt:g}"
+            if self.lt is not None and value >= self.lt:
+                return f"{value!r} must be below {self.lt:g}"
         return None
 
     def describe(self) -> str:
@@ -41,11 +47,12 @@ class Param:
         bits = ["/".join(t.__name__ for t in types)]
         if self.choices is not None:
             bits.append("one of " + ", ".join(map(str, self.choices)))
-        if self.low is not None or self.high is not None:
-            bits.append(
-                f"[{'' if self.low is None else f'{self.low:g}'}, "
-                f"{'' if self.high is None else f'{self.high:g}'}]"
-            )
+        low, high = (self.low, "["), (self.high, "]")
+        low = (self.gt, "(") if self.gt is not None else low
+        high = (self.lt, ")") if self.lt is not None else high
+        if low[0] is not None or high[0] is not None:
+            lo, hi = ("" if v is None else f"{v:g}" for v, _ in (low, high))
+            bits.append(f"{low[1]}{lo}, {hi}{high[1]}")
         return f"{self.help} ({'; '.join(bits)})" if self.help else "; ".join(bits)
 
 
@@ -63,3 +70,26 @@ def param_problem(spec: Param | str, value: Any) -> str | None:
 
 def param_help(spec: Param | str) -> str:
     return spec.describe() if isinstance(spec, Param) else spec
+
+
+def limit_problem(limit: Param, value: Any) -> str | None:
+    """Why a hyperparameter's value — fixed, or a search range (a ``Dist`` or its mapping) — can
+    take a value outside what the trainer accepts; None when it cannot. Checked at ``validate``:
+    out of range, such a value failed every trial, or was silently read as another."""
+    spec = value.model_dump() if hasattr(value, "model_dump") else value
+    if not (isinstance(spec, dict) and "type" in spec):
+        return limit.problem(value)
+    if spec["type"] == "categorical":
+        for choice in spec.get("choices") or []:
+            if (why := limit.problem(choice)) is not None:
+                return f"choice {why}"
+        return None
+    types = limit.type if isinstance(limit.type, tuple) else (limit.type,)
+    if spec["type"] == "float" and float not in types:
+        return "takes whole numbers: use type: int"
+    for end in ("low", "high"):
+        v = spec.get(end)
+        v = int(v) if spec["type"] == "int" and v is not None else v
+        if v is not None and (why := limit.problem(v)) is not None:
+            return f"{end} {why}"
+    return None

@@ -109,6 +109,9 @@ SpaceEntry = Annotated[
 ]
 
 
+VAL_METRICS = {"val_accuracy": "maximize", "val_loss": "minimize"}  # what the trainer reports
+
+
 class Objective(Strict):
     """What the search optimises. Only validation metrics: search never sees test data."""
 
@@ -123,7 +126,24 @@ class Objective(Strict):
                 f"'{v}' is not a validation metric (val_accuracy, val_loss): "
                 "the search may only read validation data"
             )
+        if v not in VAL_METRICS:  # a typo trained every trial in full, then failed it
+            raise ValueError(f"'{v}' is not a metric the trainer reports ({', '.join(VAL_METRICS)})")
         return v
+
+    @model_validator(mode="before")
+    @classmethod
+    def _default_direction(cls, data: Any) -> Any:
+        """The metric's own direction where none is given (val_loss alone was maximised)."""
+        if isinstance(data, dict) and "direction" not in data and data.get("metric") in VAL_METRICS:
+            return {**data, "direction": VAL_METRICS[data["metric"]]}
+        return data
+
+    @model_validator(mode="after")
+    def _direction(self) -> Objective:
+        """The way a metric improves: maximising val_loss searched for the worst model."""
+        if self.direction != VAL_METRICS[self.metric]:
+            raise ValueError(f"{self.metric} is to {VAL_METRICS[self.metric]}, not {self.direction}")
+        return self
 
 
 class Search(Strict):

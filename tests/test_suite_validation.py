@@ -377,3 +377,64 @@ def test_a_count_on_the_command_line_below_one_is_refused(tiny_suite, flag, valu
     """``--trials 0`` silently ran the suite's value; ``--trials -3`` planned -2 runs."""
     out = ptbench("run", str(tiny_suite), "--dry-run", flag, value, cwd=tiny_suite.parent)
     assert out.returncode == 2 and f"argument {flag}:" in out.stderr.splitlines()[-1]
+
+
+def test_trainer_and_regularizer_values_it_cannot_take_are_refused_wherever_they_are_set():
+    """An unknown optimizer ran AdamW, epochs 2.7 ran 2, mixup_alpha 0 ran no mixup under a
+    'mixup' label, patience -1 no early stopping; dropout 1.5 or lr 'fast' failed every trial."""
+    d = tiny(
+        search__space={
+            "optimizer": "sgdd",
+            "epochs": 2.7,
+            "lr": {"type": "categorical", "choices": [0.1, "fast"]},
+        }
+    )
+    d["axes"]["regularizers"] = [
+        [{"name": "mixup", "params": {"mixup_alpha": 0}}],
+        [{"name": "early_stopping", "params": {"patience": -1}}],
+        [{"name": "dropout", "params": {"dropout": {"type": "float", "low": 0.1, "high": 1.5}}}],
+    ]
+    d["axes"]["strategies"] = [{"name": "partial_finetune", "params": {"train_blocks": 0}}]
+    assert sorted(problems(d)) == [
+        "axes.regularizers[0][0].params.mixup_alpha: 0 must be above 0",
+        "axes.regularizers[1][0].params.patience: -1 is below the minimum 1",
+        "axes.regularizers[2][0].params.dropout: high 1.5 must be below 1",
+        "axes.strategies[0].params.train_blocks: 0 is below the minimum 1",
+        "search.space.epochs: expected int, got float 2.7",
+        "search.space.lr: choice expected float, got str 'fast'",
+        "search.space.optimizer: 'sgdd' is not one of 'adamw', 'sgd'",
+    ]
+    assert problems(tiny(search__space={"epochs": {"type": "float", "low": 1, "high": 3}})) == [
+        "search.space.epochs: takes whole numbers: use type: int"
+    ]
+
+
+def test_momentum_is_searchable_and_reaches_the_trainer():
+    """A trainer setting without a default in the grid was refused in search.space."""
+    from ptbench.train.recipe import Recipe
+
+    suite = parse_suite(tiny(search__space={"momentum": 0.5, "optimizer": "sgd"}))
+    (cell, *_) = expand(suite)
+    assert cell.space["momentum"] == 0.5
+    assert Recipe.from_params({"momentum": 0.5}).momentum == 0.5
+
+
+def test_the_objective_is_a_metric_the_trainer_reports_in_its_own_direction():
+    """A misspelt metric trained every trial in full and then failed it; val_loss alone was
+    maximised (the search looked for the worst model)."""
+    assert problems(tiny(search__objective={"metric": "val_accuracyy"})) == [
+        "search.objective.metric: 'val_accuracyy' is not a metric the trainer reports "
+        "(val_accuracy, val_loss)"
+    ]
+    assert (
+        parse_suite(tiny(search__objective={"metric": "val_loss"})).search.objective.direction == "minimize"
+    )
+    assert problems(tiny(search__objective={"metric": "val_loss", "direction": "maximize"})) == [
+        "search.objective: val_loss is to minimize, not maximize"
+    ]
+
+
+def test_ls_prints_the_values_each_parameter_takes(tmp_path):
+    out = ptbench("ls", "regularizers", cwd=tmp_path, check=True).stdout
+    row = next(line for line in out.splitlines() if line.startswith("dropout "))
+    assert "dropout float[0,1)" in row and "values it takes" in out.splitlines()[0]

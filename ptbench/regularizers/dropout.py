@@ -5,11 +5,16 @@ from __future__ import annotations
 
 from typing import Any
 
+from ptbench.params import Param
 from ptbench.regularizers import REGULARIZERS
 from ptbench.train.recipe import Recipe
 
 
-@REGULARIZERS.register("dropout", space={"dropout": {"type": "float", "low": 0.0, "high": 0.5}})
+@REGULARIZERS.register(
+    "dropout",
+    space={"dropout": {"type": "float", "low": 0.0, "high": 0.5}},
+    limits={"dropout": Param(float, "a probability", low=0.0, lt=1.0)},
+)
 def dropout(recipe: Recipe, p: dict[str, Any]) -> None:
     """Dropout before the classification head."""
     recipe.dropout = float(p["dropout"])
@@ -18,6 +23,7 @@ def dropout(recipe: Recipe, p: dict[str, Any]) -> None:
 @REGULARIZERS.register(
     "drop_path",
     space={"drop_path": {"type": "float", "low": 0.0, "high": 0.2}},
+    limits={"drop_path": Param(float, "a probability", low=0.0, lt=1.0)},
     raw_inputs=True,
     backbone_param="drop_path_rate",
 )
@@ -29,6 +35,7 @@ def drop_path(recipe: Recipe, p: dict[str, Any]) -> None:
 @REGULARIZERS.register(
     "backbone_dropout",
     space={"backbone_dropout": {"type": "float", "low": 0.0, "high": 0.3}},
+    limits={"backbone_dropout": Param(float, "a probability", low=0.0, lt=1.0)},
     raw_inputs=True,
     backbone_param="dropout",
 )

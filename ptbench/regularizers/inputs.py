@@ -5,12 +5,16 @@ from __future__ import annotations
 
 from typing import Any
 
+from ptbench.params import Param
 from ptbench.regularizers import REGULARIZERS
 from ptbench.train.recipe import Recipe
 
 
 @REGULARIZERS.register(
-    "mixup", space={"mixup_alpha": {"type": "float", "low": 0.1, "high": 1.0}}, continuous=True
+    "mixup",
+    space={"mixup_alpha": {"type": "float", "low": 0.1, "high": 1.0}},
+    limits={"mixup_alpha": Param(float, "Beta(α, α); 0 turns mixup off", gt=0.0)},
+    continuous=True,
 )
 def mixup(recipe: Recipe, p: dict[str, Any]) -> None:
     """Mixup of inputs and targets (on features for a linear probe; text only there: a
@@ -21,6 +25,7 @@ def mixup(recipe: Recipe, p: dict[str, Any]) -> None:
 @REGULARIZERS.register(
     "cutmix",
     space={"cutmix_alpha": {"type": "float", "low": 0.1, "high": 1.0}},
+    limits={"cutmix_alpha": Param(float, "Beta(α, α); 0 turns cutmix off", gt=0.0)},
     modalities=("image",),
     raw_inputs=True,
 )
@@ -35,6 +40,10 @@ def cutmix(recipe: Recipe, p: dict[str, Any]) -> None:
     space={
         "aug_magnitude": {"type": "int", "low": 3, "high": 12},
         "aug_prob": {"type": "float", "low": 0.1, "high": 0.5},
+    },
+    limits={
+        "aug_magnitude": Param(int, "RandAugment's scale", low=0, high=30),
+        "aug_prob": Param(float, "a probability", low=0.0, high=1.0),
     },
 )
 def augment(recipe: Recipe, p: dict[str, Any]) -> None:

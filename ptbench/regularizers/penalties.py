@@ -5,12 +5,15 @@ from __future__ import annotations
 
 from typing import Any
 
+from ptbench.params import Param
 from ptbench.regularizers import REGULARIZERS
 from ptbench.train.recipe import Recipe
 
 
 @REGULARIZERS.register(
-    "weight_decay", space={"weight_decay": {"type": "float", "low": 1e-5, "high": 1e-1, "log": True}}
+    "weight_decay",
+    space={"weight_decay": {"type": "float", "low": 1e-5, "high": 1e-1, "log": True}},
+    limits={"weight_decay": Param(float, low=0.0)},
 )
 def weight_decay(recipe: Recipe, p: dict[str, Any]) -> None:
     """Decoupled weight decay (AdamW) on weights, not on biases or norms."""
@@ -18,7 +21,10 @@ def weight_decay(recipe: Recipe, p: dict[str, Any]) -> None:
 
 
 @REGULARIZERS.register(
-    "l2_sp", space={"l2_sp": {"type": "float", "low": 1e-4, "high": 1e-1, "log": True}}, raw_inputs=True
+    "l2_sp",
+    space={"l2_sp": {"type": "float", "low": 1e-4, "high": 1e-1, "log": True}},
+    limits={"l2_sp": Param(float, low=0.0)},
+    raw_inputs=True,
 )
 def l2_sp(recipe: Recipe, p: dict[str, Any]) -> None:
     """L2-SP (Li et al., 2018): α/2·‖w − w₀‖² pulls fine-tuned weights toward the pretrained w₀."""
@@ -26,7 +32,9 @@ def l2_sp(recipe: Recipe, p: dict[str, Any]) -> None:
 
 
 @REGULARIZERS.register(
-    "label_smoothing", space={"label_smoothing": {"type": "float", "low": 0.0, "high": 0.2}}
+    "label_smoothing",
+    space={"label_smoothing": {"type": "float", "low": 0.0, "high": 0.2}},
+    limits={"label_smoothing": Param(float, low=0.0, lt=1.0)},
 )
 def label_smoothing(recipe: Recipe, p: dict[str, Any]) -> None:
     """Cross-entropy against smoothed targets."""

@@ -4,9 +4,10 @@ from ptbench.registry import Registry
 
 STRATEGIES = Registry(
     "strategy",
-    # space: default search space; features: trains on cached frozen features (trial, checks);
+    # space: default search space; limits: the values each of its params may take (Param);
+    # features: trains on cached frozen features (trial, checks);
     # applies(backbone entry) -> why it cannot apply, or None (suite checks)
-    meta_keys=("space", "features", "applies"),
+    meta_keys=("space", "limits", "features", "applies"),
     modules=("ptbench.strategies.probe", "ptbench.strategies.finetune", "ptbench.strategies.adapters"),
 )
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from ptbench.backbones.base import Backbone
+from ptbench.params import Param
 from ptbench.strategies import STRATEGIES
 from ptbench.strategies.base import HEAD_LR, Adapted, Classifier, freeze, make_head
 from ptbench.train.features import FeatureCache
@@ -53,6 +54,11 @@ def _lora_targets(entry) -> str | None:
         "lora_r": {"type": "categorical", "choices": [4, 8, 16]},
         "lora_alpha": {"type": "categorical", "choices": [8, 16, 32]},
         "lora_dropout": 0.0,
+    },
+    limits={
+        "lora_r": Param(int, "the adapters' rank", low=1),
+        "lora_alpha": Param(int, "their scale (α / r)", low=1),
+        "lora_dropout": Param(float, "a probability", low=0.0, lt=1.0),
     },
 )
 def lora(

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from ptbench.backbones.base import Backbone
+from ptbench.params import Param
 from ptbench.strategies import STRATEGIES
 from ptbench.strategies.base import HEAD_LR, Adapted, Classifier, freeze, make_head, trainable
 from ptbench.train.features import FeatureCache
@@ -39,6 +40,7 @@ def full_finetune(
 @STRATEGIES.register(
     "partial_finetune",
     space={"train_blocks": {"type": "int", "low": 1, "high": 3}} | HEAD_LR,
+    limits={"train_blocks": Param(int, "blocks from the top", low=1)},
 )
 def partial_finetune(
     backbone: Backbone, num_classes: int, recipe: Recipe, params: dict[str, Any], cache: FeatureCache
@@ -54,7 +56,9 @@ def partial_finetune(
 
 
 @STRATEGIES.register(
-    "gradual_unfreeze", space=HEAD_LR | {"unfreeze_every": {"type": "int", "low": 1, "high": 2}}
+    "gradual_unfreeze",
+    space=HEAD_LR | {"unfreeze_every": {"type": "int", "low": 1, "high": 2}},
+    limits={"unfreeze_every": Param(int, "epochs", low=1)},
 )
 def gradual_unfreeze(
     backbone: Backbone, num_classes: int, recipe: Recipe, params: dict[str, Any], cache: FeatureCache
@@ -89,7 +93,11 @@ def gradual_unfreeze(
     return ad
 
 
-@STRATEGIES.register("llrd", space=HEAD_LR | {"lr_decay": {"type": "float", "low": 0.5, "high": 0.95}})
+@STRATEGIES.register(
+    "llrd",
+    space=HEAD_LR | {"lr_decay": {"type": "float", "low": 0.5, "high": 0.95}},
+    limits={"lr_decay": Param(float, "per block from the top", gt=0.0, high=1.0)},
+)
 def llrd(
     backbone: Backbone, num_classes: int, recipe: Recipe, params: dict[str, Any], cache: FeatureCache
 ) -> Adapted:

@@ -6,6 +6,7 @@ from pathlib import Path
 
 from ptbench.schema import Dist, Suite, matches
 from ptbench.suite.grid import TRAINER_SPACE, expand
+from ptbench.train.recipe import TRAINER_LIMITS
 
 
 def registry_problems(suite: Suite) -> list[str]:
@@ -24,7 +25,7 @@ def registry_problems(suite: Suite) -> list[str]:
                 problems.append(f"{key}[{i}]: an empty rule would match every cell")
     if problems:
         return problems
-    problems = [*_space_problems(suite), *_pair_problems(suite)]
+    problems = [*_space_problems(suite), *_limit_problems(suite), *_pair_problems(suite)]
     if not problems:
         cells = expand(suite)
         if not cells:
@@ -158,7 +159,7 @@ def _space_problems(suite: Suite) -> list[str]:
     from ptbench.regularizers import REGULARIZERS
     from ptbench.strategies import STRATEGIES
 
-    known_keys = set(TRAINER_SPACE)
+    known_keys = set(TRAINER_SPACE) | set(TRAINER_LIMITS)
     for e in (*STRATEGIES, *REGULARIZERS):
         known_keys |= set(e.space)
     problems = []
@@ -169,6 +170,32 @@ def _space_problems(suite: Suite) -> list[str]:
             )
         elif isinstance(spec, Dist) and spec.type == "int" and spec.log and spec.low < 1:
             problems.append(f"search.space.{key}: log int range needs low >= 1")
+    return problems
+
+
+def _limit_problems(suite: Suite) -> list[str]:
+    """Values the trainer cannot take, fixed or within a search range, wherever a suite sets
+    them (search.space, a strategy's or a regularizer's params): each failed every trial, or was
+    silently read as another (an unknown optimizer ran AdamW, mixup_alpha 0 ran no mixup)."""
+    from ptbench.params import limit_problem
+    from ptbench.regularizers import REGULARIZERS
+    from ptbench.strategies import STRATEGIES
+
+    limits = dict(TRAINER_LIMITS)
+    for e in (*STRATEGIES, *REGULARIZERS):
+        limits |= e.meta.get("limits", {})
+    places = [("search.space", suite.search.space)]
+    places += [(f"axes.strategies[{i}].params", s.params) for i, s in enumerate(suite.axes.strategies)]
+    places += [
+        (f"axes.regularizers[{i}][{j}].params", r.params)
+        for i, stack in enumerate(suite.axes.regularizers)
+        for j, r in enumerate(stack)
+    ]
+    problems = []
+    for where, values in places:
+        for key, value in values.items():
+            if key in limits and (why := limit_problem(limits[key], value)) is not None:
+                problems.append(f"{where}.{key}: {why}")
     return problems
 
 

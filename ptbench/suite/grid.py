@@ -14,6 +14,7 @@ from ptbench.cell import Cell
 from ptbench.hashing import stable_hash
 from ptbench.schema import BackboneItem, Dist, Item, Suite, matches
 from ptbench.suite.checkpoints import file_labels
+from ptbench.train.recipe import TRAINER_LIMITS
 
 # Settings of the one trainer every trial uses; strategies and regularizers add their own.
 TRAINER_SPACE: dict[str, Any] = {
@@ -53,7 +54,7 @@ def resolve_space(suite: Suite, strategy: Item, regs: list[Item]) -> dict[str, A
     for entry, _ in entries:
         space.update(entry.space)
     for key, spec in suite.search.space.items():
-        if key in space:
+        if key in space or key in TRAINER_LIMITS:  # momentum: a trainer setting without a default here
             space[key] = (
                 spec.model_dump(exclude_defaults=True) | {"type": spec.type}
                 if isinstance(spec, Dist)

@@ -6,6 +6,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from ptbench.params import Param
+
 TRAINER_KEYS = (
     "lr",
     "epochs",
@@ -17,6 +19,20 @@ TRAINER_KEYS = (
     "schedule",
     "momentum",
 )
+
+# what each trainer setting may take, checked at validate (out of range, a value failed every
+# trial, or was read as another: an unknown optimizer ran AdamW, epochs 2.7 ran 2)
+TRAINER_LIMITS = {
+    "lr": Param(float, "learning rate", gt=0.0),
+    "epochs": Param(int, low=1),
+    "batch_size": Param(int, low=1),
+    "warmup_epochs": Param(int, low=0),
+    "grad_clip": Param(float, "max gradient norm; 0 = off", low=0.0),
+    "head_lr_mult": Param(float, "the head's lr over the backbone's", gt=0.0),
+    "optimizer": Param(str, choices=("adamw", "sgd")),
+    "schedule": Param(str, "after warm-up", choices=("cosine", "linear", "constant")),
+    "momentum": Param(float, "sgd", low=0.0, lt=1.0),
+}
 
 
 @dataclass
