@@ -299,7 +299,7 @@ def _cmd_history(a) -> int:
 
     suite = load_suite(a.suite)
     _, tracking, *_ = resolve(suite, _options(a))
-    nights = load_nights(Tracker(tracking), suite.name)
+    nights = load_nights(Tracker.open(tracking, create=False), suite.name)
     if not nights:
         print(f"suite '{suite.name}' has no nightly runs yet: ptbench nightly {a.suite}")
         return 0

@@ -22,9 +22,10 @@ class TrialError(Exception):
 
 
 def first_line(err: BaseException, limit: int = 200) -> str:
-    """The first line of an exception's message (or its type), for one-line errors."""
+    """The first line of an exception's message (or its type), for one-line errors; passwords
+    in it masked (a driver's or MLflow's message may quote the URL it could not open)."""
     s = str(err).strip()
-    return s.splitlines()[0][:limit] if s else type(err).__name__
+    return redact(s.splitlines()[0])[:limit] if s else type(err).__name__
 
 
 _URL = re.compile(r"[A-Za-z][\w+.-]*://[^\s'\"]+")

@@ -13,7 +13,7 @@ def load_runs(tracking_uri: str, suite_name: str, night: str | None = None) -> p
     latest night."""
     from ptbench.tracking import Tracker
 
-    tracker = Tracker(tracking_uri)
+    tracker = Tracker.open(tracking_uri, create=False)
     records = tracker.runs_records(suite_name)
     if not records:
         raise PtbenchError(f"no runs for suite '{suite_name}' in the tracking store; run 'ptbench run' first")

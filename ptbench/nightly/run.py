@@ -66,8 +66,7 @@ def run_night(suite: Suite, run_opts: RunOptions, opts: NightOptions, suite_text
     _, tracking, *_ = resolve(suite, run_opts)
     if not opts.report_only:
         run_suite(night_suite(suite, key, opts.seeds), replace(run_opts, night=key), suite_text)
-    tracker = Tracker(tracking)
-    tracker.check()
+    tracker = Tracker.open(tracking, create=False)  # a report of a store that exists
     nights = load_nights(tracker, suite.name)
     tonight = next((n for n in nights if n.key == key), None)
     if tonight is None:

@@ -116,7 +116,7 @@ def rank_suite(
             row.scores[n], row.seconds[n], note = _score(n, feats)
             row.notes += [note] if note else []
         rows.append(row)
-    tracker = Tracker(tracking_uri)
+    tracker = Tracker.open(tracking_uri)
     truth = _truth(tracker, suite) if check else {}
     report = RankReport(
         suite.name, rows, truth, _checks(rows, truth, names), names, _top1_checks(rows, truth, names)

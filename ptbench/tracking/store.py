@@ -93,15 +93,35 @@ class EpochLog:
 class Tracker:
     """Thin wrapper over ``MlflowClient``: every call names its run, so no global state."""
 
-    def __init__(self, uri: str):
+    def __init__(self, uri: str, create: bool = True):
+        """``create=False`` for commands that only read: a store that does not exist is an error
+        (opening a SQLite one would create it, empty, wherever a mistyped URI pointed)."""
         from mlflow.tracking import MlflowClient
 
         # after mlflow's own logging set-up: no table-creation chatter on the user's terminal
         logging.getLogger("mlflow").setLevel(logging.WARNING)
         logging.getLogger("alembic").setLevel(logging.WARNING)
         self.uri = uri
-        with _first_open(uri):
-            self.client = MlflowClient(tracking_uri=uri)
+        if "://" not in uri:  # MLflow would take it as a folder for its retired file store
+            raise PtbenchError(
+                f"tracking.uri '{redact(uri)}' is not a URI: sqlite:///PATH.db, http://HOST:PORT "
+                "(an MLflow server) or postgresql://USER@HOST/DB"
+            )
+        db = Path(uri.removeprefix("sqlite:///")) if uri.startswith("sqlite:///") else None
+        if not create and db is not None and not db.is_file():
+            raise PtbenchError(f"no tracking store at {db}: run the suite first, or pass --tracking-uri")
+        try:
+            with _first_open(uri):
+                self.client = MlflowClient(tracking_uri=uri)
+        except Exception as err:  # a malformed URI, an unknown scheme, a server that refuses
+            raise PtbenchError(f"tracking.uri '{redact(uri)}' cannot be opened: {first_line(err)}") from None
+
+    @classmethod
+    def open(cls, uri: str, create: bool = True) -> Tracker:
+        """A tracker whose store answered, or a one-line PtbenchError."""
+        tracker = cls(uri, create)
+        tracker.check()
+        return tracker
 
     # --- setup ---------------------------------------------------------------------------
     def check(self) -> None:
