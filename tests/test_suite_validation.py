@@ -438,3 +438,13 @@ def test_ls_prints_the_values_each_parameter_takes(tmp_path):
     out = ptbench("ls", "regularizers", cwd=tmp_path, check=True).stdout
     row = next(line for line in out.splitlines() if line.startswith("dropout "))
     assert "dropout float[0,1)" in row and "values it takes" in out.splitlines()[0]
+
+
+def test_a_size_beside_hub_weights_is_refused():
+    """The hub model came at its own size while the cell was labelled size=small."""
+    d = tiny()
+    d["axes"]["backbones"] = [{"name": "vgg11", "weights": "hub", "params": {"size": "small"}}]
+    assert problems(d) == [
+        "axes.backbones[0].params.size: hub weights come at their own size; size applies to weights "
+        "none, file and run (give the control size: full to match a full hub model)"
+    ]

@@ -53,6 +53,11 @@ def _backbone_problems(suite: Suite) -> list[str]:
                 f"(available: {', '.join(sources)})"
             )
         problems += _param_problems(where, b.params, entry.meta.get("params", {}), "backbone", b.name)
+        if "size" in b.params and b.weights in ("hub", "package"):  # silently the weights' own size
+            problems.append(
+                f"{where}.params.size: {b.weights} weights come at their own size; size applies to "
+                "weights none, file and run (give the control size: full to match a full hub model)"
+            )
         if b.pretrain is not None:
             problems += _pretrain_problems(f"{where}.pretrain", b.pretrain, b.name)
     return problems
