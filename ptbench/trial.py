@@ -136,7 +136,8 @@ def _augmenter(recipe: Recipe, backbone, example: torch.Tensor, seed: int) -> No
         from ptbench.regularizers.augment import build_augmenter
 
         pad = getattr(backbone.encoder, "pad_id", 0)  # what token dropout writes and skips
-        recipe.augmenter = build_augmenter(backbone.modality, example, recipe.augment, seed, pad)
+        keep = getattr(backbone.encoder, "special_ids", ())  # and never drops nor moves
+        recipe.augmenter = build_augmenter(backbone.modality, example, recipe.augment, seed, pad, keep)
 
 
 def _kept_metrics(res, recipe: Recipe) -> dict[str, float]:

@@ -170,3 +170,19 @@ def test_augment_prob_is_the_chance_an_example_is_augmented(modality):
     assert changed(0.0) == 0.0  # inputs pass through untouched
     assert changed(1.0) >= 0.8  # every one (a RandAugment policy can leave an 8×8 digit as it was)
     assert 0.2 <= changed(0.4) <= 0.6  # about that share of the batch, not all of it
+
+
+def test_text_augmentation_never_drops_or_moves_cls_and_sep():
+    """Token dropout and swaps treated [CLS] and [SEP] as words: a pooler then read a word or
+    padding at position 0 in about a third of augmented examples (magnitude 12)."""
+    bb = build_backbone({"name": "minilm_l6", "params": {"max_len": 16}})
+    texts = ["the quick brown fox jumps over the lazy dog", "rain fell on the quiet town"] * 32
+    ids = bb.encode(texts)
+    cls, sep = bb.encoder.tok.cls_token_id, bb.encoder.tok.sep_token_id
+    aug = build_augmenter(
+        "text", ids[:1], {"magnitude": 12, "prob": 1.0}, 0, bb.encoder.pad_id, bb.encoder.special_ids
+    )
+    out = aug(ids)
+    assert not torch.equal(out, ids)  # it did augment
+    assert (out[:, 0] == cls).all() and ((out == sep).sum(1) == 1).all()
+    assert torch.equal(out == sep, ids == sep)  # [SEP] where it was
