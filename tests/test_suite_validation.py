@@ -448,3 +448,20 @@ def test_a_size_beside_hub_weights_is_refused():
         "axes.backbones[0].params.size: hub weights come at their own size; size applies to weights "
         "none, file and run (give the control size: full to match a full hub model)"
     ]
+
+
+def test_an_axis_value_listed_twice_or_a_regularizer_twice_in_a_stack_is_refused():
+    """The plan counted every duplicated cell twice and ran it once; in a stack of two dropouts,
+    one setting silently won."""
+    d = tiny()
+    d["axes"]["backbones"] *= 2
+    d["axes"]["regularizers"] = [
+        "none",
+        [{"name": "dropout"}, {"name": "dropout", "params": {"dropout": 0.4}}],
+        [],
+    ]
+    assert problems(d) == [
+        "axes.backbones[1]: the same as axes.backbones[0]",
+        "axes.regularizers[2]: the same as axes.regularizers[0]",
+        "axes.regularizers[1][1]: 'dropout' is already in this stack",
+    ]

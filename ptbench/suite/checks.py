@@ -18,6 +18,7 @@ def registry_problems(suite: Suite) -> list[str]:
         *_method_problems(suite),
         *_corruption_problems(suite),
         *_select_problems(suite),
+        *_duplicate_problems(suite),
     ]
     for key in ("include", "exclude"):
         for i, rule in enumerate(getattr(suite, key)):
@@ -86,6 +87,25 @@ def _task_problems(suite: Suite) -> list[str]:
         missing = entry.meta.get("available", lambda: None)()
         if missing:
             problems.append(f"axes.tasks[{i}]: task '{t.name}' is not available here: {missing}")
+    return problems
+
+
+def _duplicate_problems(suite: Suite) -> list[str]:
+    """An axis value listed twice (every cell it makes is planned twice, run once) and a
+    regularizer twice in one stack (one setting silently wins)."""
+    ax, problems = suite.axes, []
+    for axis in ("backbones", "tasks", "strategies", "regularizers"):
+        seen: dict[str, int] = {}
+        for i, item in enumerate(getattr(ax, axis)):
+            key = repr(item.model_dump() if hasattr(item, "model_dump") else [r.model_dump() for r in item])
+            if key in seen:
+                problems.append(f"axes.{axis}[{i}]: the same as axes.{axis}[{seen[key]}]")
+            seen.setdefault(key, i)
+    for i, stack in enumerate(ax.regularizers):
+        names = [r.name for r in stack]
+        for j, name in enumerate(names):
+            if name in names[:j]:
+                problems.append(f"axes.regularizers[{i}][{j}]: '{name}' is already in this stack")
     return problems
 
 
