@@ -332,3 +332,42 @@ def test_run_over_bad_data_stops_before_any_trial_with_one_line(tmp_path):
     assert len(lines) == 1 and str(bad) in lines[0] and "cannot decode image" in lines[0]
     assert "Traceback" not in proc.stderr + proc.stdout
     assert "trial" not in proc.stdout.split("\n", 1)[1]  # only the plan was printed: no job ran
+
+
+@pytest.mark.parametrize(
+    "make, params, message",
+    [
+        (
+            lambda d: (d / "t.csv").write_text("text,label\n"),
+            {"path": "t.csv"},
+            "0 example(s) of 0 class(es)",
+        ),
+        (
+            lambda d: (d / "t.csv").write_text("text,label\nok,a\nfine,a\n"),
+            {"path": "t.csv"},
+            "2 example(s) of 1 class(es)",
+        ),
+        (
+            lambda d: (d / "t.csv").write_bytes(b"text,label\ncaf\xe9,a\n"),
+            {"path": "t.csv"},
+            "t.csv:2: not UTF-8 (byte 0xe9)",
+        ),
+        (lambda d: (d / "t.csv").mkdir(), {"path": "t.csv"}, "t.csv is not a CSV or JSONL file"),
+        (lambda d: None, {}, "task 'text_file': params.path is required"),
+    ],
+    ids=["header-only", "one-class", "latin-1", "a-folder", "no-path"],
+)
+def test_own_text_that_cannot_be_read_is_one_line_naming_the_file(
+    tmp_path, monkeypatch, make, params, message
+):
+    """Each was a traceback (sklearn's, a UnicodeDecodeError, an IsADirectoryError), or said
+    ``task 'text_file': task 'text_file' …``."""
+    from ptbench.tasks import check_data
+
+    monkeypatch.chdir(tmp_path)
+    make(tmp_path)
+    (problem,) = check_data([{"name": "text_file", "params": params}])
+    assert message in problem and problem.count("task 'text_file'") == 1
+    (tmp_path / "img.png").write_bytes(b"")
+    (problem,) = check_data([{"name": "image_folder", "params": {"path": "img.png"}}])
+    assert problem == "task 'image_folder': path img.png is not a folder"

@@ -68,7 +68,8 @@ def check_data(task_specs: Iterable[Any]) -> list[str]:
         try:
             TASKS.get(name).fn(dict(params))
         except PtbenchError as err:
-            problems.append(f"task '{name}': {err}")
+            said = str(err)
+            problems.append(said if said.startswith(f"task '{name}'") else f"task '{name}': {said}")
     return problems
 
 

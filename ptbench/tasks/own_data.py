@@ -49,12 +49,16 @@ SIZE = Param(int, "image side in pixels (default 32)", low=4)
 CHANNELS = Param(int, "1 (grey) or 3 (RGB, default)", choices=(1, 3))
 
 
-def _root(params: dict, task: str) -> Path:
+def _root(params: dict, task: str, folder: bool = True) -> Path:
+    """``params.path``: a folder (images, audio, a saved dataset) or a file (text)."""
     if "path" not in params:
-        raise PtbenchError(f"task '{task}' needs params.path")
+        raise PtbenchError(f"task '{task}': params.path is required")
     root = Path(params["path"]).expanduser()
     if not root.exists():
         raise PtbenchError(f"task '{task}': path {root} does not exist")
+    if folder != root.is_dir():
+        want = "a folder" if folder else "a CSV or JSONL file"
+        raise PtbenchError(f"task '{task}': path {root} is not {want}")
     return root
 
 
@@ -211,7 +215,19 @@ def audio_folder(params: dict) -> TaskData:
 
 
 def _read_rows(path: Path, text_col: str, label_col: str, split_col: str | None):
-    """(line number, row) per row of a CSV or JSONL file; a JSON error stands in for its row."""
+    """(line number, row) per row of a CSV or JSONL file; a JSON error stands in for its row;
+    a file that is not UTF-8 is an error naming its first undecodable line."""
+    try:
+        yield from _rows(path, text_col, label_col, split_col)
+    except UnicodeDecodeError as err:
+        raw = path.read_bytes()
+        line = raw[: raw.find(err.object) + err.start].count(b"\n") + 1 if err.object in raw else "?"
+        raise PtbenchError(
+            f"{path}:{line}: not UTF-8 (byte 0x{err.object[err.start]:02x}); save it as UTF-8"
+        ) from None
+
+
+def _rows(path: Path, text_col: str, label_col: str, split_col: str | None):
     if path.suffix.lower() in (".jsonl", ".ndjson"):
         with path.open(encoding="utf-8") as f:
             for line_no, line in enumerate(f, 1):
@@ -252,7 +268,7 @@ def _read_rows(path: Path, text_col: str, label_col: str, split_col: str | None)
 )
 def text_file(params: dict) -> TaskData:
     """Your texts and labels from a CSV or JSONL file."""
-    path = _root(params, "text_file")
+    path = _root(params, "text_file", folder=False)
     tc, lc = params.get("text_column", "text"), params.get("label_column", "label")
     sc = params.get("split_column")
     declared = [str(c) for c in params["classes"]] if "classes" in params else None
