@@ -274,3 +274,22 @@ def test_a_night_run_again_after_the_suite_was_edited_is_one_night_with_its_newe
     }
     assert acc == {"none": ("h1", 0.60), "ls": ("h3", 0.78)}
     assert (night.suite_run, night.start_time) == ("B", 1)
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (("--benchmarks", "nope.json"), "--benchmarks nope.json: not a pytest-benchmark JSON file"),
+        (("--baseline", "night-0"), "--baseline 'night-0': no night, suite run or tag of this suite matches"),
+        (("--baseline", "n1"), "--baseline 'n1' is tonight's own night: the baseline is an earlier one"),
+    ],
+    ids=["benchmarks", "baseline", "baseline-tonight"],
+)
+def test_nightly_options_that_cannot_work_fail_before_the_night_runs(tmp_path, args, message):
+    """Found after the run, a typo in --benchmarks or --baseline had spent the night's hours."""
+    from conftest import TINY, ptbench, write_suite
+
+    write_suite(tmp_path / "s.yaml", TINY)
+    out = ptbench("nightly", "s.yaml", "--night", "n1", "--project-dir", "p", *args, cwd=tmp_path)
+    assert out.returncode == 2 and message in out.stderr.strip().splitlines()[-1]
+    assert not list((tmp_path / "p").glob("**/optuna*"))  # no trial was asked for

@@ -62,15 +62,22 @@ def choose_baseline(nights: list[Night], tonight: Night, cfg: Nightly, pinned: s
     history = before[-cfg.lookback :]
     if not pinned:
         return Baseline(history, history)
+    if pinned == tonight.key:
+        raise PtbenchError(f"--baseline '{pinned}' is tonight's own night: the baseline is an earlier one")
+    return Baseline([pinned_night([n for n in nights if n is not tonight], pinned)], history, pinned=True)
+
+
+def pinned_night(nights: list[Night], pinned: str) -> Night:
+    """The newest night ``pinned`` names: a night key, a suite run id, or a ``KEY=VALUE`` tag."""
+    from ptbench.errors import PtbenchError
+
     key, _, val = pinned.partition("=")
     match = [
-        n
-        for n in nights
-        if n is not tonight and (n.key == pinned or n.suite_run == pinned or (val and n.tags.get(key) == val))
+        n for n in nights if n.key == pinned or n.suite_run == pinned or (val and n.tags.get(key) == val)
     ]
     if not match:
         raise PtbenchError(f"--baseline '{pinned}': no night, suite run or tag of this suite matches")
-    return Baseline([match[-1]], history, pinned=True)
+    return match[-1]
 
 
 def compare(tracker, tonight: Night, base: Baseline, cfg: Nightly) -> list[Finding]:

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from ptbench.errors import PtbenchError
 from ptbench.hashing import stable_hash
-from ptbench.nightly.compare import choose_baseline, compare, compare_speed
+from ptbench.nightly.compare import choose_baseline, compare, compare_speed, pinned_night
 from ptbench.nightly.history import load_nights
 from ptbench.nightly.report import NightReport, markdown, page
 from ptbench.nightly.speed import bench_ratios
@@ -65,6 +65,7 @@ def run_night(suite: Suite, run_opts: RunOptions, opts: NightOptions, suite_text
     key = night_key(opts.night)
     _, tracking, *_ = resolve(suite, run_opts)
     if not opts.report_only:
+        _check_options(tracking, suite.name, key, opts)  # before a night of training, not after
         run_suite(night_suite(suite, key, opts.seeds), replace(run_opts, night=key), suite_text)
     tracker = Tracker.open(tracking, create=False)  # a report of a store that exists
     nights = load_nights(tracker, suite.name)
@@ -81,6 +82,24 @@ def run_night(suite: Suite, run_opts: RunOptions, opts: NightOptions, suite_text
         suite.name, tonight, base, findings, up_to, compare_speed(tonight, base, suite.nightly)
     )
     return report, _write(tracker, report, Path(opts.results_dir) / suite.name / "nightly")
+
+
+def _check_options(tracking: str, suite_name: str, key: str, opts: NightOptions) -> None:
+    """A --benchmarks file that cannot be read, or a --baseline no earlier night matches, is
+    a one-line error before the night runs (found after it, the night's hours were spent)."""
+    from ptbench.tracking import Tracker
+
+    if opts.benchmarks:
+        bench_ratios(opts.benchmarks)
+    if not opts.baseline:
+        return
+    if opts.baseline == key:
+        raise PtbenchError(f"--baseline '{key}' is tonight's own night: the baseline is an earlier one")
+    try:
+        nights = load_nights(Tracker(tracking, create=False), suite_name)
+    except PtbenchError:
+        nights = []  # no store yet: no earlier night either
+    pinned_night([n for n in nights if n.key != key], opts.baseline)  # raises where none matches
 
 
 def _measure(tracker, tonight, opts: NightOptions) -> None:
