@@ -65,6 +65,7 @@ MODULES = {
     "ptbench.rank": "orchestration",  # ptbench rank: estimators over a suite's frozen features
     # interfaces: what people touch
     "ptbench.cli": "interfaces",
+    "ptbench.cli_parser": "interfaces",
     "ptbench.catalog": "interfaces",
     "ptbench.leaderboard": "interfaces",
     "ptbench.nightly": "interfaces",  # a night's run, its comparison with history, the report

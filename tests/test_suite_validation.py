@@ -465,3 +465,22 @@ def test_an_axis_value_listed_twice_or_a_regularizer_twice_in_a_stack_is_refused
         "axes.regularizers[2]: the same as axes.regularizers[0]",
         "axes.regularizers[1][1]: 'dropout' is already in this stack",
     ]
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (("leaderboard", "s.yaml", "s.yaml", "--page", "../../evil"), "'../../evil' is not a page name"),
+        (("leaderboard", "s.yaml", "--format", "html", "--output", "out.md"), "name it out.html"),
+        (("leaderboard", "s.yaml", "--format", "csv", "--output", "."), "--output . is a folder"),
+        (("history", "s.yaml", "--metric", "test_acc"), "--metric test_acc: not a nightly metric"),
+    ],
+    ids=["page-outside-results", "html-into-md", "output-folder", "unknown-metric"],
+)
+def test_leaderboard_and_history_arguments_that_cannot_work_are_one_line(tmp_path, args, message):
+    """A page named ../../evil wrote outside results/ then crashed; HTML went into a .md file;
+    an unknown metric printed nan."""
+    write_suite(tmp_path / "s.yaml", TINY)
+    out = ptbench(*args, cwd=tmp_path)
+    assert out.returncode == 2 and message in out.stderr.strip().splitlines()[-1], out.stderr
+    assert not (tmp_path.parent / "evil").exists() and "Traceback" not in out.stderr
