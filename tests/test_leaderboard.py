@@ -475,3 +475,24 @@ def test_a_night_re_evaluated_otherwise_counts_its_newest_final_runs():
     )
     kept = Current("k3", (0, 1)).keep(finals)
     assert sorted(kept["run_id"]) == ["new", "other-cell", "plain-now"]
+
+
+def test_the_unfinished_view_lists_the_best_cell_first_under_a_minimised_objective():
+    """Under minimize val_loss it listed the cell at 0.95 above the one at 0.21."""
+    import pandas as pd
+
+    from ptbench.leaderboard.views import unfinished_view
+
+    def row(cell, loss):
+        base = {
+            "backbone": "b",
+            "weights": "none",
+            "strategy": "s",
+            "regularizer": "none",
+            "state": "searching",
+        }
+        more = {"trials": 1, "pruned": 0, "failed": 0, "finals_failed": 0, "error": ""}
+        return base | more | {"cell": cell, "val_best": loss, "_val_order": -loss}
+
+    view = unfinished_view(pd.DataFrame([row("worse", 0.95), row("better", 0.21)]))
+    assert view["cell"].tolist() == ["better", "worse"]

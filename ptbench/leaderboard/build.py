@@ -222,6 +222,7 @@ def _cell_row(c: pd.Series, f: pd.DataFrame, trials: pd.DataFrame, failed: pd.Da
     row |= {
         "cell": h,
         "val_best": val_best,
+        "_val_order": val_best if direction == "maximize" else -val_best,  # best first, either way
         "seeds": len(f),
         "trials": int(states.isin(["complete", "pruned", "failed"]).sum()),
         "pruned": int((states == "pruned").sum()),

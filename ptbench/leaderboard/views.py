@@ -22,7 +22,9 @@ def metric_column(df: pd.DataFrame, name: str) -> pd.Series:
 
 def unfinished_view(w: pd.DataFrame) -> pd.DataFrame:
     cols = ["state", "val_best", "trials", "pruned", "failed", "finals_failed", "error", "cell"]
-    return w[CELL_COLS + cols].sort_values(["val_best", "cell"], ascending=[False, True], na_position="last")
+    order = w["_val_order"] if "_val_order" in w else w["val_best"]  # minimised val_loss: lowest first
+    w = w.assign(_order=order).sort_values(["_order", "cell"], ascending=[False, True], na_position="last")
+    return w[CELL_COLS + cols]
 
 
 def _present(f: pd.DataFrame) -> list[str]:
