@@ -56,6 +56,13 @@ class BackboneItem(Item):
             raise ValueError("weights 'run' needs 'id' (a 'ptbench pretrain' name) or 'pretrain'")
         if self.pretrain and self.weights != "run":
             raise ValueError("'pretrain' needs weights: run")
+        unread = [
+            k
+            for k, used in (("path", ("file",)), ("id", ("hub", "run")))
+            if getattr(self, k) and self.weights not in used
+        ]
+        if unread:  # silently ignored, the cell ran other weights than the suite named
+            raise ValueError(f"'{unread[0]}' is not read under weights: {self.weights}")
         return self
 
 
@@ -219,11 +226,18 @@ class Robustness(Strict):
     corruptions: list[str] | Literal["all"] = "all"
     severities: list[int] = Field(default_factory=lambda: [1, 2, 3, 4, 5])
     size: int = Field(500, ge=10, description="test examples evaluated under corruption")
-    eps: list[float] = Field(default_factory=lambda: [1 / 255, 2 / 255, 4 / 255])
+    eps: list[float] = Field(default_factory=lambda: [1 / 255, 2 / 255, 4 / 255], min_length=1)
     pgd_steps: int = Field(10, ge=2)
     adversarial_size: int = Field(200, ge=10)
     # the cell whose corruption error normalises mCE: a rule like include/exclude
     reference: Rule = Field(default_factory=dict)
+
+    @field_validator("eps")
+    @classmethod
+    def _budgets(cls, v: list[float]) -> list[float]:
+        if any(not 0 < e <= 1 for e in v):
+            raise ValueError("attack budgets are fractions of the input range, in (0, 1]")
+        return v
 
     @field_validator("severities")
     @classmethod
@@ -310,6 +324,18 @@ class Suite(Strict):
     evaluation: list[Literal["test", "shifted", "corruptions", "adversarial"]] = Field(
         default_factory=lambda: ["test", "shifted"]
     )
+
+    @field_validator("evaluation")
+    @classmethod
+    def _ranked_by_test(cls, v: list[str]) -> list[str]:
+        """Final runs evaluated on nothing, or on no test set, have nothing to rank by."""
+        if "test" not in v:
+            raise ValueError(
+                "'test' is what the leaderboard ranks by: list it "
+                "(and any of shifted, corruptions, adversarial)"
+            )
+        return v
+
     robustness: Robustness = Robustness()
     tracking: Tracking = Tracking()
     storage: Storage = Storage()

@@ -109,8 +109,47 @@ def test_include_exclude_rules_prune_the_grid():
     d = tiny(include=[{"strategy": "full_finetune"}])
     assert {c.labels["strategy"] for c in expand(parse_suite(d))} == {"full_finetune"}
     assert problems(tiny(include=[{"strategy": "partial_finetune"}])) == [
+        "include[0]: matches no cell of the grid (strategy: partial_finetune)"
+    ]
+    assert problems(tiny(exclude=[{"strategy": "*"}])) == [
         "include/exclude: the rules leave no cell in the grid"
     ]
+
+
+def test_a_rule_or_reference_that_matches_no_cell_is_a_typo():
+    """An exclude with a misspelt value excluded nothing, silently; a reference naming no cell
+    left mCE empty."""
+    assert problems(tiny(exclude=[{"strategy": "linear_prob"}])) == [
+        "exclude[0]: matches no cell of the grid (strategy: linear_prob)"
+    ]
+    d = tiny(evaluation=["test", "corruptions"], robustness={"reference": {"weights": "package"}})
+    assert problems(d) == ["robustness.reference: matches no cell of the grid (weights: package)"]
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        ({"evaluation": []}, "evaluation: 'test' is what the leaderboard ranks by"),
+        ({"robustness": {"eps": [-0.1]}}, "robustness.eps: attack budgets are fractions of the input range"),
+        ({"robustness": {"eps": []}}, "robustness.eps: List should have at least 1 item"),
+    ],
+    ids=["no-test", "negative-eps", "no-eps"],
+)
+def test_evaluation_settings_that_would_measure_nothing_are_refused(change, message):
+    (problem,) = problems(tiny(**change))
+    assert problem.startswith(message)
+
+
+def test_weights_a_cell_would_not_read_or_could_not_find_are_refused(tmp_path):
+    """A file path that does not exist failed every trial; a path under weights: none was
+    silently ignored (the cell ran random weights)."""
+    d = tiny()
+    d["axes"]["backbones"] = [
+        {"name": "test_efficientnet", "weights": "file", "path": str(tmp_path / "x.pt")}
+    ]
+    assert problems(d) == [f"axes.backbones[0].path: {tmp_path / 'x.pt'} does not exist"]
+    d["axes"]["backbones"] = [{"name": "test_efficientnet", "weights": "none", "path": "x.pt"}]
+    assert problems(d) == ["axes.backbones[0]: 'path' is not read under weights: none"]
 
 
 def test_cell_hash_is_stable_and_ignores_budget_and_seeds():
@@ -172,7 +211,11 @@ def test_a_funnel_may_select_by_any_estimator_that_reads_features(by):
     assert parse_suite(d).axes.select.by == by  # the probe was once refused as if it read a head
 
 
-def test_two_backbones_under_one_label_are_refused_and_recipes_are_told_apart():
+def test_two_backbones_under_one_label_are_refused_and_recipes_are_told_apart(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    for run in ("a", "b"):
+        (tmp_path / run).mkdir()
+        (tmp_path / run / "w.safetensors").write_bytes(b"")
     d = tiny()
     d["axes"]["backbones"] = [
         {"name": "test_efficientnet", "weights": "file", "path": path}

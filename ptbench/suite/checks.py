@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ptbench.schema import Dist, Suite, matches
-from ptbench.suite.grid import TRAINER_SPACE, expand
+from ptbench.suite.grid import TRAINER_SPACE, combinations, expand
 from ptbench.train.recipe import TRAINER_LIMITS
 
 
@@ -26,7 +26,12 @@ def registry_problems(suite: Suite) -> list[str]:
                 problems.append(f"{key}[{i}]: an empty rule would match every cell")
     if problems:
         return problems
-    problems = [*_space_problems(suite), *_limit_problems(suite), *_pair_problems(suite)]
+    problems = [
+        *_space_problems(suite),
+        *_limit_problems(suite),
+        *_pair_problems(suite),
+        *_rule_problems(suite),
+    ]
     if not problems:
         cells = expand(suite)
         if not cells:
@@ -54,6 +59,8 @@ def _backbone_problems(suite: Suite) -> list[str]:
                 f"(available: {', '.join(sources)})"
             )
         problems += _param_problems(where, b.params, entry.meta.get("params", {}), "backbone", b.name)
+        if b.weights == "file" and not Path(b.path).expanduser().exists():  # each trial failed on it
+            problems.append(f"{where}.path: {b.path} does not exist")
         if "size" in b.params and b.weights in ("hub", "package"):  # silently the weights' own size
             problems.append(
                 f"{where}.params.size: {b.weights} weights come at their own size; size applies to "
@@ -196,6 +203,31 @@ def _space_problems(suite: Suite) -> list[str]:
         elif isinstance(spec, Dist) and spec.type == "int" and spec.log and spec.low < 1:
             problems.append(f"search.space.{key}: log int range needs low >= 1")
     return problems
+
+
+def _rule_problems(suite: Suite) -> list[str]:
+    """A rule that matches no cell of the grid is a typo (``strategy: linear_prob``): an exclude
+    that excludes nothing, an include that would leave nothing, an mCE reference that names no
+    cell (mCE then silently left empty)."""
+    combos = [rule_labels for *_, rule_labels in combinations(suite)]
+    problems = [
+        f"{key}[{i}]: matches no cell of the grid ({_rule(rule)})"
+        for key in ("include", "exclude")
+        for i, rule in enumerate(getattr(suite, key))
+        if not any(matches(rule, labels) for labels in combos)
+    ]
+    ref = suite.robustness.reference
+    if ref and not any(matches(ref, c.labels | _names(c)) for c in expand(suite)):
+        problems.append(f"robustness.reference: matches no cell of the grid ({_rule(ref)})")
+    return problems
+
+
+def _rule(rule: dict) -> str:
+    return ", ".join(f"{k}: {v}" for k, v in rule.items())
+
+
+def _names(cell) -> dict[str, str]:
+    return {"backbone": cell.backbone["name"], "task": cell.task["name"], "strategy": cell.strategy["name"]}
 
 
 def _limit_problems(suite: Suite) -> list[str]:

@@ -68,6 +68,28 @@ def resolve_space(suite: Suite, strategy: Item, regs: list[Item]) -> dict[str, A
 def expand(suite: Suite) -> list[Cell]:
     """All cells of the grid, in a stable order, after include/exclude rules."""
     cells: list[Cell] = []
+    for (bb, task, strat, regs), labels, rule_labels in combinations(suite):
+        if suite.include and not any(matches(r, rule_labels) for r in suite.include):
+            continue
+        if any(matches(r, rule_labels) for r in suite.exclude):
+            continue
+        body = dict(
+            suite=suite.name,
+            suite_version=str(suite.version),
+            backbone=_backbone_dict(bb),
+            task=task.model_dump(),
+            strategy=strat.model_dump(),
+            regularizers=[r.model_dump() for r in regs],
+            space=resolve_space(suite, strat, regs),
+            objective=suite.search.objective.model_dump(),
+        )
+        cells.append(Cell(**body, labels=labels, hash=stable_hash(body)))
+    return cells
+
+
+def combinations(suite: Suite):
+    """Every (backbone, task, strategy, regularizers) of the axes before any rule, with the
+    cell's labels and the labels its rules match (names, not labels with params)."""
     ax = suite.axes
     files = file_labels([bb.path for bb in ax.backbones if bb.weights == "file"])
     for bb, task, strat, regs in itertools.product(ax.backbones, ax.tasks, ax.strategies, ax.regularizers):
@@ -88,22 +110,7 @@ def expand(suite: Suite) -> list[Cell]:
             source = f"file:{files[bb.path]}"
         labels["backbone"] = f"{_label(bb)}@{source}"
         rule_labels = labels | {"backbone": bb.name, "task": task.name, "strategy": strat.name}
-        if suite.include and not any(matches(r, rule_labels) for r in suite.include):
-            continue
-        if any(matches(r, rule_labels) for r in suite.exclude):
-            continue
-        body = dict(
-            suite=suite.name,
-            suite_version=str(suite.version),
-            backbone=_backbone_dict(bb),
-            task=task.model_dump(),
-            strategy=strat.model_dump(),
-            regularizers=[r.model_dump() for r in regs],
-            space=resolve_space(suite, strat, regs),
-            objective=suite.search.objective.model_dump(),
-        )
-        cells.append(Cell(**body, labels=labels, hash=stable_hash(body)))
-    return cells
+        yield (bb, task, strat, regs), labels, rule_labels
 
 
 def _pretrain_label(p) -> str:
