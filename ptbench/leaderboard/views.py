@@ -9,7 +9,7 @@ import math
 
 import pandas as pd
 
-from ptbench.leaderboard.stats import ci95, significantly_worse
+from ptbench.leaderboard.stats import ci95, holm_rejected, worse_p
 from ptbench.schema import matches
 
 CELL_COLS = ["backbone", "weights", "strategy", "regularizer"]
@@ -58,15 +58,16 @@ def _generalization(t: pd.DataFrame, f: pd.DataFrame) -> pd.DataFrame:
     out["seeds"] = t["seeds"]
     out["rank"] = out["test_acc"].rank(ascending=False, method="min", na_option="bottom").astype(int)
     best = t["_test"][out["test_acc"].idxmax()] if out["test_acc"].notna().any() else []
-    out["≈best"] = [_vs_best(v, best) for v in t["_test"]]
+    ps = [math.nan if v is best else worse_p(v, best) for v in t["_test"]]
+    out["≈best"] = [_vs_best(v, best, worse) for v, worse in zip(t["_test"], holm_rejected(ps), strict=True)]
     out["cell"] = t["cell"]
     return out.sort_values(["rank", "cell"])
 
 
-def _vs_best(values: list[float], best: list[float]) -> str:
-    """'best', '≈' (not significantly worse by Welch's t-test), '' (significantly worse), or
-    'n/a (k seeds)' when either side has fewer than 2 seeds: one seed gives no interval, so
-    nothing can be claimed either way."""
+def _vs_best(values: list[float], best: list[float], worse: bool) -> str:
+    """'best', '≈' (not significantly worse: Welch's t-test, Holm-corrected over the board),
+    '' (significantly worse), or 'n/a (k seeds)' when either side has fewer than 2 seeds: one
+    seed gives no interval, so nothing can be claimed either way."""
     a = [x for x in values if x == x]
     if not a:
         return ""
@@ -75,7 +76,7 @@ def _vs_best(values: list[float], best: list[float]) -> str:
     n = min(len(a), len([x for x in best if x == x]))
     if n < 2:
         return f"n/a ({n} seed{'' if n == 1 else 's'})"
-    return "" if significantly_worse(values, best) else "≈"
+    return "" if worse else "≈"
 
 
 def _robustness(
