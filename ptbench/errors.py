@@ -9,6 +9,10 @@ class PtbenchError(Exception):
     """A mistake the user can fix (bad suite, unreachable store, missing data)."""
 
 
+class NoStore(PtbenchError):
+    """A read-only command found no tracking store where the suite's would be."""
+
+
 class SuiteError(PtbenchError):
     """A suite file with one or more problems, each naming its field path."""
 

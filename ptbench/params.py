@@ -72,16 +72,28 @@ def param_help(spec: Param | str) -> str:
     return spec.describe() if isinstance(spec, Param) else spec
 
 
+def _number(limit: Param, value: Any) -> Any:
+    """YAML 1.1 reads ``1e-3`` (no dot) as a string, which the trainer reads as 0.001: a float
+    limit checks it as that number."""
+    types = limit.type if isinstance(limit.type, tuple) else (limit.type,)
+    if float in types and isinstance(value, str):
+        try:
+            return float(value)
+        except ValueError:
+            return value
+    return value
+
+
 def limit_problem(limit: Param, value: Any) -> str | None:
     """Why a hyperparameter's value — fixed, or a search range (a ``Dist`` or its mapping) — can
     take a value outside what the trainer accepts; None when it cannot. Checked at ``validate``:
     out of range, such a value failed every trial, or was silently read as another."""
     spec = value.model_dump() if hasattr(value, "model_dump") else value
     if not (isinstance(spec, dict) and "type" in spec):
-        return limit.problem(value)
+        return limit.problem(_number(limit, value))
     if spec["type"] == "categorical":
         for choice in spec.get("choices") or []:
-            if (why := limit.problem(choice)) is not None:
+            if (why := limit.problem(_number(limit, choice))) is not None:
                 return f"choice {why}"
         return None
     types = limit.type if isinstance(limit.type, tuple) else (limit.type,)

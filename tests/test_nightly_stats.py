@@ -273,7 +273,10 @@ def test_a_night_run_again_after_the_suite_was_edited_is_one_night_with_its_newe
         labels[-1]: (c.identity["cell_hash"], c.mean("test_accuracy")) for labels, c in night.cells.items()
     }
     assert acc == {"none": ("h1", 0.60), "ls": ("h3", 0.78)}
-    assert (night.suite_run, night.start_time) == ("B", 1)
+    assert (night.suite_run, night.start_time, night.earlier_runs) == ("B", 1, ["A"])
+    from ptbench.nightly.compare import pinned_night
+
+    assert pinned_night([night], "A") is night  # pinned by the run id it had before the edit
 
 
 @pytest.mark.parametrize(

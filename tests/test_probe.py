@@ -186,3 +186,15 @@ def test_text_augmentation_never_drops_or_moves_cls_and_sep():
     assert not torch.equal(out, ids)  # it did augment
     assert (out[:, 0] == cls).all() and ((out == sep).sum(1) == 1).all()
     assert torch.equal(out == sep, ids == sep)  # [SEP] where it was
+
+
+def test_a_two_word_text_still_gets_its_swap():
+    """Counting [CLS] and [SEP] no more, a two-word text has two words to swap."""
+    bb = build_backbone({"name": "minilm_l6", "params": {"max_len": 8}})
+    ids = bb.encode(["hello world"] * 4)
+    aug = build_augmenter(
+        "text", ids[:1], {"magnitude": 3, "prob": 1.0}, 0, bb.encoder.pad_id, bb.encoder.special_ids
+    )
+    words = ids[0, 1:3].tolist()
+    out = aug(ids)
+    assert any(row[1:3].tolist() == words[::-1] for row in out)

@@ -488,8 +488,8 @@ def test_a_size_beside_hub_weights_is_refused():
     d = tiny()
     d["axes"]["backbones"] = [{"name": "vgg11", "weights": "hub", "params": {"size": "small"}}]
     assert problems(d) == [
-        "axes.backbones[0].params.size: hub weights come at their own size; size applies to weights "
-        "none, file and run (give the control size: full to match a full hub model)"
+        "axes.backbones[0].params.size: hub weights are the full model; size: small applies to "
+        "weights none, file and run"
     ]
 
 
@@ -527,3 +527,32 @@ def test_leaderboard_and_history_arguments_that_cannot_work_are_one_line(tmp_pat
     out = ptbench(*args, cwd=tmp_path)
     assert out.returncode == 2 and message in out.stderr.strip().splitlines()[-1], out.stderr
     assert not (tmp_path.parent / "evil").exists() and "Traceback" not in out.stderr
+
+
+def test_yaml_anchors_merges_and_exponents_without_a_dot_still_read(tmp_path):
+    """The duplicate-key check refused every ``<<: *anchor`` merge; ``1e-3`` (a string to YAML
+    1.1, 0.001 to the trainer) was refused as 'expected float'."""
+    text = """name: anchors
+axes:
+  backbones: [{name: test_efficientnet, params: {input_size: 16}}]
+  tasks: [{name: digits}]
+  strategies:
+    - &ft {name: full_finetune, params: {lr: 1e-3, head_lr_mult: 2}}
+    - {<<: *ft, name: llrd}
+search: {trials: 1, space: {lr: {type: categorical, choices: [1e-3, 1e-2]}}}
+"""
+    (tmp_path / "s.yaml").write_text(text)
+    assert {c.labels["strategy"].split("(")[0] for c in expand(load_suite(tmp_path / "s.yaml"))} == {
+        "full_finetune",
+        "llrd",
+    }
+
+
+def test_size_full_beside_hub_weights_is_the_explicit_control_pair():
+    d = tiny()
+    d["axes"]["backbones"] = [
+        {"name": "bert", "weights": "hub", "params": {"size": "full"}},
+        {"name": "bert", "weights": "none", "params": {"size": "full"}},
+    ]
+    d["axes"]["tasks"] = [{"name": "rotten_tomatoes"}]
+    assert len(expand(parse_suite(d))) == 8  # 2 backbones × 2 strategies × 2 regularizers

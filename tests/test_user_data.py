@@ -64,7 +64,7 @@ def test_image_folder_given_splits_and_decode_cache(tmp_path):
     assert build("image_folder", path=str(root), size=8, channels=1).split_hash != d.split_hash
 
 
-def test_split_folders_by_their_usual_names_and_half_a_split_layout_refused(tmp_path):
+def test_split_folders_by_their_usual_names(tmp_path):
     """``training/`` + ``testing/`` were read as two classes (every label the image's split), and
     a ``valid/`` folder beside ``train/`` was ignored (val carved out of train instead)."""
     root = make_images(tmp_path / "a", per=4, split_dirs=["training", "testing"])
@@ -73,14 +73,23 @@ def test_split_folders_by_their_usual_names_and_half_a_split_layout_refused(tmp_
     root = make_images(tmp_path / "b", per=4, split_dirs=["train", "valid", "test"])
     d = build("image_folder", path=str(root), size=8)
     assert d.classes == ["cat", "dog", "eel"] and (len(d.train), len(d.val), len(d.test)) == (12, 12, 12)
-    root = make_images(tmp_path / "c", per=2, split_dirs=["val", "test"])
-    with pytest.raises(
-        PtbenchError, match=r"split folders test/, val/ but no train/ \(or training/\) folder"
-    ):
-        build("image_folder", path=str(root), size=8)
     root = make_images(tmp_path / "d", per=2, split_dirs=["train", "val", "validation"])
     with pytest.raises(PtbenchError, match="both val/ and validation/ look like the val split"):
         build("image_folder", path=str(root), size=8)
+    # without a train folder, folders named like splits are classes (valid/ and invalid/ images)
+    root = make_images(tmp_path / "e", classes=("invalid", "valid"), per=6)
+    assert build("image_folder", path=str(root), size=8, val_size=2, test_size=2).classes == [
+        "invalid",
+        "valid",
+    ]
+
+
+def test_a_one_class_corpus_still_loads_for_pre_training(tmp_path):
+    """mlm, clm and contrastive pre-training read no labels: one class is fine there (only a
+    suite's classification task needs two)."""
+    (tmp_path / "c.csv").write_text("text,label\n" + "".join(f"line {i},x\n" for i in range(40)))
+    d = build("text_file", path=str(tmp_path / "c.csv"), val_size=5, test_size=5)
+    assert d.classes == ["x"] and len(d.train) == 30
 
 
 def test_corrupt_image_names_the_file_or_is_skipped_and_counted(tmp_path):
@@ -340,12 +349,12 @@ def test_run_over_bad_data_stops_before_any_trial_with_one_line(tmp_path):
         (
             lambda d: (d / "t.csv").write_text("text,label\n"),
             {"path": "t.csv"},
-            "0 example(s) of 0 class(es)",
+            "task 'text_file': no examples",
         ),
         (
-            lambda d: (d / "t.csv").write_text("text,label\nok,a\nfine,a\n"),
-            {"path": "t.csv"},
-            "2 example(s) of 1 class(es)",
+            lambda d: (d / "t.csv").write_text("text,label\n" + "".join(f"text {i},a\n" for i in range(40))),
+            {"path": "t.csv", "val_size": 5, "test_size": 5},
+            "task 'text_file': one class (a); classification needs two or more",
         ),
         (
             lambda d: (d / "t.csv").write_bytes(b"text,label\ncaf\xe9,a\n"),

@@ -24,7 +24,8 @@ class HFTokenizerEncoder:
         # is "!", which a fixed 0 masked out of every text that has one)
         self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
         # [CLS], [SEP] …: where a pooler reads, and what closes a text; augmentation keeps them
-        self.special_ids = tuple(sorted(set(tokenizer.all_special_ids) - {self.pad_id}))
+        unk = tokenizer.unk_token_id  # a word the vocabulary lacks: still a word
+        self.special_ids = tuple(sorted(set(tokenizer.all_special_ids) - {self.pad_id, unk}))
 
     def __call__(self, texts: list[str]) -> torch.Tensor:
         out = self.tok(

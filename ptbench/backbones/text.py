@@ -103,7 +103,7 @@ def _tokenizer(spec: dict[str, Any], hub_default: str, package_path) -> tuple[An
     if source == "package":
         path = str(package_path())
         return AutoTokenizer.from_pretrained(path), path, path
-    own = Path(spec["path"]) if source == "file" else None
+    own = Path(spec["path"]).expanduser() if source == "file" else None
     if own is not None and own.is_dir() and any((own / f).exists() for f in TOKENIZER_FILES):
         return AutoTokenizer.from_pretrained(str(own)), str(own), str(own)  # a saved model's own
     path = _minilm_path()

@@ -267,7 +267,7 @@ def resolve(
             return _from_dir(path, from_dir, info, package=True), info
         return _load_file(build(), path, info, by_order, foreign), info
     if source == "file":
-        path = Path(spec["path"])
+        path = Path(spec["path"]).expanduser()
         if path.is_dir() and from_dir is not None:
             return _from_dir(path, from_dir, info, package=False), info
         return _load_file(build(), path, info), info

@@ -73,7 +73,9 @@ def pinned_night(nights: list[Night], pinned: str) -> Night:
 
     key, _, val = pinned.partition("=")
     match = [
-        n for n in nights if n.key == pinned or n.suite_run == pinned or (val and n.tags.get(key) == val)
+        n
+        for n in nights
+        if n.key == pinned or pinned in (n.suite_run, *n.earlier_runs) or (val and n.tags.get(key) == val)
     ]
     if not match:
         raise PtbenchError(f"--baseline '{pinned}': no night, suite run or tag of this suite matches")

@@ -59,6 +59,7 @@ class Night:
     tags: dict[str, str]
     metrics: dict[str, float]
     cells: dict[tuple[str, ...], CellNight] = field(default_factory=dict)
+    earlier_runs: list[str] = field(default_factory=list)  # suite runs of the night before an edit
 
     @property
     def commit(self) -> str:
@@ -165,6 +166,8 @@ def nights_from_records(records: list[Row]) -> list[Night]:
         if earlier is not None:  # the same night again: its first start orders it among nights
             night.cells = earlier.cells | night.cells
             night.start_time = earlier.start_time
+            night.tags = earlier.tags | night.tags
+            night.earlier_runs = [*earlier.earlier_runs, earlier.suite_run]
         nights[night.key] = night
     return sorted(nights.values(), key=lambda n: n.start_time)
 

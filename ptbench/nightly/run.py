@@ -14,7 +14,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
 
-from ptbench.errors import PtbenchError
+from ptbench.errors import NoStore, PtbenchError
 from ptbench.hashing import stable_hash
 from ptbench.nightly.compare import choose_baseline, compare, compare_speed, pinned_night
 from ptbench.nightly.history import load_nights
@@ -97,8 +97,8 @@ def _check_options(tracking: str, suite_name: str, key: str, opts: NightOptions)
         raise PtbenchError(f"--baseline '{key}' is tonight's own night: the baseline is an earlier one")
     try:
         nights = load_nights(Tracker(tracking, create=False), suite_name)
-    except PtbenchError:
-        nights = []  # no store yet: no earlier night either
+    except NoStore:
+        nights = []  # no store yet: no earlier night either (a bad URI still says so)
     pinned_night([n for n in nights if n.key != key], opts.baseline)  # raises where none matches
 
 

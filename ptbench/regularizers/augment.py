@@ -97,7 +97,7 @@ def _tokens(mag: int, gen: torch.Generator, pad_id: int, special: tuple[int, ...
         real = words()
         for row in range(len(ids)):  # and swap one random adjacent pair of the remaining tokens
             pos = torch.nonzero(real[row]).flatten()
-            if len(pos) > 2:
+            if len(pos) >= 2:
                 j = int(torch.randint(0, len(pos) - 1, (1,), generator=gen))
                 a, b = int(pos[j]), int(pos[j + 1])
                 ids[row, [a, b]] = ids[row, [b, a]]

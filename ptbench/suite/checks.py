@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ptbench.hashing import stable_hash
 from ptbench.schema import Dist, Suite, matches
 from ptbench.suite.grid import TRAINER_SPACE, combinations, expand
 from ptbench.train.recipe import TRAINER_LIMITS
@@ -61,10 +62,10 @@ def _backbone_problems(suite: Suite) -> list[str]:
         problems += _param_problems(where, b.params, entry.meta.get("params", {}), "backbone", b.name)
         if b.weights == "file" and not Path(b.path).expanduser().exists():  # each trial failed on it
             problems.append(f"{where}.path: {b.path} does not exist")
-        if "size" in b.params and b.weights in ("hub", "package"):  # silently the weights' own size
+        if b.params.get("size") == "small" and b.weights in ("hub", "package"):  # the weights' own size
             problems.append(
-                f"{where}.params.size: {b.weights} weights come at their own size; size applies to "
-                "weights none, file and run (give the control size: full to match a full hub model)"
+                f"{where}.params.size: {b.weights} weights are the full model; size: small applies to "
+                "weights none, file and run"
             )
         if b.pretrain is not None:
             problems += _pretrain_problems(f"{where}.pretrain", b.pretrain, b.name)
@@ -104,7 +105,9 @@ def _duplicate_problems(suite: Suite) -> list[str]:
     for axis in ("backbones", "tasks", "strategies", "regularizers"):
         seen: dict[str, int] = {}
         for i, item in enumerate(getattr(ax, axis)):
-            key = repr(item.model_dump() if hasattr(item, "model_dump") else [r.model_dump() for r in item])
+            key = stable_hash(
+                item.model_dump() if hasattr(item, "model_dump") else [r.model_dump() for r in item]
+            )
             if key in seen:
                 problems.append(f"axes.{axis}[{i}]: the same as axes.{axis}[{seen[key]}]")
             seen.setdefault(key, i)

@@ -66,7 +66,11 @@ def check_data(task_specs: Iterable[Any]) -> list[str]:
             continue
         seen.add(key)
         try:
-            TASKS.get(name).fn(dict(params))
+            data = TASKS.get(name).fn(dict(params))
+            if len(data.classes) < 2:  # a suite classifies; pre-training (mlm …) may take one class
+                raise PtbenchError(
+                    f"task '{name}': one class ({data.classes[0]}); classification needs two or more"
+                )
         except PtbenchError as err:
             said = str(err)
             problems.append(said if said.startswith(f"task '{name}'") else f"task '{name}': {said}")

@@ -77,15 +77,15 @@ def _class_files(folder: Path, exts: tuple[str, ...]) -> dict[str, list[Path]]:
 
 def _split_folders(root: Path) -> dict[str, Path]:
     """The split folders of ``root`` by split (``training/`` is train), or none: class folders."""
+    named = [p for p in sorted(root.iterdir()) if p.is_dir() and p.name.lower() in SPLIT_NAMES]
+    if not any(SPLIT_NAMES[p.name.lower()] == "train" for p in named):
+        return {}  # class folders, some perhaps named like a split (valid/ and invalid/)
     parts: dict[str, Path] = {}
-    for d in sorted(p for p in root.iterdir() if p.is_dir() and p.name.lower() in SPLIT_NAMES):
+    for d in named:
         split = SPLIT_NAMES[d.name.lower()]
         if split in parts:
             raise PtbenchError(f"{root}: both {parts[split].name}/ and {d.name}/ look like the {split} split")
         parts[split] = d
-    if parts and "train" not in parts:
-        names = ", ".join(f"{p.name}/" for p in parts.values())
-        raise PtbenchError(f"{root}: split folders {names} but no train/ (or training/) folder")
     return parts
 
 

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from ptbench.errors import PtbenchError, first_line, redact
+from ptbench.errors import NoStore, PtbenchError, first_line, redact
 
 os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "2")
 os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "20")
@@ -107,9 +107,9 @@ class Tracker:
                 f"tracking.uri '{redact(uri)}' is not a URI: sqlite:///PATH.db, http://HOST:PORT "
                 "(an MLflow server) or postgresql://USER@HOST/DB"
             )
-        db = Path(uri.removeprefix("sqlite:///")) if uri.startswith("sqlite:///") else None
+        db = Path(uri.removeprefix("sqlite:///").split("?")[0]) if uri.startswith("sqlite:///") else None
         if not create and db is not None and not db.is_file():
-            raise PtbenchError(f"no tracking store at {db}: run the suite first, or pass --tracking-uri")
+            raise NoStore(f"no tracking store at {db}: run the suite first, or pass --tracking-uri")
         try:
             with _first_open(uri):
                 self.client = MlflowClient(tracking_uri=uri)
