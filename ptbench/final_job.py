@@ -50,6 +50,7 @@ def final_run(
         return _done(res, start)
     tracker = _tracker(ctx.tracking_uri)
     extra = {"ptbench.source_trial": source_trial, "ptbench.job": job_id, EVAL_KEY: ctx.eval_key}
+    extra |= ctx.family_tags
     run_id = _open_run(
         tracker, ctx, cell, cell_run, f"final-seed{seed}", "final", seed, params, extra, device
     )

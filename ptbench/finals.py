@@ -22,6 +22,22 @@ def evaluation_key(evaluation, robustness: dict[str, Any]) -> str:
     return stable_hash({"evaluation": sorted(evaluation), "robustness": rb if used else {}}, 10)
 
 
+FAMILY_KEYS = {"corr": ("corruptions", "severities", "size"), "adv": ("eps", "pgd_steps", "adversarial_size")}
+FAMILY_EVALUATION = {"corr": "corruptions", "adv": "adversarial"}
+
+
+def family_keys(evaluation, robustness: dict[str, Any]) -> dict[str, str]:
+    """A key per robustness family, tagged ``ptbench.eval_key.<family>`` on final runs: the
+    nightly comparison of corrupted accuracy must not stop because an attack budget changed,
+    nor the other way round ("" where the family is not evaluated)."""
+    return {
+        fam: stable_hash({k: robustness.get(k) for k in keys}, 10)
+        if FAMILY_EVALUATION[fam] in evaluation
+        else ""
+        for fam, keys in FAMILY_KEYS.items()
+    }
+
+
 def of_evaluation(key: str | None, record_key: Any) -> bool:
     """A final run counts under evaluation settings ``key`` when it ran under them; records
     without the tag (written before it existed) count."""

@@ -48,6 +48,15 @@ class RunContext:
 
         return evaluation_key(self.evaluation, self.robustness)
 
+    @property
+    def family_tags(self) -> dict[str, str]:
+        """``ptbench.eval_key.corr`` and ``.adv``: what the nightly comparison needs per metric."""
+        from ptbench.finals import EVAL_KEY, family_keys
+
+        return {
+            f"{EVAL_KEY}.{fam}": key for fam, key in family_keys(self.evaluation, self.robustness).items()
+        }
+
     def leases(self):
         from ptbench.search import LeaseConfig
 

@@ -491,6 +491,9 @@ def test_a_suite_edited_to_evaluate_otherwise_reruns_its_final_runs_and_ranks_on
     (row,) = board.views["generalization"].to_dict("records")
     assert row["seeds"] == 1  # the old run is not averaged in
     assert "corrupted" in board.views["robustness"].columns
+    # each robustness family keyed apart, for the nightly comparison
+    new = next(r for r in finals if "metrics.corr_contrast_s1_accuracy" in r)
+    assert new["tags.ptbench.eval_key.corr"] and new["tags.ptbench.eval_key.adv"] == ""
 
 
 def test_a_checkpoint_added_to_a_glob_does_not_stop_the_suite_from_resuming(tmp_path):

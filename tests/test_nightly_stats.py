@@ -207,16 +207,36 @@ def test_seeds_that_failed_tonight_fail_the_night_whatever_the_others_show():
 
 def test_edited_evaluation_settings_are_changed_not_regressed():
     """A larger attack budget lowers adversarial accuracy: 'changed' (the cell hash leaves
-    evaluation out), while test accuracy, which it does not touch, is still compared."""
+    evaluation out), while corrupted and test accuracy, which it does not touch, are still
+    compared — each robustness family has its own key."""
     seeds = [[0.60, 0.61, 0.59]] * 7 + [[0.30, 0.31, 0.29]]
-    nights = _nights(seeds, "adv_accuracy", eval_keys=["eps1"] * 7 + ["eps8"])
-    for n in nights:
-        n.cells[LABELS].metrics["test_accuracy"] = [0.9, 0.91, 0.89]
+    nights = _nights(seeds, "adv_accuracy", eval_keys=["all1"] * 7 + ["all2"])
+    for i, n in enumerate(nights):
+        cell = n.cells[LABELS]
+        cell.metrics |= {"test_accuracy": [0.9, 0.91, 0.89], "corr_mean_accuracy": [0.7, 0.71, 0.69]}
+        cell.family_keys = {"corr": "c1", "adv": "eps1" if i < 7 else "eps8"}
     found = {f.metric: f for f in _compare(nights)}
     assert found["adv_accuracy"].status == "changed" and "eps1 → eps8" in found["adv_accuracy"].detail
-    assert found["test_accuracy"].status == "unchanged"
+    assert found["test_accuracy"].status == found["corr_mean_accuracy"].status == "unchanged"
     again = _nights(seeds, "adv_accuracy", eval_keys=["eps8"] * 8)  # the same settings: a regression
     assert {f.metric: f.status for f in _compare(again)}["adv_accuracy"] == "regressed"
+
+
+def test_final_runs_carry_a_key_per_robustness_family():
+    from ptbench.finals import family_keys
+
+    rb = {
+        "corruptions": "all",
+        "severities": [1, 3],
+        "size": 500,
+        "eps": [0.01],
+        "pgd_steps": 10,
+        "adversarial_size": 200,
+    }
+    a = family_keys(["test", "corruptions", "adversarial"], rb)
+    b = family_keys(["test", "corruptions", "adversarial"], rb | {"eps": [0.03]})
+    assert a["corr"] == b["corr"] and a["adv"] != b["adv"]
+    assert family_keys(["test"], rb) == {"corr": "", "adv": ""}
 
 
 def test_a_seed_that_collapses_tonight_does_not_widen_its_own_noise_floor():

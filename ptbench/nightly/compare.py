@@ -142,8 +142,8 @@ def _compare_cell(tracker, cell: CellNight, base: Baseline, cfg: Nightly) -> lis
             continue
         hist, pin = history, paired[0] if base.pinned and paired else None
         if metric in EVALUATED:  # only the nights that evaluated it as tonight did
-            hist = [c for c in history if c.eval_key == cell.eval_key]
-            pin = pin if pin is not None and pin.eval_key == cell.eval_key else None
+            hist = [c for c in history if c.evaluated_as(metric) == cell.evaluated_as(metric)]
+            pin = pin if pin is not None and pin.evaluated_as(metric) == cell.evaluated_as(metric) else None
         f = _by_history(cell, metric, hist, pin, cfg)
         if metric in PAIRED and paired:
             if cur is None:  # downloaded once per cell, only when a paired test can run
@@ -170,9 +170,10 @@ def _failed_seeds(cell: CellNight) -> list[Finding]:
 def _evaluated_otherwise(cell: CellNight, metric: str, earlier: list[CellNight]) -> Finding | None:
     """'changed' where no earlier night evaluated ``metric`` (corruptions, attacks) as tonight
     did: an edited attack budget or corruption list is not a regression."""
-    if not earlier or any(c.eval_key == cell.eval_key for c in earlier):
+    now = cell.evaluated_as(metric)
+    if not earlier or any(c.evaluated_as(metric) == now for c in earlier):
         return None
-    detail = f"evaluation settings {earlier[-1].eval_key or '(untagged)'} → {cell.eval_key or '(untagged)'}"
+    detail = f"evaluation settings {earlier[-1].evaluated_as(metric) or '(untagged)'} → {now or '(untagged)'}"
     return Finding(cell.name, metric, "changed", value=cell.mean(metric), detail=detail)
 
 

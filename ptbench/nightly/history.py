@@ -12,7 +12,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from ptbench.finals import EVAL_KEY, newest_evaluation, of_best, once_per_seed
+from ptbench.finals import EVAL_KEY, FAMILY_KEYS, newest_evaluation, of_best, once_per_seed
 from ptbench.jobs import BEST, NIGHT
 
 LABELS = ("backbone", "weights", "task", "strategy", "regularizer")
@@ -23,9 +23,9 @@ IDENTITY = {  # identity field → where a final run records it, what a reader i
     "split_hash": ("tags.ptbench.split_hash", "data split hash"),
     "weights_sha256": ("tags.ptbench.weights_sha256", "weights sha256"),
 }
-# metrics that also need the same evaluation settings (corruptions, attacks, their sizes) to be
-# compared: the cell hash leaves evaluation out, and an edited eps is no regression
-EVALUATED = {"corr_mean_accuracy", "adv_accuracy"}
+# metrics that also need the same evaluation settings of their family (corruptions, attacks,
+# their sizes) to be compared: the cell hash leaves evaluation out; an edited eps is no regression
+EVALUATED = {"corr_mean_accuracy": "corr", "adv_accuracy": "adv"}
 
 
 @dataclass
@@ -39,6 +39,13 @@ class CellNight:
     error: str = ""
     best: dict[str, str] = field(default_factory=dict)  # the configuration the night's search chose
     eval_key: str = ""  # the evaluation settings its final runs ran under ("" before the tag)
+    family_keys: dict[str, str] = field(default_factory=dict)  # per robustness family (finals.py)
+
+    def evaluated_as(self, metric: str) -> str:
+        """The key ``metric`` was evaluated under: its family's, or (runs written before those
+        tags) the whole evaluation's."""
+        return self.family_keys.get(EVALUATED[metric]) or self.eval_key
+
     failed_seeds: list[int] = field(default_factory=list)  # seeds with a failed run and no result
 
     def mean(self, metric: str) -> float:
@@ -108,6 +115,9 @@ def _cell_night(cell: Row, finals: list[Row], failed: list[Row]) -> CellNight:
         if (k.startswith(f"tags.{BEST}") or k.startswith("params.best.")) and isinstance(v, str)
     }
     out.eval_key = str(first.get(f"tags.{EVAL_KEY}") or "")
+    out.family_keys = {
+        f: str(first[f"tags.{EVAL_KEY}.{f}"]) for f in FAMILY_KEYS if first.get(f"tags.{EVAL_KEY}.{f}")
+    }
     done = {str(r.get("tags.ptbench.seed", "")) for r in finals}
     out.failed_seeds = sorted({int(r["tags.ptbench.seed"]) for r in failed if _seed(r) not in done})
     for r in finals:
