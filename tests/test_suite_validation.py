@@ -550,9 +550,8 @@ search: {trials: 1, space: {lr: {type: categorical, choices: [1e-3, 1e-2]}}}
 
 def test_size_full_beside_hub_weights_is_the_explicit_control_pair():
     d = tiny()
-    d["axes"]["backbones"] = [
-        {"name": "bert", "weights": "hub", "params": {"size": "full"}},
-        {"name": "bert", "weights": "none", "params": {"size": "full"}},
+    d["axes"]["backbones"] = [  # validated only: no hub download
+        {"name": "vgg11", "weights": "hub", "params": {"size": "full"}},
+        {"name": "vgg11", "weights": "none", "params": {"size": "full"}},
     ]
-    d["axes"]["tasks"] = [{"name": "rotten_tomatoes"}]
     assert len(expand(parse_suite(d))) == 8  # 2 backbones × 2 strategies × 2 regularizers
