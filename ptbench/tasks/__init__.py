@@ -23,6 +23,7 @@ TASKS = Registry(
         "ptbench.tasks.audio",
         "ptbench.tasks.fractals",
         "ptbench.tasks.own_data",
+        "ptbench.tasks.hf_disk",
         "ptbench.tasks.standard",
     ),
 )
