@@ -56,20 +56,22 @@ class Baseline:
 def choose_baseline(nights: list[Night], tonight: Night, cfg: Nightly, pinned: str | None) -> Baseline:
     """Previous finished nights, newest ``lookback`` of them; or the pinned one (a night key,
     a suite run id, or a ``KEY=VALUE`` tag of the suite run) for the paired tests."""
-    from ptbench.errors import PtbenchError
 
     before = [n for n in nights if n.start_time < tonight.start_time and n.status == "FINISHED"]
     history = before[-cfg.lookback :]
     if not pinned:
         return Baseline(history, history)
-    if pinned == tonight.key:
-        raise PtbenchError(f"--baseline '{pinned}' is tonight's own night: the baseline is an earlier one")
-    return Baseline([pinned_night([n for n in nights if n is not tonight], pinned)], history, pinned=True)
+    return Baseline([pinned_night(nights, pinned, tonight.key)], history, pinned=True)
 
 
-def pinned_night(nights: list[Night], pinned: str) -> Night:
-    """The newest night ``pinned`` names: a night key, a suite run id, or a ``KEY=VALUE`` tag."""
+def pinned_night(nights: list[Night], pinned: str, tonight: str = "") -> Night:
+    """The newest night other than ``tonight`` that ``pinned`` names: a night key, a suite run
+    id, or a ``KEY=VALUE`` tag."""
     from ptbench.errors import PtbenchError
+
+    if pinned == tonight:
+        raise PtbenchError(f"--baseline '{pinned}' is tonight's own night: the baseline is an earlier one")
+    nights = [n for n in nights if n.key != tonight]
 
     key, _, val = pinned.partition("=")
     match = [

@@ -93,13 +93,11 @@ def _check_options(tracking: str, suite_name: str, key: str, opts: NightOptions)
         bench_ratios(opts.benchmarks)
     if not opts.baseline:
         return
-    if opts.baseline == key:
-        raise PtbenchError(f"--baseline '{key}' is tonight's own night: the baseline is an earlier one")
     try:
         nights = load_nights(Tracker(tracking, create=False), suite_name)
     except NoStore:
         nights = []  # no store yet: no earlier night either (a bad URI still says so)
-    pinned_night([n for n in nights if n.key != key], opts.baseline)  # raises where none matches
+    pinned_night(nights, opts.baseline, key)  # raises where none matches, or it is tonight
 
 
 def _measure(tracker, tonight, opts: NightOptions) -> None:
