@@ -58,6 +58,28 @@ def _first_open(uri: str):
         os.close(fd)  # releases the lock
 
 
+_DATABASES = ("postgresql", "mysql", "mssql")  # what MLflow's SQL store takes besides SQLite
+
+
+def _reach_database(uri: str) -> None:
+    """Connect once before MLflow does: its engine retries a refused database ten times with
+    back-off (~100 s) before it fails, so a mistyped host or a server that is down kept every
+    command silent for a minute and a half. A server that is down at start is the user's to
+    fix, not a blip to wait out."""
+    if uri.split("://")[0].split("+")[0] not in _DATABASES:
+        return
+    import sqlalchemy
+    from sqlalchemy.pool import NullPool
+
+    args = {"connect_timeout": 10} if uri.startswith("postgresql") else {}
+    engine = sqlalchemy.create_engine(uri, poolclass=NullPool, connect_args=args)
+    try:
+        with engine.connect():
+            pass
+    finally:
+        engine.dispose()
+
+
 class EpochLog:
     """Per-epoch metrics of one run, written at most every ``every_s`` seconds and when the
     block ends (whatever ended it). Why: one write to a SQLite store costs ~9 ms, more than a
@@ -111,6 +133,7 @@ class Tracker:
         if not create and db is not None and not db.is_file():
             raise NoStore(f"no tracking store at {db}: run the suite first, or pass --tracking-uri")
         try:
+            _reach_database(uri)
             with _first_open(uri):
                 self.client = MlflowClient(tracking_uri=uri)
         except Exception as err:  # a malformed URI, an unknown scheme, a server that refuses
