@@ -184,3 +184,35 @@ def test_hub_weights_fail_fast_offline(name, monkeypatch, tmp_path):
     monkeypatch.delenv("PTBENCH_ALLOW_DOWNLOAD", raising=False)
     with pytest.raises(PtbenchError, match="hub weights '.*' are not in the local"):
         BACKBONES.get(name).fn({"name": name, "weights": "hub"})
+
+
+def test_a_googlenet_file_saved_from_torchvisions_imagenet_weights_reads_like_the_hub(monkeypatch, tmp_path):
+    """torchvision's ImageNet GoogLeNet rescales its input ([-1, 1], as the TF original); a file
+    holding those weights was built without it and gave other features under a pretrained label.
+    ``transform_input: true`` says how the file was trained. (Hub weights themselves never
+    loaded: torchvision refused the aux_logits=False ptbench passed, reported as a cache miss.)"""
+    import torchvision.models as tvm
+    from safetensors.torch import save_file
+
+    torch.manual_seed(0)
+    imagenet = tvm.googlenet(weights=None, aux_logits=True, init_weights=True, transform_input=True)
+    state = {k: v.contiguous() for k, v in imagenet.state_dict().items()}
+    hub_dir = tmp_path / "hub" / "checkpoints"
+    hub_dir.mkdir(parents=True)
+    torch.save(state, hub_dir / tvm.GoogLeNet_Weights.DEFAULT.url.rsplit("/", 1)[1])
+    save_file(state, tmp_path / "googlenet.safetensors")
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+
+    def features(weights: str, **params):
+        spec = {"name": "googlenet", "weights": weights, "path": str(tmp_path / "googlenet.safetensors")}
+        bb = BACKBONES.get("googlenet").fn(spec | {"params": {"input_size": 64, **params}}).eval()
+        torch.manual_seed(1)
+        with torch.no_grad():
+            return bb(bb.preprocess(torch.randint(0, 256, (2, 3, 64, 64), dtype=torch.uint8)))
+
+    def off(a: torch.Tensor, b: torch.Tensor) -> float:  # GoogLeNet's init gives tiny features
+        return float((a - b).norm() / b.norm())
+
+    hub = features("hub")
+    assert off(features("file", transform_input=True), hub) < 1e-4
+    assert off(features("file"), hub) > 0.1  # ptbench's own default: as it builds and pre-trains

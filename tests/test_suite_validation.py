@@ -493,6 +493,15 @@ def test_a_size_beside_hub_weights_is_refused():
     ]
 
 
+def test_googlenet_hub_weights_without_their_input_rescaling_are_refused():
+    d = tiny()
+    d["axes"]["backbones"] = [{"name": "googlenet", "weights": "hub", "params": {"transform_input": False}}]
+    assert problems(d) == [
+        "axes.backbones[0].params.transform_input: torchvision's hub weights were trained with it "
+        "(true); false applies to weights none, file and run"
+    ]
+
+
 def test_an_axis_value_listed_twice_or_a_regularizer_twice_in_a_stack_is_refused():
     """The plan counted every duplicated cell twice and ran it once; in a stack of two dropouts,
     one setting silently won."""

@@ -15,6 +15,11 @@ from ptbench.params import Param
 
 IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 SIZE = Param(str, "small (narrower, for the CPU) or full", choices=("small", "full"))
+TRANSFORM_INPUT = Param(
+    bool,
+    "rescale ImageNet-normalized inputs to [-1, 1] first, as torchvision's ImageNet GoogLeNet "
+    "(hub weights, or a file saved from them) was trained: true for such a file",
+)
 DROP_PATH = Param(float, "stochastic depth inside the backbone", low=0, high=1)
 
 
@@ -241,13 +246,15 @@ def _torchvision_backbone(spec: dict[str, Any], builder: str, head_attr: str, di
         return net
 
     init = {"aux_logits": False, "init_weights": True} if builder == "googlenet" else {}
+    if init:  # torchvision's ImageNet GoogLeNet (ported from TF) reads inputs rescaled to [-1, 1]
+        init["transform_input"] = bool(spec.get("params", {}).get("transform_input", False))
     weights = tvm.get_model_weights(builder).DEFAULT
 
     head: dict = {}
 
     def hub(ref: str) -> nn.Module:
         torch_hub_file(ref, weights.url)
-        net = getattr(tvm, builder)(weights=weights, **({"aux_logits": False} if init else {}))
+        net = getattr(tvm, builder)(weights=weights)  # GoogLeNet drops its aux heads by default
         _linear_head(getattr(net, head_attr), head)  # GoogLeNet's fc; AlexNet's is an MLP: none
         return without_head(net)
 
@@ -286,11 +293,14 @@ def alexnet(spec: dict[str, Any]) -> Backbone:
     "googlenet",
     modality="image",
     family="GoogLeNet/Inception",
-    params={"input_size": input_size(16)},
+    params={"input_size": input_size(16), "transform_input": TRANSFORM_INPUT},
     weights=("none", "hub", "file"),
 )
 def googlenet(spec: dict[str, Any]) -> Backbone:
-    """GoogLeNet / Inception-v1 (torchvision), 1024-d pooled features."""
+    """GoogLeNet / Inception-v1 (torchvision), 1024-d pooled features. Hub weights always
+    rescale their input as torchvision's do; a state dict does not say whether it was trained
+    that way, so ``transform_input`` says it for ``file`` weights (default: no, as ptbench
+    builds and pre-trains it)."""
     return _torchvision_backbone(spec, "googlenet", "fc", 1024)
 
 

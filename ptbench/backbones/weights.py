@@ -24,6 +24,8 @@ from ptbench.errors import PtbenchError, first_line
 
 SOURCE_HEAD = "source_head."  # where 'ptbench pretrain' saves a supervised objective's classifier
 HEAD_PREFIXES = ("classifier.", "fc.", "head.", "_fc.", "last_linear.", "head.fc.", SOURCE_HEAD)
+# classifiers only training reads (GoogLeNet's, Inception-v3's): dropped, never a source head
+AUX_PREFIXES = ("aux1.", "aux2.", "AuxLogits.")
 
 
 @lru_cache(maxsize=32)
@@ -116,7 +118,11 @@ def load_into(
         body, dropped = split_head(src)
         src = _by_order(body, target, tgt_keys, ref)
     else:
-        src, dropped = split_head(src, fits=lambda k, v: k in target and v.shape == target[k].shape)
+        src, dropped = split_head(
+            src,
+            fits=lambda k, v: k in target and v.shape == target[k].shape,
+            is_head=lambda k: k.startswith(HEAD_PREFIXES + AUX_PREFIXES),
+        )
         bad = [k for k in src if k not in target or src[k].shape != target[k].shape]
         missing = [k for k in tgt_keys if k not in src]
         if bad or missing:
@@ -128,6 +134,17 @@ def load_into(
             raise PtbenchError(f"{ref}: checkpoint does not match the backbone ({'; '.join(parts)})")
     model.load_state_dict(src, strict=False)
     return dropped
+
+
+def _looks_missing(err: BaseException) -> bool:
+    """An offline cache miss, as huggingface_hub, transformers and urllib word it; anything else
+    (GoogLeNet's builder refusing an argument was reported as a cache miss) says what it is."""
+    from huggingface_hub.errors import LocalEntryNotFoundError
+
+    if isinstance(err, LocalEntryNotFoundError | FileNotFoundError | ConnectionError | OSError):
+        return True
+    text = str(err).lower()
+    return any(w in text for w in ("offline", "cache", "connection", "download", "not found"))
 
 
 @contextlib.contextmanager
@@ -149,10 +166,13 @@ def hub_guard(ref: str):
         yield
     except PtbenchError:
         raise
-    except Exception as err:
+    except Exception as err:  # offline misses, but also a damaged file or a builder's refusal
+        why = first_line(err, 160)
+        if allow or not _looks_missing(err):
+            raise PtbenchError(f"hub weights '{ref}' could not be loaded: {why}") from None
         raise PtbenchError(
             f"hub weights '{ref}' are not in the local cache and downloads are off "
-            f"(set PTBENCH_ALLOW_DOWNLOAD=1 where a network is reachable): {first_line(err, 160)}"
+            f"(set PTBENCH_ALLOW_DOWNLOAD=1 where a network is reachable): {why}"
         ) from None
     finally:
         constants.HF_HUB_OFFLINE = old_const

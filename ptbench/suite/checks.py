@@ -67,6 +67,11 @@ def _backbone_problems(suite: Suite) -> list[str]:
                 f"{where}.params.size: {b.weights} weights are the full model; size: small applies to "
                 "weights none, file and run"
             )
+        if b.params.get("transform_input") is False and b.weights == "hub":
+            problems.append(
+                f"{where}.params.transform_input: torchvision's hub weights were trained with it "
+                "(true); false applies to weights none, file and run"
+            )
         if b.pretrain is not None:
             problems += _pretrain_problems(f"{where}.pretrain", b.pretrain, b.name)
     return problems
