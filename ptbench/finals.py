@@ -44,6 +44,12 @@ def of_evaluation(key: str | None, record_key: Any) -> bool:
     return key is None or not isinstance(record_key, str) or record_key in ("", key)
 
 
+def of_seeds(seeds, record_seed: Any) -> bool:
+    """A final run of a plain run counts while the suite still asks for its seed (a seed since
+    removed belongs to an earlier version of the question); records without the tag count."""
+    return not isinstance(record_seed, str) or record_seed in ("", *(str(s) for s in seeds))
+
+
 def of_best(best_trial: Any, source_trial: Any) -> bool:
     """A final run counts for its cell when it re-ran the cell's best trial (a search extended
     with more trials may have found a better one since); records without either field count."""

@@ -314,6 +314,64 @@ def test_the_truth_is_each_backbones_best_cell_by_the_suites_objective(tmp_path)
     assert list(_truth(tracker, suite).values()) == [0.7]
 
 
+def test_the_truth_averages_what_the_leaderboard_averages_and_a_validation_tie_evenly(tmp_path):
+    """The truth counted final runs of a seed the suite no longer asks for (the leaderboard
+    did not), and of two cells tied on validation took whichever the store listed first."""
+    from ptbench.rank.score import _truth
+    from ptbench.suite import expand, parse_suite
+
+    axes = {**SUITE["axes"], "backbones": SUITE["axes"]["backbones"][:1]}
+    suite = parse_suite({**SUITE, "axes": {**axes, "strategies": ["full_finetune", "llrd"]}, "seeds": [0]})
+    tracker = Tracker(default_tracking_uri(tmp_path))
+    exp = tracker.experiment(suite.name, tmp_path / "artifacts")
+    for cell, tests in zip(expand(suite), ({0: 0.9, 1: 0.1, 2: 0.1}, {0: 0.7}), strict=True):
+        run = tracker.start_run(exp, "cell", {"ptbench.kind": "cell", "ptbench.cell_hash": cell.hash})
+        labels = {"task": cell.labels["task"], "backbone": cell.labels["backbone"]}
+        tracker.log_params(run, labels | {"strategy.name": cell.strategy["name"]})
+        tracker.log_metrics(run, {"best_val_accuracy": 0.8, "best_trial": 0})  # a tie
+        tracker.end(run)
+        for seed, test in tests.items():  # seeds 1 and 2: from when the suite asked for three
+            tags = {"ptbench.kind": "final", "ptbench.source_trial": 0, "ptbench.seed": seed}
+            final = tracker.start_run(exp, "final", tags, parent=run)
+            tracker.log_metrics(final, {"test_accuracy": test})
+            tracker.end(final)
+    assert list(_truth(tracker, suite).values()) == [pytest.approx(0.8)]  # (0.9 + 0.7) / 2
+
+
+def test_the_funnel_keeps_a_backbone_tied_with_the_last_of_the_top():
+    """k-NN 0.80 / 0.75 / 0.75 with top 2: grid order kept one 0.75 and dropped the other, and
+    called them rank 2 and rank 3 where rank.md says 2 and 2."""
+    from ptbench.rank.funnel import _verdicts
+    from ptbench.rank.score import Scored
+
+    rows = [Scored("t", b, {"knn": s}) for b, s in (("a", 0.75), ("b", 0.8), ("c", 0.75), ("d", 0.5))]
+    rows.append(Scored("t", "e", {"knn": float("nan")}))
+    assert [(b, v) for b, _, v in _verdicts(rows, "knn", 2)] == [
+        ("b", "kept: rank 1 of 5"),
+        ("a", "kept: rank 2 of 5"),
+        ("c", "kept: rank 2 of 5, tied with the last of the top 2"),
+        ("d", "dropped: rank 4 of 5, below the top 2"),
+        ("e", "dropped: no finite score, below the top 2"),
+    ]
+
+
+def test_hub_weights_named_by_id_get_no_published_top1_and_an_estimator_without_a_tau_did_no_better():
+    """Any checkpoint under hub + id was given the ImageNet model's 75.1 %; an estimator whose τ
+    is not defined (it scored the backbones alike) was left out of 'no better on them'."""
+    from ptbench.rank.report import _top1_lines
+    from ptbench.rank.score import RankReport, Scored, _published_top1, _top1_checks
+
+    assert _published_top1({"name": "efficientnet_lite0", "weights": "hub"}) == 75.1
+    assert _published_top1({"name": "efficientnet_lite0", "weights": "hub", "id": "me/finetuned"}) is None
+    truth = {("t", "l0"): 0.80, ("t", "l1"): 0.70, ("t", "l2"): 0.90}
+    rows = [
+        Scored("t", b, {"hscore": 9.0}, {"features": 1.0}, top1=t1)
+        for b, t1 in (("l0", 75.1), ("l1", 76.7), ("l2", 77.6))
+    ]
+    report = RankReport("s", rows, truth, {}, ["hscore"], _top1_checks(rows, truth, ["hscore"]))
+    assert _top1_lines(report, "t")[-1].endswith("no better on them: hscore.")
+
+
 def test_equal_scores_share_a_rank():
     from ptbench.rank.report import _ranks
 

@@ -187,3 +187,66 @@ def test_an_estimator_on_fewer_backbones_is_measured_against_knn_on_the_same_one
     text = render(RankReport("s", rows, truth, checks, ["knn", "leep"]))
     assert "Did no better than k-NN" not in text
     assert "| leep | 3 |" in text and "(no interval)" in text
+
+
+def test_a_class_id_with_no_train_example_adds_no_evidence():
+    """Labels 1..K, or a class only in validation/test: LogME fit an all-zero target per missing
+    id, which ran to its floors and added ~+12 of evidence per example — more for narrower
+    features, so a 4-d noise backbone outranked an informative 32-d one."""
+    rng = np.random.default_rng(5)
+    y = np.repeat([0, 2], 40)  # class 1 has no train example
+    good = rng.normal(size=(80, 32)) + np.eye(32)[y] * 2
+    noise = rng.normal(size=(80, 4))
+    logme = ESTIMATORS.get("logme").fn
+    assert logme(good, y) == pytest.approx(logme(good, (y == 2).astype(int)))  # as if numbered 0..K-1
+    assert logme(good, y + 5) == pytest.approx(logme(good, y))
+    assert logme(good, y) > logme(noise, y)
+
+
+def test_hscore_of_features_as_wide_as_the_train_split_is_an_exact_tie():
+    """Saturated H-scores were classes − 1 up to float noise, and that noise ordered the
+    backbones (differently with 1 or 2 BLAS threads); now they tie exactly."""
+    rng = np.random.default_rng(8)
+    y = np.arange(20) % 4
+    scores = {ESTIMATORS.get("hscore").fn(rng.normal(size=(20, d)), y) for d in (19, 40, 400)}
+    assert scores == {3.0}
+
+
+def test_knn_with_no_more_train_examples_than_neighbours():
+    """k = n made the left-out example vote for itself; k > n was a reshape error."""
+    knn = ESTIMATORS.get("knn").fn
+    x = np.eye(5)
+    assert knn(x, np.arange(5)) == 0.0  # every neighbour is of another class: leave-one-out says 0
+    assert knn(x[:3], np.array([0, 0, 1])) == pytest.approx(2 / 3)  # k = 2: ties to the lowest label
+
+
+def test_top1_credit_of_a_tie_at_the_top_is_its_share_of_hits():
+    """argmax gave the hit to whichever tied backbone came first in the grid."""
+    from ptbench.evaluate.transferability import agreement
+
+    assert agreement([1, 1, 0, 0], [0.9, 0.5, 0.2, 0.1])["top1"] == 0.5
+    assert agreement([1, 1, 0, 0], [0.5, 0.9, 0.2, 0.1])["top1"] == 0.5
+    assert agreement([0, 0, 0, 0], [0.5, 0.9, 0.2, 0.1])["top1"] == 0.25
+
+
+def test_features_or_labels_an_estimator_cannot_score_are_na_with_the_reason():
+    """A diverged checkpoint's NaN features were a LinAlgError traceback from LogME and H-score
+    (and a plausible 0.6 from k-NN); constant features a ZeroDivisionError; one train class a
+    scikit-learn traceback from the probe. Each is n/a for that backbone, with why."""
+    import math
+
+    import torch
+
+    from ptbench.rank.score import _score
+    from ptbench.trial import FrozenFeatures
+
+    x, y = torch.randn(20, 4), torch.arange(20) % 2
+    bad = x.clone()
+    bad[3, 1] = float("nan")
+    for name in ("logme", "hscore", "hscore_shrink", "knn", "probe"):
+        value, _, note = _score(name, FrozenFeatures(bad, y, x, y, 0.0, 0))
+        assert math.isnan(value) and note == f"{name}: n/a, the backbone's features are not finite (NaN or inf)"
+    value, _, note = _score("logme", FrozenFeatures(torch.zeros(20, 4), y, x, y, 0.0, 0))
+    assert math.isnan(value) and note == "logme: n/a, the features are constant over the train split"
+    value, _, note = _score("probe", FrozenFeatures(x, torch.zeros(20, dtype=torch.long), x, y, 0.0, 0))
+    assert math.isnan(value) and note.startswith("probe: n/a, ") and "class" in note

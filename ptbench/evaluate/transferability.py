@@ -23,6 +23,10 @@ ESTIMATORS = Registry("estimator", meta_keys=("needs", "reference"))
 SOURCE_NEEDS = frozenset({"source_probs", "source_labels"})  # what only a source classifier gives
 
 
+class NotApplicable(ValueError):
+    """These features and labels cannot be scored by the estimator; the ranking says why (n/a)."""
+
+
 def reads_source(name: str) -> bool:
     """Whether estimator ``name`` needs a source classifier's outputs (LEEP, NCE)."""
     return bool(SOURCE_NEEDS & set(ESTIMATORS.get(name).meta["needs"]))
@@ -110,10 +114,15 @@ def maximize_evidence(
 
 @ESTIMATORS.register("logme", needs=(), reference="You, Liu, Wang, Long (ICML 2021)")
 def logme(features: np.ndarray, labels: np.ndarray, **_) -> float:
-    """Mean over classes of the maximized log evidence per example, one-vs-rest targets."""
+    """Mean over the train split's classes of the maximized log evidence per example, one-vs-rest
+    targets. A class id with no train example (labels numbered 1..K, a class only in test) is
+    no target: its all-zero column drove the fixed point to its floors and added some +12 of
+    'evidence' per example, more the narrower the features — enough to reorder backbones."""
     spectrum = _Spectrum(np.asarray(features, np.float64))
-    y = _onehot(np.asarray(labels))
-    return float(np.mean([spectrum.fit(y[:, c])[2] / spectrum.n for c in range(y.shape[1])]))
+    y = np.asarray(labels)
+    if not np.any(spectrum.sigma > 0):
+        raise NotApplicable("the features are constant over the train split")
+    return float(np.mean([spectrum.fit((y == c).astype(np.float64))[2] / spectrum.n for c in np.unique(y)]))
 
 
 # --- H-score -------------------------------------------------------------------------------
@@ -141,8 +150,14 @@ def _class_spread(features: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray,
 @ESTIMATORS.register("hscore", needs=(), reference="Bao et al. (ICIP 2019)")
 def hscore(features: np.ndarray, labels: np.ndarray, **_) -> float:
     """tr(cov(f)⁻¹ cov(E[f | y])): how much of the features' spread the class means explain —
-    Σᵢ ‖M vᵢ‖² / λᵢ over FᵀF's eigenpairs (cov's pseudo-inverse cut at 1e-10)."""
-    _, lam, between = _class_spread(features, labels)
+    Σᵢ ‖M vᵢ‖² / λᵢ over FᵀF's eigenpairs (cov's pseudo-inverse cut at 1e-10). Where the centred
+    features span all n train examples (rank n − 1: features as wide as the train split) the
+    score is exactly classes − 1 whatever the features; it is returned as that, so such
+    backbones tie, instead of being ordered by the float noise of the sum (which also differed
+    with the number of BLAS threads). ``hscore_shrink`` tells them apart."""
+    f, lam, between = _class_spread(features, labels)
+    if len(lam) >= f.shape[0] - 1:
+        return float(len(np.unique(np.asarray(labels))) - 1)
     return float(np.sum(between / lam))
 
 
@@ -206,6 +221,9 @@ def knn(features: np.ndarray, labels: np.ndarray, k: int = 5, **_) -> float:
     """Leave-one-out accuracy of a k-NN vote (cosine similarity on standardized features; ties
     to the lowest label), a baseline that studies find often matches the estimators."""
     f = np.asarray(features, np.float64)
+    if len(f) < 2:
+        raise NotApplicable("leave-one-out k-NN needs two train examples")
+    k = min(k, len(f) - 1)  # with k = n the left-out example would vote for itself
     f = (f - f.mean(0)) / np.maximum(f.std(0), 1e-12)
     f = f / np.maximum(np.linalg.norm(f, axis=1, keepdims=True), 1e-12)
     y = np.asarray(labels)
@@ -243,17 +261,22 @@ def probe(
 def agreement(scores: list[float], truth: list[float], n_boot: int = 1000, seed: int = 0) -> dict[str, float]:
     """How well ``scores`` rank backbones against their fine-tuned ``truth`` (both higher is
     better): weighted Kendall's τ (hyperbolic weights: swaps among the top count most; scipy),
-    Spearman's ρ, whether the top-scored backbone is the truly best (ties: any best), and a
+    Spearman's ρ, whether the top-scored backbone is the truly best (ties in the truth: any
+    best; m backbones tied for the top score: the share of them that are best), and a
     95 % percentile bootstrap interval of τ over backbones — none (NaN) for fewer than four:
     with three, every resample that can rank is the three themselves, a zero-width interval."""
-    from scipy.stats import spearmanr, weightedtau
+    import warnings
+
+    from scipy.stats import ConstantInputWarning, spearmanr, weightedtau
 
     s, t = np.asarray(scores, np.float64), np.asarray(truth, np.float64)
-    out = {
-        "tau_w": float(weightedtau(s, t).statistic),
-        "spearman": float(spearmanr(s, t).statistic),
-        "top1": float(t[int(np.argmax(s))] == t.max()),
-    }
+    with warnings.catch_warnings():  # scores all alike: ρ is NaN, and the report says so
+        warnings.simplefilter("ignore", ConstantInputWarning)
+        out = {
+            "tau_w": float(weightedtau(s, t).statistic),
+            "spearman": float(spearmanr(s, t).statistic),
+            "top1": float(np.mean(t[s == s.max()] == t.max())),  # a tie at the top: its share of hits
+        }
     rng = np.random.default_rng(seed)
     taus = []
     for _ in range(n_boot if len(s) >= 4 else 0):

@@ -22,6 +22,7 @@ from ptbench.finals import (
     newest_evaluation,
     of_best,
     of_evaluation,
+    of_seeds,
     once_per_seed,
 )
 from ptbench.leaderboard.views import CELL_COLS, board_views, metric_column, unfinished_view
@@ -68,7 +69,6 @@ class Current:
         if finals.empty:
             return finals
         col = lambda name: finals.get(name, pd.Series(None, index=finals.index))  # noqa: E731
-        wanted = {str(s) for s in self.seeds}
         nights = finals[[isinstance(n, str) and n != "" for n in col("tags.ptbench.night")]]
         newest = {  # a night re-run under edited evaluation settings: its newest final runs
             r["run_id"]
@@ -78,7 +78,7 @@ class Current:
         keep = [
             run in newest
             if isinstance(night, str) and night != ""
-            else of_evaluation(self.eval_key, k) and (not isinstance(s, str) or s in ("", *wanted))
+            else of_evaluation(self.eval_key, k) and of_seeds(self.seeds, s)
             for run, k, s, night in zip(
                 col("run_id"),
                 col(f"tags.{EVAL_KEY}"),

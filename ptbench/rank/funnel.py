@@ -74,17 +74,8 @@ def select_cells(
     kept: set[tuple[str, str]] = set()
     for task in report.tasks():
         rows = [r for r in report.rows if r.task == task]
-        ranked = sorted(rows, key=lambda r: _order(r.scores[sel.by]))  # stable: grid order on ties
-        verdicts = []
-        for i, r in enumerate(ranked, start=1):
-            score = r.scores[sel.by]
-            if i <= sel.top:
-                kept.add((task, r.backbone))
-                verdicts.append((r.backbone, score, f"kept: rank {i} of {len(ranked)}"))
-            else:
-                why = "no finite score" if not math.isfinite(score) else f"rank {i} of {len(ranked)}"
-                verdicts.append((r.backbone, score, f"dropped: {why}, below the top {sel.top}"))
-        selection.tasks[task] = verdicts
+        selection.tasks[task] = _verdicts(rows, sel.by, sel.top)
+        kept |= {(task, b) for b, _, v in selection.tasks[task] if v.startswith("kept")}
     for c in cells:  # the controls, listed once per task
         if c.labels["weights"] == "none":
             rows = selection.tasks.setdefault(c.labels["task"], [])
@@ -99,6 +90,26 @@ def select_cells(
     counts = {"select_kept": len(out), "select_dropped": len(cells) - len(out)}
     tracker.log_metrics(suite_run, {"select_seconds": selection.seconds, **counts})
     return out, selection
+
+
+def _verdicts(rows, by: str, top: int) -> list[tuple[str, float, str]]:
+    """(backbone, score, verdict) in rank order. Equal scores share a rank, as in ``rank.md``,
+    and a backbone tied with the last of the top is kept too: the score cannot tell them apart,
+    and grid order would have chosen (k-NN and probe accuracies tie often)."""
+    ranked = sorted(rows, key=lambda r: _order(r.scores[by]))
+    keys = [_order(r.scores[by]) for r in ranked]
+    cut = keys[top - 1] if len(keys) >= top else math.inf
+    out = []
+    for i, r in enumerate(ranked, start=1):
+        score, key = r.scores[by], keys[i - 1]
+        place = f"rank {1 + sum(k < key for k in keys)} of {len(ranked)}"
+        if i <= top or (key == cut and math.isfinite(key)):
+            tied = f", tied with the last of the top {top}" if i > top else ""
+            out.append((r.backbone, score, f"kept: {place}{tied}"))
+        else:
+            why = "no finite score" if not math.isfinite(score) else place
+            out.append((r.backbone, score, f"dropped: {why}, below the top {top}"))
+    return out
 
 
 def _order(score: float) -> float:

@@ -9,7 +9,10 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ptbench.finals import of_best, once_per_seed
+import numpy as np
+
+from ptbench.errors import first_line
+from ptbench.finals import EVAL_KEY, evaluation_key, of_best, of_evaluation, of_seeds, once_per_seed
 from ptbench.schema import Suite
 from ptbench.suite import expand, suite_run_key
 
@@ -65,14 +68,16 @@ def _score(name: str, feats) -> tuple[float, float, str]:
             return math.nan, 0.0, f"{name}: {feats.source_note or NO_SOURCE}"
         probs = feats.train_source.double().numpy()
         source = {"source_probs": probs, "source_labels": probs.argmax(1)}
+    train, val = feats.train_x.double().numpy(), feats.val_x.double().numpy()
+    if not (np.isfinite(train).all() and np.isfinite(val).all()):  # a diverged checkpoint
+        return math.nan, 0.0, f"{name}: n/a, the backbone's features are not finite (NaN or inf)"
     t0 = time.perf_counter()
-    value = entry.fn(
-        feats.train_x.double().numpy(),
-        feats.train_y.numpy(),
-        val_features=feats.val_x.double().numpy(),
-        val_labels=feats.val_y.numpy(),
-        **source,
-    )
+    try:
+        value = entry.fn(
+            train, feats.train_y.numpy(), val_features=val, val_labels=feats.val_y.numpy(), **source
+        )
+    except (ValueError, ArithmeticError, np.linalg.LinAlgError) as err:  # NotApplicable is one
+        return math.nan, time.perf_counter() - t0, f"{name}: n/a, {first_line(err)}"
     return value, time.perf_counter() - t0, ""
 
 
@@ -128,12 +133,16 @@ def rank_suite(
 def _truth(tracker, suite: Suite) -> dict[tuple[str, str], float]:
     """(task, backbone) → mean test accuracy of its best fine-tuning cell by validation (the
     suite's objective), among the cells of this grid only (an earlier version's cells — other
-    epochs, another range — are another experiment's truth, even where the labels match)."""
+    epochs, another range — are another experiment's truth, even where the labels match), over
+    the final runs the leaderboard averages (the suite's seeds now, its evaluation settings).
+    Cells that tie on validation are one choice validation cannot make: their mean counts, not
+    whichever the store listed first."""
     from ptbench.strategies import STRATEGIES
 
     grid = {c.hash for c in expand(suite)}
     goal = suite.search.objective  # "best by validation" is the suite's objective, not always accuracy
     sign = 1.0 if goal.direction == "maximize" else -1.0
+    asked = evaluation_key(suite.evaluation, suite.robustness.model_dump())
     records = [r for r in tracker.runs_records(suite.name) if not r.get("tags.ptbench.night")]
     cells = {
         r["run_id"]: r
@@ -145,6 +154,8 @@ def _truth(tracker, suite: Suite) -> dict[tuple[str, str], float]:
         for r in records
         if r.get("tags.ptbench.kind") == "final"
         and r["status"] == "FINISHED"
+        and of_seeds(suite.seeds, r.get("tags.ptbench.seed"))
+        and of_evaluation(asked, r.get(f"tags.{EVAL_KEY}"))
         and of_best(
             cells.get(r.get("tags.mlflow.parentRunId"), {}).get("metrics.best_trial"),
             r.get("tags.ptbench.source_trial"),
@@ -155,7 +166,7 @@ def _truth(tracker, suite: Suite) -> dict[tuple[str, str], float]:
         tests.setdefault(r.get("tags.mlflow.parentRunId"), []).append(
             float(r.get("metrics.test_accuracy", math.nan))
         )
-    best: dict[tuple[str, str], tuple[float, float]] = {}
+    best: dict[tuple[str, str], tuple[float, list[float]]] = {}
     for run_id, c in cells.items():
         name = c.get("params.strategy.name", "")
         if name not in STRATEGIES or STRATEGIES.get(name).meta.get("features") or run_id not in tests:
@@ -166,16 +177,19 @@ def _truth(tracker, suite: Suite) -> dict[tuple[str, str], float]:
         key = (c.get("params.task"), c.get("params.backbone"))
         test = sum(tests[run_id]) / len(tests[run_id])
         if key not in best or val > best[key][0]:
-            best[key] = (val, test)
-    return {k: v[1] for k, v in best.items()}
+            best[key] = (val, [test])
+        elif val == best[key][0]:
+            best[key][1].append(test)
+    return {k: sum(v[1]) / len(v[1]) for k, v in best.items()}
 
 
 def _published_top1(bb_spec: dict) -> float | None:
     """The published ImageNet top-1 of the backbone's weights: only where they are the ImageNet
-    weights (package or hub), never for random init, a file or a ``ptbench pretrain`` run."""
+    weights (package, or hub without an ``id`` naming other weights), never for random init, a
+    file or a ``ptbench pretrain`` run."""
     from ptbench.backbones import BACKBONES
 
-    if bb_spec.get("weights") not in ("package", "hub"):
+    if bb_spec.get("weights") not in ("package", "hub") or bb_spec.get("id"):
         return None
     return BACKBONES.get(bb_spec["name"]).meta.get("imagenet_top1")
 
@@ -244,6 +258,7 @@ def _log(tracker, suite: Suite, report: RankReport, project: Path, tags, suite_r
             "ptbench.kind": "rank",
             "ptbench.rank_task": r.task,
             "ptbench.rank_backbone": r.backbone,
+            "ptbench.rank_suite_run": suite_run,  # a new suite version is ranked anew, not into v1's
             "ptbench.night": "",
         }
         run = tracker.ensure_run(exp, f"rank {r.backbone}", key, tags, parent=suite_run)
@@ -253,7 +268,7 @@ def _log(tracker, suite: Suite, report: RankReport, project: Path, tags, suite_r
         tracker.log_metrics(run, metrics)
         tracker.end(run, "FINISHED")
     for (task, n), a in report.checks.items():
-        key = {"ptbench.kind": "rank_check", "ptbench.rank_task": task}
+        key = {"ptbench.kind": "rank_check", "ptbench.rank_task": task, "ptbench.rank_suite_run": suite_run}
         run = tracker.ensure_run(exp, f"rank check {task}", key, tags, parent=suite_run)
         tracker.log_metrics(run, {f"{n}.{k}": v for k, v in a.items() if v == v})
         tracker.end(run, "FINISHED")
