@@ -245,7 +245,8 @@ def test_features_or_labels_an_estimator_cannot_score_are_na_with_the_reason():
     bad[3, 1] = float("nan")
     for name in ("logme", "hscore", "hscore_shrink", "knn", "probe"):
         value, _, note = _score(name, FrozenFeatures(bad, y, x, y, 0.0, 0))
-        assert math.isnan(value) and note == f"{name}: n/a, the backbone's features are not finite (NaN or inf)"
+        assert math.isnan(value)
+        assert note == f"{name}: n/a, the backbone's features are not finite (NaN or inf)"
     value, _, note = _score("logme", FrozenFeatures(torch.zeros(20, 4), y, x, y, 0.0, 0))
     assert math.isnan(value) and note == "logme: n/a, the features are constant over the train split"
     value, _, note = _score("probe", FrozenFeatures(x, torch.zeros(20, dtype=torch.long), x, y, 0.0, 0))
