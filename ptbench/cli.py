@@ -207,24 +207,35 @@ def _kv(pairs: list[str], flag: str) -> dict:
 
 
 def _cmd_pretrain(a) -> int:
-    from ptbench.pretrain.run import PretrainSpec, pretrain
+    from ptbench.pretrain.run import PretrainSpec, pretrain, spec_problems
 
+    budget = {k: v for k, v in (("steps", a.steps), ("epochs", a.epochs)) if v is not None}
+    params, task_params = _kv(a.param, "--param"), _kv(a.task_param, "--task-param")
     spec = PretrainSpec(
         a.backbone,
         a.objective,
         a.task,
-        _kv(a.param, "--param"),
-        _kv(a.task_param, "--task-param"),
-        a.steps,
-        a.epochs,
-        a.batch_size,
-        a.lr,
-        a.seed,
+        params,
+        task_params,
+        **budget,
+        batch_size=a.batch_size,
+        lr=a.lr,
+        seed=a.seed,
     )
+    flags = {"task_params": "--task-param ", "params": "--param "}  # steps → --steps, lr → --lr
+    problems = [
+        f"{flags[f.split('.')[0]] + f.split('.', 1)[1] if '.' in f else '--' + f}: {why}"
+        for f, why in spec_problems(spec, set(budget))
+    ]
+    if problems:
+        from ptbench.errors import SuiteError
+
+        raise SuiteError(problems)
     res = pretrain(spec, a.project_dir, a.tracking_uri, a.name)
     verb = "reused" if res.reused else f"made in {res.meta['seconds']:.0f}s"
     print(f"{res.name}: {verb}, final loss {res.meta['final_loss']:.4f} → {res.path}")
-    print(f"use in a suite: {{name: {a.backbone}, weights: run, id: {res.name}}}")
+    shown = f", params: {{{', '.join(f'{k}: {v}' for k, v in params.items())}}}" if params else ""
+    print(f"use in a suite: {{name: {a.backbone}, weights: run, id: {res.name}{shown}}}")
     return 0
 
 

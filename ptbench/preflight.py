@@ -3,6 +3,7 @@ backbone's 'run' weights made or found, so workers never fail one by one on the 
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from ptbench.suite import Cell, Suite
@@ -21,28 +22,37 @@ def check_suite_data(cells: list[Cell]) -> None:
 
 
 def prepare_weights(suite: Suite, project: Path, tracking_uri: str) -> None:
-    """Make (or reuse) every inline pre-training; check that named 'run' weights exist."""
+    """Make (or reuse) every inline pre-training; check that named 'run' weights exist, fit the
+    suite's backbone as they were made, and — as every recipe — hold none of the suite's test
+    examples (the leak check skipped weights named by ``id``)."""
     from ptbench.backbones.build import run_weights_path
     from ptbench.errors import SuiteError
     from ptbench.pretrain.leakage import check_recipes
-    from ptbench.pretrain.run import pretrain
+    from ptbench.pretrain.run import named_weights_problems, pretrain
     from ptbench.suite.grid import pretrain_spec
 
-    recipes = [
-        (f"backbones[{i}].pretrain", {"name": b.pretrain.task, "params": b.pretrain.task_params})
-        for i, b in enumerate(suite.axes.backbones)
-        if b.weights == "run" and b.pretrain is not None
-    ]
+    recipes, problems = [], []
+    for i, b in enumerate(suite.axes.backbones):
+        where = f"axes.backbones[{i}]"
+        if b.weights == "run" and b.pretrain is not None:
+            recipes.append(
+                (f"backbones[{i}].pretrain", {"name": b.pretrain.task, "params": b.pretrain.task_params})
+            )
+        elif b.weights == "run":  # made by 'ptbench pretrain': what made them is in meta.json
+            meta_file = run_weights_path(project / "weights", b.id).parent / "meta.json"
+            meta = json.loads(meta_file.read_text()) if meta_file.is_file() else None
+            problems += named_weights_problems(where, b.name, dict(b.params), meta, b.id)
+            if meta is not None and not problems:
+                task = {"name": meta["source_task"], "params": meta["spec"].get("task_params", {})}
+                recipes.append((f"backbones[{i}] (weights '{b.id}')", task))
+    if problems:
+        raise SuiteError(problems)
     problems = check_recipes(recipes, [{"name": t.name, "params": t.params} for t in suite.axes.tasks])
     if problems:  # before any weights are made or reused: they would carry the test set
         raise SuiteError(problems)
     for bb in suite.axes.backbones:
-        if bb.weights != "run":
-            continue
-        if bb.pretrain is not None:
+        if bb.weights == "run" and bb.pretrain is not None:
             spec = pretrain_spec(bb)
             res = pretrain(spec, project, tracking_uri, bb.id or spec.default_name)
             state = "reused" if res.reused else f"made in {res.meta['seconds']:.0f}s"
             print(f"pretrained weights {res.name}: {state}", flush=True)
-        else:
-            run_weights_path(project / "weights", bb.id)

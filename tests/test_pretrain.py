@@ -219,3 +219,98 @@ def test_suite_with_inline_pretraining_runs_and_reuses(tmp_path):
     recs = Tracker(default_tracking_uri(tmp_path / "p")).runs_records("inline")
     weights = {r["params.backbone.weights"] for r in recs if r.get("tags.ptbench.kind") == "final"}
     assert weights == {"none", "run:supervised/fractals"}
+
+
+def _leaky_named_weights(tmp_path):
+    """Weights made by 'ptbench pretrain' on digits under another split (its train split holds
+    digits' default test examples), named 'mine'."""
+    task = {"train_size": 200, "val_size": 100, "test_size": 100}
+    spec = PretrainSpec(
+        "test_efficientnet", "supervised", "digits", {"input_size": 16}, {**task, "split_seed": 1}, epochs=1
+    )
+    pretrain(spec, tmp_path, name="mine")
+    return task
+
+
+def _named_suite(task: dict, **backbone):
+    from ptbench.suite import parse_suite
+
+    bb = {
+        "name": "test_efficientnet",
+        "weights": "run",
+        "id": "mine",
+        "params": {"input_size": 16},
+    } | backbone
+    axes = {"backbones": [bb], "tasks": [{"name": "digits", "params": task}], "strategies": ["linear_probe"]}
+    return parse_suite({"name": "named", "axes": axes})
+
+
+def test_weights_named_by_id_are_checked_as_they_were_made(tmp_path):
+    """Named weights loaded into whatever the suite built — another input size (a source head
+    applied to features it never saw), another family — and skipped the test-set leak check
+    every inline recipe gets."""
+    from ptbench.preflight import prepare_weights
+
+    task = _leaky_named_weights(tmp_path)
+    uri = default_tracking_uri(tmp_path)
+    with pytest.raises(
+        SuiteError, match=r"axes.backbones\[0\].params: weights 'mine' were made with params "
+    ):
+        prepare_weights(_named_suite(task, params={"input_size": 32}), tmp_path, uri)
+    with pytest.raises(SuiteError, match=r"axes.backbones\[0\].name: weights 'mine' were pre-trained for "):
+        prepare_weights(_named_suite(task, name="efficientnet_lite0"), tmp_path, uri)
+    with pytest.raises(
+        SuiteError, match=r"backbones\[0\] \(weights 'mine'\): its source task 'digits' trains on"
+    ):
+        prepare_weights(_named_suite(task), tmp_path, uri)
+    other = {"train_size": 200, "val_size": 100, "test_size": 100, "split_seed": 1}  # its own split
+    prepare_weights(_named_suite(other, params={"input_size": 16, "drop_path_rate": 0.1}), tmp_path, uri)
+
+
+def test_a_recipe_a_typo_or_an_ignored_field_would_make_wrong_is_refused(tmp_path):
+    """A recipe's task params were never checked (a typo trained on the defaults), steps under
+    supervised re-made the same weights under another name, an MLM-trained BERT saved an untrained
+    pooler read as pretrained; the CLI took --lr -1 and a loss that blew up as tracebacks."""
+    from ptbench.suite import parse_suite
+
+    def problems(**recipe) -> list[str]:
+        bb = {"name": "bert", "weights": "run", "params": recipe.pop("params", {})}
+        bb["pretrain"] = {"objective": "mlm", "task": "fortunes_topics"} | recipe
+        axes = {"backbones": [bb], "tasks": [{"name": "fortunes_topics"}], "strategies": ["linear_probe"]}
+        try:
+            parse_suite({"name": "p", "axes": axes})
+        except SuiteError as err:
+            return err.problems
+        return []
+
+    assert problems(task_params={"clases": 4}) == [
+        "axes.backbones[0].pretrain.task_params.clases: unknown parameter for task 'fortunes_topics' (known: "
+        + ", ".join(sorted(TASKS.get("fortunes_topics").meta["params"]))
+        + ")"
+    ]
+    assert problems(epochs=5) == [
+        "axes.backbones[0].pretrain.epochs: objective 'mlm' trains for a number of steps, not epochs"
+    ]
+    assert problems(params={"pooling": "pooler"})[0].startswith(
+        "axes.backbones[0].params.pooling: objective 'mlm' trains per-token states, never bert's pooler"
+    )
+    assert problems(steps=5, params={"pooling": "mean"}) == []
+    out = ptbench(
+        "pretrain", "test_efficientnet", "--objective", "supervised", "--task", "fractals",
+        "--task-param", "clases=4", "--param", "input_sze=16", "--steps", "9", "--lr", "-1", cwd=tmp_path,
+    )  # fmt: skip
+    assert out.returncode == 2 and "Traceback" not in out.stderr
+    for line in (
+        "--task-param clases: unknown parameter for task 'fractals'",
+        "--param input_sze: unknown parameter for backbone 'test_efficientnet'",
+        "--steps: objective 'supervised' trains for a number of epochs, not steps",
+        "--lr: must be above 0, got -1.0",
+    ):
+        assert line in out.stderr, out.stderr
+    out = ptbench(
+        "pretrain", "test_efficientnet", "--objective", "contrastive", "--task", "fractals",
+        "--param", "input_size=16", "--task-param", "classes=4", "--task-param", "per_class=20",
+        "--steps", "3", "--lr", "1e30", cwd=tmp_path,
+    )  # fmt: skip
+    assert out.returncode == 2 and "Traceback" not in out.stderr
+    assert "pre-training loss is not finite at step" in out.stderr, out.stderr

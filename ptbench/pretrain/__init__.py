@@ -33,4 +33,53 @@ def objective_problem(objective: str, backbone: str) -> str | None:
     return None
 
 
-__all__ = ["OBJECTIVES", "objective_problem"]
+BUDGET = {"supervised": "epochs"}  # the budget field each objective reads; the others read steps
+TOKEN_OBJECTIVES = ("mlm", "clm")  # train per-token states only: a pooler on top stays as built
+
+
+def recipe_problems(
+    backbone: str,
+    objective: str,
+    task: str,
+    backbone_params: dict,
+    task_params: dict,
+    given: set[str],
+    lr: float = 1e-3,
+) -> list[tuple[str, str]]:
+    """(field, why) for each thing a pre-training recipe gets wrong beyond its objective: a task
+    param the task does not take or a value it refuses (a typo trained on the defaults), a
+    budget field its objective ignores (``steps`` under ``supervised`` re-made the same weights
+    under another name), a learning rate that is not above 0, a pooler a token objective never
+    trains. ``given``: the fields the user set. Shared by suite validation and ``ptbench
+    pretrain``, which name the fields their own way."""
+    import math
+
+    from ptbench.params import param_problem
+    from ptbench.tasks import TASKS
+
+    out = []
+    known = TASKS.get(task).meta.get("params", {})
+    for k, v in task_params.items():
+        if k not in known:
+            names = ", ".join(sorted(known)) or "none"
+            out.append((f"task_params.{k}", f"unknown parameter for task '{task}' (known: {names})"))
+        elif (why := param_problem(known[k], v)) is not None:
+            out.append((f"task_params.{k}", why))
+    budget = BUDGET.get(objective, "steps")
+    for ignored in {"steps", "epochs"} - {budget}:
+        if ignored in given:
+            out.append((ignored, f"objective '{objective}' trains for a number of {budget}, not {ignored}"))
+    if not (isinstance(lr, int | float) and math.isfinite(lr) and lr > 0):
+        out.append(("lr", f"must be above 0, got {lr}"))
+    if objective in TOKEN_OBJECTIVES and backbone_params.get("pooling") == "pooler":
+        out.append(
+            (
+                "params.pooling",
+                f"objective '{objective}' trains per-token states, never {backbone}'s pooler: features "
+                "read through it would read untrained weights (pre-train with pooling: mean)",
+            )
+        )
+    return out
+
+
+__all__ = ["BUDGET", "OBJECTIVES", "objective_problem", "recipe_problems"]

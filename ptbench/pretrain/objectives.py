@@ -16,6 +16,7 @@ import torch
 from torch import nn
 
 from ptbench.backbones.base import Backbone
+from ptbench.errors import PtbenchError
 from ptbench.pretrain import OBJECTIVES
 from ptbench.tasks.base import TaskData
 
@@ -44,7 +45,9 @@ def _loop(params, loss_fn, n: int, cfg: dict, log: Log) -> list[float]:
         sched.step()
         value = loss.item()
         if not math.isfinite(value):
-            raise ValueError(f"pre-training loss is not finite at step {step}")
+            raise PtbenchError(
+                f"pre-training loss is not finite at step {step} (lr {cfg['lr']:g}: try a lower one)"
+            )
         curve.append(value)
         log(step, value)
     return curve

@@ -79,6 +79,37 @@ def pretrain(
     return PretrainResult(name, out / WEIGHTS_FILE, meta, reused=False)
 
 
+def spec_problems(spec: PretrainSpec, given: set[str]) -> list[tuple[str, str]]:
+    """(field, why) for a recipe given on the command line: unknown names first (nothing else
+    can be checked without them), then the backbone's params and ``recipe_problems``."""
+    from ptbench.backbones import BACKBONES
+    from ptbench.params import param_problem
+    from ptbench.pretrain import OBJECTIVES, recipe_problems
+    from ptbench.tasks import TASKS
+
+    for what, registry, name in (
+        ("backbone", BACKBONES, spec.backbone),
+        ("objective", OBJECTIVES, spec.objective),
+        ("task", TASKS, spec.task),
+    ):
+        if name not in registry:
+            return [(what, registry.unknown(name))]
+    known = BACKBONES.get(spec.backbone).meta.get("params", {})
+    out = [
+        (
+            f"params.{k}",
+            f"unknown parameter for backbone '{spec.backbone}' (known: {', '.join(sorted(known))})",
+        )
+        if k not in known
+        else (f"params.{k}", why)
+        for k, v in spec.backbone_params.items()
+        if k not in known or (why := param_problem(known[k], v)) is not None
+    ]
+    return out + recipe_problems(
+        spec.backbone, spec.objective, spec.task, spec.backbone_params, spec.task_params, given, spec.lr
+    )
+
+
 def _checked_objective(spec: PretrainSpec):
     """The spec's objective entry, once the objective, backbone and task fit one modality."""
     from ptbench.backbones import BACKBONES
@@ -110,15 +141,38 @@ def _reuse(spec: PretrainSpec, name: str, out: Path) -> PretrainResult | None:
         )
     if not (out / WEIGHTS_FILE).is_file():
         return None
-    if "path" in spec.task_params:  # the user's files: the same settings may now read other data
+    if meta.get("split_hash"):  # the same settings may now read other data (path, root, …)
         now = load_task({"name": spec.task, "params": spec.task_params}).split_hash
-        if meta.get("split_hash") not in (None, now):
+        if meta["split_hash"] != now:
             raise PtbenchError(
                 f"pretrained weights '{name}' were made from other data (task '{spec.task}' split "
                 f"hash {meta['split_hash'][:12]}, now {now[:12]}: its files changed); delete {out} "
                 "or choose another --name to make them from the data as it is"
             )
     return PretrainResult(name, out / WEIGHTS_FILE, meta, reused=True)
+
+
+FREE_PARAMS = ("dropout", "drop_path_rate")  # regularize a fine-tune; neither shapes nor feeds the weights
+
+
+def named_weights_problems(where: str, backbone: str, params: dict, meta: dict | None, ref: str) -> list[str]:
+    """Weights named by ``id`` load into the suite's backbone as the suite builds it: another
+    family (HuBERT's weights as wav2vec2) or other params (weights trained at 16 px read at
+    32, a 1-layer cut read as the whole model) loaded silently or failed every trial. The
+    params that build the model or feed it must be the ones the weights were made with."""
+    if meta is None:
+        return [
+            f"{where}.id: weights '{ref}' have no meta.json (an interrupted pre-training?): make them again"
+        ]
+    made = meta.get("spec", {})
+    if made.get("backbone") != backbone:
+        return [f"{where}.name: weights '{ref}' were pre-trained for backbone '{made.get('backbone')}'"]
+    want = {k: v for k, v in made.get("backbone_params", {}).items() if k not in FREE_PARAMS}
+    have = {k: v for k, v in params.items() if k not in FREE_PARAMS}
+    if want == have:
+        return []
+    shown = ", ".join(f"{k}: {v}" for k, v in want.items()) or "none"
+    return [f"{where}.params: weights '{ref}' were made with params {{{shown}}}: give the suite the same"]
 
 
 def _train(spec: PretrainSpec, objective, tracker, run_id: str):

@@ -73,7 +73,7 @@ def _backbone_problems(suite: Suite) -> list[str]:
                 "(true); false applies to weights none, file and run"
             )
         if b.pretrain is not None:
-            problems += _pretrain_problems(f"{where}.pretrain", b.pretrain, b.name)
+            problems += _pretrain_problems(f"{where}.pretrain", b.pretrain, b.name, b.params)
     return problems
 
 
@@ -326,9 +326,9 @@ def _value_problem(known, value) -> str | None:
     return None
 
 
-def _pretrain_problems(where: str, p, backbone: str) -> list[str]:
+def _pretrain_problems(where: str, p, backbone: str, params: dict) -> list[str]:
     from ptbench.backbones import BACKBONES
-    from ptbench.pretrain import OBJECTIVES, objective_problem
+    from ptbench.pretrain import OBJECTIVES, objective_problem, recipe_problems
     from ptbench.tasks import TASKS, task_modality
 
     if p.objective not in OBJECTIVES:
@@ -341,7 +341,9 @@ def _pretrain_problems(where: str, p, backbone: str) -> list[str]:
     modality = BACKBONES.get(backbone).meta["modality"]
     if task_modality(p.task, p.task_params) != modality:
         return [f"{where}.task: '{p.task}' is not a {modality} task"]
-    return []
+    found = recipe_problems(backbone, p.objective, p.task, params, p.task_params, p.model_fields_set, p.lr)
+    base = where.removesuffix(".pretrain")  # a backbone param is the backbone's field
+    return [f"{base if k.startswith('params.') else where}.{k}: {why}" for k, why in found]
 
 
 def _label_problems(cells) -> list[str]:
