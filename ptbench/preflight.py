@@ -56,3 +56,31 @@ def prepare_weights(suite: Suite, project: Path, tracking_uri: str) -> None:
             res = pretrain(spec, project, tracking_uri, bb.id or spec.default_name)
             state = "reused" if res.reused else f"made in {res.meta['seconds']:.0f}s"
             print(f"pretrained weights {res.name}: {state}", flush=True)
+
+
+def check_remade_weights(suite: Suite, project: Path, tracker) -> None:
+    """Weights made again under a name this suite's runs already used (deleted and re-made,
+    from other data or another run of the recipe): every cell looked finished, so nothing ran,
+    and the leaderboard and the rank truth went on showing the old weights' results under the
+    same label. Refused, naming both hashes, before any trial."""
+    from ptbench.errors import SuiteError
+    from ptbench.suite.grid import pretrain_spec
+
+    exp_id = tracker.experiment_id(suite.name)
+    problems = []
+    for i, b in enumerate(suite.axes.backbones):
+        if b.weights != "run" or exp_id is None:
+            continue
+        name = b.id or pretrain_spec(b).default_name
+        meta = project / "weights" / name / "meta.json"
+        sha = json.loads(meta.read_text()).get("sha256", "") if meta.is_file() else ""
+        runs = tracker.search(exp_id, f"tags.`ptbench.weights_ref` = '{name}'")
+        old = sorted({r.data.tags.get("ptbench.weights_sha256", "") for r in runs} - {sha, ""})
+        if sha and old:
+            problems.append(
+                f"axes.backbones[{i}]: weights '{name}' were made again since this suite ran with them "
+                f"(sha256 {old[0][:12]} → {sha[:12]}): the runs recorded are the old weights'; give "
+                "the new ones another id, or run in a new project"
+            )
+    if problems:
+        raise SuiteError(problems)

@@ -21,7 +21,7 @@ import yaml
 from ptbench.errors import redact
 from ptbench.executors import make_executor
 from ptbench.jobs import NIGHT, RunContext, open_record
-from ptbench.preflight import check_suite_data, prepare_weights
+from ptbench.preflight import check_remade_weights, check_suite_data, prepare_weights
 from ptbench.provenance import run_tags
 from ptbench.schedule import plan_cell, schedule
 from ptbench.suite import Cell, Suite, expand, suite_run_key
@@ -115,6 +115,7 @@ def run_suite(suite: Suite, opts: RunOptions, suite_text: str | None = None) -> 
     cells = [replace(c, night=opts.night) for c in expand(suite)]
     check_suite_data(cells)
     prepare_weights(suite, project, tracking_uri)
+    check_remade_weights(suite, project, tracker)
     executor = make_executor(_execution(suite, opts), workers)  # a missing Ray fails here, in one line
 
     exp_id = tracker.experiment(suite.name, project / "artifacts")

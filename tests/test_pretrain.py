@@ -314,3 +314,37 @@ def test_a_recipe_a_typo_or_an_ignored_field_would_make_wrong_is_refused(tmp_pat
     )  # fmt: skip
     assert out.returncode == 2 and "Traceback" not in out.stderr
     assert "pre-training loss is not finite at step" in out.stderr, out.stderr
+
+
+def test_weights_made_again_under_a_name_the_suite_already_ran_with_are_refused(tmp_path):
+    """Deleted and re-made under the same name, the weights changed but every cell looked
+    finished: nothing ran, and the old weights' results stood under the same label."""
+    import shutil
+
+    from ptbench.preflight import check_remade_weights
+
+    task = {"train_size": 200, "val_size": 100, "test_size": 100, "split_seed": 1}
+    made = pretrain(
+        PretrainSpec("test_efficientnet", "supervised", "digits", {"input_size": 16}, task, epochs=1),
+        tmp_path,
+        name="mine",
+    )
+    suite = _named_suite(task)
+    tracker = Tracker(default_tracking_uri(tmp_path))
+    exp = tracker.experiment(suite.name, tmp_path / "artifacts")
+    tags = {
+        "ptbench.kind": "final",
+        "ptbench.weights_ref": "mine",
+        "ptbench.weights_sha256": made.meta["sha256"],
+    }
+    tracker.end(tracker.start_run(exp, "final", tags))
+    check_remade_weights(suite, tmp_path, tracker)  # the weights the runs used: fine
+    shutil.rmtree(made.path.parent)
+    again = PretrainSpec(
+        "test_efficientnet", "supervised", "digits", {"input_size": 16}, task, epochs=1, seed=1
+    )
+    pretrain(again, tmp_path, name="mine")
+    with pytest.raises(
+        SuiteError, match=r"axes.backbones\[0\]: weights 'mine' were made again since this suite ran"
+    ):
+        check_remade_weights(suite, tmp_path, tracker)

@@ -146,8 +146,9 @@ def _reuse(spec: PretrainSpec, name: str, out: Path) -> PretrainResult | None:
         if meta["split_hash"] != now:
             raise PtbenchError(
                 f"pretrained weights '{name}' were made from other data (task '{spec.task}' split "
-                f"hash {meta['split_hash'][:12]}, now {now[:12]}: its files changed); delete {out} "
-                "or choose another --name to make them from the data as it is"
+                f"hash {meta['split_hash'][:12]}, now {now[:12]}: its files changed); make them from "
+                "the data as it is under another name (--name, or id in a suite): runs recorded "
+                "with these keep their name"
             )
     return PretrainResult(name, out / WEIGHTS_FILE, meta, reused=True)
 
