@@ -206,6 +206,14 @@ def _kv(pairs: list[str], flag: str) -> dict:
     return out
 
 
+def _flag(field: str) -> str:
+    """A recipe field as the command line spells it: task_params.k → --task-param k, lr → --lr."""
+    if field == "backbone":
+        return "BACKBONE"
+    head, _, key = field.partition(".")
+    return {"task_params": "--task-param ", "params": "--param "}[head] + key if key else f"--{field}"
+
+
 def _cmd_pretrain(a) -> int:
     from ptbench.pretrain.run import PretrainSpec, pretrain, spec_problems
 
@@ -222,11 +230,7 @@ def _cmd_pretrain(a) -> int:
         lr=a.lr,
         seed=a.seed,
     )
-    flags = {"task_params": "--task-param ", "params": "--param "}  # steps → --steps, lr → --lr
-    problems = [
-        f"{flags[f.split('.')[0]] + f.split('.', 1)[1] if '.' in f else '--' + f}: {why}"
-        for f, why in spec_problems(spec, set(budget))
-    ]
+    problems = [f"{_flag(f)}: {why}" for f, why in spec_problems(spec, set(budget))]
     if problems:
         from ptbench.errors import SuiteError
 

@@ -43,8 +43,7 @@ def prepare_weights(suite: Suite, project: Path, tracking_uri: str) -> None:
             meta = json.loads(meta_file.read_text()) if meta_file.is_file() else None
             problems += named_weights_problems(where, b.name, dict(b.params), meta, b.id)
             if meta is not None and not problems:
-                task = {"name": meta["source_task"], "params": meta["spec"].get("task_params", {})}
-                recipes.append((f"backbones[{i}] (weights '{b.id}')", task))
+                recipes += _source_of(where, b.id, meta)
     if problems:
         raise SuiteError(problems)
     problems = check_recipes(recipes, [{"name": t.name, "params": t.params} for t in suite.axes.tasks])
@@ -58,24 +57,68 @@ def prepare_weights(suite: Suite, project: Path, tracking_uri: str) -> None:
             print(f"pretrained weights {res.name}: {state}", flush=True)
 
 
-def check_remade_weights(suite: Suite, project: Path, tracker) -> None:
-    """Weights made again under a name this suite's runs already used (deleted and re-made,
+def _source_of(where: str, ref: str, meta: dict) -> list[tuple[str, dict]]:
+    """The source task named weights were made from, for the leak check — or, where it cannot be
+    loaded here (weights made on another machine), a warning that the check was not done."""
+    import sys
+
+    from ptbench.errors import first_line
+    from ptbench.tasks import load_task
+
+    task = {"name": meta["source_task"], "params": meta["spec"].get("task_params", {})}
+    try:
+        load_task(task)
+    except Exception as err:  # a plugin task, a folder or a Debian dataset absent here
+        print(
+            f"warning: {where}: weights '{ref}' were made from task '{task['name']}', which cannot be "
+            f"loaded here ({first_line(err, 120)}): not checked for the suite's test examples",
+            file=sys.stderr,
+            flush=True,
+        )
+        return []
+    return [(f"{where.removeprefix('axes.')} (weights '{ref}')", task)]
+
+
+def check_remade_weights(suite: Suite, project: Path, tracker, night: str | None = None) -> None:
+    """Weights made again under a name this suite's finished cells used (deleted and re-made,
     from other data or another run of the recipe): every cell looked finished, so nothing ran,
     and the leaderboard and the rank truth went on showing the old weights' results under the
-    same label. Refused, naming both hashes, before any trial."""
+    same label. Refused, naming both hashes, before any trial. Only the plain runs of cells in
+    today's grid count: a night re-runs every cell in its own study, and a cell no longer in
+    the grid will not be shown."""
     from ptbench.errors import SuiteError
+    from ptbench.suite import expand
     from ptbench.suite.grid import pretrain_spec
 
-    exp_id = tracker.experiment_id(suite.name)
+    named = {
+        i: b.id or pretrain_spec(b).default_name
+        for i, b in enumerate(suite.axes.backbones)
+        if b.weights == "run"
+    }
+    if night or not named or tracker.experiment_id(suite.name) is None:
+        return
+    grid = {c.hash for c in expand(suite)}
+    records = [r for r in tracker.runs_records(suite.name) if not r.get("tags.ptbench.night")]
+    cells = {
+        r["run_id"]
+        for r in records
+        if r.get("tags.ptbench.kind") == "cell" and r.get("tags.ptbench.cell_hash") in grid
+    }
+    used: dict[str, set[str]] = {}
+    for r in records:
+        if (
+            r.get("tags.ptbench.kind") == "final"
+            and r["status"] == "FINISHED"
+            and r.get("tags.mlflow.parentRunId") in cells
+        ):
+            used.setdefault(r.get("tags.ptbench.weights_ref", ""), set()).add(
+                r.get("tags.ptbench.weights_sha256", "")
+            )
     problems = []
-    for i, b in enumerate(suite.axes.backbones):
-        if b.weights != "run" or exp_id is None:
-            continue
-        name = b.id or pretrain_spec(b).default_name
+    for i, name in named.items():
         meta = project / "weights" / name / "meta.json"
         sha = json.loads(meta.read_text()).get("sha256", "") if meta.is_file() else ""
-        runs = tracker.search(exp_id, f"tags.`ptbench.weights_ref` = '{name}'")
-        old = sorted({r.data.tags.get("ptbench.weights_sha256", "") for r in runs} - {sha, ""})
+        old = sorted(used.get(name, set()) - {sha, ""})
         if sha and old:
             problems.append(
                 f"axes.backbones[{i}]: weights '{name}' were made again since this suite ran with them "

@@ -115,7 +115,7 @@ def run_suite(suite: Suite, opts: RunOptions, suite_text: str | None = None) -> 
     cells = [replace(c, night=opts.night) for c in expand(suite)]
     check_suite_data(cells)
     prepare_weights(suite, project, tracking_uri)
-    check_remade_weights(suite, project, tracker)
+    check_remade_weights(suite, project, tracker, opts.night)
     executor = make_executor(_execution(suite, opts), workers)  # a missing Ray fails here, in one line
 
     exp_id = tracker.experiment(suite.name, project / "artifacts")

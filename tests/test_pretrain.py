@@ -253,9 +253,10 @@ def test_weights_named_by_id_are_checked_as_they_were_made(tmp_path):
 
     task = _leaky_named_weights(tmp_path)
     uri = default_tracking_uri(tmp_path)
-    with pytest.raises(
-        SuiteError, match=r"axes.backbones\[0\].params: weights 'mine' were made with params "
-    ):
+    made_with = (
+        r"params: weights 'mine' were made with \{input_size: 16\}, the suite gives \{input_size: 32\}"
+    )
+    with pytest.raises(SuiteError, match=made_with):
         prepare_weights(_named_suite(task, params={"input_size": 32}), tmp_path, uri)
     with pytest.raises(SuiteError, match=r"axes.backbones\[0\].name: weights 'mine' were pre-trained for "):
         prepare_weights(_named_suite(task, name="efficientnet_lite0"), tmp_path, uri)
@@ -304,7 +305,7 @@ def test_a_recipe_a_typo_or_an_ignored_field_would_make_wrong_is_refused(tmp_pat
         "--task-param clases: unknown parameter for task 'fractals'",
         "--param input_sze: unknown parameter for backbone 'test_efficientnet'",
         "--steps: objective 'supervised' trains for a number of epochs, not steps",
-        "--lr: must be above 0, got -1.0",
+        "--lr: must be a finite number above 0, got -1.0",
     ):
         assert line in out.stderr, out.stderr
     out = ptbench(
@@ -332,12 +333,17 @@ def test_weights_made_again_under_a_name_the_suite_already_ran_with_are_refused(
     suite = _named_suite(task)
     tracker = Tracker(default_tracking_uri(tmp_path))
     exp = tracker.experiment(suite.name, tmp_path / "artifacts")
+    from ptbench.suite import expand
+
+    cell = tracker.start_run(
+        exp, "cell", {"ptbench.kind": "cell", "ptbench.cell_hash": expand(suite)[0].hash}
+    )
     tags = {
         "ptbench.kind": "final",
         "ptbench.weights_ref": "mine",
         "ptbench.weights_sha256": made.meta["sha256"],
     }
-    tracker.end(tracker.start_run(exp, "final", tags))
+    tracker.end(tracker.start_run(exp, "final", tags, parent=cell))
     check_remade_weights(suite, tmp_path, tracker)  # the weights the runs used: fine
     shutil.rmtree(made.path.parent)
     again = PretrainSpec(
@@ -348,3 +354,4 @@ def test_weights_made_again_under_a_name_the_suite_already_ran_with_are_refused(
         SuiteError, match=r"axes.backbones\[0\]: weights 'mine' were made again since this suite ran"
     ):
         check_remade_weights(suite, tmp_path, tracker)
+    check_remade_weights(suite, tmp_path, tracker, night="n1")  # a night re-runs every cell anyway

@@ -353,6 +353,11 @@ def test_the_funnel_keeps_a_backbone_tied_with_the_last_of_the_top():
         ("d", "dropped: rank 4 of 5, below the top 2"),
         ("e", "dropped: no finite score, below the top 2"),
     ]
+    rows.append(Scored("t", "f", {"knn": float("nan")}))  # the top reaches the unscored: both kept
+    assert [v for _, _, v in _verdicts(rows, "knn", 5)][-2:] == [
+        "kept: rank 5 of 6, no finite score",
+        "kept: rank 5 of 6, no finite score, tied with the last of the top 5",
+    ]
 
 
 def test_hub_weights_named_by_id_get_no_published_top1_and_an_estimator_without_a_tau_did_no_better():
@@ -370,6 +375,9 @@ def test_hub_weights_named_by_id_get_no_published_top1_and_an_estimator_without_
     ]
     report = RankReport("s", rows, truth, {}, ["hscore"], _top1_checks(rows, truth, ["hscore"]))
     assert _top1_lines(report, "t")[-1].endswith("no better on them: hscore.")
+    equal = [Scored("t", r.backbone, {"hscore": 9.0}, {"features": 1.0}, top1=75.0) for r in rows]
+    report = RankReport("s", equal, truth, {}, ["hscore"], _top1_checks(equal, truth, ["hscore"]))
+    assert _top1_lines(report, "t")[-1].endswith("ranking by it gives no τ.")  # not: hscore no better
 
 
 def test_equal_scores_share_a_rank():

@@ -139,12 +139,14 @@ def load_into(
 def _looks_missing(err: BaseException) -> bool:
     """An offline cache miss, as huggingface_hub, transformers and urllib word it; anything else
     (GoogLeNet's builder refusing an argument was reported as a cache miss) says what it is."""
+    from urllib.error import URLError
+
     from huggingface_hub.errors import LocalEntryNotFoundError
 
-    if isinstance(err, LocalEntryNotFoundError | FileNotFoundError | ConnectionError | OSError):
+    if isinstance(err, LocalEntryNotFoundError | FileNotFoundError | ConnectionError | URLError):
         return True
-    text = str(err).lower()
-    return any(w in text for w in ("offline", "cache", "connection", "download", "not found"))
+    text = str(err).lower()  # transformers words a miss as an OSError: "... offline mode ..."
+    return "offline" in text or "couldn't connect" in text or "cannot find the requested files" in text
 
 
 @contextlib.contextmanager

@@ -121,7 +121,7 @@ def logme(features: np.ndarray, labels: np.ndarray, **_) -> float:
     spectrum = _Spectrum(np.asarray(features, np.float64))
     y = np.asarray(labels)
     if not np.any(spectrum.sigma > 0):
-        raise NotApplicable("the features are constant over the train split")
+        raise NotApplicable("the features are all zero over the train split")
     return float(np.mean([spectrum.fit((y == c).astype(np.float64))[2] / spectrum.n for c in np.unique(y)]))
 
 
@@ -250,6 +250,8 @@ def probe(
 
     if val_features is None or val_labels is None:
         raise ValueError("probe needs validation features and labels")
+    if len(np.unique(labels)) < 2:
+        raise NotApplicable("the train split has one class: no classifier to fit")
     clf = make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000))
     clf.fit(np.asarray(features, np.float64), np.asarray(labels))
     return float(clf.score(np.asarray(val_features, np.float64), np.asarray(val_labels)))

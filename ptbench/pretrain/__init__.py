@@ -8,7 +8,7 @@ OBJECTIVES = Registry(
     modules=("ptbench.pretrain.objectives",),
     # the backbone modalities it pre-trains (suite checks, pretrain); ``causal``: only for
     # backbones whose state at a position sees no later token
-    meta_keys=("modalities", "causal"),
+    meta_keys=("modalities", "causal", "budget", "per_token"),
 )
 
 
@@ -31,10 +31,6 @@ def objective_problem(objective: str, backbone: str) -> str | None:
             f"(GPT family); '{backbone}' reads both directions — use mlm"
         )
     return None
-
-
-BUDGET = {"supervised": "epochs"}  # the budget field each objective reads; the others read steps
-TOKEN_OBJECTIVES = ("mlm", "clm")  # train per-token states only: a pooler on top stays as built
 
 
 def recipe_problems(
@@ -65,13 +61,14 @@ def recipe_problems(
             out.append((f"task_params.{k}", f"unknown parameter for task '{task}' (known: {names})"))
         elif (why := param_problem(known[k], v)) is not None:
             out.append((f"task_params.{k}", why))
-    budget = BUDGET.get(objective, "steps")
+    meta = OBJECTIVES.get(objective).meta
+    budget = meta.get("budget", "steps")  # the budget field it reads: steps, or epochs
     for ignored in {"steps", "epochs"} - {budget}:
         if ignored in given:
             out.append((ignored, f"objective '{objective}' trains for a number of {budget}, not {ignored}"))
     if not (isinstance(lr, int | float) and math.isfinite(lr) and lr > 0):
-        out.append(("lr", f"must be above 0, got {lr}"))
-    if objective in TOKEN_OBJECTIVES and backbone_params.get("pooling") == "pooler":
+        out.append(("lr", f"must be a finite number above 0, got {lr}"))
+    if meta.get("per_token") and backbone_params.get("pooling") == "pooler":  # the pooler stays as built
         out.append(
             (
                 "params.pooling",
@@ -82,4 +79,4 @@ def recipe_problems(
     return out
 
 
-__all__ = ["BUDGET", "OBJECTIVES", "objective_problem", "recipe_problems"]
+__all__ = ["OBJECTIVES", "objective_problem", "recipe_problems"]

@@ -53,7 +53,7 @@ def _loop(params, loss_fn, n: int, cfg: dict, log: Log) -> list[float]:
     return curve
 
 
-@OBJECTIVES.register("supervised", modalities=("image", "text", "audio"))
+@OBJECTIVES.register("supervised", modalities=("image", "text", "audio"), budget="epochs")
 def supervised(backbone: Backbone, data: TaskData, cfg: dict, log: Log) -> list[float]:
     """Classification on the source task's labels (the trainer every trial uses)."""
     from ptbench.strategies.finetune import full_finetune
@@ -112,13 +112,13 @@ def _token_objective(backbone: Backbone, data: TaskData, cfg: dict, log: Log, ca
     return _loop(params, loss_fn, len(ids), cfg, log)
 
 
-@OBJECTIVES.register("mlm", modalities=("text",))
+@OBJECTIVES.register("mlm", modalities=("text",), per_token=True)
 def mlm(backbone: Backbone, data: TaskData, cfg: dict, log: Log) -> list[float]:
     """Masked-token language modelling: 15% of the tokens masked, predicted from both sides."""
     return _token_objective(backbone, data, cfg, log, causal=False)
 
 
-@OBJECTIVES.register("clm", modalities=("text",), causal=True)
+@OBJECTIVES.register("clm", modalities=("text",), causal=True, per_token=True)
 def clm(backbone: Backbone, data: TaskData, cfg: dict, log: Log) -> list[float]:
     """Causal language modelling: every next token from the ones before it (GPT)."""
     return _token_objective(backbone, data, cfg, log, causal=True)

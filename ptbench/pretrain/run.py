@@ -172,8 +172,15 @@ def named_weights_problems(where: str, backbone: str, params: dict, meta: dict |
     have = {k: v for k, v in params.items() if k not in FREE_PARAMS}
     if want == have:
         return []
-    shown = ", ".join(f"{k}: {v}" for k, v in want.items()) or "none"
-    return [f"{where}.params: weights '{ref}' were made with params {{{shown}}}: give the suite the same"]
+    differ = sorted(k for k in {*want, *have} if want.get(k, "∅") != have.get(k, "∅"))
+
+    def shown(p: dict) -> str:
+        return "{" + ", ".join(f"{k}: {p[k]}" for k in differ if k in p) + "}"
+
+    return [
+        f"{where}.params: weights '{ref}' were made with {shown(want)}, the suite gives {shown(have)}: "
+        "give the params they were made with (leave out the ones shown empty)"
+    ]
 
 
 def _train(spec: PretrainSpec, objective, tracker, run_id: str):

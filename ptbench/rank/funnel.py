@@ -103,9 +103,10 @@ def _verdicts(rows, by: str, top: int) -> list[tuple[str, float, str]]:
     for i, r in enumerate(ranked, start=1):
         score, key = r.scores[by], keys[i - 1]
         place = f"rank {1 + sum(k < key for k in keys)} of {len(ranked)}"
-        if i <= top or (key == cut and math.isfinite(key)):
+        if i <= top or key == cut:  # unscored rows tie too: all kept when the top reaches them
             tied = f", tied with the last of the top {top}" if i > top else ""
-            out.append((r.backbone, score, f"kept: {place}{tied}"))
+            unscored = ", no finite score" if not math.isfinite(score) else ""
+            out.append((r.backbone, score, f"kept: {place}{unscored}{tied}"))
         else:
             why = "no finite score" if not math.isfinite(score) else place
             out.append((r.backbone, score, f"dropped: {why}, below the top {top}"))

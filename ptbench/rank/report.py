@@ -141,10 +141,12 @@ def _top1_lines(report: RankReport, task: str) -> list[str]:
     if not checks:
         return []
     base = checks["imagenet_top1"]
-    # a τ that cannot be computed (the estimator scored them all alike) did not do better either
-    worse = [n for n, a in checks.items() if n != "imagenet_top1" and not a["tau_w"] > base["tau_w"]]
     shown = [r for r in report.rows if r.task == task and r.top1 is not None]
     k = sum((task, r.backbone) in report.truth for r in shown)
+    if base["tau_w"] != base["tau_w"]:  # equal top-1s, or equal truths: nothing to beat
+        return ["", f"On the {k} backbones with a published ImageNet top-1, ranking by it gives no τ."]
+    # a τ that cannot be computed (the estimator scored them all alike) did not do better either
+    worse = [n for n, a in checks.items() if n != "imagenet_top1" and not a["tau_w"] > base["tau_w"]]
     line = (
         f"On the {k} backbones with a published ImageNet top-1, ranking by it gives weighted "
         f"τ {base['tau_w']:.3f}; "

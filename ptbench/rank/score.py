@@ -59,7 +59,7 @@ NO_SOURCE = (
 
 
 def _score(name: str, feats) -> tuple[float, float, str]:
-    from ptbench.evaluate.transferability import ESTIMATORS, reads_source
+    from ptbench.evaluate.transferability import ESTIMATORS, NotApplicable, reads_source
 
     entry = ESTIMATORS.get(name)
     source = {}
@@ -76,7 +76,7 @@ def _score(name: str, feats) -> tuple[float, float, str]:
         value = entry.fn(
             train, feats.train_y.numpy(), val_features=val, val_labels=feats.val_y.numpy(), **source
         )
-    except (ValueError, ArithmeticError, np.linalg.LinAlgError) as err:  # NotApplicable is one
+    except (NotApplicable, ArithmeticError, np.linalg.LinAlgError) as err:
         return math.nan, time.perf_counter() - t0, f"{name}: n/a, {first_line(err)}"
     return value, time.perf_counter() - t0, ""
 

@@ -71,7 +71,9 @@ def _reach_database(uri: str) -> None:
     import sqlalchemy
     from sqlalchemy.pool import NullPool
 
-    args = {"connect_timeout": 10} if uri.startswith("postgresql") else {}
+    driver = uri.split("://")[0]  # psycopg (3 or 2) takes connect_timeout; other drivers differ
+    psycopg = driver in ("postgresql", "postgresql+psycopg", "postgresql+psycopg2")
+    args = {"connect_timeout": 10} if psycopg and "connect_timeout=" not in uri else {}
     engine = sqlalchemy.create_engine(uri, poolclass=NullPool, connect_args=args)
     try:
         with engine.connect():
