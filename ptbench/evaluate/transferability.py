@@ -66,7 +66,10 @@ class _Spectrum:
     def __init__(self, f: np.ndarray):
         self.n, self.d = f.shape
         self.u, s, _ = np.linalg.svd(f, full_matrices=False)
-        self.sigma = s**2
+        # F / s_max: the maximized evidence does not depend on the features' scale (α absorbs
+        # it), but the fixed point's absolute floors did — features × 1e6 scored otherwise
+        self.scale = float(s.max()) ** 2 if s.size and s.max() > 0 else 1.0
+        self.sigma = s**2 / self.scale
 
     def fit(self, y: np.ndarray, iters: int = 100, tol: float = 1e-6) -> tuple[float, float, float]:
         """(α, β, log evidence) at MacKay's fixed point for target ``y``."""
@@ -80,7 +83,7 @@ class _Spectrum:
             alpha, beta = new_alpha, new_beta
             if done:
                 break
-        return alpha, beta, self.evidence(uy, yy, alpha, beta)
+        return alpha * self.scale, beta, self.evidence(uy, yy, alpha, beta)  # α in F's own units
 
     def _fit_terms(self, uy: np.ndarray, yy: float, alpha: float, beta: float) -> tuple[float, float]:
         """‖m‖² and ‖F m − y‖² of the posterior mean m, from the spectrum."""
