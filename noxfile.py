@@ -1,36 +1,45 @@
 """nox sessions: tests, lint, quickstart, benchmarks. Each reuses the current interpreter's
-packages (the torch stack is several GB; a fresh venv per session would re-download it)."""
+packages (the torch stack is several GB; a fresh venv per session would re-download it), and
+runs every tool through that interpreter (``python -m …``): cron and systemd start nox with a
+PATH that holds no venv, where "pip" was the system's and "ptbench" not found."""
 
 import os
+import sys
 
 import nox
 
 nox.options.default_venv_backend = "none"
 nox.options.sessions = ["lint", "tests"]
+TOOL = {"pip": "pip", "pytest": "pytest", "ruff": "ruff", "ptbench": "ptbench.cli"}
+
+
+def run(session, tool: str, *args, **kwargs):
+    """``session.run`` of a tool from this interpreter's environment, whatever PATH is."""
+    return session.run(sys.executable, "-m", TOOL[tool], *args, **kwargs)
 
 
 @nox.session
 def tests(session):
-    session.run("pip", "install", "-q", "-e", ".[dev]")
-    session.run("pytest", *session.posargs)
+    run(session, "pip", "install", "-q", "-e", ".[dev]")
+    run(session, "pytest", *session.posargs)
 
 
 @nox.session
 def lint(session):
-    session.run("ruff", "check", "ptbench", "tests", "benchmarks", "noxfile.py")
-    session.run("ruff", "format", "--check", "ptbench", "tests", "benchmarks", "noxfile.py")
+    run(session, "ruff", "check", "ptbench", "tests", "benchmarks", "noxfile.py")
+    run(session, "ruff", "format", "--check", "ptbench", "tests", "benchmarks", "noxfile.py")
 
 
 @nox.session
 def quickstart(session):
-    session.run("pip", "install", "-q", "-e", ".")
-    session.run("ptbench", "run", "suites/quickstart.yaml", *session.posargs)
+    run(session, "pip", "install", "-q", "-e", ".")
+    run(session, "ptbench", "run", "suites/quickstart.yaml", *session.posargs)
 
 
 @nox.session
 def benchmarks(session):
-    session.run("pip", "install", "-q", "-e", ".[dev]")
-    session.run("pytest", "benchmarks", "--benchmark-only", "-p", "no:cacheprovider", *session.posargs)
+    run(session, "pip", "install", "-q", "-e", ".[dev]")
+    run(session, "pytest", "benchmarks", "--benchmark-only", "-p", "no:cacheprovider", *session.posargs)
 
 
 SHIPPED = ["quickstart", "pretrained_vs_random", "strategies", "few_shot", "rank"]
@@ -43,19 +52,19 @@ PAGES = {"robustness": ["robustness_image", "robustness_text", "robustness_audio
 def results(session):
     """Re-run every shipped suite and regenerate results/<suite>/ and results/<page>/ (CSV,
     Markdown, HTML + plots). Posargs: the suites or pages to regenerate."""
-    session.run("pip", "install", "-q", "-e", ".")
+    run(session, "pip", "install", "-q", "-e", ".")
     for name in session.posargs or [*SHIPPED, *PAGES]:
         if name not in PAGES:
-            session.run("ptbench", "run", f"suites/{name}.yaml", "--no-progress")
-            session.run("ptbench", "leaderboard", f"suites/{name}.yaml", "--format", "html")
+            run(session, "ptbench", "run", f"suites/{name}.yaml", "--no-progress")
+            run(session, "ptbench", "leaderboard", f"suites/{name}.yaml", "--format", "html")
             if name in RANKED:
-                session.run("ptbench", "rank", f"suites/{name}.yaml")
+                run(session, "ptbench", "rank", f"suites/{name}.yaml")
             continue
         files = [f"suites/{suite}.yaml" for suite in PAGES[name]]
         for f in files:
-            session.run("ptbench", "run", f, "--no-progress", "--no-leaderboard")
+            run(session, "ptbench", "run", f, "--no-progress", "--no-leaderboard")
         for fmt in ("csv", "md", "html"):
-            session.run("ptbench", "leaderboard", *files, "--page", name, "--format", fmt)
+            run(session, "ptbench", "leaderboard", *files, "--page", name, "--format", fmt)
 
 
 NIGHTLY = ["quickstart"]  # the shipped suites a night runs (README: what a night costs); more as posargs
@@ -73,11 +82,12 @@ def nightly(session):
     suite regressed, after every suite has run and reported."""
     import datetime
 
-    session.run("pip", "install", "-q", "-e", ".[dev]")
+    run(session, "pip", "install", "-q", "-e", ".[dev]")
     night = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d")
     bench = f"results/nightly-benchmarks/{night}.json"
     os.makedirs(os.path.dirname(bench), exist_ok=True)
-    session.run(
+    run(
+        session,
         "pytest",
         *NIGHTLY_BENCHMARKS,
         "--benchmark-only",
@@ -87,7 +97,8 @@ def nightly(session):
     )
     regressed = []
     for name in session.posargs or NIGHTLY:
-        out = session.run(
+        out = run(
+            session,
             "ptbench",
             "nightly",
             f"suites/{name}.yaml",

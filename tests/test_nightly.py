@@ -207,6 +207,24 @@ def test_history_leaderboard_and_exit_codes(changed, history):
     )
 
 
+def test_nox_sessions_find_their_tools_without_the_venv_on_path(tmp_path):
+    """cron and systemd start nox with PATH=/usr/bin:/bin: the sessions ran "pip" (the
+    system's), "pytest" and "ptbench" (not found) from PATH, so the documented nightly line
+    failed as written. Each tool now runs through nox's own interpreter."""
+    import subprocess
+    import sys
+
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}
+    out = subprocess.run(
+        [sys.executable, "-m", "nox", "-s", "lint", "--no-color"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert out.returncode == 0 and "Session lint was successful" in out.stderr, out.stderr[-2000:]
+
+
 def test_scheduling_files_parse_and_run_the_nightly_command():
     workflow = yaml.safe_load((ROOT / ".github/workflows/nightly.yml").read_text())
     on = workflow.get("on", workflow.get(True))  # YAML 1.1 reads a bare `on` as true
