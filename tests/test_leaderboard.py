@@ -437,19 +437,33 @@ def test_two_checkpoints_of_one_network_pair_with_their_control_and_match_rules_
     )
 
 
-def test_rank_runs_outside_any_night_do_not_hide_a_nightly_only_suites_latest_night(store):
+def test_rank_runs_outside_any_night_do_not_hide_a_nightly_only_suites_latest_night(store, tmp_path):
     """A suite that only runs nightly, then ranked (``ptbench rank`` logs outside any night):
     its leaderboard is still the latest night, not "no cell runs yet"."""
+    from conftest import TINY
+
     from ptbench.leaderboard.load import load_runs
+    from ptbench.suite import expand, parse_suite
 
     tracker, _ = store
-    exp = tracker.experiment("nightly_only")
+    exp = tracker.experiment("nightly_only", tmp_path / "artifacts")  # the page is logged there
+    suite = parse_suite({**TINY, "name": "nightly_only"})
     for night in ("night-1", "night-2"):
-        suite = tracker.start_run(exp, night, {"ptbench.kind": "suite", "ptbench.night": night})
-        tracker.start_run(exp, "cell", {"ptbench.kind": "cell", "ptbench.night": night}, parent=suite)
+        run = tracker.start_run(exp, night, {"ptbench.kind": "suite", "ptbench.night": night})
+        cell = tracker.start_run(exp, "cell", {"ptbench.kind": "cell", "ptbench.night": night}, parent=run)
+        tracker.log_params(cell, cell_params(expand(suite)[0]))
     tracker.start_run(exp, "rank net", {"ptbench.kind": "rank"})
     runs = load_runs(tracker.uri, "nightly_only")
     assert set(runs["tags.ptbench.night"]) == {"night-2"} and "cell" in set(runs["tags.ptbench.kind"])
+    # ... and written and logged as that night's page: it went to results/<suite>/leaderboard.*,
+    # over the plain runs' page, and was logged nowhere (no plain suite run to log it on)
+    from ptbench.leaderboard.publish import publish
+
+    _, written = publish(suite, tracker.uri, ("md",), results_dir=tmp_path)
+    assert written == [tmp_path / "nightly_only" / "nightly" / "night-2" / "leaderboard.md"]
+    night_run = tracker.find_run(exp, **{"ptbench.kind": "suite", "ptbench.night": "night-2"})
+    logged = tracker.client.list_artifacts(night_run.info.run_id, "leaderboard")
+    assert [a.path for a in logged] == ["leaderboard/leaderboard.md"]
 
 
 def test_a_night_re_evaluated_otherwise_counts_its_newest_final_runs():

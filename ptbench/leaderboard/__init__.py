@@ -16,9 +16,10 @@ def build_leaderboard(
     with ``current``, only the final runs the suite, as it reads now, still asks for."""
     from ptbench.tracking.ui import ui_base
 
-    boards = build_boards(load_runs(tracking_uri, suite_name, night), reference, current)
+    runs = load_runs(tracking_uri, suite_name, night)
+    boards = build_boards(runs, reference, current)
     for b in boards:
-        b.ui_base = ui_base(tracking_uri)
+        b.ui_base, b.night = ui_base(tracking_uri), runs.attrs.get("night")
     return boards
 
 

@@ -41,6 +41,7 @@ class Board:
     # cell hash → (experiment id, run id) of the cell's MLflow run, so a page can link each row
     runs: dict[str, tuple[str, str]] = field(default_factory=dict)
     ui_base: str = ""  # the MLflow UI those runs open in (set by build_leaderboard)
+    night: str | None = None  # the night ranked, None for the plain runs (set by build_leaderboard)
 
 
 def _num(v) -> float:

@@ -29,4 +29,6 @@ def load_runs(tracking_uri: str, suite_name: str, night: str | None = None) -> p
         raise PtbenchError(
             f"--night '{night}': suite '{suite_name}' has no such night (ptbench history lists them)"
         )
-    return df[nights == night]
+    out = df[nights == night].copy()
+    out.attrs["night"] = night  # the night chosen: where the page is written and logged
+    return out

@@ -19,6 +19,7 @@ def publish(
     boards = build_leaderboard(
         tracking_uri, suite.name, suite.robustness.reference or None, night, Current.of(suite)
     )
+    night = night or next((b.night for b in boards if b.night), None)  # the latest, if only nights
     where = f"{suite.name}/nightly/{night}" if night else suite.name  # a night never overwrites
     written = _write(boards, where, formats, output, results_dir)
     _log(tracking_uri, suite.name, night, written, "leaderboard")
