@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from ptbench.errors import PtbenchError
+from ptbench.errors import PtbenchError, first_line
 
 
 @dataclass(frozen=True)
@@ -44,6 +44,12 @@ def load_plugins() -> None:
             importlib.import_module(mod)
         except ImportError as err:
             raise PtbenchError(f"PTBENCH_PLUGINS: cannot import '{mod}': {err}") from None
+        except PtbenchError:
+            raise  # a registration the registry refused says what, already
+        except Exception as err:  # the plugin's own code failed (a SyntaxError names file and line)
+            raise PtbenchError(
+                f"PTBENCH_PLUGINS: '{mod}' failed while importing: {type(err).__name__}: {first_line(err)}"
+            ) from None
 
 
 class Registry:

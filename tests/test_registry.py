@@ -45,3 +45,12 @@ def test_a_plugin_with_a_misspelled_keyword_is_a_one_line_error(tmp_path):
     assert proc.returncode != 0
     assert "unknown keyword 'modalty' (did you mean 'modality'?)" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_a_plugin_whose_own_code_fails_is_a_one_line_error(tmp_path):
+    """A SyntaxError (or any error) in a plugin's module was a full traceback."""
+    (tmp_path / "broken_plugin.py").write_text("def f(:\n    pass\n")
+    proc = ptbench("ls", "backbones", cwd=tmp_path, env={"PTBENCH_PLUGINS": "broken_plugin"})
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
+    assert "PTBENCH_PLUGINS: 'broken_plugin' failed while importing: SyntaxError" in proc.stderr
+    assert "broken_plugin.py, line 1" in proc.stderr
