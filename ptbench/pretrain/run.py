@@ -179,7 +179,7 @@ def named_weights_problems(where: str, backbone: str, params: dict, meta: dict |
 
     return [
         f"{where}.params: weights '{ref}' were made with {shown(want)}, the suite gives {shown(have)}: "
-        "give the params they were made with (leave out the ones shown empty)"
+        "give the suite exactly the params they were made with"
     ]
 
 
