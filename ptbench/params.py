@@ -7,7 +7,7 @@ help string is still accepted and means "any value" (plugins written before type
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -66,6 +66,23 @@ def _is(value: Any, t: type) -> bool:
 
 def param_problem(spec: Param | str, value: Any) -> str | None:
     return spec.problem(value) if isinstance(spec, Param) else None
+
+
+def params_problems(
+    params: dict, known: dict, kind: str, name: str, value_problem: Callable = param_problem
+) -> list[tuple[str, str]]:
+    """(key, why) for each of an item's ``params`` that ``known`` does not declare, or whose
+    value ``value_problem`` refuses: suite fields and ``ptbench pretrain`` flags name the key
+    their own way."""
+    out = []
+    for k, value in params.items():
+        if k not in known:
+            out.append(
+                (k, f"unknown parameter for {kind} '{name}' (known: {', '.join(sorted(known)) or 'none'})")
+            )
+        elif (why := value_problem(known[k], value)) is not None:
+            out.append((k, why))
+    return out
 
 
 def param_help(spec: Param | str) -> str:

@@ -39,8 +39,8 @@ def prepare_weights(suite: Suite, project: Path, tracking_uri: str) -> None:
                 (f"backbones[{i}].pretrain", {"name": b.pretrain.task, "params": b.pretrain.task_params})
             )
         elif b.weights == "run":  # made by 'ptbench pretrain': what made them is in meta.json
-            meta_file = run_weights_path(project / "weights", b.id).parent / "meta.json"
-            meta = json.loads(meta_file.read_text()) if meta_file.is_file() else None
+            run_weights_path(project / "weights", b.id)  # missing weights: one line naming them
+            meta = _made(project, b.id)
             problems += named_weights_problems(where, b.name, dict(b.params), meta, b.id)
             if meta is not None and not problems:
                 recipes += _source_of(where, b.id, meta)
@@ -55,6 +55,12 @@ def prepare_weights(suite: Suite, project: Path, tracking_uri: str) -> None:
             res = pretrain(spec, project, tracking_uri, bb.id or spec.default_name)
             state = "reused" if res.reused else f"made in {res.meta['seconds']:.0f}s"
             print(f"pretrained weights {res.name}: {state}", flush=True)
+
+
+def _made(project: Path, name: str) -> dict | None:
+    """What made the project's weights ``name`` (their meta.json), or None."""
+    meta = project / "weights" / name / "meta.json"
+    return json.loads(meta.read_text()) if meta.is_file() else None
 
 
 def _source_of(where: str, ref: str, meta: dict) -> list[tuple[str, dict]]:
@@ -116,8 +122,7 @@ def check_remade_weights(suite: Suite, project: Path, tracker, night: str | None
             )
     problems = []
     for i, name in named.items():
-        meta = project / "weights" / name / "meta.json"
-        sha = json.loads(meta.read_text()).get("sha256", "") if meta.is_file() else ""
+        sha = (_made(project, name) or {}).get("sha256", "")
         old = sorted(used.get(name, set()) - {sha, ""})
         if sha and old:
             problems.append(

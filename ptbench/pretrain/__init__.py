@@ -50,17 +50,11 @@ def recipe_problems(
     pretrain``, which name the fields their own way."""
     import math
 
-    from ptbench.params import param_problem
+    from ptbench.params import params_problems
     from ptbench.tasks import TASKS
 
-    out = []
     known = TASKS.get(task).meta.get("params", {})
-    for k, v in task_params.items():
-        if k not in known:
-            names = ", ".join(sorted(known)) or "none"
-            out.append((f"task_params.{k}", f"unknown parameter for task '{task}' (known: {names})"))
-        elif (why := param_problem(known[k], v)) is not None:
-            out.append((f"task_params.{k}", why))
+    out = [(f"task_params.{k}", why) for k, why in params_problems(task_params, known, "task", task)]
     meta = OBJECTIVES.get(objective).meta
     budget = meta.get("budget", "steps")  # the budget field it reads: steps, or epochs
     for ignored in {"steps", "epochs"} - {budget}:

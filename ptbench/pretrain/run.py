@@ -83,7 +83,7 @@ def spec_problems(spec: PretrainSpec, given: set[str]) -> list[tuple[str, str]]:
     """(field, why) for a recipe given on the command line: unknown names first (nothing else
     can be checked without them), then the backbone's params and ``recipe_problems``."""
     from ptbench.backbones import BACKBONES
-    from ptbench.params import param_problem
+    from ptbench.params import params_problems
     from ptbench.pretrain import OBJECTIVES, recipe_problems
     from ptbench.tasks import TASKS
 
@@ -95,16 +95,8 @@ def spec_problems(spec: PretrainSpec, given: set[str]) -> list[tuple[str, str]]:
         if name not in registry:
             return [(what, registry.unknown(name))]
     known = BACKBONES.get(spec.backbone).meta.get("params", {})
-    out = [
-        (
-            f"params.{k}",
-            f"unknown parameter for backbone '{spec.backbone}' (known: {', '.join(sorted(known))})",
-        )
-        if k not in known
-        else (f"params.{k}", why)
-        for k, v in spec.backbone_params.items()
-        if k not in known or (why := param_problem(known[k], v)) is not None
-    ]
+    found = params_problems(spec.backbone_params, known, "backbone", spec.backbone)
+    out = [(f"params.{k}", why) for k, why in found]
     return out + recipe_problems(
         spec.backbone, spec.objective, spec.task, spec.backbone_params, spec.task_params, given, spec.lr
     )

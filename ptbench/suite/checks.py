@@ -296,16 +296,11 @@ def _param_problems(where: str, params: dict, known: dict, kind: str, name: str)
     """Unknown names, and values a typed ``Param`` refuses (a bare help string, or a search-space
     entry, accepts any value): one line each, naming the field, before any worker starts."""
 
-    problems = []
-    for k, value in params.items():
-        if k not in known:
-            problems.append(
-                f"{where}.params.{k}: unknown parameter for {kind} '{name}' "
-                f"(known: {', '.join(sorted(known)) or 'none'})"
-            )
-        elif (why := _value_problem(known[k], value)) is not None:
-            problems.append(f"{where}.params.{k}: {why}")
-    return problems
+    from ptbench.params import params_problems
+
+    return [
+        f"{where}.params.{k}: {why}" for k, why in params_problems(params, known, kind, name, _value_problem)
+    ]
 
 
 def _value_problem(known, value) -> str | None:

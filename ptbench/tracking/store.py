@@ -6,8 +6,6 @@ suite and cell runs instead of starting a second record.
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import logging
 import os
 import time
@@ -16,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from ptbench.errors import NoStore, PtbenchError, first_line, redact
+from ptbench.tracking.connect import first_open, reach_database
 
 os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "2")
 os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "20")
@@ -38,48 +37,6 @@ def _metrics(metrics: dict[str, float], step: int) -> list[Any]:
 
 def _cell(v: Any) -> str:
     return f"{v:.6g}" if isinstance(v, float) else str(v)
-
-
-@contextlib.contextmanager
-def _first_open(uri: str):
-    """Opening a SQLite store creates or migrates its tables; two drivers doing it at once on a
-    new project collide ('duplicate column name'). The store's folder is locked meanwhile (a
-    server store migrates in its own process)."""
-    if not uri.startswith("sqlite:///"):
-        yield
-        return
-    folder = Path(uri.removeprefix("sqlite:///")).parent
-    folder.mkdir(parents=True, exist_ok=True)
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
-    finally:
-        os.close(fd)  # releases the lock
-
-
-_DATABASES = ("postgresql", "mysql", "mssql")  # what MLflow's SQL store takes besides SQLite
-
-
-def _reach_database(uri: str) -> None:
-    """Connect once before MLflow does: its engine retries a refused database ten times with
-    back-off (~100 s) before it fails, so a mistyped host or a server that is down kept every
-    command silent for a minute and a half. A server that is down at start is the user's to
-    fix, not a blip to wait out."""
-    if uri.split("://")[0].split("+")[0] not in _DATABASES:
-        return
-    import sqlalchemy
-    from sqlalchemy.pool import NullPool
-
-    driver = uri.split("://")[0]  # psycopg (3 or 2) takes connect_timeout; other drivers differ
-    psycopg = driver in ("postgresql", "postgresql+psycopg", "postgresql+psycopg2")
-    args = {"connect_timeout": 10} if psycopg and "connect_timeout=" not in uri else {}
-    engine = sqlalchemy.create_engine(uri, poolclass=NullPool, connect_args=args)
-    try:
-        with engine.connect():
-            pass
-    finally:
-        engine.dispose()
 
 
 class EpochLog:
@@ -135,8 +92,8 @@ class Tracker:
         if not create and db is not None and not db.is_file():
             raise NoStore(f"no tracking store at {db}: run the suite first, or pass --tracking-uri")
         try:
-            _reach_database(uri)
-            with _first_open(uri):
+            reach_database(uri)
+            with first_open(uri):
                 self.client = MlflowClient(tracking_uri=uri)
         except Exception as err:  # a malformed URI, an unknown scheme, a server that refuses
             raise PtbenchError(f"tracking.uri '{redact(uri)}' cannot be opened: {first_line(err)}") from None
