@@ -77,7 +77,7 @@ def _cmd_leaderboard(a) -> int:
     from ptbench.suite import load_suite
 
     _check_output(a.output, a.format)
-    suites = [load_suite(path) for path in a.suite]
+    suites = [load_suite(path, sources=False) for path in a.suite]
     if len(suites) > 1 and not a.page:
         raise PtbenchError("several suites make one page: name it with --page NAME (results/NAME/)")
     if a.page:
@@ -164,7 +164,7 @@ def _cmd_history(a) -> int:
 
     if a.metric not in NIGHTLY_METRICS:
         raise PtbenchError(f"--metric {a.metric}: not a nightly metric ({', '.join(NIGHTLY_METRICS)})")
-    suite = load_suite(a.suite)
+    suite = load_suite(a.suite, sources=False)
     _, tracking, *_ = resolve(suite, _options(a))
     nights = load_nights(Tracker.open(tracking, create=False), suite.name)
     if not nights:
@@ -181,7 +181,7 @@ def _cmd_ui(a) -> int:
         from ptbench.runner import resolve
         from ptbench.suite import load_suite
 
-        suite = load_suite(a.suite)
+        suite = load_suite(a.suite, sources=False)
         _, tracking, *_ = resolve(suite, _options(a))
         return serve(tracking, a.host, a.port, suite.name)  # opens at the suite's experiment
     from pathlib import Path

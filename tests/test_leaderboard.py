@@ -510,3 +510,28 @@ def test_the_unfinished_view_lists_the_best_cell_first_under_a_minimised_objecti
 
     view = unfinished_view(pd.DataFrame([row("worse", 0.95), row("better", 0.21)]))
     assert view["cell"].tolist() == ["better", "worse"]
+
+
+def test_the_board_of_a_suite_whose_checkpoint_and_data_are_gone_still_renders(store, tmp_path):
+    """Results outlive their inputs: once a checkpoint is deleted (or the page is made on a
+    machine without the data), ``leaderboard`` and ``history`` read the store as before, while
+    ``validate`` (and so ``run``) still refuses the missing file."""
+    tracker, tmp = store
+    ckpt = tmp_path / "w.safetensors"
+    ckpt.write_bytes(b"")
+    spec = {"name": "test_efficientnet", "params": {"input_size": 16}}
+    backbones = [{**spec, "weights": "file", "path": str(ckpt)}]
+    axes = TINY["axes"] | {"backbones": backbones, "strategies": ["linear_probe"], "regularizers": ["none"]}
+    path = write_suite(tmp_path / "gone.yaml", name="gone", axes=axes)
+    tracker.experiment("gone", tmp_path / "artifacts")  # the page is logged there, not in ./mlruns
+    for cell in expand(load_suite(path)):
+        record(tracker, cell, [0.5], [corr(0.8, 0.6, 0.5)])
+    ckpt.unlink()
+    args = ("--tracking-uri", tracker.uri)
+    board = ptbench("leaderboard", str(path), "--format", "csv", "--output", "b.csv", *args, cwd=tmp_path)
+    assert board.returncode == 0, board.stderr
+    rows = list(csv.DictReader((tmp_path / "b.csv").read_text().splitlines()))
+    assert [r["weights"] for r in rows if r["view"] == "generalization"] == ["file"]
+    assert ptbench("history", str(path), *args, cwd=tmp_path).returncode == 0
+    refused = ptbench("validate", str(path), cwd=tmp_path)
+    assert refused.returncode != 0 and "does not exist" in refused.stderr

@@ -10,12 +10,14 @@ from ptbench.suite.grid import TRAINER_SPACE, combinations, expand
 from ptbench.train.recipe import TRAINER_LIMITS
 
 
-def registry_problems(suite: Suite) -> list[str]:
+def registry_problems(suite: Suite, sources: bool = True) -> list[str]:
     """Every problem of a schema-valid suite against the registries, one line each naming its
-    field. Names and params come first; the whole grid is checked only once they are all known."""
+    field. Names and params come first; the whole grid is checked only once they are all known.
+    ``sources=False`` leaves out whether the data and checkpoint files are here: commands that
+    only read results (leaderboard, history, ui) work where the data is gone or never was."""
     problems = [
-        *_backbone_problems(suite),
-        *_task_problems(suite),
+        *_backbone_problems(suite, sources),
+        *_task_problems(suite, sources),
         *_method_problems(suite),
         *_corruption_problems(suite),
         *_select_problems(suite),
@@ -41,7 +43,7 @@ def registry_problems(suite: Suite) -> list[str]:
     return problems
 
 
-def _backbone_problems(suite: Suite) -> list[str]:
+def _backbone_problems(suite: Suite, sources: bool = True) -> list[str]:
     from ptbench.backbones import BACKBONES
 
     problems: list[str] = []
@@ -51,16 +53,16 @@ def _backbone_problems(suite: Suite) -> list[str]:
             problems.append(f"{where}: {BACKBONES.unknown(b.name)}")
             continue
         entry = BACKBONES.get(b.name)
-        sources = entry.meta.get("weights", ("none",))
-        if "file" in sources:
-            sources = (*sources, "run")  # ptbench-made weights load like a file
-        if b.weights not in sources:
+        kinds = entry.meta.get("weights", ("none",))
+        if "file" in kinds:
+            kinds = (*kinds, "run")  # ptbench-made weights load like a file
+        if b.weights not in kinds:
             problems.append(
                 f"{where}.weights: backbone '{b.name}' has no '{b.weights}' weights "
-                f"(available: {', '.join(sources)})"
+                f"(available: {', '.join(kinds)})"
             )
         problems += _param_problems(where, b.params, entry.meta.get("params", {}), "backbone", b.name)
-        if b.weights == "file" and not Path(b.path).expanduser().exists():  # each trial failed on it
+        if sources and b.weights == "file" and not Path(b.path).expanduser().exists():  # trials fail
             problems.append(f"{where}.path: {b.path} does not exist")
         if b.params.get("size") == "small" and b.weights in ("hub", "package"):  # the weights' own size
             problems.append(
@@ -77,7 +79,7 @@ def _backbone_problems(suite: Suite) -> list[str]:
     return problems
 
 
-def _task_problems(suite: Suite) -> list[str]:
+def _task_problems(suite: Suite, sources: bool = True) -> list[str]:
     from ptbench.tasks import TASKS, task_modality
 
     problems: list[str] = []
@@ -89,7 +91,7 @@ def _task_problems(suite: Suite) -> list[str]:
         problems += _param_problems(
             f"axes.tasks[{i}]", t.params, entry.meta.get("params", {}), "task", t.name
         )
-        if "path" in t.params and not Path(str(t.params["path"])).expanduser().exists():
+        if sources and "path" in t.params and not Path(str(t.params["path"])).expanduser().exists():
             problems.append(f"axes.tasks[{i}].params.path: {t.params['path']} does not exist")
         if task_modality(t.name, t.params) is None:
             key = entry.meta["modality_param"]
@@ -97,7 +99,7 @@ def _task_problems(suite: Suite) -> list[str]:
                 f"axes.tasks[{i}].params.{key}: task '{t.name}' needs it "
                 f"(one of {', '.join(entry.meta['params'][key].choices)})"
             )
-        missing = entry.meta.get("available", lambda: None)()
+        missing = sources and entry.meta.get("available", lambda: None)()
         if missing:
             problems.append(f"axes.tasks[{i}]: task '{t.name}' is not available here: {missing}")
     return problems

@@ -46,8 +46,9 @@ def _pydantic_problems(err: ValidationError) -> list[str]:
     return problems
 
 
-def parse_suite(data: Any, source: str = "<suite>") -> Suite:
-    """Validate already-parsed YAML data; raise SuiteError listing every problem."""
+def parse_suite(data: Any, source: str = "<suite>", *, sources: bool = True) -> Suite:
+    """Validate already-parsed YAML data; raise SuiteError listing every problem (``sources``:
+    see ``registry_problems``)."""
     if not isinstance(data, dict):
         raise SuiteError([f"{source}: the suite file must be a mapping of keys, got {type(data).__name__}"])
     try:
@@ -58,7 +59,7 @@ def parse_suite(data: Any, source: str = "<suite>") -> Suite:
     from ptbench.suite.checks import registry_problems
 
     suite, problems = expand_checkpoints(suite)
-    problems += registry_problems(suite)
+    problems += registry_problems(suite, sources)
     if problems:
         raise SuiteError(problems)
     return suite
@@ -111,7 +112,8 @@ def read_yaml(path: Path) -> Any:
     return data
 
 
-def load_suite(path: str | Path) -> Suite:
-    """Load and fully validate a suite file."""
+def load_suite(path: str | Path, *, sources: bool = True) -> Suite:
+    """Load and fully validate a suite file; ``sources=False`` for commands that only read its
+    results (its data and checkpoint files need not be on this machine)."""
     path = Path(path)
-    return parse_suite(read_yaml(path), str(path))
+    return parse_suite(read_yaml(path), str(path), sources=sources)
