@@ -266,6 +266,8 @@ def main(argv: list[str] | None = None) -> int:
     from ptbench.errors import PtbenchError, SuiteError
 
     signal.signal(signal.SIGTERM, _terminated)  # kill, systemd, Slurm, Kubernetes: stop cleanly
+    if signal.getsignal(signal.SIGHUP) is not signal.SIG_IGN:  # a closed terminal; not under nohup
+        signal.signal(signal.SIGHUP, _terminated)
     try:
         return cmds[args.cmd](args)
     except SuiteError as err:

@@ -35,7 +35,11 @@ def first_line(err: BaseException, limit: int = 200) -> str:
 _URL = re.compile(r"[A-Za-z][\w+.-]*://[^\s'\"]+")
 
 
+_SECRET_PARAM = re.compile(r"(?i)([?&](?:password|passwd|pwd|sslpassword|token|secret)=)[^&#\s]+")
+
+
 def _mask(url: str) -> str:
+    url = _SECRET_PARAM.sub(r"\1***", url)  # postgresql://u@db/x?password=…
     scheme, rest = url.split("://", 1)
     if "@" not in rest:
         return url

@@ -228,23 +228,33 @@ def _descendants(pid: int) -> list[int]:
     return out
 
 
-def test_stopping_ptbench_ui_stops_the_server_it_started(tmp_path):
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP], ids=["term", "hangup"])
+def test_stopping_ptbench_ui_stops_the_server_it_started(tmp_path, sig):
+    """Stopped (SIGTERM) or its terminal closed (SIGHUP), ``ptbench ui`` takes its server and the
+    server's helpers with it; a second ``ptbench ui`` on the busy port says so in one line."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     cmd = [sys.executable, "-m", "ptbench.cli", "ui", "--project-dir", str(tmp_path), "--port", str(port)]
     proc = subprocess.Popen(cmd, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    guard = time.monotonic() + 300
-    while True:  # wait for the state: the server answers on its port
-        with socket.socket() as s, contextlib.suppress(OSError):
-            s.connect(("127.0.0.1", port))
-            break
-        assert proc.poll() is None and time.monotonic() < guard, "the UI server never came up"
-        time.sleep(0.2)
-    helpers = _descendants(proc.pid)
-    assert helpers, "the server runs as a child of ptbench ui"
-    proc.send_signal(signal.SIGTERM)
-    proc.wait(timeout=60)
-    _wait_until_gone(helpers)
+    try:
+        guard = time.monotonic() + 300
+        while True:  # wait for the state: the server answers on its port
+            with socket.socket() as s, contextlib.suppress(OSError):
+                s.connect(("127.0.0.1", port))
+                break
+            assert proc.poll() is None and time.monotonic() < guard, "the UI server never came up"
+            time.sleep(0.2)
+        helpers = _descendants(proc.pid)
+        assert helpers, "the server runs as a child of ptbench ui"
+        busy = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=120)
+        assert busy.returncode == 2 and busy.stderr.count("\n") == 1 and f"--port {port}" in busy.stderr
+        proc.send_signal(sig)
+        proc.wait(timeout=60)
+        _wait_until_gone(helpers)
+    finally:  # a failed check leaves no server behind (SIGTERM is the stop that always worked)
+        if proc.poll() is None:
+            proc.terminate()
+            proc.wait(timeout=60)
     with socket.socket() as s:
         s.bind(("127.0.0.1", port))  # the port is free again

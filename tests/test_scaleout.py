@@ -11,7 +11,7 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from conftest import PLUGIN_DIR, ROOT, TINY, needs_command, write_suite
+from conftest import PLUGIN_DIR, ROOT, TINY, needs_command, ptbench, write_suite
 from scaleout import create_database, mlflow_server, postgres_server, ray_cluster
 from test_crash import _check_exact, _driver, _env, _finish, _suite
 from test_e2e import _wait_for_file
@@ -150,3 +150,26 @@ def test_a_password_in_the_suite_file_reaches_no_run_artifact_or_output(tmp_path
     for name in ("suite.yaml", "suite.resolved.yaml"):
         text = Path(client.download_artifacts(suite_run["run_id"], name, str(tmp_path))).read_text()
         assert "postgres:***@127.0.0.1" in text and "s3cret-pw" not in text
+
+
+def test_a_tracking_servers_password_reaches_no_page_and_ui_points_at_the_server(tmp_path):
+    """Pages link each cell to its run on the tracking server; the URI a user gives may carry a
+    user and password (basic auth in front of the server), which must not be published in
+    them. ``ptbench ui`` on a server prints the server's own UI, starting nothing."""
+    from test_leaderboard import corr, grid, record
+
+    with mlflow_server(f"sqlite:///{tmp_path}/m.db", tmp_path / "art") as server:
+        secret = server.replace("http://", "http://ptbench:s3cret-ui@")
+        tracker = Tracker(secret)
+        for cell in grid(tmp_path, "tiny").values():
+            record(tracker, cell, [0.5], [corr(0.8, 0.6, 0.5)])
+        suite = write_suite(tmp_path / "tiny.yaml")
+        args = ("--tracking-uri", secret, "--format", "html", "--output", "b.html")
+        board = ptbench("leaderboard", str(suite), *args, cwd=tmp_path)
+        assert board.returncode == 0, board.stderr
+        page = (tmp_path / "b.html").read_text()
+        assert f"{server}/#/experiments/" in page and "s3cret-ui" not in page + board.stdout
+        ui = ptbench("ui", str(suite), "--tracking-uri", secret, cwd=tmp_path, timeout=120)
+        exp = tracker.experiment_id("tiny")
+    assert ui.returncode == 0 and f"{server}/#/experiments/{exp}/runs" in ui.stdout, ui.stderr
+    assert "s3cret-ui" not in ui.stdout + ui.stderr

@@ -89,6 +89,10 @@ def _together(fn, n: int) -> None:
         ("https://ghp_token@github.com/a", "https://***@github.com/a"),  # a bare token
         ("sqlite:////srv/mlflow.db", "sqlite:////srv/mlflow.db"),
         (
+            "postgresql://db/x?sslmode=require&password=s3cret",
+            "postgresql://db/x?sslmode=require&password=***",
+        ),
+        (
             'storage: {url: "postgresql://u:p@h/d"}\nuri: http://x:y@h:5000',
             'storage: {url: "postgresql://u:***@h/d"}\nuri: http://x:***@h:5000',
         ),

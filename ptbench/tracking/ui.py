@@ -11,9 +11,18 @@ LOCAL_UI = "http://127.0.0.1:5000"  # what `ptbench ui` serves by default
 
 def ui_base(tracking_uri: str) -> str:
     """Where a person opens a store's runs: the tracking server itself when the store is one,
-    else the local UI that ``ptbench ui`` starts (a SQLite file has no UI of its own)."""
+    else the local UI that ``ptbench ui`` starts (a SQLite file has no UI of its own). Without
+    the URI's user and password: the links land in pages that are published and logged."""
     uri = str(tracking_uri)
-    return uri.rstrip("/") if uri.startswith(("http://", "https://")) else LOCAL_UI
+    if not uri.startswith(("http://", "https://")):
+        return LOCAL_UI
+    scheme, rest = uri.split("://", 1)
+    host, slash, path = rest.partition("/")
+    return f"{scheme}://{host.rsplit('@', 1)[-1]}{slash}{path}".rstrip("/")
+
+
+def is_server(tracking_uri: str) -> bool:
+    return str(tracking_uri).startswith(("http://", "https://"))
 
 
 def experiment_url(base: str, experiment_id: str) -> str:
@@ -54,7 +63,38 @@ def start_url(tracking_uri: str, host: str, port: int, suite_name: str | None = 
     return (experiment_url(base, exp), True) if exp is not None else (f"{base}/", False)
 
 
+def _port_free(host: str, port: int) -> None:
+    """A port another server holds: one line now, not a URL printed for whatever answers there."""
+    import socket
+
+    from ptbench.errors import PtbenchError
+
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as sock:
+        try:
+            sock.bind((host, port))
+        except OSError as err:
+            why = err.strerror or err
+            raise PtbenchError(f"--port {port} on {host}: {why}; choose another --port") from None
+
+
+def _server_url(tracking_uri: str, suite_name: str | None) -> int:
+    """A tracking server has its own UI: point at it (the suite's experiment where it has one)
+    instead of starting a local UI on a remote store."""
+    from ptbench.tracking.store import Tracker
+
+    base, exp = ui_base(tracking_uri), None
+    if suite_name is not None:
+        exp = Tracker.open(tracking_uri, create=False).experiment_id(suite_name)
+    url = experiment_url(base, exp) if exp else f"{base}/"
+    print(f"the store is a tracking server with its own UI: {url}")
+    return 0
+
+
 def serve(tracking_uri: str, host: str = "127.0.0.1", port: int = 5000, suite_name: str | None = None) -> int:
+    if is_server(tracking_uri):
+        return _server_url(tracking_uri, suite_name)
+    _port_free(host, port)
     url, found = start_url(tracking_uri, host, port, suite_name)
     if suite_name is not None and not found:
         print(f"no runs of suite '{suite_name}' in this store yet: showing every experiment", flush=True)
