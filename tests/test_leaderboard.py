@@ -535,3 +535,64 @@ def test_the_board_of_a_suite_whose_checkpoint_and_data_are_gone_still_renders(s
     assert ptbench("history", str(path), *args, cwd=tmp_path).returncode == 0
     refused = ptbench("validate", str(path), cwd=tmp_path)
     assert refused.returncode != 0 and "does not exist" in refused.stderr
+
+
+def test_a_best_cell_with_one_seed_is_named_as_the_reason_no_row_is_tested(store):
+    """Rows with three seeds are not "1 seed": the best is the side that allows no test."""
+    tracker, tmp = store
+    cells = grid(tmp, "lonely_best")
+    runs = {("full_finetune", "none"): [0.95]}
+    for (_, strategy, reg), cell in cells.items():
+        record(
+            tracker, cell, [0.5], [{"test_accuracy": a} for a in runs.get((strategy, reg), [0.8, 0.81, 0.82])]
+        )
+    g = generalization(build_leaderboard(tracker.uri, "lonely_best"))
+    assert g[("full_finetune", "none")]["≈best"] == "best"
+    assert {r["≈best"] for k, r in g.items() if k != ("full_finetune", "none")} == {"n/a (best: 1 seed)"}
+
+
+def test_an_error_with_a_pipe_keeps_the_markdown_table_columns(store):
+    tracker, tmp = store
+    cells = grid(tmp, "piped")
+    err = "TypeError: unsupported operand type(s) for |: 'int' and 'str'"
+    for key, cell in cells.items():
+        record(
+            tracker,
+            cell,
+            [err] if key[1:] == ("linear_probe", "none") else [0.5],
+            [] if key[1:] == ("linear_probe", "none") else [{"test_accuracy": 0.8}],
+        )
+    md = outputs(build_leaderboard(tracker.uri, "piped"), tmp, "piped")["md"]
+    rows = [line for line in md.splitlines() if "TypeError" in line]
+    header = next(
+        line for line in md.splitlines()[md.splitlines().index(rows[0]) - 2 :] if line.startswith("|")
+    )
+    assert rows and all(r.replace("\\|", "").count("|") == header.count("|") for r in rows)
+
+
+def test_a_store_with_no_cell_run_and_an_unwritable_output_are_one_line_errors(store, tmp_path):
+    """A run stopped before its first cell (or only 'ptbench rank' so far) leaves a suite run and
+    no cell; a page asked into a path that cannot be written. Both: one line, exit 2."""
+    tracker, tmp = store
+    path = write_suite(tmp_path / "early.yaml", name="early")
+    exp = tracker.experiment("early", tmp_path / "artifacts")
+    tracker.start_run(exp, "early", {"ptbench.kind": "suite"})
+    args = ("--tracking-uri", tracker.uri)
+    early = ptbench("leaderboard", str(path), *args, cwd=tmp_path)
+    assert early.returncode == 2 and early.stderr.count("\n") == 1 and "no cell runs yet" in early.stderr
+    (tmp_path / "afile").write_text("")
+    for cell in expand(load_suite(path)):
+        record(tracker, cell, [0.5], [{"test_accuracy": 0.8}])
+    bad = ptbench("leaderboard", str(path), "--output", "afile/b.csv", "--format", "csv", *args, cwd=tmp_path)
+    assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and "cannot write" in bad.stderr, bad.stderr
+
+
+def test_boards_of_a_few_shot_grid_come_in_the_order_of_their_shots(store):
+    tracker, tmp = store
+    base = TINY["axes"]["tasks"][0]
+    tasks = [{**base, "params": {**base["params"], "shots": k}} for k in (20, 1, 100, 5)]
+    axes = {**TINY["axes"], "tasks": tasks, "strategies": ["linear_probe"], "regularizers": ["none"]}
+    for cell in grid(tmp, "shots", axes=axes).values():
+        record(tracker, cell, [0.5], [{"test_accuracy": 0.8}])
+    titles = [b.title for b in build_leaderboard(tracker.uri, "shots")]
+    assert [int(re.search(r"shots=(\d+)", t)[1]) for t in titles] == [1, 5, 20, 100]

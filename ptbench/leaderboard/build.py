@@ -10,6 +10,7 @@ are listed, with state and error, in an 'unfinished' view: nothing is dropped si
 from __future__ import annotations
 
 import math
+import re
 from collections import Counter
 from dataclasses import dataclass, field
 
@@ -115,7 +116,7 @@ def build_boards(
     finals["version"] = finals.get("params.suite_version", pd.Series("?", index=finals.index))
     tasks = set(finals["params.task"]) | set(cells.get("params.task", pd.Series(dtype=str)))
     boards = []
-    for task in sorted(tasks, key=str):
+    for task in sorted(tasks, key=_natural):
         tc = cells[cells["params.task"] == task] if not cells.empty else cells
         made = _task_boards(str(task), tc, trials, finals[finals["params.task"] == task], failed, reference)
         for b in made:
@@ -290,3 +291,8 @@ def _error(bad: pd.DataFrame) -> str:
     (top, n), others = errors.most_common(1)[0], len(errors) - 1
     more = f"; +{others} other error{'s' if others > 1 else ''}" if others else ""
     return top + (f" (×{n})" if n > 1 else "") + more
+
+
+def _natural(label) -> list:
+    """Task labels in reading order: shots=1, 5, 20, 100 — not 1, 100, 20, 5 as text sorts them."""
+    return [int(p) if p.isdigit() else p for p in re.split(r"(\d+)", str(label))]

@@ -23,7 +23,9 @@ def load_runs(tracking_uri: str, suite_name: str, night: str | None = None) -> p
     # plain runs exist when plain *cells* do: 'ptbench rank' scores outside any night too
     if night is None and (nights.isna() & kind.isin(["cell", "trial", "final"])).any():
         return df[nights.isna()]
-    suites = df[(df.get("tags.ptbench.kind") == "suite") & nights.notna()].sort_values("start_time")
+    suites = df[(kind == "suite") & nights.notna() & (nights != "")].sort_values("start_time")
+    if night is None and suites.empty:  # a run stopped before its first cell, or only 'ptbench rank'
+        raise PtbenchError(f"suite '{suite_name}' has no cell runs yet; run 'ptbench run' first")
     night = night if night is not None else str(suites["tags.ptbench.night"].iloc[-1])
     if night not in set(nights.dropna()):
         raise PtbenchError(

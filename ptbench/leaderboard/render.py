@@ -15,8 +15,10 @@ NOTE = (
     "Validation scores come from the hyperparameter search; test, shifted-domain, corruption "
     "and attack scores come only from final runs of each cell's best configuration, one per "
     "seed — the search never reads them. ± is the 95% Student-t interval over seeds; "
-    "≈ marks cells not significantly worse than the best (Welch's t-test, p ≥ 0.05); n/a where "
-    "the cell or the best has fewer than 2 seeds, which allows no test. peak_mem_mb is each run's "
+    "≈ marks cells not significantly worse than the best (one-sided Welch's t-test at 5 %, "
+    "Holm-corrected over the board's comparisons: with few seeds ≈ often means too few to tell, "
+    "not equal); n/a where the cell or the best has fewer than 2 seeds, which allows no test. "
+    "peak_mem_mb is each run's "
     "own peak: CUDA memory allocated, or on the CPU the resident set above the run's start."
 )
 
@@ -62,7 +64,8 @@ def render(boards, fmt: str, plots: dict | None = None) -> str:
             parts.append(f"## {b.title}\n")
             parts += [f"> {n}\n" for n in b.notes]
             for name, v in b.views.items():
-                parts.append(f"### {name}\n\n{_display(v).to_markdown(index=False)}\n")
+                shown = _display(v).map(lambda x: x.replace("|", "\\|") if isinstance(x, str) else x)
+                parts.append(f"### {name}\n\n{shown.to_markdown(index=False)}\n")
         return "\n".join(parts)
     if fmt == "html":
         return _html(boards, plots or {})
@@ -105,11 +108,17 @@ def write_outputs(
     written."""
     ext = {"table": "txt"}.get(fmt, fmt)
     path = Path(output) if output else Path(results_dir) / suite_name / f"leaderboard.{ext}"
-    path.parent.mkdir(parents=True, exist_ok=True)
     plots = None
     if fmt == "html":
         from ptbench.leaderboard.plots import all_plots
 
         plots = all_plots(boards)
-    path.write_text(render(boards, fmt, plots), encoding="utf-8")
+    text = render(boards, fmt, plots)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+    except OSError as err:  # a read-only folder, a path through a file, /proc …
+        from ptbench.errors import PtbenchError
+
+        raise PtbenchError(f"cannot write the leaderboard to {path}: {err.strerror or err}") from None
     return [path]

@@ -73,9 +73,11 @@ def _vs_best(values: list[float], best: list[float], worse: bool) -> str:
         return ""
     if values is best:
         return "best"
-    n = min(len(a), len([x for x in best if x == x]))
-    if n < 2:
-        return f"n/a ({n} seed{'' if n == 1 else 's'})"
+    n_best = len([x for x in best if x == x])
+    if len(a) < 2:
+        return f"n/a ({len(a)} seed)"
+    if n_best < 2:
+        return f"n/a (best: {n_best} seed)"
     return "" if worse else "≈"
 
 
