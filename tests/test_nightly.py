@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import io
+import os
 import shutil
 import subprocess
 import sys
@@ -18,7 +19,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import ROOT, ptbench
+from conftest import ROOT, ptbench, write_suite
 
 from ptbench.nightly.run import NightOptions, run_night
 from ptbench.runner import RunOptions
@@ -223,6 +224,88 @@ def test_nox_sessions_find_their_tools_without_the_venv_on_path(tmp_path):
         text=True,
     )
     assert out.returncode == 0 and "Session lint was successful" in out.stderr, out.stderr[-2000:]
+
+
+def test_a_bug_exits_3_and_an_unwritable_results_dir_is_a_user_error(tmp_path):
+    """An uncaught exception exited 1 like a regression (a crashed night read as a result), and
+    a --results-dir that is a file was a NotADirectoryError after the night's training."""
+    suite = write_suite(tmp_path / "tiny.yaml")
+    crash = {"PTBENCH_PLUGINS": "ptbench_plant", "PTBENCH_PLANT": "crash"}
+    proc = ptbench("nightly", str(suite), "--project-dir", ".ptbench", cwd=tmp_path, env=crash)
+    assert proc.returncode == 3 and "Traceback" in proc.stderr and "internal error" in proc.stderr
+    (tmp_path / "afile").write_text("")
+    proc = ptbench(
+        "nightly", str(suite), "--project-dir", ".ptbench", "--results-dir", "afile/r", cwd=tmp_path
+    )
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1, proc.stderr
+    assert "--results-dir afile/r" in proc.stderr and "not a folder" in proc.stderr
+    assert not (tmp_path / ".ptbench").exists()  # refused before the night ran
+
+
+FAKES = {  # stand-ins for the tools the nightly session runs, each as `python -m fakes.<tool>`
+    "ok": "",
+    "bench": """import os, sys
+out = [a.split("=", 1)[1] for a in sys.argv if a.startswith("--benchmark-json=")]
+code = int(os.environ.get("FAKE_BENCH_EXIT", "0"))
+if out and not code:
+    open(out[0], "w").write("{}")
+sys.exit(code)
+""",
+    "ptbench": """import sys
+suite = sys.argv[2]
+print(f"fake ptbench {suite} {' '.join(sys.argv[3:])}", flush=True)
+codes = {"regressed": 1, "bad": 2, "crash": 3}
+code = next((c for k, c in codes.items() if k in suite), 0)
+print("REGRESSED" if code == 1 else f"exit {code}", flush=True)
+sys.exit(code)
+""",
+}
+
+
+def _nox_nightly(tmp_path: Path, *suites: str, env: dict | None = None) -> tuple[int, str]:
+    """The real noxfile's nightly session, its tools replaced by FAKES; nox's whole output."""
+    (tmp_path / "fakes").mkdir(exist_ok=True)
+    (tmp_path / "fakes" / "__init__.py").write_text("")
+    for name, text in FAKES.items():
+        (tmp_path / "fakes" / f"{name}.py").write_text(text)
+    (tmp_path / "noxfile.py").write_text(
+        f"import sys\nsys.path.insert(0, {str(ROOT)!r})\nimport noxfile\n"
+        "noxfile.TOOL.update(pip='fakes.ok', pytest='fakes.bench', ptbench='fakes.ptbench')\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-m", "nox", "-f", "noxfile.py", "-s", "nightly", "--no-color", "--", *suites],
+        cwd=tmp_path,
+        env={**os.environ, **(env or {})},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        timeout=120,
+    )
+    return proc.returncode, proc.stdout
+
+
+def test_nox_nightly_runs_every_suite_and_fails_on_any_bad_exit(tmp_path):
+    """A crashed suite (a traceback exits 1 in plain Python, 3 in ptbench) passed as green when
+    only "REGRESSED" in the output failed a night, and a user error (exit 2) stopped the session
+    before the later suites ran. Every suite now runs; the night fails at the end, naming each."""
+    code, out = _nox_nightly(tmp_path, "crash", "bad", "regressed", "fine")
+    assert code != 0, out
+    ran = [line.split()[2] for line in out.splitlines() if line.startswith("fake ptbench")]
+    assert ran == [f"suites/{s}.yaml" for s in ("crash", "bad", "regressed", "fine")], out
+    for said in ("crash: internal error (exit 3)", "bad: user error (exit 2)", "fine: ok (exit 0)"):
+        assert said in out, out
+    assert "regressed: regressed (exit 1)" in out and "--benchmarks" in out
+    assert "crash (internal error), bad (user error), regressed (regressed)" in out
+    code, out = _nox_nightly(tmp_path, "fine", "fine2")
+    assert code == 0 and "Session nightly was successful" in out, out
+
+
+def test_nox_nightly_goes_on_past_a_failing_benchmark(tmp_path):
+    """One failing speed benchmark stopped the session before any suite ran."""
+    code, out = _nox_nightly(tmp_path, "fine", env={"FAKE_BENCH_EXIT": "1"})
+    assert code != 0 and "fake ptbench suites/fine.yaml" in out, out
+    assert "benchmarks: failed (exit 1)" in out and "fine: ok (exit 0)" in out
+    assert "--benchmarks" not in out.split("fake ptbench", 1)[1].splitlines()[0]  # no JSON written
 
 
 def test_scheduling_files_parse_and_run_the_nightly_command():
