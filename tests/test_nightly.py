@@ -342,8 +342,15 @@ def test_scheduling_files_parse_and_run_the_nightly_command():
     on = workflow.get("on", workflow.get(True))  # YAML 1.1 reads a bare `on` as true
     cron = on["schedule"][0]["cron"].split()
     assert len(cron) == 5 and "workflow_dispatch" in on
-    runs = [s.get("run", "") for s in workflow["jobs"]["nightly"]["steps"]]
+    steps = workflow["jobs"]["nightly"]["steps"]
+    runs = [s.get("run", "") for s in steps]
     assert "nox -s nightly" in runs
+    # the history is stored even when the night failed (actions/cache saves only on success)
+    uses = [s.get("uses", "").split("@")[0] for s in steps]
+    assert "actions/cache" not in uses
+    restore, save = uses.index("actions/cache/restore"), uses.index("actions/cache/save")
+    assert restore < runs.index("nox -s nightly") < save and steps[save].get("if") == "always()"
+    assert steps[save]["with"]["path"] == steps[restore]["with"]["path"] == ".ptbench"
     noxfile = (ROOT / "noxfile.py").read_text()
     assert "def nightly(session)" in noxfile and '"nightly",' in noxfile and "--benchmark-json" in noxfile
     readme = (ROOT / "README.md").read_text()
