@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import ROOT, ptbench, write_suite
+from conftest import ROOT, TINY, ptbench, write_suite
 
 from ptbench.nightly.run import NightOptions, run_night
 from ptbench.runner import RunOptions
@@ -224,6 +224,26 @@ def test_nox_sessions_find_their_tools_without_the_venv_on_path(tmp_path):
         text=True,
     )
     assert out.returncode == 0 and "Session lint was successful" in out.stderr, out.stderr[-2000:]
+
+
+def test_a_night_run_again_after_an_edit_is_the_edited_grid(tmp_path):
+    """The same night run again after a cell was deleted from the suite kept the deleted cell
+    (a broken one stayed "failed" and the night still exited 1): the night is its newest grid."""
+    quick = {
+        "search": {"trials": 1, "pruner": "none", "space": {"epochs": 1, "batch_size": 50, "lr": 0.01}},
+        "seeds": [0],
+    }
+    axes = dict(TINY["axes"], strategies=["linear_probe"])
+    write_suite(tmp_path / "nightly_tiny.yaml", **quick, axes=axes)
+    before = _night(tmp_path, "n1")[0]
+    assert len(before.tonight.cells) == 2
+    write_suite(tmp_path / "nightly_tiny.yaml", **quick, axes=dict(axes, regularizers=["none"]))
+    after = _night(tmp_path, "n1")[0]
+    assert [c[-1] for c in after.tonight.cells] == ["none"]
+    assert not [f for f in after.findings if "label_smoothing" in f.cell]
+    write_suite(tmp_path / "nightly_tiny.yaml", **quick, axes=axes)  # the edit undone
+    again = _night(tmp_path, "n1")[0]  # the first suite run, reopened: its grid again
+    assert len(again.tonight.cells) == 2 and all(c.state == "finished" for c in again.tonight.cells.values())
 
 
 def test_a_bug_exits_3_and_an_unwritable_results_dir_is_a_user_error(tmp_path):
