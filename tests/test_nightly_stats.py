@@ -186,6 +186,29 @@ def test_a_pinned_night_that_did_not_finish_or_lacks_the_cell_is_said_so():
     assert "not in the pinned night night-0" in found[0].detail
 
 
+def test_trend_plots_keep_the_nights_in_order():
+    """A cell missing a night drew first put that night after later ones on the category axis."""
+    from ptbench.nightly.compare import Baseline
+    from ptbench.nightly.history import CellNight, Night
+    from ptbench.nightly.report import NightReport, _trend
+
+    ident = {"cell_hash": "h", "suite_version": "1", "split_hash": "s", "weights_sha256": "w"}
+
+    def night(key: str, regs: list[str]) -> Night:
+        cells = {
+            ("b", "p", "t", "s", r): CellNight(
+                ("b", "p", "t", "s", r), ident, "finished", [0], {"test_ece": [0.1]}
+            )
+            for r in regs
+        }
+        return Night(key, f"run-{key}", len(key), "FINISHED", {}, {}, cells)
+
+    nights = [night("n1", ["a", "z"]), night("n2", ["z"]), night("n3", ["a", "z"])]
+    fig = _trend(NightReport("s", nights[-1], Baseline([], []), [], nights, []), "test_ece")
+    assert fig.data[0].x == ("n1", "n3")  # cell a, drawn first, missed n2
+    assert fig.layout.xaxis.categoryorder == "array" and fig.layout.xaxis.categoryarray == ("n1", "n2", "n3")
+
+
 LABELS = ("lite0@package", "package", "digits", "full_finetune", "none")
 IDENT = {"cell_hash": "h", "suite_version": "1", "split_hash": "s", "weights_sha256": "w"}
 
