@@ -246,6 +246,32 @@ def test_a_night_run_again_after_an_edit_is_the_edited_grid(tmp_path):
     assert len(again.tonight.cells) == 2 and all(c.state == "finished" for c in again.tonight.cells.values())
 
 
+def test_a_night_key_finished_under_another_commit_is_warned_about(tmp_path, capsys):
+    """Two schedules meeting on one UTC date: the second resumed the first's night under the
+    same key and trained nothing, silently. It now says so, naming the key, both commits and
+    --night."""
+    from ptbench.provenance import git_commit
+    from ptbench.tracking import Tracker, default_tracking_uri
+
+    quick = {
+        "search": {"trials": 1, "pruner": "none", "space": {"epochs": 1, "batch_size": 50, "lr": 0.01}},
+        "seeds": [0],
+    }
+    axes = dict(TINY["axes"], strategies=["linear_probe"], regularizers=["none"])
+    write_suite(tmp_path / "nightly_tiny.yaml", **quick, axes=axes)
+    first = _night(tmp_path, "2026-12-01")[0]
+    _night(tmp_path, "2026-12-01")  # the same commit again: a plain resume, nothing to say
+    assert "warning" not in capsys.readouterr().err
+    tracker = Tracker(default_tracking_uri(tmp_path / ".ptbench"))
+    tracker.set_tags(first.tonight.suite_run, {"ptbench.git_commit": "feedc0ffee0123"})  # an older checkout
+    proc = _cli(tmp_path, "--night", "2026-12-01", "--report-only")
+    assert "warning" not in proc.stderr  # a report of the night runs nothing: nothing to say
+    proc = _cli(tmp_path, "--night", "2026-12-01")
+    warning = [line for line in proc.stderr.splitlines() if "warning" in line]
+    assert len(warning) == 1 and "'2026-12-01'" in warning[0], proc.stderr
+    assert "feedc0ffee" in warning[0] and git_commit()[:10] in warning[0] and "--night" in warning[0]
+
+
 def test_a_bug_exits_3_and_an_unwritable_results_dir_is_a_user_error(tmp_path):
     """An uncaught exception exited 1 like a regression (a crashed night read as a result), and
     a --results-dir that is a file was a NotADirectoryError after the night's training."""
@@ -375,6 +401,10 @@ def test_scheduling_files_parse_and_run_the_nightly_command():
     assert "def nightly(session)" in noxfile and '"nightly",' in noxfile and "--benchmark-json" in noxfile
     readme = (ROOT / "README.md").read_text()
     assert "nox -s nightly" in readme and "ptbench-nightly.timer" in readme
+    # a night's key is its UTC date: a local-time timer near midnight UTC gave two nights one key
+    timer = (ROOT / "deploy/ptbench-nightly.timer").read_text()
+    assert next(ln for ln in timer.splitlines() if ln.startswith("OnCalendar=")).endswith(" UTC")
+    assert "CRON_TZ=UTC" in readme
 
 
 def test_systemd_units_verify(tmp_path):
