@@ -177,6 +177,12 @@ def _trend(r: NightReport, metric: str):
                     name=f"{status}: {short[labels]}",
                 )
             )
+    _layout(fig, r, metric)
+    return fig if fig.data else None
+
+
+def _layout(fig, r: NightReport, metric: str) -> None:
+    """The trend plot's title, axes and legend."""
     better = "higher is better" if NIGHTLY_METRICS[metric][0] == "max" else "lower is better"
     fig.update_layout(
         title={"text": f"{metric} ({better}; ± sd over seeds)", "font": {"size": 14}},
@@ -193,7 +199,6 @@ def _trend(r: NightReport, metric: str):
         },
         legend={"font": {"size": 11}, "orientation": "h", "y": -0.3},
     )
-    return fig if fig.data else None
 
 
 CSS_MORE = (
