@@ -75,43 +75,57 @@ NIGHTLY_BENCHMARKS = [  # the speed history: quick benchmarks, and the reference
 ]
 
 
+# a step's exit status, as the night's summary names it (ptbench: README "Report and exit code")
+STATUS = {0: "ok", 1: "regressed", 2: "user error", 3: "internal error"}
+
+
+def status(session, tool: str, *args) -> int:
+    """Run a step of the night, its output streamed, and return its exit status instead of
+    stopping the session: one failing step must not keep the others from running."""
+    from nox.command import CommandFailed
+
+    try:
+        run(session, tool, *args)
+    except CommandFailed as err:
+        return err.return_code if err.return_code is not None else -1
+    return 0
+
+
 @nox.session
 def nightly(session):
     """Tonight's benchmark: the speed benchmarks (pytest-benchmark JSON), then each suite run as
-    tonight's night and compared with its history (ptbench nightly). Fails (exit 1) when any
-    suite regressed, after every suite has run and reported."""
+    tonight's night and compared with its history (ptbench nightly). Every step runs, whatever
+    the ones before it did; the session fails at the end when any step did not exit 0."""
     import datetime
 
     run(session, "pip", "install", "-q", "-e", ".[dev]")
     night = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d")
     bench = f"results/nightly-benchmarks/{night}.json"
     os.makedirs(os.path.dirname(bench), exist_ok=True)
-    run(
-        session,
-        "pytest",
-        *NIGHTLY_BENCHMARKS,
-        "--benchmark-only",
-        f"--benchmark-json={bench}",
-        "-p",
-        "no:cacheprovider",
-    )
-    regressed = []
-    for name in session.posargs or NIGHTLY:
-        out = run(
+    if os.path.exists(bench):  # an earlier try of the same night: never compare a stale file
+        os.remove(bench)
+    steps = {
+        "benchmarks": status(
             session,
-            "ptbench",
-            "nightly",
-            f"suites/{name}.yaml",
-            "--night",
-            night,
-            "--benchmarks",
-            bench,
-            "--no-progress",
-            success_codes=[0, 1],
-            silent=True,
+            "pytest",
+            *NIGHTLY_BENCHMARKS,
+            "--benchmark-only",
+            f"--benchmark-json={bench}",
+            "-p",
+            "no:cacheprovider",
         )
-        print(out)
-        if "REGRESSED" in (out or ""):
-            regressed.append(name)
-    if regressed:
-        session.error(f"regressed tonight: {', '.join(regressed)} (reports in results/<suite>/nightly/)")
+    }
+    timed = ["--benchmarks", bench] if os.path.exists(bench) else []
+    for name in session.posargs or NIGHTLY:
+        steps[name] = status(
+            session, "ptbench", "nightly", f"suites/{name}.yaml", "--night", night, *timed, "--no-progress"
+        )
+    said = {  # the benchmarks are pytest's: any exit but 0 is a failed benchmark
+        name: STATUS.get(code, "failed") if name != "benchmarks" or not code else "failed"
+        for name, code in steps.items()
+    }
+    for name, code in steps.items():
+        session.log(f"nightly {night}: {name}: {said[name]} (exit {code})")
+    bad = [f"{name} ({said[name]})" for name, code in steps.items() if code]
+    if bad:
+        session.error(f"tonight: {', '.join(bad)} (reports in results/<suite>/nightly/)")

@@ -117,6 +117,7 @@ def _cmd_nightly(a) -> int:
     from ptbench.suite import load_suite
 
     suite = load_suite(a.suite)
+    _check_results_dir(a.results_dir)
     opts = NightOptions(a.night, a.seeds, a.baseline, a.benchmarks, a.report_only, a.results_dir)
     if a.dry_run:
         from ptbench.runner import plan_text
@@ -139,12 +140,30 @@ def _cmd_nightly(a) -> int:
     return 1 if report.regressed else 0
 
 
+def _check_results_dir(path: str) -> None:
+    """--results-dir must be a folder this user can write (or one that can be made there):
+    found after the night's hours of training, it was a NotADirectoryError traceback."""
+    import os
+    from pathlib import Path
+
+    from ptbench.errors import PtbenchError
+
+    here = Path(path).absolute()
+    while not here.exists():
+        here = here.parent
+    if not here.is_dir():
+        raise PtbenchError(f"--results-dir {path}: {here} is a file, not a folder")
+    if not os.access(here, os.W_OK | os.X_OK):
+        raise PtbenchError(f"--results-dir {path}: {here} is not writable")
+
+
 def _cmd_rank(a) -> int:
     from ptbench.rank import rank_suite, render, write
     from ptbench.runner import resolve
     from ptbench.suite import load_suite
 
     suite = load_suite(a.suite)
+    _check_results_dir(a.results_dir)
     names = [n.strip() for n in a.estimators.split(",")] if a.estimators else None
     project, tracking, *_ = resolve(suite, _options(a))
     report = rank_suite(suite, project, tracking, names)
@@ -285,6 +304,12 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("\nptbench: interrupted — run the same command again to resume", file=sys.stderr)
         return 130
+    except Exception:  # a bug or a broken store, not the user's mistake: 3, not a regression's 1
+        import traceback
+
+        traceback.print_exc()
+        print("ptbench: internal error (exit 3) — the traceback above says where", file=sys.stderr)
+        return 3
 
 
 class Terminated(KeyboardInterrupt):

@@ -20,6 +20,9 @@ from typing import Any
 from ptbench.cell import Cell
 
 NIGHT = "ptbench.night"  # tag of every run of a nightly suite run: the night's key
+# a night's cell run: the suite run that last planned it, and a suite run: when it was last opened;
+# a night run again after an edit is its newest grid, not every cell it ever had (nightly/history)
+SUITE_RUN, OPENED = "ptbench.suite_run", "ptbench.opened"
 BEST = "ptbench.best."  # tags of a cell run: its best configuration, one per hyperparameter
 
 

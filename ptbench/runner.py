@@ -20,7 +20,7 @@ import yaml
 
 from ptbench.errors import redact
 from ptbench.executors import make_executor
-from ptbench.jobs import NIGHT, RunContext, open_record
+from ptbench.jobs import NIGHT, OPENED, RunContext, open_record
 from ptbench.preflight import check_remade_weights, check_suite_data, prepare_weights
 from ptbench.provenance import run_tags
 from ptbench.schedule import plan_cell, schedule
@@ -168,6 +168,8 @@ def open_suite_run(
         "workers": workers,
     }
     tracker.set_tags(suite_run, {f"ptbench.{k}": v for k, v in settings.items()})
+    if night:
+        tracker.set_tags(suite_run, {OPENED: int(time.time() * 1000)})
     # both files may name a server's URL with its password (storage.url, tracking.uri)
     resolved = yaml.safe_dump(suite.model_dump(mode="json"), sort_keys=False)
     tracker.log_text(suite_run, redact(resolved), "suite.resolved.yaml")

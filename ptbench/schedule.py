@@ -23,6 +23,7 @@ from ptbench.finals import EVAL_KEY, of_evaluation
 from ptbench.jobs import (
     BEST,
     NIGHT,
+    SUITE_RUN,
     JobResult,
     RunContext,
     cell_params,
@@ -82,6 +83,8 @@ def plan_cell(
     key = {"ptbench.kind": "cell", "ptbench.cell_hash": cell.hash, NIGHT: cell.night}
     run_id = open_record(tracker, ctx, cell.study_name, cell.describe(), key, ctx.tags, parent=suite_run)
     tracker.update_params(run_id, cell_params(cell))
+    if cell.night:
+        tracker.set_tags(run_id, {SUITE_RUN: suite_run})
     study, claims = open_study(ctx, cell), open_claims(ctx, cell)
     study.fail_stale()
     alive = study.counts().running_jobs | claims.seeds()[2]

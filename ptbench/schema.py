@@ -308,6 +308,17 @@ class Nightly(Strict):
                 raise ValueError(f"min_effect.{k} must be >= 0")
         return v
 
+    @model_validator(mode="after")
+    def _history_fits(self) -> Nightly:
+        """The baseline holds at most ``lookback`` nights: fewer than ``min_history`` and no
+        night could ever be flagged, however badly it regressed."""
+        if self.lookback < self.min_history:
+            raise ValueError(
+                f"lookback {self.lookback} < min_history {self.min_history}: no night could be "
+                f"flagged; raise lookback to at least {self.min_history}"
+            )
+        return self
+
     def effect(self, metric: str) -> float:
         return self.min_effect.get(metric, NIGHTLY_METRICS[metric][1])
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import io
+import os
 import shutil
 import subprocess
 import sys
@@ -18,7 +19,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import ROOT, ptbench
+from conftest import ROOT, TINY, ptbench, write_suite
 
 from ptbench.nightly.run import NightOptions, run_night
 from ptbench.runner import RunOptions
@@ -225,17 +226,185 @@ def test_nox_sessions_find_their_tools_without_the_venv_on_path(tmp_path):
     assert out.returncode == 0 and "Session lint was successful" in out.stderr, out.stderr[-2000:]
 
 
+def test_a_night_run_again_after_an_edit_is_the_edited_grid(tmp_path):
+    """The same night run again after a cell was deleted from the suite kept the deleted cell
+    (a broken one stayed "failed" and the night still exited 1): the night is its newest grid."""
+    quick = {
+        "search": {"trials": 1, "pruner": "none", "space": {"epochs": 1, "batch_size": 50, "lr": 0.01}},
+        "seeds": [0],
+    }
+    axes = dict(TINY["axes"], strategies=["linear_probe"])
+    write_suite(tmp_path / "nightly_tiny.yaml", **quick, axes=axes)
+    before = _night(tmp_path, "n1")[0]
+    assert len(before.tonight.cells) == 2
+    write_suite(tmp_path / "nightly_tiny.yaml", **quick, axes=dict(axes, regularizers=["none"]))
+    after = _night(tmp_path, "n1")[0]
+    assert [c[-1] for c in after.tonight.cells] == ["none"]
+    assert not [f for f in after.findings if "label_smoothing" in f.cell]
+    write_suite(tmp_path / "nightly_tiny.yaml", **quick, axes=axes)  # the edit undone
+    again = _night(tmp_path, "n1")[0]  # the first suite run, reopened: its grid again
+    assert len(again.tonight.cells) == 2 and all(c.state == "finished" for c in again.tonight.cells.values())
+
+
+def test_a_night_key_finished_under_another_commit_is_warned_about(tmp_path, capsys):
+    """Two schedules meeting on one UTC date: the second resumed the first's night under the
+    same key and trained nothing, silently. It now says so, naming the key, both commits and
+    --night."""
+    from ptbench.provenance import git_commit
+    from ptbench.tracking import Tracker, default_tracking_uri
+
+    quick = {
+        "search": {"trials": 1, "pruner": "none", "space": {"epochs": 1, "batch_size": 50, "lr": 0.01}},
+        "seeds": [0],
+    }
+    axes = dict(TINY["axes"], strategies=["linear_probe"], regularizers=["none"])
+    write_suite(tmp_path / "nightly_tiny.yaml", **quick, axes=axes)
+    first = _night(tmp_path, "2026-12-01")[0]
+    _night(tmp_path, "2026-12-01")  # the same commit again: a plain resume, nothing to say
+    assert "warning" not in capsys.readouterr().err
+    tracker = Tracker(default_tracking_uri(tmp_path / ".ptbench"))
+    tracker.set_tags(first.tonight.suite_run, {"ptbench.git_commit": "feedc0ffee0123"})  # an older checkout
+    proc = _cli(tmp_path, "--night", "2026-12-01", "--report-only")
+    assert "warning" not in proc.stderr  # a report of the night runs nothing: nothing to say
+    proc = _cli(tmp_path, "--night", "2026-12-01")
+    warning = [line for line in proc.stderr.splitlines() if "warning" in line]
+    assert len(warning) == 1 and "'2026-12-01'" in warning[0], proc.stderr
+    assert "feedc0ffee" in warning[0] and git_commit()[:10] in warning[0] and "--night" in warning[0]
+
+
+def test_a_bug_exits_3_and_an_unwritable_results_dir_is_a_user_error(tmp_path):
+    """An uncaught exception exited 1 like a regression (a crashed night read as a result), and
+    a --results-dir that is a file was a NotADirectoryError after the night's training."""
+    suite = write_suite(tmp_path / "tiny.yaml")
+    crash = {"PTBENCH_PLUGINS": "ptbench_plant", "PTBENCH_PLANT": "crash"}
+    proc = ptbench("nightly", str(suite), "--project-dir", ".ptbench", cwd=tmp_path, env=crash)
+    assert proc.returncode == 3 and "Traceback" in proc.stderr and "internal error" in proc.stderr
+    (tmp_path / "afile").write_text("")
+    proc = ptbench(
+        "nightly", str(suite), "--project-dir", ".ptbench", "--results-dir", "afile/r", cwd=tmp_path
+    )
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1, proc.stderr
+    assert "--results-dir afile/r" in proc.stderr and "not a folder" in proc.stderr
+    assert not (tmp_path / ".ptbench").exists()  # refused before the night ran
+
+
+FAKES = {  # stand-ins for the tools the nightly session runs, each as `python -m fakes.<tool>`
+    "ok": "",
+    "bench": """import os, sys
+out = [a.split("=", 1)[1] for a in sys.argv if a.startswith("--benchmark-json=")]
+code = int(os.environ.get("FAKE_BENCH_EXIT", "0"))
+if out and not code:
+    open(out[0], "w").write("{}")
+sys.exit(code)
+""",
+    "ptbench": """import sys
+suite = sys.argv[2]
+print(f"fake ptbench {suite} {' '.join(sys.argv[3:])}", flush=True)
+codes = {"regressed": 1, "bad": 2, "crash": 3}
+code = next((c for k, c in codes.items() if k in suite), 0)
+print("REGRESSED" if code == 1 else f"exit {code}", flush=True)
+sys.exit(code)
+""",
+}
+
+
+def _nox_nightly(tmp_path: Path, *suites: str, env: dict | None = None) -> tuple[int, str]:
+    """The real noxfile's nightly session, its tools replaced by FAKES; nox's whole output."""
+    (tmp_path / "fakes").mkdir(exist_ok=True)
+    (tmp_path / "fakes" / "__init__.py").write_text("")
+    for name, text in FAKES.items():
+        (tmp_path / "fakes" / f"{name}.py").write_text(text)
+    (tmp_path / "noxfile.py").write_text(
+        f"import sys\nsys.path.insert(0, {str(ROOT)!r})\nimport noxfile\n"
+        "noxfile.TOOL.update(pip='fakes.ok', pytest='fakes.bench', ptbench='fakes.ptbench')\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-m", "nox", "-f", "noxfile.py", "-s", "nightly", "--no-color", "--", *suites],
+        cwd=tmp_path,
+        env={**os.environ, **(env or {})},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        timeout=120,
+    )
+    return proc.returncode, proc.stdout
+
+
+def test_nox_nightly_runs_every_suite_and_fails_on_any_bad_exit(tmp_path):
+    """A crashed suite (a traceback exits 1 in plain Python, 3 in ptbench) passed as green when
+    only "REGRESSED" in the output failed a night, and a user error (exit 2) stopped the session
+    before the later suites ran. Every suite now runs; the night fails at the end, naming each."""
+    code, out = _nox_nightly(tmp_path, "crash", "bad", "regressed", "fine")
+    assert code != 0, out
+    ran = [line.split()[2] for line in out.splitlines() if line.startswith("fake ptbench")]
+    assert ran == [f"suites/{s}.yaml" for s in ("crash", "bad", "regressed", "fine")], out
+    for said in ("crash: internal error (exit 3)", "bad: user error (exit 2)", "fine: ok (exit 0)"):
+        assert said in out, out
+    assert "regressed: regressed (exit 1)" in out and "--benchmarks" in out
+    assert "crash (internal error), bad (user error), regressed (regressed)" in out
+    code, out = _nox_nightly(tmp_path, "fine", "fine2")
+    assert code == 0 and "Session nightly was successful" in out, out
+
+
+def test_nox_nightly_goes_on_past_a_failing_benchmark(tmp_path):
+    """One failing speed benchmark stopped the session before any suite ran."""
+    code, out = _nox_nightly(tmp_path, "fine", env={"FAKE_BENCH_EXIT": "1"})
+    assert code != 0 and "fake ptbench suites/fine.yaml" in out, out
+    assert "benchmarks: failed (exit 1)" in out and "fine: ok (exit 0)" in out
+    assert "--benchmarks" not in out.split("fake ptbench", 1)[1].splitlines()[0]  # no JSON written
+
+
+def test_nightly_benchmarks_assert_no_timing():
+    """A benchmark asserting a speed-up (``slow / fast >= 10``) failed on a busy machine and,
+    run by the nightly session, stopped the night: figures go to extra_info, never to asserts."""
+    import ast
+
+    tree = ast.parse((ROOT / "noxfile.py").read_text())
+    listed = next(
+        ast.literal_eval(n.value)
+        for n in tree.body
+        if isinstance(n, ast.Assign) and getattr(n.targets[0], "id", "") == "NIGHTLY_BENCHMARKS"
+    )
+    for entry in listed:
+        path, _, name = entry.partition("::")
+        for fn in ast.walk(ast.parse((ROOT / path).read_text())):
+            if not isinstance(fn, ast.FunctionDef) or (name and fn.name != name):
+                continue
+            for node in ast.walk(fn):
+                numbers = (
+                    [
+                        c.value
+                        for c in ast.walk(node.test)
+                        if isinstance(c, ast.Constant) and type(c.value) in (int, float)
+                    ]
+                    if isinstance(node, ast.Assert)
+                    else []
+                )
+                assert all(v == 0 for v in numbers), f"{entry}: line {node.lineno} asserts a timing"
+
+
 def test_scheduling_files_parse_and_run_the_nightly_command():
     workflow = yaml.safe_load((ROOT / ".github/workflows/nightly.yml").read_text())
     on = workflow.get("on", workflow.get(True))  # YAML 1.1 reads a bare `on` as true
     cron = on["schedule"][0]["cron"].split()
     assert len(cron) == 5 and "workflow_dispatch" in on
-    runs = [s.get("run", "") for s in workflow["jobs"]["nightly"]["steps"]]
+    steps = workflow["jobs"]["nightly"]["steps"]
+    runs = [s.get("run", "") for s in steps]
     assert "nox -s nightly" in runs
+    # the history is stored even when the night failed (actions/cache saves only on success)
+    uses = [s.get("uses", "").split("@")[0] for s in steps]
+    assert "actions/cache" not in uses
+    restore, save = uses.index("actions/cache/restore"), uses.index("actions/cache/save")
+    assert restore < runs.index("nox -s nightly") < save and steps[save].get("if") == "always()"
+    assert steps[save]["with"]["path"] == steps[restore]["with"]["path"] == ".ptbench"
     noxfile = (ROOT / "noxfile.py").read_text()
     assert "def nightly(session)" in noxfile and '"nightly",' in noxfile and "--benchmark-json" in noxfile
     readme = (ROOT / "README.md").read_text()
     assert "nox -s nightly" in readme and "ptbench-nightly.timer" in readme
+    # a night's key is its UTC date: a local-time timer near midnight UTC gave two nights one key
+    timer = (ROOT / "deploy/ptbench-nightly.timer").read_text()
+    assert next(ln for ln in timer.splitlines() if ln.startswith("OnCalendar=")).endswith(" UTC")
+    assert "CRON_TZ=UTC" in readme
 
 
 def test_systemd_units_verify(tmp_path):

@@ -161,6 +161,54 @@ def test_a_pinned_night_that_ran_the_cell_otherwise_is_no_baseline():
     assert next(f for f in found if f.metric == "test_accuracy").baseline == pytest.approx(0.95)
 
 
+def test_a_pinned_night_that_did_not_finish_or_lacks_the_cell_is_said_so():
+    """Pinned to an unfinished night, or to one without the cell, the cell was silently compared
+    with the rolling nights while the report's header said "pinned night X"."""
+    from ptbench.errors import PtbenchError
+    from ptbench.nightly.compare import Baseline, compare, pinned_night
+    from ptbench.nightly.history import CellNight, Night
+    from ptbench.schema import Nightly
+
+    labels = ("digits", "net", "full_finetune", "none")
+    ident = {"cell_hash": "h", "suite_version": "1", "split_hash": "s", "weights_sha256": "w"}
+
+    def night(i: int, acc: float, status: str = "FINISHED", cells: bool = True) -> Night:
+        cell = CellNight(labels, ident, "finished", [0, 1], {"test_accuracy": [acc, acc]})
+        return Night(f"night-{i}", f"run-{i}", i, status, {}, {}, {labels: cell} if cells else {})
+
+    killed = night(0, 0.9, status="KILLED")
+    with pytest.raises(PtbenchError, match="night-0 did not finish \\(killed\\); pin a finished night"):
+        pinned_night([killed, night(1, 0.8)], "night-0")
+    rolling = [night(i, 0.80 + i / 1000) for i in range(1, 6)]
+    empty = night(0, 0.9, cells=False)
+    found = compare(None, night(9, 0.70), Baseline([empty], rolling, pinned=True), Nightly())
+    assert [(f.status, f.metric) for f in found] == [("new", "—")]
+    assert "not in the pinned night night-0" in found[0].detail
+
+
+def test_trend_plots_keep_the_nights_in_order():
+    """A cell missing a night drew first put that night after later ones on the category axis."""
+    from ptbench.nightly.compare import Baseline
+    from ptbench.nightly.history import CellNight, Night
+    from ptbench.nightly.report import NightReport, _trend
+
+    ident = {"cell_hash": "h", "suite_version": "1", "split_hash": "s", "weights_sha256": "w"}
+
+    def night(key: str, regs: list[str]) -> Night:
+        cells = {
+            ("b", "p", "t", "s", r): CellNight(
+                ("b", "p", "t", "s", r), ident, "finished", [0], {"test_ece": [0.1]}
+            )
+            for r in regs
+        }
+        return Night(key, f"run-{key}", len(key), "FINISHED", {}, {}, cells)
+
+    nights = [night("n1", ["a", "z"]), night("n2", ["z"]), night("n3", ["a", "z"])]
+    fig = _trend(NightReport("s", nights[-1], Baseline([], []), [], nights, []), "test_ece")
+    assert fig.data[0].x == ("n1", "n3")  # cell a, drawn first, missed n2
+    assert fig.layout.xaxis.categoryorder == "array" and fig.layout.xaxis.categoryarray == ("n1", "n2", "n3")
+
+
 LABELS = ("lite0@package", "package", "digits", "full_finetune", "none")
 IDENT = {"cell_hash": "h", "suite_version": "1", "split_hash": "s", "weights_sha256": "w"}
 

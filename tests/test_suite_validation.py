@@ -564,3 +564,13 @@ def test_size_full_beside_hub_weights_is_the_explicit_control_pair():
         {"name": "vgg11", "weights": "none", "params": {"size": "full"}},
     ]
     assert len(expand(parse_suite(d))) == 8  # 2 backbones × 2 strategies × 2 regularizers
+
+
+def test_a_nightly_lookback_shorter_than_min_history_is_one_line(tmp_path):
+    """lookback 2 with min_history 3 was accepted, after which no night could ever be flagged."""
+    suite = write_suite(tmp_path / "n.yaml", nightly={"lookback": 2, "min_history": 3})
+    out = ptbench("validate", str(suite), cwd=tmp_path)
+    assert out.returncode == 2 and out.stderr.count("\n") == 1, out.stderr
+    assert "lookback 2" in out.stderr and "min_history 3" in out.stderr and "nightly" in out.stderr
+    ok = write_suite(tmp_path / "ok.yaml", nightly={"lookback": 3, "min_history": 3})
+    assert ptbench("validate", str(ok), cwd=tmp_path).returncode == 0

@@ -81,6 +81,11 @@ def pinned_night(nights: list[Night], pinned: str, tonight: str = "") -> Night:
     ]
     if not match:
         raise PtbenchError(f"--baseline '{pinned}': no night, suite run or tag of this suite matches")
+    if match[-1].status != "FINISHED":  # its cells are partial: each missing one would go unseen
+        raise PtbenchError(
+            f"--baseline '{pinned}': night {match[-1].key} did not finish ({match[-1].status.lower()}); "
+            "pin a finished night (ptbench history lists them)"
+        )
     return match[-1]
 
 
@@ -131,6 +136,10 @@ def _compare_cell(tracker, cell: CellNight, base: Baseline, cfg: Nightly) -> lis
     if pinned_change:  # the pinned night ran this cell otherwise: its value is not tonight's baseline
         detail = f"since the pinned baseline: {pinned_change}"
         return [*found, Finding(cell.name, "—", "changed", value=cell.mean("test_accuracy"), detail=detail)]
+    if base.pinned and not paired:  # not against the rolling nights while the header says pinned
+        key = base.paired[0].key
+        detail = f"not in the pinned night {key} (absent or unfinished there): not compared"
+        return [*found, Finding(cell.name, "—", "new", value=cell.mean("test_accuracy"), detail=detail)]
     if not paired and not history:
         change = _changed(cell, base.paired + base.history)
         status, detail = ("changed", change) if change else ("new", "no earlier night of this cell")

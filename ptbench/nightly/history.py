@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ptbench.finals import EVAL_KEY, FAMILY_KEYS, newest_evaluation, of_best, once_per_seed
-from ptbench.jobs import BEST, NIGHT
+from ptbench.jobs import BEST, NIGHT, OPENED, SUITE_RUN
 
 LABELS = ("backbone", "weights", "task", "strategy", "regularizer")
 _PARAM = {"weights": "backbone.weights"}  # label → the cell run's param, where they differ
@@ -47,6 +47,7 @@ class CellNight:
         return self.family_keys.get(EVALUATED[metric]) or self.eval_key
 
     failed_seeds: list[int] = field(default_factory=list)  # seeds with a failed run and no result
+    suite_run: str = ""  # the suite run that last planned it ("" in records written before)
 
     def mean(self, metric: str) -> float:
         vals = [v for v in self.metrics.get(metric, []) if v == v]
@@ -140,14 +141,16 @@ def load_nights(tracker, exp_name: str) -> list[Night]:
 def nights_from_records(records: list[Row]) -> list[Night]:
     """The nights in a suite's MLflow records, oldest first. A night run again after the suite
     was edited has two suite runs under one key (the cells that changed under the newer one):
-    they are one night, each cell as its newest suite run has it."""
+    they are one night, the grid of its last opened suite run, each cell as that run has it —
+    a cell the edit removed (maybe one that failed) is no longer part of it."""
     rows = [r for r in records if r.get(f"tags.{NIGHT}")]
     by_parent: dict[str, list[dict[str, Any]]] = {}
     for r in rows:
         by_parent.setdefault(str(r.get("tags.mlflow.parentRunId")), []).append(r)
     nights: dict[str, Night] = {}
     suites = sorted(
-        (r for r in rows if r.get("tags.ptbench.kind") == "suite"), key=lambda r: r["start_time"] or 0
+        (r for r in rows if r.get("tags.ptbench.kind") == "suite"),
+        key=lambda r: int(r.get(f"tags.{OPENED}") or r["start_time"] or 0),
     )
     for s in suites:
         night = Night(
@@ -171,11 +174,13 @@ def nights_from_records(records: list[Row]) -> list[Night]:
             finals = once_per_seed([k for k in kids if k["status"] == "FINISHED"])
             failed = [k for k in kids if k["status"] == "FAILED"]
             cn = _cell_night(c, finals, failed)
+            cn.suite_run = str(c.get(f"tags.{SUITE_RUN}") or "")
             night.cells[cn.labels] = cn
         earlier = nights.get(night.key)
         if earlier is not None:  # the same night again: its first start orders it among nights
-            night.cells = earlier.cells | night.cells
-            night.start_time = earlier.start_time
+            merged = earlier.cells | night.cells
+            night.cells = {k: c for k, c in merged.items() if c.suite_run in ("", night.suite_run)}
+            night.start_time = min(earlier.start_time, night.start_time)
             night.tags = earlier.tags | night.tags
             night.earlier_runs = [*earlier.earlier_runs, earlier.suite_run]
         nights[night.key] = night

@@ -177,16 +177,28 @@ def _trend(r: NightReport, metric: str):
                     name=f"{status}: {short[labels]}",
                 )
             )
+    _layout(fig, r, metric)
+    return fig if fig.data else None
+
+
+def _layout(fig, r: NightReport, metric: str) -> None:
+    """The trend plot's title, axes and legend."""
     better = "higher is better" if NIGHTLY_METRICS[metric][0] == "max" else "lower is better"
     fig.update_layout(
         title={"text": f"{metric} ({better}; ± sd over seeds)", "font": {"size": 14}},
         template="plotly_white",
         height=380,
         margin={"l": 55, "r": 15, "t": 45, "b": 20},
-        xaxis={"type": "category", "title": "night"},
+        # every night in order: categories otherwise follow the traces, so a night only a later
+        # trace has (a cell that missed it) was drawn after the nights that came after it
+        xaxis={
+            "type": "category",
+            "title": "night",
+            "categoryorder": "array",
+            "categoryarray": [n.key for n in r.nights],
+        },
         legend={"font": {"size": 11}, "orientation": "h", "y": -0.3},
     )
-    return fig if fig.data else None
 
 
 CSS_MORE = (

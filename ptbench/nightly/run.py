@@ -91,13 +91,34 @@ def _check_options(tracking: str, suite_name: str, key: str, opts: NightOptions)
 
     if opts.benchmarks:
         bench_ratios(opts.benchmarks)
-    if not opts.baseline:
-        return
     try:
         nights = load_nights(Tracker(tracking, create=False), suite_name)
     except NoStore:
         nights = []  # no store yet: no earlier night either (a bad URI still says so)
-    pinned_night(nights, opts.baseline, key)  # raises where none matches, or it is tonight
+    _warn_reused_key(nights, key)
+    if opts.baseline:
+        pinned_night(nights, opts.baseline, key)  # raises where none matches, or it is tonight
+
+
+def _warn_reused_key(nights, key: str) -> None:
+    """A night key that already finished under another commit: two schedules that meet on one
+    UTC date (a local-time timer past midnight UTC) resume that night, and the cells the code
+    change left as they were are not trained again. Said, not refused: a re-run is legitimate."""
+    import sys
+
+    from ptbench.provenance import git_commit
+
+    done = next((n for n in nights if n.key == key and n.status == "FINISHED"), None)
+    now = git_commit()[:10]
+    if done is None or "unknown" in (done.commit, now) or done.commit == now:
+        return
+    print(
+        f"ptbench: warning: night '{key}' already finished under commit {done.commit}, now at {now}: "
+        f"this resumes it (unchanged cells are not trained again); for a night of its own, "
+        f"give it a new key: --night {key}-{now[:7]}",
+        file=sys.stderr,
+        flush=True,
+    )
 
 
 def _measure(tracker, tonight, opts: NightOptions) -> None:

@@ -4,6 +4,7 @@
 with label smoothing: a bug in the code under test, in one cell of the nightly test suite, that
 leaves every cell's identity (config, split, weights) as it was.
 ``PTBENCH_PLANT=data`` — one digits image altered: a changed dataset, so a new split hash.
+``PTBENCH_PLANT=crash`` — hashing a cell raises: a bug in ptbench, not the user's (exit 3).
 """
 
 from __future__ import annotations
@@ -47,3 +48,11 @@ if PLANT == "data":
         return x, y
 
     images._sklearn_digits = _altered_digits
+
+if PLANT == "crash":  # a bug in ptbench itself, no user mistake: the grid cannot be hashed
+    from ptbench.suite import grid
+
+    def _broken_hash(obj, n=12):
+        raise RuntimeError("planted bug: stable_hash")
+
+    grid.stable_hash = _broken_hash
