@@ -258,9 +258,9 @@ class Storage(Strict):
 
     @model_validator(mode="after")
     def _grace_covers_beats(self):
-        if self.grace_period <= self.heartbeat_interval:
+        if self.grace_period < 2 * self.heartbeat_interval:  # one late beat must not kill a live trial
             beat, grace = self.heartbeat_interval, self.grace_period
-            raise ValueError(f"grace_period ({grace}) must exceed heartbeat_interval ({beat})")
+            raise ValueError(f"grace_period ({grace}) must be at least twice heartbeat_interval ({beat})")
         return self
 
 

@@ -132,8 +132,12 @@ def test_a_rule_or_reference_that_matches_no_cell_is_a_typo():
         ({"evaluation": []}, "evaluation: 'test' is what the leaderboard ranks by"),
         ({"robustness": {"eps": [-0.1]}}, "robustness.eps: attack budgets are fractions of the input range"),
         ({"robustness": {"eps": []}}, "robustness.eps: List should have at least 1 item"),
+        (  # one beat late by a second would have failed a live trial
+            {"storage": {"heartbeat_interval": 10, "grace_period": 11}},
+            "storage: grace_period (11) must be at least twice heartbeat_interval (10)",
+        ),
     ],
-    ids=["no-test", "negative-eps", "no-eps"],
+    ids=["no-test", "negative-eps", "no-eps", "grace-one-beat"],
 )
 def test_evaluation_settings_that_would_measure_nothing_are_refused(change, message):
     (problem,) = problems(tiny(**change))
