@@ -364,3 +364,14 @@ def test_nightly_options_that_cannot_work_fail_before_the_night_runs(tmp_path, a
     out = ptbench("nightly", "s.yaml", "--night", "n1", "--project-dir", "p", *args, cwd=tmp_path)
     assert out.returncode == 2 and message in out.stderr.strip().splitlines()[-1]
     assert not list((tmp_path / "p").glob("**/optuna*"))  # no trial was asked for
+
+
+def test_a_cold_feature_cache_is_not_a_slower_night():
+    """A probe's final run encodes its features first; on a night whose cache was cold (restore
+    missed, new weights) that took most of train_seconds. The speed compared is the loop's."""
+    from ptbench.nightly.history import _final_metrics
+
+    warm = {"metrics.train_seconds": 2.5, "metrics.encode_seconds": 0.5, "metrics.reference_seconds": 0.5}
+    cold = warm | {"metrics.train_seconds": 32.0, "metrics.encode_seconds": 30.0}
+    assert _final_metrics(warm)["train_seconds"] == _final_metrics(cold)["train_seconds"] == 4.0
+    assert _final_metrics({"metrics.train_seconds": 3.0})["train_seconds"] == 3.0  # older runs
