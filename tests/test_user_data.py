@@ -282,6 +282,38 @@ def test_hugging_face_dataset_saved_to_disk(tmp_path):
         build("hf_disk", path=str(tmp_path / "ds"), modality="text", input_column="sentence")
 
 
+def test_hugging_face_splits_with_their_own_label_order_keep_their_labels(tmp_path):
+    """Each split of a saved DatasetDict stores its own ClassLabel names: a test split saved as
+    [pos, neg] was read through train's [neg, pos], so every test label flipped."""
+    datasets = pytest.importorskip("datasets")
+
+    def part(order, n):
+        feats = datasets.Features(
+            {"text": datasets.Value("string"), "label": datasets.ClassLabel(names=order)}
+        )
+        words = [("great" if i % 2 else "awful") for i in range(n)]
+        labels = [order.index("pos" if w == "great" else "neg") for w in words]
+        return datasets.Dataset.from_dict(
+            {"text": [f"{w} film {i}" for i, w in enumerate(words)], "label": labels}, features=feats
+        )
+
+    datasets.DatasetDict({"train": part(["neg", "pos"], 40), "test": part(["pos", "neg"], 20)}).save_to_disk(
+        str(tmp_path / "ds")
+    )
+    d = build("hf_disk", path=str(tmp_path / "ds"), modality="text", val_size=10)
+    assert d.classes == ["neg", "pos"]
+    for split in (d.train, d.val, d.test):
+        assert [d.classes[int(v)] for v in split.y] == [
+            "pos" if t.startswith("great") else "neg" for t in split.x
+        ]
+    meh = part(["neg", "pos"], 20).cast_column("label", datasets.ClassLabel(names=["neg", "meh"]))
+    datasets.DatasetDict({"train": part(["neg", "pos"], 40), "test": meh}).save_to_disk(
+        str(tmp_path / "other")
+    )
+    with pytest.raises(PtbenchError, match=r"\[test\]: label names \['meh'\] are not in the train split's"):
+        build("hf_disk", path=str(tmp_path / "other"), modality="text")
+
+
 def test_splits_are_saved_once_and_read_back(tmp_path):
     d = build("digits", val_size=100, test_size=200)
     saved = list((tmp_path / "cache" / "splits").glob("digits-*.json"))
