@@ -102,6 +102,20 @@ def test_corrupt_image_names_the_file_or_is_skipped_and_counted(tmp_path):
     assert d.notes == {"skipped": 1} and len(d.train) + len(d.val) + len(d.test) == 36
 
 
+def test_skipped_files_are_left_out_before_the_splits_and_the_regime(tmp_path):
+    """Bad files were dropped from splits already fixed: ``shots: 2`` gave a class fewer than 2
+    training examples and val or test could lose a class. Now the splits are planned without them."""
+    root = make_images(tmp_path / "imgs", classes=("cat", "dog"), per=10)
+    for i in range(5):
+        (root / "cat" / f"{i}.png").write_bytes(b"garbage")
+    d = build("image_folder", path=str(root), size=8, skip_bad=True, shots=2, val_size=4, test_size=4)
+    counts = [torch.bincount(s.y, minlength=2).tolist() for s in (d.train, d.val, d.test)]
+    assert counts[0] == [2, 2] and d.notes["skipped"] >= 1
+    assert counts[1:] == [[1, 3], [1, 3]]  # stratified over the 5 good cats and 10 dogs
+    with pytest.raises(PtbenchError, match="shots=6: class 0 has only 3 training examples"):
+        build("image_folder", path=str(root), size=8, skip_bad=True, shots=6, val_size=4, test_size=4)
+
+
 def test_empty_class_and_missing_path(tmp_path):
     root = make_images(tmp_path / "imgs")
     (root / "fox").mkdir()

@@ -197,16 +197,39 @@ def build_from_rows(
 ) -> TaskData:
     """Like ``build_task`` for inputs that are costly to decode: the splits are planned on the
     labels alone, then ``load(rows)`` decodes only the rows they keep (2,000 of 67,000, say).
-    ``load`` returns (inputs, positions in ``rows`` that decoded, number skipped as bad)."""
-    planned = plan_splits(name, y, params, given, defaults)
-    rows = np.unique(np.concatenate(planned))
-    x, ok, skipped = load(rows)
-    kept = rows[np.asarray(ok, np.int64)]
-    splits = [np.searchsorted(kept, s[np.isin(s, kept)]) for s in planned]  # bad rows dropped
-    data = assemble(name, modality, classes, x, y[kept], tuple(splits), params)
+    ``load`` returns (inputs, positions in ``rows`` that decoded, number skipped as bad).
+    Rows that fail to decode are left out and the splits planned again without them, decoding
+    only the rows new to the plan: dropping them from fixed splits broke ``shots: k`` (k - 2
+    examples of a class) and could empty a class of val."""
+    bad, decoded, skipped, texts = np.zeros(0, np.int64), {}, 0, False
+    while True:
+        planned = _plan_without(name, y, params, given, defaults, bad)
+        rows = np.unique(np.concatenate(planned))
+        new = rows[~np.isin(rows, np.fromiter(decoded, np.int64, len(decoded)))]
+        if not len(new):
+            break
+        x, ok, n_bad = load(new)
+        ok, skipped, texts = np.asarray(ok, np.int64), skipped + n_bad, isinstance(x, list)
+        decoded.update(zip(new[ok].tolist(), x, strict=True))
+        failed = np.setdiff1d(new, new[ok])
+        if not len(failed):
+            break
+        bad = np.union1d(bad, failed)
+    xs = [decoded[i] for i in rows.tolist()]
+    splits = tuple(np.searchsorted(rows, s) for s in planned)
+    data = assemble(name, modality, classes, xs if texts else np.stack(xs), y[rows], splits, params)
     if skipped:
         data.notes["skipped"] = skipped  # logged on every run as ptbench.data_skipped
     return data
+
+
+def _plan_without(name, y, params, given, defaults, bad: np.ndarray):
+    """``plan_splits`` over the rows not in ``bad``, as indices into ``y``."""
+    if not len(bad):
+        return plan_splits(name, y, params, given, defaults)
+    good = np.setdiff1d(np.arange(len(y)), bad)
+    given = {s: np.searchsorted(good, i[np.isin(i, good)]) for s, i in (given or {}).items()}
+    return tuple(good[p] for p in plan_splits(name, y[good], params, given or None, defaults))
 
 
 def plan_splits(
