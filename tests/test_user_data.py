@@ -367,6 +367,44 @@ def test_check_data_names_file_and_line_of_a_csv_row_without_a_label(tmp_path):
     assert check_data(specs) == [f"task 'text_file': {path}:8: needs non-empty 'text' and 'label'"]
 
 
+def test_check_data_says_in_one_line_when_the_classes_cannot_be_split(tmp_path):
+    """A class with one example, or a train_size below the number of classes, raised sklearn's
+    ValueError past check_data: a traceback instead of a line naming the task and the param."""
+    from ptbench.tasks import check_data
+
+    path = tmp_path / "d.csv"
+    path.write_text("text,label\n" + "".join(f"t{i},{'xyz'[i % 3]}\n" for i in range(30)) + "lone,w\n")
+    lone = {"name": "text_file", "params": {"path": str(path)}}
+    path2 = tmp_path / "three.csv"
+    path2.write_text("text,label\n" + "".join(f"t{i},{'xyz'[i % 3]}\n" for i in range(30)))
+    small = {
+        "name": "text_file",
+        "params": {"path": str(path2), "train_size": 2, "val_size": 3, "test_size": 3},
+    }
+    assert check_data([lone, small]) == [
+        "task 'text_file': test_size: a stratified split of the whole data needs 2 examples of each class; "
+        "class index 0 has 1",
+        "task 'text_file': train_size=2 is below the 3 classes",
+    ]
+
+
+def test_sizes_near_all_of_a_split_are_drawn_per_class(tmp_path):
+    """Keeping all but one or two rows of a split left sklearn fewer rows than classes to set
+    aside, and it refused: val_size 149 of a given 151-row val split failed."""
+    path = tmp_path / "d.csv"
+    split = ["train"] * 30 + ["val"] * 12
+    path.write_text("text,label,split\n" + "".join(f"t{i},{'xyz'[i % 3]},{s}\n" for i, s in enumerate(split)))
+    d = build("text_file", path=str(path), split_column="split", val_size=11, test_size=4, train_size=25)
+    assert (len(d.train), len(d.val), len(d.test)) == (25, 11, 4)
+    assert sorted(torch.bincount(d.val.y).tolist()) == [3, 4, 4]
+    assert (
+        build(
+            "text_file", path=str(path), split_column="split", val_size=11, test_size=4, train_size=25
+        ).split_hash
+        == d.split_hash
+    )
+
+
 def test_run_over_bad_data_stops_before_any_trial_with_one_line(tmp_path):
     """Through the real CLI: exit 2, one line naming the file, no traceback, no trial started."""
     import copy
