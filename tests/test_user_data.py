@@ -146,6 +146,35 @@ def test_text_csv_and_jsonl_with_split_column(tmp_path):
         assert d.train.x[0].startswith(("good", "bad"))
 
 
+def test_text_files_saved_with_a_bom_and_split_names_like_the_folders(tmp_path):
+    """Excel's UTF-8 CSV starts with a BOM, which became part of the first header ('\\ufefftext'
+    missing), and a split column saying validation or dev was refused though folders take them."""
+    rows = [
+        (
+            f"good {i}" if i % 2 else f"bad {i}",
+            "pos" if i % 2 else "neg",
+            ["train", "Train", "validation", "dev", "test"][i % 5],
+        )
+        for i in range(40)
+    ]
+    csv_path = tmp_path / "d.csv"
+    csv_path.write_text(
+        "text,label,split\n" + "".join(f"{t},{lab},{s}\n" for t, lab, s in rows), encoding="utf-8-sig"
+    )
+    jl = tmp_path / "d.jsonl"
+    jl.write_text(
+        "".join(json.dumps({"text": t, "label": lab, "split": s}) + "\n" for t, lab, s in rows),
+        encoding="utf-8-sig",
+    )
+    for path in (csv_path, jl):
+        d = build("text_file", path=str(path), split_column="split")
+        assert d.classes == ["neg", "pos"] and (len(d.train), len(d.val), len(d.test)) == (16, 16, 8)
+    odd = tmp_path / "odd.csv"
+    odd.write_text("text,label,split\n" + "".join(f"{t},{lab},holdout\n" for t, lab, _ in rows))
+    with pytest.raises(PtbenchError, match=f"{odd}:2: split 'holdout' is not train, val or test"):
+        build("text_file", path=str(odd), split_column="split")
+
+
 def test_text_bad_rows_name_file_and_line(tmp_path):
     tail = "".join(f"t{i},{'pos' if i % 2 else 'neg'}\n" for i in range(20))
     empty = tmp_path / "empty.csv"
