@@ -74,7 +74,7 @@ def test_fortunes_topics():
 def test_spoken_digits_synthesised_offline_with_a_synthesiser_shift(tmp_path, monkeypatch):
     monkeypatch.setenv("PTBENCH_DATA_DIR", str(tmp_path))
     p = {
-        "accents": ["en-us", "en-gb"],
+        "accents": ["en-us", "en-gb-scotland"],  # en-gb's variants all sound as en-gb
         "variants": ["", "+f3", "+m3"],
         "val_size": 20,
         "test_size": 40,
@@ -97,7 +97,7 @@ def test_audio_and_text_trials_run_end_to_end(tmp_path, monkeypatch):
     task = {
         "name": "spoken_digits",
         "params": {
-            "accents": ["en-us", "en-gb"],
+            "accents": ["en-us", "en-gb-scotland"],  # en-gb's variants all sound as en-gb
             "variants": ["", "+f3", "+m3"],
             "val_size": 20,
             "test_size": 40,
@@ -132,14 +132,56 @@ def test_spoken_digits_keeps_each_utterance_in_one_split(tmp_path, monkeypatch):
     nearly a train clip (126 of 200 test clips had their twin in train). Stratified still."""
     from ptbench.tasks.audio import ACCENTS, SPEEDS, VARIANTS, _by_utterance
 
-    monkeypatch.setenv("PTBENCH_DATA_DIR", str(tmp_path))  # the saved split goes there
     y = np.tile(np.arange(10), len(ACCENTS) * len(VARIANTS) * len(SPEEDS))  # the synthesis order
-    parts = _by_utterance(y, {"val_size": 150, "test_size": 200})
+    x = np.arange(len(y), dtype=np.float32)[:, None]  # every clip distinct
+    parts = _by_utterance(x, y, {"val_size": 150, "test_size": 200})
     where = {int(i): split for split, idx in parts.items() for i in idx}
-    assert (len(parts["val"]), len(parts["test"]), len(where)) == (150, 200, len(y))
+    assert (len(parts["val"]), len(parts["test"])) == (150, 200)
+    assert len(where) == len(y) - 10  # val's 15 a digit from 8 utterances: one clip each dropped
     twin = {i: i + 10 if (i // 10) % 2 == 0 else i - 10 for i in range(len(y))}  # same voice and digit
-    assert all(where[twin[i]] == split for i, split in where.items())
+    assert all(where.get(twin[i], split) == split for i, split in where.items())
     assert sorted(np.bincount(y[parts["test"]])) == [20] * 10  # stratified by digit
+
+
+def test_spoken_digits_puts_no_copy_of_a_train_clip_in_val_or_test(tmp_path, monkeypatch):
+    """espeak-ng 1.51 ignores some voice variants (en-gb+f1 is en-gb, byte for byte): 34 of 200
+    test clips were copies of train clips. A waveform is kept once, with all its utterances."""
+    from ptbench.tasks.audio import ACCENTS, SPEEDS, VARIANTS, _by_utterance
+
+    y = np.tile(np.arange(10), len(ACCENTS) * len(VARIANTS) * len(SPEEDS))
+    x = np.arange(len(y), dtype=np.float32)[:, None]
+    voice = np.arange(len(y)) // 20
+    x[voice < 8] = x[y[voice < 8] + 10 * (np.arange(len(y))[voice < 8] // 10 % 2)]  # 8 voices alike
+    x[(voice == 9) & (np.arange(len(y)) % 20 < 10)] = x[(voice == 10) & (np.arange(len(y)) % 20 < 10)]
+    parts = _by_utterance(x, y, {"val_size": 150, "test_size": 200})
+    keys = {s: [r.tobytes() for r in x[i]] for s, i in parts.items()}
+    assert (len(keys["val"]), len(keys["test"])) == (150, 200)
+    for s in ("train", "val", "test"):
+        assert len(set(keys[s])) == len(keys[s])  # no copies within a split either
+    assert not set(keys["train"]) & set(keys["val"] + keys["test"]) and not set(keys["val"]) & set(
+        keys["test"]
+    )
+    again = _by_utterance(x, y, {"val_size": 150, "test_size": 200})
+    assert all(np.array_equal(parts[s], again[s]) for s in parts)  # fixed
+    with pytest.raises(PtbenchError, match="test_size=800 leave no training clips of 'zero'"):
+        _by_utterance(x, y, {"val_size": 10, "test_size": 800})
+
+
+@needs_task("spoken_digits")
+def test_spoken_digits_voices_espeak_renders_alike_never_straddle_splits(tmp_path, monkeypatch):
+    """The real synthesiser: en-gb's variants and en-029 / en-gb-x-gbclan give identical clips."""
+    import hashlib
+
+    monkeypatch.setenv("PTBENCH_DATA_DIR", str(tmp_path))
+    p = {"accents": ["en-gb", "en-029", "en-gb-x-gbclan"], "variants": ["", "+f1", "+whisper"]}
+    d = build("spoken_digits", **p, val_size=30, test_size=40)
+    digest = {
+        s: [hashlib.sha256(r.numpy().tobytes()).hexdigest() for r in getattr(d, s).x]
+        for s in ("train", "val", "test")
+    }
+    assert (len(d.val), len(d.test)) == (30, 40)
+    assert not set(digest["train"]) & set(digest["val"] + digest["test"])
+    assert not set(digest["val"]) & set(digest["test"])
 
 
 @pytest.mark.parametrize(
@@ -161,11 +203,11 @@ def test_spoken_digits_applies_a_training_regime_once(tmp_path, monkeypatch, reg
     y = np.tile(np.arange(10), len(ACCENTS) * len(VARIANTS) * len(SPEEDS))
     x = np.arange(len(y), dtype=np.float32)[:, None]
     p = {"val_size": 150, "test_size": 200}
-    full = build_task("spoken_digits", "audio", WORDS, x, y, p, None, given=_by_utterance(y, p))
+    full = build_task("spoken_digits", "audio", WORDS, x, y, p, None, given=_by_utterance(x, y, p))
     counts = np.bincount(full.train.y.numpy()).tolist()
-    assert 60 <= min(counts) <= max(counts) <= 62  # 610 train clips, stratified over utterances
+    assert 60 <= min(counts) <= max(counts) <= 62  # 600 train clips, stratified over utterances
     p |= regime
-    d = build_task("spoken_digits", "audio", WORDS, x, y, p, None, given=_by_utterance(y, p))
+    d = build_task("spoken_digits", "audio", WORDS, x, y, p, None, given=_by_utterance(x, y, p))
     assert np.bincount(d.train.y.numpy()).tolist() == [per_class(n) for n in counts]
     assert set(d.train.x[:, 0].tolist()) <= set(full.train.x[:, 0].tolist())
     assert set(d.test.x[:, 0].tolist()) == set(full.test.x[:, 0].tolist())  # the regime leaves test alone

@@ -102,6 +102,20 @@ def test_corrupt_image_names_the_file_or_is_skipped_and_counted(tmp_path):
     assert d.notes == {"skipped": 1} and len(d.train) + len(d.val) + len(d.test) == 36
 
 
+def test_skipped_files_are_left_out_before_the_splits_and_the_regime(tmp_path):
+    """Bad files were dropped from splits already fixed: ``shots: 2`` gave a class fewer than 2
+    training examples and val or test could lose a class. Now the splits are planned without them."""
+    root = make_images(tmp_path / "imgs", classes=("cat", "dog"), per=10)
+    for i in range(5):
+        (root / "cat" / f"{i}.png").write_bytes(b"garbage")
+    d = build("image_folder", path=str(root), size=8, skip_bad=True, shots=2, val_size=4, test_size=4)
+    counts = [torch.bincount(s.y, minlength=2).tolist() for s in (d.train, d.val, d.test)]
+    assert counts[0] == [2, 2] and d.notes["skipped"] >= 1
+    assert counts[1:] == [[1, 3], [1, 3]]  # stratified over the 5 good cats and 10 dogs
+    with pytest.raises(PtbenchError, match="shots=6: class 0 has only 3 training examples"):
+        build("image_folder", path=str(root), size=8, skip_bad=True, shots=6, val_size=4, test_size=4)
+
+
 def test_empty_class_and_missing_path(tmp_path):
     root = make_images(tmp_path / "imgs")
     (root / "fox").mkdir()
@@ -130,6 +144,35 @@ def test_text_csv_and_jsonl_with_split_column(tmp_path):
         d = build("text_file", path=str(path), split_column="split")
         assert d.classes == ["neg", "pos"] and (len(d.train), len(d.val), len(d.test)) == (20, 10, 10)
         assert d.train.x[0].startswith(("good", "bad"))
+
+
+def test_text_files_saved_with_a_bom_and_split_names_like_the_folders(tmp_path):
+    """Excel's UTF-8 CSV starts with a BOM, which became part of the first header ('\\ufefftext'
+    missing), and a split column saying validation or dev was refused though folders take them."""
+    rows = [
+        (
+            f"good {i}" if i % 2 else f"bad {i}",
+            "pos" if i % 2 else "neg",
+            ["train", "Train", "validation", "dev", "test"][i % 5],
+        )
+        for i in range(40)
+    ]
+    csv_path = tmp_path / "d.csv"
+    csv_path.write_text(
+        "text,label,split\n" + "".join(f"{t},{lab},{s}\n" for t, lab, s in rows), encoding="utf-8-sig"
+    )
+    jl = tmp_path / "d.jsonl"
+    jl.write_text(
+        "".join(json.dumps({"text": t, "label": lab, "split": s}) + "\n" for t, lab, s in rows),
+        encoding="utf-8-sig",
+    )
+    for path in (csv_path, jl):
+        d = build("text_file", path=str(path), split_column="split")
+        assert d.classes == ["neg", "pos"] and (len(d.train), len(d.val), len(d.test)) == (16, 16, 8)
+    odd = tmp_path / "odd.csv"
+    odd.write_text("text,label,split\n" + "".join(f"{t},{lab},holdout\n" for t, lab, _ in rows))
+    with pytest.raises(PtbenchError, match=f"{odd}:2: split 'holdout' is not train, val or test"):
+        build("text_file", path=str(odd), split_column="split")
 
 
 def test_text_bad_rows_name_file_and_line(tmp_path):
@@ -282,6 +325,38 @@ def test_hugging_face_dataset_saved_to_disk(tmp_path):
         build("hf_disk", path=str(tmp_path / "ds"), modality="text", input_column="sentence")
 
 
+def test_hugging_face_splits_with_their_own_label_order_keep_their_labels(tmp_path):
+    """Each split of a saved DatasetDict stores its own ClassLabel names: a test split saved as
+    [pos, neg] was read through train's [neg, pos], so every test label flipped."""
+    datasets = pytest.importorskip("datasets")
+
+    def part(order, n):
+        feats = datasets.Features(
+            {"text": datasets.Value("string"), "label": datasets.ClassLabel(names=order)}
+        )
+        words = [("great" if i % 2 else "awful") for i in range(n)]
+        labels = [order.index("pos" if w == "great" else "neg") for w in words]
+        return datasets.Dataset.from_dict(
+            {"text": [f"{w} film {i}" for i, w in enumerate(words)], "label": labels}, features=feats
+        )
+
+    datasets.DatasetDict({"train": part(["neg", "pos"], 40), "test": part(["pos", "neg"], 20)}).save_to_disk(
+        str(tmp_path / "ds")
+    )
+    d = build("hf_disk", path=str(tmp_path / "ds"), modality="text", val_size=10)
+    assert d.classes == ["neg", "pos"]
+    for split in (d.train, d.val, d.test):
+        assert [d.classes[int(v)] for v in split.y] == [
+            "pos" if t.startswith("great") else "neg" for t in split.x
+        ]
+    meh = part(["neg", "pos"], 20).cast_column("label", datasets.ClassLabel(names=["neg", "meh"]))
+    datasets.DatasetDict({"train": part(["neg", "pos"], 40), "test": meh}).save_to_disk(
+        str(tmp_path / "other")
+    )
+    with pytest.raises(PtbenchError, match=r"\[test\]: label names \['meh'\] are not in the train split's"):
+        build("hf_disk", path=str(tmp_path / "other"), modality="text")
+
+
 def test_splits_are_saved_once_and_read_back(tmp_path):
     d = build("digits", val_size=100, test_size=200)
     saved = list((tmp_path / "cache" / "splits").glob("digits-*.json"))
@@ -319,6 +394,44 @@ def test_check_data_names_file_and_line_of_a_csv_row_without_a_label(tmp_path):
     fine.write_text("text,label\n" + "".join(f"t{i},{i % 2}\n" for i in range(20)))
     specs = [{"name": "text_file", "params": {"path": str(p)}} for p in (path, fine)]
     assert check_data(specs) == [f"task 'text_file': {path}:8: needs non-empty 'text' and 'label'"]
+
+
+def test_check_data_says_in_one_line_when_the_classes_cannot_be_split(tmp_path):
+    """A class with one example, or a train_size below the number of classes, raised sklearn's
+    ValueError past check_data: a traceback instead of a line naming the task and the param."""
+    from ptbench.tasks import check_data
+
+    path = tmp_path / "d.csv"
+    path.write_text("text,label\n" + "".join(f"t{i},{'xyz'[i % 3]}\n" for i in range(30)) + "lone,w\n")
+    lone = {"name": "text_file", "params": {"path": str(path)}}
+    path2 = tmp_path / "three.csv"
+    path2.write_text("text,label\n" + "".join(f"t{i},{'xyz'[i % 3]}\n" for i in range(30)))
+    small = {
+        "name": "text_file",
+        "params": {"path": str(path2), "train_size": 2, "val_size": 3, "test_size": 3},
+    }
+    assert check_data([lone, small]) == [
+        "task 'text_file': test_size: a stratified split of the whole data needs 2 examples of each class; "
+        "class index 0 has 1",
+        "task 'text_file': train_size=2 is below the 3 classes",
+    ]
+
+
+def test_sizes_near_all_of_a_split_are_drawn_per_class(tmp_path):
+    """Keeping all but one or two rows of a split left sklearn fewer rows than classes to set
+    aside, and it refused: val_size 149 of a given 151-row val split failed."""
+    path = tmp_path / "d.csv"
+    split = ["train"] * 30 + ["val"] * 12
+    path.write_text("text,label,split\n" + "".join(f"t{i},{'xyz'[i % 3]},{s}\n" for i, s in enumerate(split)))
+    d = build("text_file", path=str(path), split_column="split", val_size=11, test_size=4, train_size=25)
+    assert (len(d.train), len(d.val), len(d.test)) == (25, 11, 4)
+    assert sorted(torch.bincount(d.val.y).tolist()) == [3, 4, 4]
+    assert (
+        build(
+            "text_file", path=str(path), split_column="split", val_size=11, test_size=4, train_size=25
+        ).split_hash
+        == d.split_hash
+    )
 
 
 def test_run_over_bad_data_stops_before_any_trial_with_one_line(tmp_path):

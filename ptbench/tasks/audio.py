@@ -20,7 +20,7 @@ from ptbench.errors import PtbenchError
 from ptbench.files import atomic_path
 from ptbench.params import Param
 from ptbench.tasks import TASKS
-from ptbench.tasks.base import RATE, SHIFTED_SIZE, SPLIT_PARAMS, TaskData, build_task, data_dir, plan_splits
+from ptbench.tasks.base import RATE, SHIFTED_SIZE, SPLIT_PARAMS, TaskData, build_task, data_dir
 
 WORDS = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]
 ACCENTS = ["en-us", "en-gb", "en-gb-scotland", "en-gb-x-rp", "en-029", "en-gb-x-gbclan"]
@@ -108,7 +108,7 @@ def _flite() -> tuple[np.ndarray, np.ndarray] | None:
     classes=10,
     available=_missing,
     source="espeak-ng (6 accents × 8 voice variants × 2 speeds); shifted: flite voices",
-    sizes="960 clips + 80 flite clips, 1 s at 16 kHz",
+    sizes="960 clips (804 distinct: espeak-ng 1.51 voices some alike) + 80 flite clips, 1 s at 16 kHz",
     params=SPLIT_PARAMS
     | {
         "shifted_size": SHIFTED_SIZE,
@@ -127,22 +127,82 @@ def spoken_digits(params: dict) -> TaskData:
     if fl is not None:
         shifted["flite"] = fl
     p = {"val_size": 150, "test_size": 200} | params
-    return build_task("spoken_digits", "audio", WORDS, x, y, p, shifted, given=_by_utterance(y, p))
+    return build_task("spoken_digits", "audio", WORDS, x, y, p, shifted, given=_by_utterance(x, y, p))
 
 
-def _by_utterance(y: np.ndarray, params: dict) -> dict[str, np.ndarray]:
-    """Train/val/test that never split an utterance: each voice says each digit at both
-    speeds, and a clip's other-speed twin in train made its test clip nearly a train clip (126
-    of 200 test clips had one). The stratified split is drawn over utterances (accent, voice,
-    digit), with half of each size (rounded up: an odd size then drops one twin), and each
-    takes its clips at every speed along."""
+def _by_utterance(x: np.ndarray, y: np.ndarray, params: dict) -> dict[str, np.ndarray]:
+    """Train/val/test that never share a waveform. Each voice says each digit at both speeds
+    (126 of 200 test clips had their other-speed twin in train), and espeak-ng 1.51 ignores the
+    variant of some accents (en-gb+f1 is en-gb) and voices some accents alike: 34 of 200 test
+    clips were byte copies of train clips. So an utterance's clips travel together with every
+    utterance that shares a waveform with them, each waveform is kept once, and per digit the
+    units are drawn in an order fixed by sha256(seed, waveform) until the stratified quota of
+    test, then val, is met (a unit's clips beyond it are dropped, never moved to train)."""
+    units = _units(x)
+    n_val, n_test = int(params.get("val_size", 150)), int(params.get("test_size", 200))
+    if min(n_val, n_test) < len(WORDS):
+        raise PtbenchError(
+            f"task 'spoken_digits': val_size={n_val} and test_size={n_test} must each be at least "
+            f"the {len(WORDS)} classes"
+        )
+    seed = int(params.get("split_seed", 0))
+    per_digit: dict[int, list[tuple[str, list[int]]]] = {}
+    for key, idx in units:
+        order = hashlib.sha256(f"{seed}:{key}".encode()).hexdigest()
+        per_digit.setdefault(int(y[idx[0]]), []).append((order, idx))
+    counts = {d: sum(len(i) for _, i in us) for d, us in per_digit.items()}
+    quota = {"test": _apportion(n_test, counts), "val": _apportion(n_val, counts)}
+    out: dict[str, list[int]] = {"train": [], "val": [], "test": []}
+    for d, us in sorted(per_digit.items()):
+        us.sort()
+        for split in ("test", "val"):
+            need = quota[split][d]
+            while need > 0 and us:
+                taken = us.pop(0)[1][:need]
+                out[split] += taken
+                need -= len(taken)
+        if not us:
+            raise PtbenchError(
+                f"task 'spoken_digits': val_size={n_val} and test_size={n_test} leave no training "
+                f"clips of '{WORDS[d]}' ({counts[d]} distinct clips of it; copies are dropped)"
+            )
+        out["train"] += [i for _, idx in us for i in idx]
+    return {s: np.sort(np.array(i, np.int64)) for s, i in out.items()}
+
+
+def _units(x: np.ndarray) -> list[tuple[str, list[int]]]:
+    """(a waveform hash, clip indices): the split units. An utterance (voice, digit) holds its
+    clips at every speed; utterances sharing any waveform are one unit; each waveform appears
+    once, as its first clip in synthesis order (voice, speed, digit)."""
     n = len(SPEEDS)
-    clips = np.arange(len(y)).reshape(-1, n, len(WORDS))  # product order: voice, speed, digit
-    units = clips.transpose(0, 2, 1).reshape(-1, n)  # one row per utterance: its clips
-    sizes = ("train_size", "val_size", "test_size")
-    half = {k: -(-int(v) // n) for k, v in params.items() if k in sizes}
-    # sizes and the seed only: the training regime (shots, label_fraction, imbalance) is the
-    # clip split's to apply, once — applied here too, label_fraction f kept f² of the labels
-    split = {k: v for k, v in params.items() if k == "split_seed"} | half
-    parts = plan_splits("spoken_digits-utterances", y[units[:, 0]], split, None, (75, 100))
-    return {s: np.sort(units[u].ravel()) for s, u in zip(("train", "val", "test"), parts, strict=True)}
+    utter = np.arange(len(x)).reshape(-1, n, len(WORDS)).transpose(0, 2, 1).reshape(-1, n)
+    digest = [hashlib.sha256(np.ascontiguousarray(c).tobytes()).hexdigest() for c in x]
+    first: dict[str, int] = {}
+    for i, h in enumerate(digest):
+        first.setdefault(h, i)
+    parent = list(range(len(utter)))
+
+    def root(u: int) -> int:
+        while parent[u] != u:
+            u = parent[u]
+        return u
+
+    owner: dict[str, int] = {}
+    for u, row in enumerate(utter):
+        for i in row:
+            a, b = root(u), root(owner.setdefault(digest[i], u))
+            parent[max(a, b)] = min(a, b)
+    members: dict[int, set[int]] = {}
+    for u, row in enumerate(utter):
+        members.setdefault(root(u), set()).update(first[digest[i]] for i in row)
+    return [(digest[min(m)], sorted(m)) for m in members.values()]
+
+
+def _apportion(n: int, counts: dict[int, int]) -> dict[int, int]:
+    """``n`` split over classes in proportion to ``counts`` (largest remainders; ties by class)."""
+    total = sum(counts.values())
+    exact = {c: n * k / total for c, k in counts.items()}
+    out = {c: int(e) for c, e in exact.items()}
+    for c in sorted(exact, key=lambda c: (out[c] - exact[c], c))[: n - sum(out.values())]:
+        out[c] += 1
+    return out

@@ -61,24 +61,24 @@ class TaskData:
 
 
 def stratified_split(
-    y: np.ndarray, sizes: tuple[int, int, int], seed: int
+    y: np.ndarray, sizes: tuple[int, int, int], seed: int, name: str = "?"
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Indices for train/val/test with per-class proportions kept, fixed by ``seed``."""
-    from sklearn.model_selection import train_test_split
-
     idx = np.arange(len(y))
     n_train, n_val, n_test = sizes
     n_classes = len(np.unique(y))
     if min(n_val, n_test) < n_classes or n_val + n_test + n_classes > len(y):
         raise PtbenchError(
-            f"task sizes: val_size={n_val} and test_size={n_test} must each be at "
+            f"task '{name}': val_size={n_val} and test_size={n_test} must each be at "
             f"least the {n_classes} classes and leave training data out of "
             f"{len(y)} examples"
         )
-    rest, test = train_test_split(idx, test_size=n_test, stratify=y, random_state=seed)
-    train, val = train_test_split(rest, test_size=n_val, stratify=y[rest], random_state=seed)
+    if n_train < n_classes:
+        raise PtbenchError(f"task '{name}': train_size={n_train} is below the {n_classes} classes")
+    rest, test = _stratified(name, y, idx, n_test, seed, "test_size", "whole")
+    train, val = _stratified(name, y, rest, n_val, seed, "val_size", "whole")
     if n_train < len(train):
-        train, _ = train_test_split(train, train_size=n_train, stratify=y[train], random_state=seed)
+        train = _stratified(name, y, train, len(train) - n_train, seed, "train_size", "whole")[0]
     return np.sort(train), np.sort(val), np.sort(test)
 
 
@@ -197,16 +197,39 @@ def build_from_rows(
 ) -> TaskData:
     """Like ``build_task`` for inputs that are costly to decode: the splits are planned on the
     labels alone, then ``load(rows)`` decodes only the rows they keep (2,000 of 67,000, say).
-    ``load`` returns (inputs, positions in ``rows`` that decoded, number skipped as bad)."""
-    planned = plan_splits(name, y, params, given, defaults)
-    rows = np.unique(np.concatenate(planned))
-    x, ok, skipped = load(rows)
-    kept = rows[np.asarray(ok, np.int64)]
-    splits = [np.searchsorted(kept, s[np.isin(s, kept)]) for s in planned]  # bad rows dropped
-    data = assemble(name, modality, classes, x, y[kept], tuple(splits), params)
+    ``load`` returns (inputs, positions in ``rows`` that decoded, number skipped as bad).
+    Rows that fail to decode are left out and the splits planned again without them, decoding
+    only the rows new to the plan: dropping them from fixed splits broke ``shots: k`` (k - 2
+    examples of a class) and could empty a class of val."""
+    bad, decoded, skipped, texts = np.zeros(0, np.int64), {}, 0, False
+    while True:
+        planned = _plan_without(name, y, params, given, defaults, bad)
+        rows = np.unique(np.concatenate(planned))
+        new = rows[~np.isin(rows, np.fromiter(decoded, np.int64, len(decoded)))]
+        if not len(new):
+            break
+        x, ok, n_bad = load(new)
+        ok, skipped, texts = np.asarray(ok, np.int64), skipped + n_bad, isinstance(x, list)
+        decoded.update(zip(new[ok].tolist(), x, strict=True))
+        failed = np.setdiff1d(new, new[ok])
+        if not len(failed):
+            break
+        bad = np.union1d(bad, failed)
+    xs = [decoded[i] for i in rows.tolist()]
+    splits = tuple(np.searchsorted(rows, s) for s in planned)
+    data = assemble(name, modality, classes, xs if texts else np.stack(xs), y[rows], splits, params)
     if skipped:
         data.notes["skipped"] = skipped  # logged on every run as ptbench.data_skipped
     return data
+
+
+def _plan_without(name, y, params, given, defaults, bad: np.ndarray):
+    """``plan_splits`` over the rows not in ``bad``, as indices into ``y``."""
+    if not len(bad):
+        return plan_splits(name, y, params, given, defaults)
+    good = np.setdiff1d(np.arange(len(y)), bad)
+    given = {s: np.searchsorted(good, i[np.isin(i, good)]) for s, i in (given or {}).items()}
+    return tuple(good[p] for p in plan_splits(name, y[good], params, given or None, defaults))
 
 
 def plan_splits(
@@ -257,6 +280,10 @@ def _subsample(name: str, y: np.ndarray, idx: np.ndarray, n: int, seed: int, par
     """``n`` stratified rows of ``idx``, fixed by ``seed``; a clear error when impossible."""
     if n > len(idx):
         raise PtbenchError(f"task '{name}': {param}={n} but the {what} split has only {len(idx)} examples")
+    if n < len(np.unique(y[idx])):
+        raise PtbenchError(
+            f"task '{name}': {param}={n} is below the {len(np.unique(y[idx]))} classes of the {what} split"
+        )
     return idx if n == len(idx) else _stratified(name, y, idx, n, seed, param, what)[1]
 
 
@@ -270,8 +297,21 @@ def _carve(name: str, y: np.ndarray, idx: np.ndarray, n: int, seed: int, param: 
 
 
 def _stratified(name: str, y: np.ndarray, idx: np.ndarray, n: int, seed: int, param: str, what: str):
+    """(the rest of ``idx``, ``n`` rows of it), stratified and fixed by ``seed``; sklearn's
+    ValueErrors (a class with one example, a rest smaller than the classes) as one line."""
     from sklearn.model_selection import train_test_split
 
+    classes, counts = np.unique(y[idx], return_counts=True)
+    if counts.min() < 2:
+        raise PtbenchError(
+            f"task '{name}': {param}: a stratified split of the {what} data needs 2 examples of each "
+            f"class; class index {int(classes[counts.argmin()])} has 1"
+        )
+    if n < len(classes):  # e.g. the 2 rows a train_size drops: sklearn refuses, draw them
+        return _proportional(y, idx, n, seed)
+    if len(idx) - n < len(classes):  # near all of it (149 of 151): sklearn refuses, draw the rest
+        part, rest = _proportional(y, idx, len(idx) - n, seed)
+        return rest, part
     try:
         rest, part = train_test_split(idx, test_size=n, stratify=y[idx], random_state=seed)
     except ValueError as err:
@@ -279,6 +319,19 @@ def _stratified(name: str, y: np.ndarray, idx: np.ndarray, n: int, seed: int, pa
             f"task '{name}': {param}={n}: cannot take a stratified sample of the {what} split ({err})"
         ) from None
     return np.sort(rest), np.sort(part)
+
+
+def _proportional(y: np.ndarray, idx: np.ndarray, m: int, seed: int):
+    """(the rest of ``idx``, ``m`` rows of it with each class's share by largest remainders)."""
+    rng = np.random.default_rng(seed)
+    classes, counts = np.unique(y[idx], return_counts=True)
+    exact = m * counts / len(idx)
+    take = np.floor(exact).astype(int)
+    take[np.argsort(take - exact, kind="stable")[: m - take.sum()]] += 1
+    part = np.concatenate(
+        [rng.choice(idx[y[idx] == c], k, replace=False) for c, k in zip(classes, take, strict=True)]
+    )
+    return np.setdiff1d(idx, part), np.sort(part)  # setdiff1d sorts
 
 
 def assemble(
@@ -353,6 +406,6 @@ def saved_split(name: str, y: np.ndarray, sizes: tuple[int, int, int], seed: int
     if path.is_file():
         saved = json.loads(path.read_text())
         return tuple(np.array(saved[s], np.int64) for s in ("train", "val", "test"))
-    tr, va, te = stratified_split(y, sizes, seed)
+    tr, va, te = stratified_split(y, sizes, seed, name)
     write_text_atomic(path, json.dumps({"train": tr.tolist(), "val": va.tolist(), "test": te.tolist()}))
     return tr, va, te

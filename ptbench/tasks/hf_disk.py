@@ -87,18 +87,22 @@ def _hf_parts(params: dict):
 
 def _hf_labels(parts: dict, lab: str, root: Path, skip_bad: bool):
     """Classes, labels of every row, given split indices, and rows skipped as unlabelled."""
-    feature = next(iter(parts.values())).features[lab]
-    names = getattr(feature, "names", None)
+    names = _names(parts.get("train", next(iter(parts.values()))), lab)
     classes = list(names or sorted({str(v) for p in parts.values() for v in p[lab] if v is not None}))
     ys, given, pool, start, skipped = [], {}, [], 0, 0
     for split, part in parts.items():
-        keep = []
+        keep, own = [], _names(part, lab) or names
+        if names and set(own) - set(names):
+            raise PtbenchError(
+                f"{root} [{split}]: label names {sorted(set(own) - set(names))} are not in the "
+                f"train split's ({', '.join(names)})"
+            )
         for i, v in enumerate(part[lab]):
-            ok = (isinstance(v, int) and 0 <= v < len(classes)) if names else v is not None
+            ok = (isinstance(v, int) and 0 <= v < len(own)) if names else v is not None
             if not ok and not skip_bad:  # e.g. -1: how the hub marks an unlabelled test split
                 raise PtbenchError(f"{root} [{split}] row {i}: label {v!r} is not a class (set skip_bad)")
             skipped += not ok
-            ys.append((v if names else classes.index(str(v))) if ok else -1)
+            ys.append(classes.index(own[v] if names else str(v)) if ok else -1)
             keep += [start + i] if ok else []
         if split in SPLITS:
             given[split] = np.array(keep, np.int64)
@@ -108,6 +112,13 @@ def _hf_labels(parts: dict, lab: str, root: Path, skip_bad: bool):
     if pool and skipped:
         given = {"train": np.array(pool, np.int64)}  # the pool, less the unlabelled rows
     return classes, np.array(ys, np.int64), given, skipped
+
+
+def _names(part, lab: str) -> list[str] | None:
+    """A split's own ClassLabel names: each split stores its own, and a split saved with them in
+    another order would be silently relabelled if read through the train split's."""
+    names = getattr(part.features[lab], "names", None)
+    return list(names) if names else None
 
 
 def _hf_inputs(values, modality: str, params: dict) -> list:

@@ -229,7 +229,7 @@ def _read_rows(path: Path, text_col: str, label_col: str, split_col: str | None)
 
 def _rows(path: Path, text_col: str, label_col: str, split_col: str | None):
     if path.suffix.lower() in (".jsonl", ".ndjson"):
-        with path.open(encoding="utf-8") as f:
+        with path.open(encoding="utf-8-sig") as f:
             for line_no, line in enumerate(f, 1):
                 if not line.strip():
                     continue
@@ -240,7 +240,7 @@ def _rows(path: Path, text_col: str, label_col: str, split_col: str | None):
                     continue
                 yield line_no, row
         return
-    with path.open(encoding="utf-8", newline="") as f:
+    with path.open(encoding="utf-8-sig", newline="") as f:  # a BOM (Excel) is not part of the header
         reader = csv.DictReader(f)
         missing = [c for c in (text_col, label_col, split_col) if c and c not in (reader.fieldnames or [])]
         if missing:
@@ -262,7 +262,9 @@ def _rows(path: Path, text_col: str, label_col: str, split_col: str | None):
     | {
         "text_column": Param(str, "column of the texts (default 'text')"),
         "label_column": Param(str, "column of the labels (default 'label')"),
-        "split_column": Param(str, "optional column of train/val/test per row"),
+        "split_column": Param(
+            str, "optional column of train/val/test per row (validation, dev, … as folders)"
+        ),
         "classes": Param(list, "declared class names; other labels are errors"),
     },
 )
@@ -282,9 +284,10 @@ def text_file(params: dict) -> TaskData:
             label = str(row[lc])
             if declared is not None and label not in declared:
                 raise ValueError(f"label '{label}' is not one of the declared classes")
-            split = str(row.get(sc, "")) if sc else ""
-            if sc and split not in SPLITS:
-                raise ValueError(f"split '{split}' is not train, val or test")
+            raw = str(row.get(sc, "")) if sc else ""
+            split = SPLIT_NAMES.get(raw.strip().lower(), "") if sc else ""  # as split folders: dev → val
+            if sc and not split:
+                raise ValueError(f"split '{raw}' is not train, val or test (or {', '.join(SPLIT_NAMES)})")
         except ValueError as err:
             if not params.get("skip_bad"):
                 raise PtbenchError(f"{path}:{line_no}: {err}") from None
