@@ -21,6 +21,7 @@ from ptbench.files import atomic_path
 from ptbench.params import Param
 from ptbench.tasks import TASKS
 from ptbench.tasks.base import RATE, SHIFTED_SIZE, SPLIT_PARAMS, TaskData, build_task, data_dir
+from ptbench.tasks.sampling import apportion
 
 WORDS = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]
 ACCENTS = ["en-us", "en-gb", "en-gb-scotland", "en-gb-x-rp", "en-029", "en-gb-x-gbclan"]
@@ -200,9 +201,5 @@ def _units(x: np.ndarray) -> list[tuple[str, list[int]]]:
 
 def _apportion(n: int, counts: dict[int, int]) -> dict[int, int]:
     """``n`` split over classes in proportion to ``counts`` (largest remainders; ties by class)."""
-    total = sum(counts.values())
-    exact = {c: n * k / total for c, k in counts.items()}
-    out = {c: int(e) for c, e in exact.items()}
-    for c in sorted(exact, key=lambda c: (out[c] - exact[c], c))[: n - sum(out.values())]:
-        out[c] += 1
-    return out
+    keys = sorted(counts)
+    return dict(zip(keys, apportion(n, [counts[c] for c in keys]), strict=True))
