@@ -19,7 +19,7 @@ from pathlib import Path
 import yaml
 
 from ptbench.errors import redact
-from ptbench.executors import make_executor
+from ptbench.executors import check_executor, make_executor
 from ptbench.jobs import NIGHT, OPENED, RunContext, open_record
 from ptbench.preflight import check_remade_weights, check_suite_data, prepare_weights
 from ptbench.provenance import run_tags
@@ -112,11 +112,12 @@ def run_suite(suite: Suite, opts: RunOptions, suite_text: str | None = None) -> 
     check_storage(storage_url)
     tracker = Tracker(tracking_uri)
     tracker.check()
+    check_executor(_execution(suite, opts))  # a missing Ray or a dead address: now, not after pre-training
     cells = [replace(c, night=opts.night) for c in expand(suite)]
     check_suite_data(cells)
     prepare_weights(suite, project, tracking_uri)
     check_remade_weights(suite, project, tracker, opts.night)
-    executor = make_executor(_execution(suite, opts), workers)  # a missing Ray fails here, in one line
+    executor = make_executor(_execution(suite, opts), workers)
 
     exp_id = tracker.experiment(suite.name, project / "artifacts")
     tags = run_tags() | ({NIGHT: opts.night} if opts.night else {})

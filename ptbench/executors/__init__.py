@@ -7,7 +7,15 @@ Jobs take their device and thread budget as arguments and read nothing of the ex
 from ptbench.executors.base import Executor
 from ptbench.executors.local import LocalExecutor, resolve_devices
 
-__all__ = ["Executor", "LocalExecutor", "make_executor", "resolve_devices"]
+__all__ = ["Executor", "LocalExecutor", "check_executor", "make_executor", "resolve_devices"]
+
+
+def check_executor(execution) -> None:
+    """What would make the executor fail, found before any pre-training or data check."""
+    if execution.executor == "ray":
+        from ptbench.executors.ray import check_address
+
+        check_address(execution.address)
 
 
 def make_executor(execution, workers: int) -> Executor:

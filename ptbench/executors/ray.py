@@ -47,10 +47,32 @@ def _forwarded_env() -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if k.startswith(keep)}
 
 
+def check_address(address: str | None, timeout_s: float = 5.0) -> None:
+    """Ray importable, and a ``host:port`` or ``ray://host:port`` address answering, checked
+    before a run's pre-training or data checks: ``ray.init`` on a dead address retried for
+    minutes and ignored SIGTERM. ``auto`` and a local instance are Ray's own to find."""
+    import socket
+
+    _ray()
+    if address in (None, "", "local", "auto"):
+        return
+    host, _, port = address.removeprefix("ray://").rpartition(":")
+    if not host or not port.isdigit():
+        raise PtbenchError(f"execution.address '{address}': expected auto, host:port or ray://host:port")
+    try:
+        socket.create_connection((host, int(port)), timeout=timeout_s).close()
+    except OSError as err:
+        raise PtbenchError(
+            f"execution.address '{address}': nothing answers there ({err.strerror or err}); "
+            "is the cluster up (ray start --head)?"
+        ) from None
+
+
 class RayExecutor:
     def __init__(self, address: str | None, workers: int, gpus_per_trial: float, cpus_per_trial: float):
         ray = _ray()
         self.started_here = not ray.is_initialized() and address in (None, "", "local")
+        self.initialized_here = not ray.is_initialized()  # shutdown leaves a caller's session alone
         if not ray.is_initialized():
             kwargs: dict[str, Any] = {"runtime_env": {"env_vars": _forwarded_env()}, "log_to_driver": False}
             if self.started_here:
@@ -82,5 +104,5 @@ class RayExecutor:
             for ref in list(self._refs.values()):
                 with contextlib.suppress(Exception):  # already finished or its worker is gone
                     ray.cancel(ref, force=True)
-        if ray.is_initialized():
+        if self.initialized_here and ray.is_initialized():
             ray.shutdown()  # a local instance stops with it; a cluster keeps running
