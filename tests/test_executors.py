@@ -3,6 +3,8 @@ job never reads an executor's globals, so the same job runs in any executor (iss
 
 from __future__ import annotations
 
+import copy
+
 from ptbench.executors import LocalExecutor
 
 
@@ -17,3 +19,19 @@ def test_a_job_is_handed_its_workers_device_and_thread_budget():
     finally:
         ex.shutdown()
     assert got == ("job", "cpu", ex.threads) and ex.threads >= 1
+
+
+def test_a_cuda_device_the_machine_lacks_is_a_one_line_error_before_the_run(tmp_path):
+    """Every worker pinned to it died as it started, and the driver retried its jobs for ever."""
+    import torch
+    from conftest import TINY, ptbench, write_suite
+
+    missing = f"cuda:{torch.cuda.device_count()}"  # one past the last, on any machine
+    data = copy.deepcopy(TINY)
+    data["axes"] |= {"strategies": ["linear_probe"], "regularizers": ["none"]}
+    data |= {"seeds": [0], "execution": {"workers": 1, "devices": ["cpu", missing]}}
+    suite = write_suite(tmp_path / "tiny.yaml", data)
+    out = ptbench("run", str(suite), "--project-dir", str(tmp_path / "proj"), cwd=tmp_path)
+    assert out.returncode != 0
+    assert "Traceback" not in out.stderr and len(out.stderr.strip().splitlines()) == 1, out.stderr
+    assert f"execution.devices: '{missing}' is not on this machine" in out.stderr

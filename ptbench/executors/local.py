@@ -20,12 +20,14 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
+from ptbench.errors import PtbenchError
 from ptbench.lifetime import die_with_parent
 
 
 def resolve_devices(devices: str | list[str], workers: int) -> list[str]:
     """One device per worker: listed devices round-robin, else each visible GPU, else CPU."""
     if isinstance(devices, list):
+        _check_cuda(devices)
         return [devices[i % len(devices)] for i in range(workers)]
     if devices == "auto":
         import torch
@@ -34,6 +36,21 @@ def resolve_devices(devices: str | list[str], workers: int) -> list[str]:
         if n:
             return [f"cuda:{i % n}" for i in range(workers)]
     return ["cpu"] * workers
+
+
+def _check_cuda(devices: list[str]) -> None:
+    """A CUDA device this machine lacks kills every worker as it starts: say so before the run."""
+    wanted = [d for d in devices if d.split(":")[0] == "cuda"]
+    if not wanted:
+        return
+    import torch
+
+    n = torch.cuda.device_count()
+    for d in wanted:
+        index = d.partition(":")[2] or "0"
+        if not index.isdigit() or int(index) >= n:
+            have = f"{n} CUDA device(s): cuda:0 to cuda:{n - 1}" if n else "no CUDA device"
+            raise PtbenchError(f"execution.devices: '{d}' is not on this machine, which has {have}")
 
 
 def _init_worker(device: str, threads: int) -> None:
