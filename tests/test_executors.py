@@ -4,6 +4,9 @@ job never reads an executor's globals, so the same job runs in any executor (iss
 from __future__ import annotations
 
 import copy
+import os
+from concurrent.futures import wait
+from concurrent.futures.process import BrokenProcessPool
 
 from ptbench.executors import LocalExecutor
 
@@ -35,3 +38,23 @@ def test_a_cuda_device_the_machine_lacks_is_a_one_line_error_before_the_run(tmp_
     assert out.returncode != 0
     assert "Traceback" not in out.stderr and len(out.stderr.strip().splitlines()) == 1, out.stderr
     assert f"execution.devices: '{missing}' is not on this machine" in out.stderr
+
+
+def _dies(*, device: str, threads: int) -> None:
+    os._exit(137)  # what the out-of-memory killer leaves of a worker
+
+
+def test_a_job_submitted_right_after_its_worker_died_runs_on_a_fresh_worker():
+    """The run loop wakes on a lost job and submits its retry at once, before the lost future's
+    done callbacks ran: the retry went to the broken pool, whose submit raised and stopped the
+    driver. Each cycle here does what the run loop does; the race lost in most runs of 8."""
+    ex = LocalExecutor(1, ["cpu"])
+    try:
+        for _ in range(8):
+            lost = ex.submit(_dies)
+            wait([lost])
+            assert isinstance(lost.exception(), BrokenProcessPool)
+            retry = ex.submit(_placement, "retry")  # raised BrokenProcessPool
+        assert retry.result(timeout=300) == ("retry", "cpu", ex.threads)
+    finally:
+        ex.shutdown(cancel=True)

@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import multiprocessing as mp
 import os
+import threading
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any
@@ -73,6 +74,7 @@ class _Slot:
 
     def __init__(self, device: str, threads: int):
         self.device, self.threads, self.busy = device, threads, 0
+        self.lock = threading.Lock()  # a broken pool is swapped once, whoever submits
         self.pool = self._start()
 
     def _start(self) -> ProcessPoolExecutor:
@@ -82,16 +84,22 @@ class _Slot:
         )
 
     def submit(self, fn, args: tuple) -> Future:
-        self.busy += 1
-        fut = self.pool.submit(_placed, fn, args, self.device, self.threads)
+        """The pool is restarted here, when the next job comes, not in the lost job's done
+        callback: the run loop wakes on the lost job before its callbacks run, and its retry
+        went to the broken pool, whose ``submit`` raised and stopped the driver."""
+        with self.lock:
+            try:
+                fut = self.pool.submit(_placed, fn, args, self.device, self.threads)
+            except BrokenProcessPool:  # its process died: the same device, a fresh process
+                self.pool.shutdown(wait=False, cancel_futures=True)
+                self.pool = self._start()
+                fut = self.pool.submit(_placed, fn, args, self.device, self.threads)
+            self.busy += 1
         fut.add_done_callback(self._finished)
         return fut
 
     def _finished(self, fut: Future) -> None:
         self.busy -= 1
-        if not fut.cancelled() and isinstance(fut.exception(), BrokenProcessPool):
-            self.pool.shutdown(wait=False, cancel_futures=True)
-            self.pool = self._start()  # the same device, a fresh process
 
     def stop(self, cancel: bool) -> None:
         if cancel:  # stop at once; what was running is failed and retried by the run loop
