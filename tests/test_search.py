@@ -381,3 +381,30 @@ def test_on_a_database_a_retry_whose_worker_died_before_binding_it_is_failed_too
     _fail_stale_while_beating(study, live, retry)  # failed once its grace is over, retried again
     (third,) = study.study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.WAITING,))
     assert third.system_attrs["retry_history"] == [first.number, retry.number]
+
+
+def test_a_storage_server_that_accepts_and_never_answers_is_a_one_line_error(tmp_path):
+    """The Optuna engine had no connect timeout: a database port that accepts the connection
+    and never answers (a firewall, a stopped VM) held ``ptbench run`` for ever."""
+    import socket
+    import threading
+
+    from conftest import ptbench
+
+    pytest.importorskip("psycopg")  # the PostgreSQL driver, a test dependency
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(8)
+    held: list = []  # accepted, never answered
+    threading.Thread(target=lambda: [held.append(server.accept()) for _ in range(8)], daemon=True).start()
+    url = f"postgresql://bench:pw@127.0.0.1:{server.getsockname()[1]}/optuna"
+    suite = write_suite(tmp_path / "tiny.yaml")
+    try:  # the timeout only turns a hang into a failure: the error comes after the 10 s connect timeout
+        out = ptbench(
+            "run", str(suite), "--storage", url, "--project-dir", str(tmp_path), cwd=tmp_path, timeout=300
+        )
+    finally:
+        server.close()
+    assert out.returncode != 0
+    assert "Traceback" not in out.stderr and len(out.stderr.strip().splitlines()) == 1, out.stderr
+    assert "storage.url 'postgresql://bench:***@127.0.0.1" in out.stderr and "timeout" in out.stderr
