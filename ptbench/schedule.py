@@ -122,6 +122,7 @@ class _Loop:
         self.plans, self.ctx, self.tracker, self.executor = plans, ctx, tracker, executor
         self.queue: deque[Job] = deque()
         self.inflight: dict[Future, Job] = {}
+        self.submitting: Job | None = None  # being submitted: Ctrl-C may land in submit
         self.tally = Tally()
         self.poll = float(ctx.lease_interval)
         self.progress = make_progress(sum(self._left(p) for p in plans.values()), len(plans), mode)
@@ -131,8 +132,11 @@ class _Loop:
     def run(self) -> None:
         while not all(p.closed for p in self.plans.values()):
             while self.queue and len(self.inflight) < self.executor.capacity:
-                job = self.queue.popleft()
-                self.inflight[self.executor.submit(job.fn, *job.args)] = job
+                self.submitting = self.queue.popleft()  # the inline executor runs it in submit
+                self.inflight[self.executor.submit(self.submitting.fn, *self.submitting.args)] = (
+                    self.submitting
+                )
+                self.submitting = None
             self.progress.running(len(self.inflight))
             if self.inflight:
                 done, _ = wait(self.inflight, timeout=self.poll, return_when=FIRST_COMPLETED)
@@ -291,8 +295,9 @@ class _Loop:
         return failed or []
 
     def release(self) -> None:
-        """After a cancel: this driver's running jobs are failed (and retried by the next run)."""
-        for job in self.inflight.values():
+        """After a cancel: this driver's running jobs are failed (and retried by the next run),
+        the one stopped inside ``submit`` too (an inline job runs there)."""
+        for job in [*self.inflight.values(), *([self.submitting] if self.submitting else [])]:
             with contextlib.suppress(Exception):  # stores unreachable: the leases expire on their own
                 self._release(self.plans[job.cell_hash], job)
 
