@@ -132,10 +132,8 @@ class _Loop:
     def run(self) -> None:
         while not all(p.closed for p in self.plans.values()):
             while self.queue and len(self.inflight) < self.executor.capacity:
-                self.submitting = self.queue.popleft()  # the inline executor runs it in submit
-                self.inflight[self.executor.submit(self.submitting.fn, *self.submitting.args)] = (
-                    self.submitting
-                )
+                job = self.submitting = self.queue.popleft()  # the inline executor runs it in submit
+                self.inflight[self.executor.submit(job.fn, *job.args)] = job
                 self.submitting = None
             self.progress.running(len(self.inflight))
             if self.inflight:
