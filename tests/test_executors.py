@@ -5,8 +5,13 @@ from __future__ import annotations
 
 import copy
 import os
+import subprocess
+import sys
 from concurrent.futures import wait
 from concurrent.futures.process import BrokenProcessPool
+
+import pytest
+from conftest import ROOT
 
 from ptbench.executors import LocalExecutor
 
@@ -58,3 +63,23 @@ def test_a_job_submitted_right_after_its_worker_died_runs_on_a_fresh_worker():
         assert retry.result(timeout=300) == ("retry", "cpu", ex.threads)
     finally:
         ex.shutdown(cancel=True)
+
+
+MANY_CORES = hasattr(os, "sched_setaffinity") and len(os.sched_getaffinity(0)) >= 2
+
+
+@pytest.mark.skipif(not MANY_CORES, reason="this process may use one core only")
+def test_cpu_workers_split_the_cores_the_process_may_use_not_the_machines():
+    """Under taskset, a container's CPU set or a batch scheduler, each worker got a share of the
+    whole machine's cores and they oversubscribed the few they had."""
+    code = "from ptbench.executors import LocalExecutor; print(LocalExecutor(1, ['cpu']).threads)"
+    one_core = {sorted(os.sched_getaffinity(0))[0]}
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        preexec_fn=lambda: os.sched_setaffinity(0, one_core),
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert out.stdout.split() == ["1"]

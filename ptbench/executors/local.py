@@ -8,7 +8,7 @@ notice. (One ``ProcessPoolExecutor`` of N workers would break as a whole and kil
 Workers are spawned (safe with CUDA) and never outlive the driver: each asks the kernel for
 SIGKILL when its parent dies (``PR_SET_PDEATHSIG``), which covers a driver killed with SIGKILL;
 SIGINT and SIGTERM reach ``shutdown(cancel=True)``. On the CPU each worker gets
-``cores // N`` torch threads so N workers never oversubscribe the machine.
+``cores // N`` (the cores this process may use) torch threads so N workers never oversubscribe the machine.
 """
 
 from __future__ import annotations
@@ -109,11 +109,19 @@ class _Slot:
         self.pool.shutdown(wait=not cancel, cancel_futures=cancel)
 
 
+def _cores() -> int:
+    """The cores this process may run on: a container, taskset or a batch scheduler's CPU set
+    gives fewer than the machine has, and workers sized by the machine oversubscribed them."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
 class LocalExecutor:
     def __init__(self, workers: int, devices: list[str]):
         cpu_workers = max(1, sum(d == "cpu" for d in devices))
         self.devices = devices
-        self.threads = max(1, (os.cpu_count() or 1) // cpu_workers)
+        self.threads = max(1, _cores() // cpu_workers)
         self.capacity = workers
         self.slots = [_Slot(d, self.threads) for d in devices[:workers]]
 
