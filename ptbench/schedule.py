@@ -50,6 +50,8 @@ class CellPlan:
     failed: set[tuple[int, int]] = field(default_factory=set)  # (seed, trial) of finals failed here
     losses: dict[tuple[int, int], int] = field(default_factory=dict)  # (seed, trial) → workers lost
     counted_done: set[int] = field(default_factory=set)  # seeds the progress total took as done
+    unrecorded: int = 0  # trial jobs in a row that ended before their trial existed in Optuna
+    gave_up: str = ""  # why the cell's search was stopped (it fails, the suite goes on)
     closed: bool = False
 
     def mine(self, kind: str) -> list[tuple[str, int]]:
@@ -123,6 +125,7 @@ class _Loop:
         self.plans, self.ctx, self.tracker, self.executor = plans, ctx, tracker, executor
         self.queue: deque[Job] = deque()
         self.inflight: dict[Future, Job] = {}
+        self.submitting: Job | None = None  # being submitted: Ctrl-C may land in submit
         self.tally = Tally()
         self.poll = float(ctx.lease_interval)
         self.progress = make_progress(sum(self._left(p) for p in plans.values()), len(plans), mode)
@@ -132,8 +135,9 @@ class _Loop:
     def run(self) -> None:
         while not all(p.closed for p in self.plans.values()):
             while self.queue and len(self.inflight) < self.executor.capacity:
-                job = self.queue.popleft()
+                job = self.submitting = self.queue.popleft()  # the inline executor runs it in submit
                 self.inflight[self.executor.submit(job.fn, *job.args)] = job
+                self.submitting = None
             self.progress.running(len(self.inflight))
             if self.inflight:
                 done, _ = wait(self.inflight, timeout=self.poll, return_when=FIRST_COMPLETED)
@@ -149,6 +153,10 @@ class _Loop:
     def refresh(self, plan: CellPlan, reap: bool = False) -> None:
         """Queue what the cell needs now, from what the stores say; close it when nothing is left."""
         if plan.closed:
+            return
+        if plan.gave_up:  # closed once its jobs in flight are back
+            if not plan.jobs:
+                self._close(plan)
             return
         study = open_study(self.ctx, plan.cell)
         if reap:
@@ -221,8 +229,10 @@ class _Loop:
             res = fut.result()
         except BaseException as err:  # jobs never raise: the worker died under it
             res = self._lost(plan, job, err)
-            if res.state == "lost":
-                self.progress.grow(1)  # its retry
+        if res.kind == "trial":
+            self._note_record(plan, res)
+        if res.state == "lost" and not plan.gave_up:
+            self.progress.grow(1)  # its retry
         if res.state == "surplus":  # another driver took this place in the budget
             self.progress.grow(-1)
         else:
@@ -231,6 +241,28 @@ class _Loop:
         if res.kind == "final" and res.state == "fail":
             plan.failed.add((res.seed, res.number))
         self.refresh(plan)
+
+    def _note_record(self, plan: CellPlan, res: JobResult) -> None:
+        """Optuna's retry limit sees only trials it holds: a trial job that fails or loses its
+        worker before its trial exists (the storage unreachable from the worker, a worker that
+        cannot start) would be queued again for ever. After MAX_RETRY + 1 such jobs in a row the
+        cell's search stops and the cell fails with the last error; the other cells go on."""
+        from ptbench.search import MAX_RETRY
+
+        if res.state == "surplus":
+            return
+        if res.number >= 0:
+            plan.unrecorded = 0
+            return
+        plan.unrecorded += 1
+        if plan.unrecorded <= MAX_RETRY or plan.gave_up:
+            return
+        why = "trial jobs in a row failed before their trial was recorded"
+        plan.gave_up = f"{plan.unrecorded} {why}: {res.error}"
+        print(f"ptbench: {plan.cell.describe()}: {plan.gave_up}", file=sys.stderr, flush=True)
+        self.tally.errors.append(f"cell {plan.cell.hash}: {plan.gave_up}")
+        self._drop_queued(plan, "trial")
+        self.progress.grow(-len(set(plan.seeds) - plan.counted_done))  # its final runs never come
 
     def _lost(self, plan: CellPlan, job: Job, err: BaseException) -> JobResult:
         """A job's worker died: fail its trial or claim now (the trial is enqueued again with the
@@ -248,28 +280,25 @@ class _Loop:
                 print(f"ptbench: {plan.cell.describe()} final: {msg}", file=sys.stderr, flush=True)
                 self._release(plan, job, error=msg)  # a FAILED run, with its error, in MLflow
                 return JobResult("final", plan.cell.hash, "fail", number=number, seed=job.seed, error=msg)
-        self._release(plan, job)
-        msg = f"worker lost ({error_text(err)}): retried"
-        print(f"ptbench: {plan.cell.describe()} {job.kind}: {msg}", file=sys.stderr, flush=True)
-        return JobResult(
-            job.kind,
-            plan.cell.hash,
-            "lost",
-            number=number if number is not None else -1,
-            seed=job.seed,
-            error=msg,
-        )
+        failed = self._release(plan, job)  # a trial job: the trial it held, if it got one
+        if number is None:
+            number = failed[0] if failed else -1
+        msg = f"worker lost ({error_text(err)})"
+        print(f"ptbench: {plan.cell.describe()} {job.kind}: {msg}: retried", file=sys.stderr, flush=True)
+        return JobResult(job.kind, plan.cell.hash, "lost", number=number, seed=job.seed, error=msg)
 
-    def _release(self, plan: CellPlan, job: Job, error: str = "") -> None:
+    def _release(self, plan: CellPlan, job: Job, error: str = "") -> list:
         if job.kind == "trial":
-            open_study(self.ctx, plan.cell).fail_job(job.job_id)
+            failed = open_study(self.ctx, plan.cell).fail_job(job.job_id)
         else:
-            open_claims(self.ctx, plan.cell).fail_job(job.job_id)
+            failed = open_claims(self.ctx, plan.cell).fail_job(job.job_id)
         self.tracker.kill_job_runs(self.ctx.exp_id, plan.run_id, job.job_id, error)
+        return failed or []
 
     def release(self) -> None:
-        """After a cancel: this driver's running jobs are failed (and retried by the next run)."""
-        for job in self.inflight.values():
+        """After a cancel: this driver's running jobs are failed (and retried by the next run),
+        the one stopped inside ``submit`` too (an inline job runs there)."""
+        for job in [*self.inflight.values(), *([self.submitting] if self.submitting else [])]:
             with contextlib.suppress(Exception):  # stores unreachable: the leases expire on their own
                 self._release(self.plans[job.cell_hash], job)
 
@@ -295,8 +324,10 @@ def _close_cell(plan: CellPlan, tracker, ctx: RunContext) -> None:
         tracker.set_tags(plan.run_id, {f"{BEST}{k}": v for k, v in best[1].items()})
         # over an "interrupted" or "no completed trial" left by an earlier run of the cell
         tracker.set_tags(plan.run_id, {"ptbench.state": "complete"})
+    if plan.gave_up:  # its search was stopped: whatever it found is not a finished cell
+        tracker.set_tags(plan.run_id, {"ptbench.state": "failed", "ptbench.error": plan.gave_up})
     tracker.log_metrics(plan.run_id, metrics)
-    tracker.end(plan.run_id, "FINISHED" if best is not None else "FAILED")
+    tracker.end(plan.run_id, "FINISHED" if best is not None and not plan.gave_up else "FAILED")
 
 
 def _count(tally: Tally, res: JobResult) -> None:

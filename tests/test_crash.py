@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 
 import pytest
+import yaml
 from conftest import PLUGIN_DIR, ROOT, TINY, write_suite
 from test_e2e import _wait_for_file, by_kind, records
 
@@ -258,3 +259,24 @@ def test_stopping_ptbench_ui_stops_the_server_it_started(tmp_path, sig):
             proc.wait(timeout=60)
     with socket.socket() as s:
         s.bind(("127.0.0.1", port))  # the port is free again
+
+
+def test_ctrl_c_on_the_inline_executor_hands_the_running_trial_back(tmp_path):
+    """An inline job runs inside ``submit``: Ctrl-C escaped it before the job was tracked, so its
+    trial stayed RUNNING (a rerun waited out its lease) and its MLflow run stayed open."""
+    project, gate = tmp_path / "proj", tmp_path / "gate"
+    gate.mkdir()
+    suite = _suite(tmp_path)
+    data = yaml.safe_load(suite.read_text()) | {"execution": {"workers": 1, "executor": "inline"}}
+    write_suite(suite, data)
+    proc = _driver(suite, project, _env(gate, at=1))
+    _wait_for_file(gate / "reached", proc)
+    os.kill(proc.pid, signal.SIGINT)
+    rc, out = _finish(proc, timeout=120)
+    assert rc == 130, out
+    load_plugins()
+    (cell,) = expand(load_suite(suite))
+    c = CellStudy(default_storage_url(project), cell.study_name, "maximize").counts()
+    assert (c.running, c.waiting) == (0, 1)  # failed and enqueued again, not held
+    (trial,) = by_kind(records(project), "trial")
+    assert trial["status"] == "KILLED"  # closed, not left RUNNING

@@ -359,3 +359,52 @@ def test_on_a_database_a_trial_whose_worker_died_before_its_first_heartbeat_is_f
     live, _ = study.ask(space)
     study.bind(live, "live-job")
     _fail_stale_while_beating(study, live, orphan)  # retried, not counted
+
+
+def test_on_a_database_a_retry_whose_worker_died_before_binding_it_is_failed_too(tmp_path):
+    """Optuna's retry callback copied every system attr onto the retry: the dead job's id and the
+    first-beat mark, so a retry whose own worker died between asking and binding it was taken
+    as beaten (Optuna never fails a trial without a heartbeat row) and stayed RUNNING for ever."""
+    from ptbench.search import LeaseConfig
+
+    leases = LeaseConfig(interval=1, grace=2)
+    study = CellStudy(f"sqlite:///{tmp_path}/optuna.db", "rdb", "maximize", "random", "none", 0, leases)
+    space = {"x": {"type": "float", "low": 0.0, "high": 1.0}}
+    first, params = study.ask(space)
+    study.bind(first, "job-a")
+    assert study.fail_job("job-a") == [first.number]  # its worker died: failed and retried
+    retry, again = study.ask(space)  # a second worker takes the retry and dies before binding it
+    assert again == params
+    assert study.counts().running_jobs == {""}  # bound to no job: not the dead job-a's
+    live, _ = study.ask(space)
+    study.bind(live, "live-job")
+    _fail_stale_while_beating(study, live, retry)  # failed once its grace is over, retried again
+    (third,) = study.study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.WAITING,))
+    assert third.system_attrs["retry_history"] == [first.number, retry.number]
+
+
+def test_a_storage_server_that_accepts_and_never_answers_is_a_one_line_error(tmp_path):
+    """The Optuna engine had no connect timeout: a database port that accepts the connection
+    and never answers (a firewall, a stopped VM) held ``ptbench run`` for ever."""
+    import socket
+    import threading
+
+    from conftest import ptbench
+
+    pytest.importorskip("psycopg")  # the PostgreSQL driver, a test dependency
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(8)
+    held: list = []  # accepted, never answered
+    threading.Thread(target=lambda: [held.append(server.accept()) for _ in range(8)], daemon=True).start()
+    url = f"postgresql://bench:pw@127.0.0.1:{server.getsockname()[1]}/optuna"
+    suite = write_suite(tmp_path / "tiny.yaml")
+    try:  # the timeout only turns a hang into a failure: the error comes after the 10 s connect timeout
+        out = ptbench(
+            "run", str(suite), "--storage", url, "--project-dir", str(tmp_path), cwd=tmp_path, timeout=300
+        )
+    finally:
+        server.close()
+    assert out.returncode != 0
+    assert "Traceback" not in out.stderr and len(out.stderr.strip().splitlines()) == 1, out.stderr
+    assert "storage.url 'postgresql://bench:***@127.0.0.1" in out.stderr and "timeout" in out.stderr

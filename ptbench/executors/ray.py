@@ -3,7 +3,7 @@
 Ray places each job (``cpus_per_trial``, ``gpus_per_trial`` — a fraction lets several small
 trials share one large GPU) and ptbench stays the only search and the only trial record: Ray's
 own task retries are off (``max_retries=0``), so a job lost with its node comes back to the run
-loop as a raised future and is retried there, once, with the same parameters.
+loop as a raised future and is retried there (at most twice) with the same parameters.
 
 Without an address a local Ray instance is started for this run and stopped after it;
 ``auto`` joins the cluster this machine belongs to (``ray start``); ``ray://host:10001``

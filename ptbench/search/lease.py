@@ -3,8 +3,8 @@
 Why: a worker killed by the out-of-memory killer, or a driver killed with its workers, leaves
 trials RUNNING in the storage forever. Nobody may fail another process's RUNNING trial on
 sight (a second driver on the same suite would kill the first one's live trials), so a trial
-is failed only when its heartbeat is older than the grace period, and then retried once with
-the same parameters by Optuna's ``RetryHeartbeatStaleTrialCallback``.
+is failed only when its heartbeat is older than the grace period, and then retried (at most
+MAX_RETRY times) with the same parameters by Optuna's ``RetryHeartbeatStaleTrialCallback``.
 
 On an RDB storage (PostgreSQL, SQLite) these are Optuna's own heartbeats: ``record_heartbeat``
 and ``fail_stale_trials``; Optuna starts its heartbeat thread only inside ``study.optimize``,
@@ -39,8 +39,21 @@ class LeaseConfig:
     grace: int = 60
 
 
+class _Retry(RetryHeartbeatStaleTrialCallback):
+    """Optuna's retry, without ptbench's per-job attributes. Optuna's callback copies every
+    system attr onto the retry: the dead job's id (the retry looked like that job's) and the
+    first-beat mark, so a retry whose worker died before its own first beat was never failed
+    and stayed RUNNING for ever. The retry keeps Optuna's own attrs (failed_trial,
+    retry_history), params, distributions and user attrs."""
+
+    def __call__(self, study: optuna.Study, trial: FrozenTrial) -> None:
+        trial = copy.deepcopy(trial)  # the callback appends to retry_history in place
+        trial.system_attrs = {k: v for k, v in trial.system_attrs.items() if not k.startswith("ptbench_")}
+        super().__call__(study, trial)
+
+
 def retry_callback() -> RetryHeartbeatStaleTrialCallback:
-    return RetryHeartbeatStaleTrialCallback(max_retry=MAX_RETRY)
+    return _Retry(max_retry=MAX_RETRY)
 
 
 def _uses_optuna_heartbeat(storage) -> bool:
@@ -112,7 +125,7 @@ def fail_trial(study: optuna.Study, trial_id: int, retry: bool = True) -> bool:
             return False
     except optuna.exceptions.UpdateFinishedTrialError:
         return False
-    if retry:  # a copy: the callback appends to the trial's retry_history, and a journal storage
-        # hands out its own trial object, which would then list itself as retried in this process
-        retry_callback()(study, copy.deepcopy(study._storage.get_trial(trial_id)))
+    if retry:  # the callback copies the trial: a journal storage hands out its own object, which
+        # would then list itself as retried in this process
+        retry_callback()(study, study._storage.get_trial(trial_id))
     return True

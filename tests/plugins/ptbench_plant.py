@@ -56,3 +56,23 @@ if PLANT == "crash":  # a bug in ptbench itself, no user mistake: the grid canno
         raise RuntimeError("planted bug: stable_hash")
 
     grid.stable_hash = _broken_hash
+
+if PLANT.startswith("no_trial:"):  # the worker cannot reach the Optuna storage: no trial is made
+    from ptbench import jobs
+
+    _unreachable = PLANT.partition(":")[2]  # for the cells of this backbone
+
+    def _ask_unreachable(study, cell, job_id, budget):
+        if cell.backbone["name"] == _unreachable:
+            raise ConnectionError("could not connect to the Optuna storage")
+        return _ask_in_budget(study, cell, job_id, budget)
+
+    _ask_in_budget, jobs._ask_in_budget = jobs._ask_in_budget, _ask_unreachable
+
+if PLANT == "dead_workers":  # every local worker dies as it starts (a device it cannot open)
+    from ptbench.executors import local
+
+    def _die_at_start(device, threads):
+        os.kill(os.getpid(), 9)
+
+    local._init_worker = _die_at_start
