@@ -375,3 +375,25 @@ def test_a_cold_feature_cache_is_not_a_slower_night():
     cold = warm | {"metrics.train_seconds": 32.0, "metrics.encode_seconds": 30.0}
     assert _final_metrics(warm)["train_seconds"] == _final_metrics(cold)["train_seconds"] == 4.0
     assert _final_metrics({"metrics.train_seconds": 3.0})["train_seconds"] == 3.0  # older runs
+
+
+def test_a_night_searched_with_another_budget_says_so_in_its_report():
+    """--trials 1 tonight (or an edited search.trials) keeps every cell's hash: its cells compare
+    with nights of 3 trials as the same cells, so the report says the settings differ."""
+    import html
+
+    from ptbench.nightly.report import NightReport, markdown, page
+
+    nights = _nights([[0.8, 0.81, 0.79]] * 4 + [[0.7, 0.71, 0.69]])
+    for n in nights:
+        n.tags = {"ptbench.trials_per_cell": "3", "ptbench.sampler": "tpe"}
+    nights[-1].tags["ptbench.trials_per_cell"] = "1"
+    from ptbench.nightly.compare import choose_baseline, compare
+    from ptbench.schema import Nightly
+
+    base = choose_baseline(nights, nights[-1], Nightly(), None)
+    report = NightReport("s", nights[-1], base, compare(None, nights[-1], base, Nightly()), nights)
+    note = "search settings differ from the baseline's: trials_per_cell 3 → 1"
+    assert note in markdown(report) and note in html.unescape(page(report))
+    nights[-1].tags["ptbench.trials_per_cell"] = "3"
+    assert "search settings differ" not in markdown(report)

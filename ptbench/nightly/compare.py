@@ -53,6 +53,26 @@ class Baseline:
         return f"pinned night {keys}" if self.pinned else f"previous {len(self.paired)} night(s): {keys}"
 
 
+SEARCH_SETTINGS = ("trials_per_cell", "sampler", "pruner")  # suite-run tags; not in the cell hash
+
+
+def settings_changed(tonight: Night, base: Baseline) -> str:
+    """The search settings tonight ran with that its baseline nights did not (``--trials 1``, an
+    edited budget or sampler): the cell hash leaves them out, so cells compare as the same, and a
+    reader must know a drop may come from them, not from the code."""
+    diffs = []
+    for key in SEARCH_SETTINGS:
+        now = tonight.tags.get(f"ptbench.{key}")
+        before = {n.tags[f"ptbench.{key}"] for n in base.paired + base.history if f"ptbench.{key}" in n.tags}
+        if now is not None and before and before != {now}:
+            diffs.append(f"{key} {'/'.join(sorted(before))} → {now}")
+    if not diffs:
+        return ""
+    return (
+        "search settings differ from the baseline's: " + "; ".join(diffs) + " — a change may come from them"
+    )
+
+
 def choose_baseline(nights: list[Night], tonight: Night, cfg: Nightly, pinned: str | None) -> Baseline:
     """Previous finished nights, newest ``lookback`` of them; or the pinned one (a night key,
     a suite run id, or a ``KEY=VALUE`` tag of the suite run) for the paired tests."""

@@ -7,7 +7,7 @@ import html
 import math
 from dataclasses import dataclass, field
 
-from ptbench.nightly.compare import BAD, Baseline, Finding
+from ptbench.nightly.compare import BAD, Baseline, Finding, settings_changed
 from ptbench.nightly.history import Night
 from ptbench.schema import NIGHTLY_METRICS
 
@@ -101,7 +101,7 @@ def markdown(r: NightReport) -> str:
         "",
         f"commit `{t.commit}`, ptbench {t.tags.get('ptbench.version', '?')}, "
         f"torch {t.tags.get('ptbench.pkg.torch', '?')}; baseline: {r.baseline.describe()}.",
-        "",
+        *([f"**Note: {changed}.**", ""] if (changed := settings_changed(t, r.baseline)) else [""]),
         f"**{summary_line(r)}**",
         "",
         HOW,
@@ -227,6 +227,11 @@ def page(r: NightReport) -> str:
         f"<h1>ptbench nightly — {html.escape(r.suite)} — {html.escape(t.key)}</h1>",
         f"<p class='intro'>commit <code>{html.escape(t.commit)}</code>; baseline: "
         f"{html.escape(r.baseline.describe())}</p>",
+        *(
+            [f"<p class='verdict regressed'>{html.escape(c)}</p>"]
+            if (c := settings_changed(t, r.baseline))
+            else []
+        ),
         f"<p class='verdict {'regressed' if r.regressed else 'improved'}'>{html.escape(summary_line(r))}</p>",
     ]
     for status, title in HEADLINE.items():
