@@ -281,7 +281,8 @@ def _paired(f: Finding, metric, by_night: list[list[Preds]], cur: list[Preds], n
 
 def decide(findings: list[Finding], cfg: Nightly, min_effect=None) -> None:
     """Regressed / improved / unchanged for every finding with enough history, at once. A move
-    is flagged when (1) Holm's step-down over all of the night's tests rejects it at
+    is flagged when (1) Holm's step-down over all of ``findings`` (the night's cell tests; its
+    benchmarks are a second family) rejects it at
     ``cfg.alpha`` — so a suite of 50 cells × 7 metrics does not raise three false alarms a night
     at 1 % each — on the paired test where there is one, else on the lookback test; (2) for a
     paired metric, the lookback test agrees at ``cfg.alpha`` too: the move is unusual for this
