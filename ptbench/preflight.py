@@ -46,7 +46,8 @@ def prepare_weights(suite: Suite, project: Path, tracking_uri: str) -> None:
                 recipes += _source_of(where, b.id, meta)
     if problems:
         raise SuiteError(problems)
-    problems = check_recipes(recipes, [{"name": t.name, "params": t.params} for t in suite.axes.tasks])
+    tasks = [{"name": t.name, "params": t.params} for t in suite.axes.tasks]
+    problems = check_recipes(recipes, tasks, shifted="shifted" in suite.evaluation)
     if problems:  # before any weights are made or reused: they would carry the test set
         raise SuiteError(problems)
     for bb in suite.axes.backbones:

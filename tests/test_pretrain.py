@@ -149,6 +149,21 @@ def test_a_recipe_whose_data_holds_the_suites_test_examples_is_refused(tmp_path)
     assert check_recipes([("r", task)], [task]) == []
 
 
+def test_a_recipe_on_the_pool_a_tasks_shifted_set_is_resized_from_is_refused():
+    """mnist_subset's shifted set is scikit-learn's digits resized, and digits' is the MNIST
+    subset resized: other bytes, the same examples. A recipe on one trains on the other's
+    shifted set — the README's own example — which the byte comparison let through."""
+    from ptbench.pretrain.leakage import check_recipes
+
+    sizes = {"train_size": 300, "val_size": 100, "test_size": 100, "shifted_size": 200}
+    digits, mnist = {"name": "digits", "params": sizes}, {"name": "mnist_subset", "params": sizes}
+    (line,) = check_recipes([("r", digits)], [mnist])
+    assert "trains on" in line and "'mnist_subset's test or shifted examples" in line
+    assert int(line.split("trains on ")[1].split()[0]) > 0
+    assert len(check_recipes([("r", mnist)], [digits])) == 1
+    assert check_recipes([("r", digits)], [mnist], shifted=False) == []  # evaluation: [test]
+
+
 def test_weights_made_from_files_that_changed_are_not_reused(tmp_path):
     """The same recipe over the user's folder reuses its weights only while the folder holds
     the data they were made from (its split hash, in meta.json)."""

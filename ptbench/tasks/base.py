@@ -23,6 +23,10 @@ from ptbench.tasks.sampling import _carve, _subsample, stratified_split
 class Split:
     x: torch.Tensor
     y: torch.Tensor
+    # where each example came from ("pool:row"), for tasks that share a pool through a transform
+    # (the two digit sets are each other's shifted domain, resized): the leak check compares
+    # these where bytes differ; never part of the content hash
+    origin: list[str] | None = None
 
     def __len__(self) -> int:
         return len(self.y)
@@ -157,11 +161,13 @@ def build_task(
     shifted: dict[str, tuple] | None = None,
     defaults: tuple[int, int] = (500, 1000),
     given: dict[str, np.ndarray] | None = None,
+    pools: dict[str, str] | None = None,
 ) -> TaskData:
     """Splits (given, or stratified from ``split_seed``), the training regime, optional shifted
-    sets, and the content hash that identifies the result."""
+    sets, and the content hash that identifies the result. ``pools`` names the pool of the rows
+    ("" → the pool of ``x``, a shifted set's name → its pool) to record each example's origin."""
     tr, va, te = plan_splits(name, y, params, given, defaults)
-    return assemble(name, modality, classes, x, y, (tr, va, te), params, shifted)
+    return assemble(name, modality, classes, x, y, (tr, va, te), params, shifted, pools)
 
 
 def build_from_rows(
@@ -264,17 +270,23 @@ def assemble(
     splits: tuple[np.ndarray, np.ndarray, np.ndarray],
     params: dict,
     shifted: dict[str, tuple] | None = None,
+    pools: dict[str, str] | None = None,
 ) -> TaskData:
-    """The TaskData of planned splits, with shifted sets and the hash of everything in it."""
+    """The TaskData of planned splits, with shifted sets and the hash of everything in it (and
+    each example's origin where ``pools`` names them: see ``build_task``)."""
     tr, va, te = splits
     t = torch.from_numpy
+
+    def origin(rows: np.ndarray) -> list[str] | None:
+        return [f"{pools['']}:{i}" for i in rows] if pools else None
+
     data = TaskData(
         name,
         modality,
         classes,
-        train=Split(take(x, tr), t(y[tr])),
-        val=Split(take(x, va), t(y[va])),
-        test=Split(take(x, te), t(y[te])),
+        train=Split(take(x, tr), t(y[tr]), origin(tr)),
+        val=Split(take(x, va), t(y[va]), origin(va)),
+        test=Split(take(x, te), t(y[te]), origin(te)),
     )
     parts = [data.train.x, y[tr], data.val.x, y[va], data.test.x, y[te]]
     rng = np.random.default_rng(params.get("split_seed", 0))
@@ -286,6 +298,8 @@ def assemble(
             )
         pick = np.sort(rng.choice(len(ys), n, replace=False))
         data.shifted[sname] = Split(take(xs, pick), t(ys[pick]))
+        if pools:
+            data.shifted[sname].origin = [f"{pools[sname]}:{i}" for i in pick]
         parts += [data.shifted[sname].x, ys[pick]]
     data.split_hash = content_hash(*parts)
     return data

