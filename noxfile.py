@@ -4,6 +4,7 @@ runs every tool through that interpreter (``python -m …``): cron and systemd s
 PATH that holds no venv, where "pip" was the system's and "ptbench" not found."""
 
 import os
+import re
 import sys
 
 import nox
@@ -87,7 +88,11 @@ def status(session, tool: str, *args) -> int:
     try:
         run(session, tool, *args)
     except CommandFailed as err:
-        return err.return_code if err.return_code is not None else -1
+        code = getattr(err, "return_code", None)  # nox releases before 2026.07 do not set it
+        if code is None:  # their message: "Returned code N"
+            found = re.search(r"Returned code (-?\d+)", str(getattr(err, "reason", None) or err))
+            code = int(found[1]) if found else -1
+        return code
     return 0
 
 

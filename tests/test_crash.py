@@ -280,3 +280,19 @@ def test_ctrl_c_on_the_inline_executor_hands_the_running_trial_back(tmp_path):
     assert (c.running, c.waiting) == (0, 1)  # failed and enqueued again, not held
     (trial,) = by_kind(records(project), "trial")
     assert trial["status"] == "KILLED"  # closed, not left RUNNING
+
+
+def test_a_port_the_last_ui_left_in_time_wait_is_free():
+    """The server binds with SO_REUSEADDR; the busy-port check must too, or restarting
+    ``ptbench ui`` within a minute of a browser's visit was refused."""
+    from ptbench.tracking.ui import _port_free
+
+    with socket.create_server(("127.0.0.1", 0)) as server:
+        port = server.getsockname()[1]
+        client = socket.create_connection(("127.0.0.1", port))
+        conn, _ = server.accept()
+        conn.close()  # the server side closes first: its end of the port waits in TIME_WAIT
+        client.close()
+    _port_free("127.0.0.1", port)  # no error
+    with socket.create_server(("127.0.0.1", 0)) as busy, pytest.raises(Exception, match="--port"):
+        _port_free("127.0.0.1", busy.getsockname()[1])

@@ -30,19 +30,24 @@ def test_a_job_is_handed_its_workers_device_and_thread_budget():
 
 
 def test_a_cuda_device_the_machine_lacks_is_a_one_line_error_before_the_run(tmp_path):
-    """Every worker pinned to it died as it started, and the driver retried its jobs for ever."""
+    """Every worker pinned to it died as it started, and the driver retried its jobs for ever.
+    Said before the suite's pre-training (which may take hours), not after it."""
     import torch
     from conftest import TINY, ptbench, write_suite
 
     missing = f"cuda:{torch.cuda.device_count()}"  # one past the last, on any machine
     data = copy.deepcopy(TINY)
+    recipe = {"objective": "contrastive", "task": "fractals", "steps": 2}
+    made = {"name": "test_efficientnet", "weights": "run", "params": {"input_size": 16}, "pretrain": recipe}
     data["axes"] |= {"strategies": ["linear_probe"], "regularizers": ["none"]}
+    data["axes"]["backbones"] = [*data["axes"]["backbones"], made]
     data |= {"seeds": [0], "execution": {"workers": 1, "devices": ["cpu", missing]}}
     suite = write_suite(tmp_path / "tiny.yaml", data)
     out = ptbench("run", str(suite), "--project-dir", str(tmp_path / "proj"), cwd=tmp_path)
     assert out.returncode != 0
     assert "Traceback" not in out.stderr and len(out.stderr.strip().splitlines()) == 1, out.stderr
     assert f"execution.devices: '{missing}' is not on this machine" in out.stderr
+    assert not (tmp_path / "proj" / "weights").exists()  # nothing pre-trained first
 
 
 def _dies(*, device: str, threads: int) -> None:

@@ -473,3 +473,21 @@ def test_speed_history_flags_a_benchmark_that_slows_down_on_its_own(changed, his
     assert statuses["night-11"] == [("bench.test_probe_cpu", "regressed")]
     assert all(s in ("no history", "unchanged") for key in NOISE_NIGHTS for _, s in statuses[key])
     assert statuses["night-10"] == [("bench.test_probe_cpu", "unchanged")]
+
+
+def test_a_failed_step_keeps_its_exit_code_under_nox_releases_that_do_not_record_it(monkeypatch):
+    """nox sets CommandFailed.return_code only since 2026.07; before, it raised AttributeError
+    at the night's first failing step and the later suites never ran."""
+    pytest.importorskip("nox", reason="pip install nox")
+    from nox.command import CommandFailed
+
+    sys.path.insert(0, str(ROOT))
+    import noxfile
+
+    def old_nox(session, tool, *args):
+        err = CommandFailed("Returned code 2")
+        err.__dict__.pop("return_code", None)  # what an older nox raises
+        raise err
+
+    monkeypatch.setattr(noxfile, "run", old_nox)
+    assert noxfile.status(None, "ptbench", "nightly") == 2

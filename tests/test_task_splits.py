@@ -173,3 +173,14 @@ def test_unreadable_rows_are_replaced_in_place_not_planned_around():
     assert [torch.bincount(s.y).tolist() for s in (d.val, d.test)] == [[50] * 10, [100] * 10]
     met = len(set(decoded) & broken)
     assert len(decoded) == len(set(decoded)) == 3500 + met and d.notes["skipped"] == met
+
+
+def test_a_val_carved_from_given_train_data_keeps_every_class():
+    """A val (or test) carved out of a given train split with fewer rows than classes was drawn
+    from the first classes only; a whole pool refused it, and now so does a given split."""
+    y = np.repeat(np.arange(10), 20)
+    from ptbench.tasks.base import plan_splits
+
+    given = {"train": np.arange(150), "test": np.arange(150, 200)}
+    with pytest.raises(PtbenchError, match="val_size=3 is below the"):
+        plan_splits("t", y, {"val_size": 3}, given)

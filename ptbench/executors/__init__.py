@@ -12,6 +12,10 @@ __all__ = ["Executor", "LocalExecutor", "check_executor", "make_executor", "reso
 
 def check_executor(execution) -> None:
     """What would make the executor fail, found before any pre-training or data check."""
+    if isinstance(execution.devices, list):
+        from ptbench.executors.local import _check_cuda
+
+        _check_cuda(execution.devices)
     if execution.executor == "ray":
         from ptbench.executors.ray import check_address
 

@@ -57,6 +57,7 @@ def check_address(address: str | None, timeout_s: float = 5.0) -> None:
     if address in (None, "", "local", "auto"):
         return
     host, _, port = address.removeprefix("ray://").rpartition(":")
+    host = host.removeprefix("[").removesuffix("]")  # [::1]:6379
     if not host or not port.isdigit():
         raise PtbenchError(f"execution.address '{address}': expected auto, host:port or ray://host:port")
     try:

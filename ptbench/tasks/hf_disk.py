@@ -97,12 +97,13 @@ def _hf_labels(parts: dict, lab: str, root: Path, skip_bad: bool):
                 f"{root} [{split}]: label names {sorted(set(own) - set(names))} are not in the "
                 f"train split's ({', '.join(names)})"
             )
+        index = {c: k for k, c in enumerate(classes)}
         for i, v in enumerate(part[lab]):
             ok = (isinstance(v, int) and 0 <= v < len(own)) if names else v is not None
             if not ok and not skip_bad:  # e.g. -1: how the hub marks an unlabelled test split
                 raise PtbenchError(f"{root} [{split}] row {i}: label {v!r} is not a class (set skip_bad)")
             skipped += not ok
-            ys.append(classes.index(own[v] if names else str(v)) if ok else -1)
+            ys.append(index[own[v] if names else str(v)] if ok else -1)
             keep += [start + i] if ok else []
         if split in SPLITS:
             given[split] = np.array(keep, np.int64)

@@ -59,6 +59,10 @@ def _carve(name: str, y: np.ndarray, idx: np.ndarray, n: int, seed: int, param: 
         raise PtbenchError(
             f"task '{name}': {param}={n} leaves nothing of the given train split ({len(idx)} examples)"
         )
+    classes = len(np.unique(y[idx]))
+    if n < classes:  # a val or test without some classes, as the whole-pool split refuses too
+        why = f"is below the {classes} classes of the given train split"
+        raise PtbenchError(f"task '{name}': {param}={n} {why}")
     return _stratified(name, y, idx, n, seed, param, "given train")
 
 
