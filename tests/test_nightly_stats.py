@@ -397,3 +397,13 @@ def test_a_night_searched_with_another_budget_says_so_in_its_report():
     assert note in markdown(report) and note in html.unescape(page(report))
     nights[-1].tags["ptbench.trials_per_cell"] = "3"
     assert "search settings differ" not in markdown(report)
+
+
+def test_a_cell_that_gave_up_reports_its_reason():
+    """A cell whose trial jobs failed before any trial was recorded has no final run: its
+    error is on the cell run, and the report said only 'no finished final run (failed)'."""
+    from ptbench.nightly.history import _cell_night
+
+    why = "3 trial jobs in a row failed before their trial was recorded: storage unreachable"
+    cell = {"status": "FAILED", "params.cell_hash": "h", "tags.ptbench.error": why}
+    assert _cell_night(cell, [], []).error == why

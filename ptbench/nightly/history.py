@@ -112,7 +112,9 @@ def _cell_night(cell: Row, finals: list[Row], failed: list[Row]) -> CellNight:
     first = finals[0] if finals else cell
     identity = {k: str(first.get(col, cell.get(col, ""))) for k, (col, _) in IDENTITY.items()}
     state = "finished" if finals else ("failed" if cell["status"] == "FAILED" or failed else "unfinished")
-    error = str(failed[0].get("tags.ptbench.error", "")) if failed else ""
+    # a failed final run's error, else the cell's own (a cell that gave up before any trial
+    # was recorded: its storage unreachable, its workers dying at start)
+    error = str((failed[0] if failed else cell).get("tags.ptbench.error", "") or "")
     out = CellNight(labels, identity, state, error=error)
     out.best = {  # tags since the search can be extended; params in records written before
         k.removeprefix(f"tags.{BEST}").removeprefix("params.best."): str(v)
