@@ -59,7 +59,10 @@ def _conv(x: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
     )
 
 
-@_image("defocus_blur", [1, 1.5, 2, 3, 4], "disk radius (px at 32 px)")
+_PX = " (px; scaled with widths above 32 px, never below)"  # the blurs' sizes
+
+
+@_image("defocus_blur", [1, 1.5, 2, 3, 4], f"disk radius{_PX}")
 def defocus_blur(x, s, g):
     r = s * max(32, x.shape[-1]) / 32
     n = int(math.ceil(r)) * 2 + 1
@@ -67,7 +70,7 @@ def defocus_blur(x, s, g):
     return _conv(x, ((xx**2 + yy**2) <= r * r).float())
 
 
-@_image("motion_blur", [2, 3, 4, 6, 8], "streak length (px at 32 px), random angle")
+@_image("motion_blur", [2, 3, 4, 6, 8], f"streak half-length: the streak spans 2·s+1 px{_PX}, random angle")
 def motion_blur(x, s, g):
     n = max(1, int(round(s * max(32, x.shape[-1]) / 32))) * 2 + 1
     k = torch.zeros(n, n)
@@ -79,7 +82,7 @@ def motion_blur(x, s, g):
     return _conv(x, k + 1e-6)
 
 
-@_image("gaussian_blur", [0.5, 0.75, 1.0, 1.5, 2.0], "sigma (px at 32 px)")
+@_image("gaussian_blur", [0.5, 0.75, 1.0, 1.5, 2.0], f"sigma{_PX}")
 def gaussian_blur(x, s, g):
     from torchvision.transforms.v2 import functional as TF
 
