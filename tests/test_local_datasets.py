@@ -45,7 +45,6 @@ def test_torchvision_dataset_from_a_local_root(tmp_path):
 
 
 @needs_task("fashion_mnist")
-@needs_task("fashion_mnist")
 def test_fashion_mnist_from_debian():
     d = build("fashion_mnist", train_size=500, test_size=200)
     assert (len(d.train), len(d.val), len(d.test)) == (500, 1000, 200)

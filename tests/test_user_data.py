@@ -211,6 +211,8 @@ def test_audio_folder_reads_resamples_and_pads(tmp_path):
     with pytest.raises(PtbenchError, match="bad.wav: cannot decode audio"):
         build("audio_folder", path=str(root), val_size=4, test_size=4)
 
+
+def test_regimes_few_shot_fraction_and_imbalance():
     y = np.repeat(np.arange(4), 50)
     train = np.arange(200)
     shots = apply_regime(y, train, {"shots": 5})
