@@ -66,6 +66,11 @@ def test_a_job_submitted_right_after_its_worker_died_runs_on_a_fresh_worker():
             assert isinstance(lost.exception(), BrokenProcessPool)
             retry = ex.submit(_placement, "retry")  # raised BrokenProcessPool
         assert retry.result(timeout=300) == ("retry", "cpu", ex.threads)
+        # the race's losing side, made certain: the pool is still the broken one when the retry
+        # comes (the state a done callback that has not run yet leaves)
+        (slot,) = ex.slots
+        slot.pool._broken = "its worker died"  # what ProcessPoolExecutor sets when one does
+        assert ex.submit(_placement, "again").result(timeout=300) == ("again", "cpu", ex.threads)
     finally:
         ex.shutdown(cancel=True)
 
