@@ -28,6 +28,7 @@ MODULES = {
     "ptbench.errors": "core",
     "ptbench.hashing": "core",
     "ptbench.files": "core",
+    "ptbench.databases": "core",  # what a database URL's driver takes (both stores)
     "ptbench.lifetime": "core",
     "ptbench.params": "core",
     "ptbench.optional": "core",

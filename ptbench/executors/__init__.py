@@ -5,7 +5,7 @@ Both follow ``base.Executor``: ``submit(fn, *args)`` → a future, ``capacity``,
 Jobs take their device and thread budget as arguments and read nothing of the executor."""
 
 from ptbench.executors.base import Executor
-from ptbench.executors.local import LocalExecutor, resolve_devices
+from ptbench.executors.local import LocalExecutor, check_devices, resolve_devices
 
 __all__ = ["Executor", "LocalExecutor", "check_executor", "make_executor", "resolve_devices"]
 
@@ -13,9 +13,7 @@ __all__ = ["Executor", "LocalExecutor", "check_executor", "make_executor", "reso
 def check_executor(execution) -> None:
     """What would make the executor fail, found before any pre-training or data check."""
     if isinstance(execution.devices, list):
-        from ptbench.executors.local import _check_cuda
-
-        _check_cuda(execution.devices)
+        check_devices(execution.devices)
     if execution.executor == "ray":
         from ptbench.executors.ray import check_address
 

@@ -27,8 +27,7 @@ from ptbench.lifetime import die_with_parent
 
 def resolve_devices(devices: str | list[str], workers: int) -> list[str]:
     """One device per worker: listed devices round-robin, else each visible GPU, else CPU."""
-    if isinstance(devices, list):
-        _check_cuda(devices)
+    if isinstance(devices, list):  # checked against the machine before the run (check_devices)
         return [devices[i % len(devices)] for i in range(workers)]
     if devices == "auto":
         import torch
@@ -39,7 +38,7 @@ def resolve_devices(devices: str | list[str], workers: int) -> list[str]:
     return ["cpu"] * workers
 
 
-def _check_cuda(devices: list[str]) -> None:
+def check_devices(devices: list[str]) -> None:
     """A CUDA device this machine lacks kills every worker as it starts: say so before the run."""
     wanted = [d for d in devices if d.split(":")[0] == "cuda"]
     if not wanted:

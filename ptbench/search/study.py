@@ -15,6 +15,7 @@ from typing import Any
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
+from ptbench.databases import connect_args
 from ptbench.errors import PtbenchError, first_line, redact
 from ptbench.search import lease
 from ptbench.search.lease import LeaseConfig
@@ -59,7 +60,6 @@ def default_storage_url(project_dir: str | Path) -> str:
 # Connections one process may hold to a server database: a job uses one at a time; the spare
 # covers a heartbeat landing while the job writes. 4 workers × 2 stays far below PostgreSQL's 100.
 POOL = {"pool_size": 1, "max_overflow": 1, "pool_timeout": 60}
-CONNECT_TIMEOUT = 10  # seconds, as for the tracking database (tracking/connect.py)
 
 
 def _storage(url: str, leases: LeaseConfig) -> optuna.storages.BaseStorage:
@@ -70,11 +70,8 @@ def _storage(url: str, leases: LeaseConfig) -> optuna.storages.BaseStorage:
         path.parent.mkdir(parents=True, exist_ok=True)
         return JournalStorage(JournalFileBackend(str(path)))
     engine = {"pool_pre_ping": True} | (POOL if url.startswith("postgresql") else {})
-    # a server that accepts the connection and never answers (a firewall, a stopped VM) held
-    # every command for ever: psycopg (3 or 2) gives up after connect_timeout seconds
-    psycopg = url.split("://")[0] in ("postgresql", "postgresql+psycopg", "postgresql+psycopg2")
-    if psycopg and "connect_timeout=" not in url:
-        engine["connect_args"] = {"connect_timeout": CONNECT_TIMEOUT}
+    if args := connect_args(url):  # a server that never answers: given up, not waited on for ever
+        engine["connect_args"] = args
     return optuna.storages.RDBStorage(
         url,
         engine_kwargs=engine,

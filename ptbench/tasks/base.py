@@ -16,7 +16,7 @@ import torch
 from ptbench.errors import PtbenchError
 from ptbench.files import atomic_path, write_text_atomic
 from ptbench.params import Param
-from ptbench.tasks.sampling import _carve, _subsample, stratified_split
+from ptbench.tasks.sampling import carve, stratified_split, subsample
 
 
 @dataclass
@@ -273,15 +273,15 @@ def plan_splits(
     else:
         tr, va, te = pool, given.get("val"), given.get("test")
         if va is None:
-            tr, va = _carve(name, y, tr, int(params.get("val_size", defaults[0])), seed, "val_size")
+            tr, va = carve(name, y, tr, int(params.get("val_size", defaults[0])), seed, "val_size")
         elif "val_size" in params:
-            va = _subsample(name, y, va, int(params["val_size"]), seed, "val_size", "given val")
+            va = subsample(name, y, va, int(params["val_size"]), seed, "val_size", "given val")
         if te is None:
-            tr, te = _carve(name, y, tr, int(params.get("test_size", defaults[1])), seed, "test_size")
+            tr, te = carve(name, y, tr, int(params.get("test_size", defaults[1])), seed, "test_size")
         elif "test_size" in params:
-            te = _subsample(name, y, te, int(params["test_size"]), seed, "test_size", "given test")
+            te = subsample(name, y, te, int(params["test_size"]), seed, "test_size", "given test")
         if "train_size" in params:
-            tr = _subsample(name, y, tr, int(params["train_size"]), seed, "train_size", "given train")
+            tr = subsample(name, y, tr, int(params["train_size"]), seed, "train_size", "given train")
     if "train_size" in params and len(tr) < int(params["train_size"]):
         raise PtbenchError(
             f"task '{name}': train_size={params['train_size']} but only {len(tr)} examples are left "

@@ -42,7 +42,7 @@ def stratified_split(
     return np.sort(train), np.sort(val), np.sort(test)
 
 
-def _subsample(name: str, y: np.ndarray, idx: np.ndarray, n: int, seed: int, param: str, what: str):
+def subsample(name: str, y: np.ndarray, idx: np.ndarray, n: int, seed: int, param: str, what: str):
     """``n`` stratified rows of ``idx``, fixed by ``seed``; a clear error when impossible."""
     if n > len(idx):
         raise PtbenchError(f"task '{name}': {param}={n} but the {what} split has only {len(idx)} examples")
@@ -53,7 +53,7 @@ def _subsample(name: str, y: np.ndarray, idx: np.ndarray, n: int, seed: int, par
     return idx if n == len(idx) else _stratified(name, y, idx, n, seed, param, what)[1]
 
 
-def _carve(name: str, y: np.ndarray, idx: np.ndarray, n: int, seed: int, param: str):
+def carve(name: str, y: np.ndarray, idx: np.ndarray, n: int, seed: int, param: str):
     """(the rest of ``idx``, ``n`` stratified rows carved out of it for val or test)."""
     if n >= len(idx):
         raise PtbenchError(

@@ -8,6 +8,8 @@ import fcntl
 import os
 from pathlib import Path
 
+from ptbench.databases import connect_args
+
 
 @contextlib.contextmanager
 def first_open(uri: str):
@@ -40,10 +42,7 @@ def reach_database(uri: str) -> None:
     import sqlalchemy
     from sqlalchemy.pool import NullPool
 
-    driver = uri.split("://")[0]  # psycopg (3 or 2) takes connect_timeout; other drivers differ
-    psycopg = driver in ("postgresql", "postgresql+psycopg", "postgresql+psycopg2")
-    args = {"connect_timeout": 10} if psycopg and "connect_timeout=" not in uri else {}
-    engine = sqlalchemy.create_engine(uri, poolclass=NullPool, connect_args=args)
+    engine = sqlalchemy.create_engine(uri, poolclass=NullPool, connect_args=connect_args(uri))
     try:
         with engine.connect():
             pass
