@@ -18,6 +18,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, wait
 from dataclasses import dataclass, field
 from typing import Any
 
+from ptbench.errors import PtbenchError
 from ptbench.final_job import final_run
 from ptbench.finals import EVAL_KEY, of_evaluation
 from ptbench.jobs import (
@@ -110,14 +111,31 @@ def schedule(plans: dict[str, CellPlan], ctx: RunContext, tracker, executor, mod
     loop = _Loop(plans, ctx, tracker, executor, mode)
     try:
         loop.run()
-    except BaseException:
+    except BaseException as err:
         executor.shutdown(cancel=True)
         loop.release()
         loop.progress.stop()
+        if isinstance(err, Exception) and not isinstance(err, PtbenchError):
+            _blame_a_lost_store(ctx, tracker)
         raise
     executor.shutdown()
     loop.progress.stop()
     return loop.tally
+
+
+def _blame_a_lost_store(ctx: RunContext, tracker) -> None:
+    """An error mid-run that a store gone away explains (its server restarted, its host lost) is
+    one line for the user to act on, not a bug's traceback: what finished is kept in the stores,
+    and the trials this driver held are retried by the next run once their leases expire."""
+    from ptbench.search import check_storage
+
+    for check in (lambda: check_storage(ctx.storage_url), tracker.check):
+        try:
+            check()
+        except PtbenchError as lost:
+            raise PtbenchError(
+                f"{lost} — lost mid-run; what finished is kept: run the same command again once it answers"
+            ) from None
 
 
 class _Loop:

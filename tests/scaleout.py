@@ -38,28 +38,52 @@ def wait_for_port(port: int, proc: subprocess.Popen | None = None, hang_guard_s:
         time.sleep(0.2)
 
 
+def _as_postgres(*cmd: str) -> subprocess.CompletedProcess:
+    """``initdb`` refuses to run as root: as root, PostgreSQL's commands run as ``postgres``."""
+    as_pg = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
+    return subprocess.run([*as_pg, *cmd], check=True, capture_output=True, text=True)
+
+
+def _pg_start(data: Path, port: int) -> None:
+    opts = f"-p {port} -k {data.parent} -c listen_addresses=127.0.0.1 -c max_connections=100"
+    _as_postgres("pg_ctl", "-D", str(data), "-o", opts, "-l", str(data.parent / "log"), "-w", "start")
+
+
+def _pg_stop(data: Path) -> None:
+    with contextlib.suppress(subprocess.CalledProcessError):
+        _as_postgres("pg_ctl", "-D", str(data), "-m", "immediate", "-w", "stop")
+
+
 @contextlib.contextmanager
 def postgres_server() -> Iterator[str]:
-    """A PostgreSQL server on a random loopback port; yields its URL (no database part).
-
-    ``initdb`` refuses to run as root, so as root it runs as the ``postgres`` user, in a folder
-    that user owns."""
+    """A PostgreSQL server on a random loopback port, in a folder the ``postgres`` user owns
+    when run as root; yields its URL (no database part)."""
     base = Path(tempfile.mkdtemp(prefix="ptbench-pg-"))
-    as_pg = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
-    if as_pg:
+    if os.geteuid() == 0:
         shutil.chown(base, "postgres")
     port, data = free_port(), base / "data"
-    run = lambda *cmd: subprocess.run([*as_pg, *cmd], check=True, capture_output=True, text=True)  # noqa: E731
-    run("initdb", "-D", str(data), "-U", "postgres", "--auth=trust", "-E", "UTF8")
-    opts = f"-p {port} -k {base} -c listen_addresses=127.0.0.1 -c max_connections=100"
-    run("pg_ctl", "-D", str(data), "-o", opts, "-l", str(base / "log"), "-w", "start")
-    url = f"postgresql://postgres@127.0.0.1:{port}"
+    _as_postgres("initdb", "-D", str(data), "-U", "postgres", "--auth=trust", "-E", "UTF8")
+    _pg_start(data, port)
     try:
-        yield url
+        yield f"postgresql://postgres@127.0.0.1:{port}"
     finally:
-        with contextlib.suppress(subprocess.CalledProcessError):
-            run("pg_ctl", "-D", str(data), "-m", "immediate", "-w", "stop")
+        _pg_stop(data)
         shutil.rmtree(base, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def postgres_down(server: str) -> Iterator[None]:
+    """The server of ``postgres_server`` stopped at once, as a crash or a lost host would; started
+    again, on the same port and data, on leaving."""
+    import psycopg
+
+    with psycopg.connect(f"{server}/postgres") as conn:
+        data = Path(conn.execute("SHOW data_directory").fetchone()[0])
+    _pg_stop(data)
+    try:
+        yield
+    finally:
+        _pg_start(data, int(server.rsplit(":", 1)[1]))
 
 
 def create_database(server: str, name: str) -> str:

@@ -96,12 +96,14 @@ def _finish(proc: subprocess.Popen, timeout: float = 900) -> tuple[int, str]:
     return proc.returncode, out + err
 
 
-def _check_exact(suite: Path, project: Path, budget: int = BUDGET, finals: int = 1) -> list[dict]:
+def _check_exact(
+    suite: Path, project: Path, budget: int = BUDGET, finals: int = 1, storage: str | None = None
+) -> list[dict]:
     """The cell ran its budget exactly, with distinct configurations apart from retries; nothing
     is left RUNNING in Optuna or MLflow; one finished final run per seed. Returns the trial runs."""
     load_plugins()
     (cell,) = expand(load_suite(suite))
-    study = CellStudy(default_storage_url(project), cell.study_name, "maximize")
+    study = CellStudy(storage or default_storage_url(project), cell.study_name, "maximize")
     c = study.counts()
     assert (c.finished, c.running) == (budget, 0)
     trials = study.study.get_trials(deepcopy=False)

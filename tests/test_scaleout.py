@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 from conftest import PLUGIN_DIR, ROOT, TINY, needs_command, ptbench, write_suite
-from scaleout import create_database, mlflow_server, postgres_server, ray_cluster
-from test_crash import _check_exact, _driver, _env, _finish, _suite
+from scaleout import create_database, mlflow_server, postgres_down, postgres_server, ray_cluster
+from test_crash import _check_exact, _driver, _env, _finish, _suite, _wait_until_gone
 from test_e2e import _wait_for_file
 
 from ptbench.tracking import Tracker, default_tracking_uri
@@ -173,3 +173,30 @@ def test_a_tracking_servers_password_reaches_no_page_and_ui_points_at_the_server
         exp = tracker.experiment_id("tiny")
     assert ui.returncode == 0 and f"{server}/#/experiments/{exp}/runs" in ui.stdout, ui.stderr
     assert "s3cret-ui" not in ui.stdout + ui.stderr
+
+
+@needs_postgres
+def test_a_storage_lost_mid_run_is_one_line_and_a_rerun_resumes(tmp_path):
+    """The Optuna database stops while a trial is held at the gate: the driver stops its workers
+    and says, in one line naming storage.url, that the store went away and that the same command
+    resumes — a server that went away is no bug of ptbench's (exit 3, a traceback). Once it is
+    back, the rerun finishes the budget exactly."""
+    suite, project, gate = _suite(tmp_path), tmp_path / "proj", tmp_path / "gate"
+    gate.mkdir()
+    with postgres_server() as pg:
+        storage = create_database(pg, "optuna")
+        proc = _driver(suite, project, _env(gate), extra=["--storage", storage])
+        _wait_for_file(gate / "reached", proc)
+        worker = int((gate / "reached").read_text())
+        with postgres_down(pg):
+            (gate / "release").write_text("")
+            rc, out = _finish(proc, timeout=300)
+        _wait_until_gone([worker])
+        assert rc == 2, out
+        assert "Traceback" not in out, out
+        (line,) = [x for x in out.splitlines() if x.startswith("ptbench: error:")]
+        assert "storage.url 'postgresql://***@127.0.0.1" in line and "Connection refused" in line
+        assert "lost mid-run" in line and "run the same command" in line
+        rc, out = _finish(_driver(suite, project, _env(None), extra=["--storage", storage]))
+        assert rc == 0, out
+        _check_exact(suite, project, storage=storage)

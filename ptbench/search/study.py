@@ -96,6 +96,9 @@ def check_storage(url: str) -> None:
         storage_for(url).get_all_studies()
     except Exception as err:
         _STORAGES.pop((url, LeaseConfig()), None)
+        # Optuna wraps a refused connection as "invalid data in the commit": say the cause
+        if isinstance(err, optuna.exceptions.StorageInternalError) and err.__cause__ is not None:
+            err = err.__cause__
         raise PtbenchError(f"storage.url '{redact(url)}' cannot be opened: {first_line(err)}") from None
 
 
