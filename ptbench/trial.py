@@ -218,8 +218,9 @@ def _info(adapted, backbone, data: TaskData) -> dict[str, Any]:
         "weights_dropped": ",".join(w.dropped),
         "preprocess": json.dumps(backbone.preprocess_info()),
     }
-    if data.notes.get("skipped"):
-        info["data_skipped"] = data.notes["skipped"]
+    for note in ("skipped", "train_copies"):  # bad rows replaced; train copies of held-out inputs
+        if data.notes.get(note):
+            info[f"data_{note}"] = data.notes[note]
     return info
 
 

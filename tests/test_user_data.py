@@ -144,6 +144,27 @@ def test_text_csv_and_jsonl_with_split_column(tmp_path):
         assert d.train.x[0].startswith(("good", "bad"))
 
 
+def test_no_copy_of_a_val_or_test_text_trains(tmp_path):
+    """A CSV's train split holds copies of a test and a val text (a scraped corpus often does):
+    they would turn those held-out examples into memorised ones. The held-out splits stay as
+    given; each train copy is replaced by an unused train row of its class when a train_size
+    leaves some, else dropped — and counted, for every run to log."""
+    rows = [(f"text {i}", ["neg", "pos"][i % 2], "train") for i in range(30)]
+    rows += [("text 4", "neg", "test"), ("text 7", "pos", "val")]  # copies of train rows 4 and 7
+    rows += [(f"held {i}", ["neg", "pos"][i % 2], ["val", "test"][i % 2]) for i in range(10)]
+    path = tmp_path / "d.csv"
+    path.write_text("text,label,split\n" + "".join(f"{t},{c},{s}\n" for t, c, s in rows))
+    whole = build("text_file", path=str(path), split_column="split")
+    assert whole.notes["train_copies"] == 2 and len(whole.train) == 28
+    assert "text 4" in whole.test.x and "text 7" in whole.val.x  # held-out splits as given
+    assert not set(whole.train.x) & (set(whole.val.x) | set(whole.test.x))
+    # split_seed 2 draws both copies into a train_size of 20: each is replaced by an unused row
+    sub = build("text_file", path=str(path), split_column="split", train_size=20, split_seed=2)
+    assert sub.notes["train_copies"] == 2 and len(sub.train) == 20
+    assert not set(sub.train.x) & (set(sub.val.x) | set(sub.test.x))
+    assert torch.bincount(sub.train.y).tolist() == [10, 10]
+
+
 def test_text_files_saved_with_a_bom_and_split_names_like_the_folders(tmp_path):
     """Excel's UTF-8 CSV starts with a BOM, which became part of the first header ('\\ufefftext'
     missing), and a split column saying validation or dev was refused though folders take them."""

@@ -16,6 +16,7 @@ import torch
 from ptbench.errors import PtbenchError
 from ptbench.files import atomic_path, write_text_atomic
 from ptbench.params import Param
+from ptbench.tasks.copies import drop_train_copies
 from ptbench.tasks.sampling import carve, stratified_split, subsample
 
 
@@ -163,11 +164,17 @@ def build_task(
     given: dict[str, np.ndarray] | None = None,
     pools: dict[str, str] | None = None,
 ) -> TaskData:
-    """Splits (given, or stratified from ``split_seed``), the training regime, optional shifted
-    sets, and the content hash that identifies the result. ``pools`` names the pool of the rows
+    """Splits (given, or stratified from ``split_seed``), the training regime, no copy of a val or
+    test input in train (``tasks.copies``), optional shifted sets, and the content hash that
+    identifies the result. ``pools`` names the pool of the rows
     ("" → the pool of ``x``, a shifted set's name → its pool) to record each example's origin."""
-    tr, va, te = plan_splits(name, y, params, given, defaults)
-    return assemble(name, modality, classes, x, y, (tr, va, te), params, shifted, pools)
+    planned = plan_splits(name, y, params, given, defaults)
+    seed = int(params.get("split_seed", 0))
+    splits, copies = drop_train_copies(x, planned, lambda: _Spares(y, planned, given, seed))
+    data = assemble(name, modality, classes, x, y, splits, params, shifted, pools)
+    if copies:
+        data.notes["train_copies"] = copies  # logged on every run as ptbench.data_train_copies
+    return data
 
 
 def build_from_rows(
