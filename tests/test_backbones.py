@@ -216,3 +216,29 @@ def test_a_googlenet_file_saved_from_torchvisions_imagenet_weights_reads_like_th
     hub = features("hub")
     assert off(features("file", transform_input=True), hub) < 1e-4
     assert off(features("file"), hub) > 0.1  # ptbench's own default: as it builds and pre-trains
+
+
+def test_googlenets_transform_input_keys_the_feature_cache_and_the_logged_preprocessing(tmp_path):
+    """``transform_input`` changes GoogLeNet's features but not its state: both settings of one
+    file shared a cache key, so the second was served the first's features, and both logged the
+    same ``ptbench.preprocess``."""
+    import torchvision.models as tvm
+    from safetensors.torch import save_file
+
+    from ptbench.backbones.build import build_backbone
+    from ptbench.train.features import FeatureCache
+
+    torch.manual_seed(0)
+    net = tvm.googlenet(weights=None, aux_logits=False, init_weights=True)
+    save_file({k: v.contiguous() for k, v in net.state_dict().items()}, tmp_path / "g.safetensors")
+    x = torch.randint(0, 256, (2, 3, 32, 32), dtype=torch.uint8)
+    cache, infos = FeatureCache(tmp_path / "cache", "googlenet|file|same-sha256"), []
+    for flag in (False, True):
+        spec = {"name": "googlenet", "weights": "file", "path": str(tmp_path / "g.safetensors")}
+        bb = build_backbone(spec | {"params": {"input_size": 32, "transform_input": flag}}).eval()
+        served = cache.features(bb, x)
+        with torch.no_grad():
+            own = bb(bb.preprocess(x))
+        assert (served - own).norm() <= 1e-4 * own.norm()  # GoogLeNet's init gives tiny features
+        infos.append(bb.preprocess_info())
+    assert cache.misses == 2 and infos[0] != infos[1] and infos[1]["transform_input"] is True

@@ -273,6 +273,8 @@ def _torchvision_backbone(spec: dict[str, Any], builder: str, head_attr: str, di
         blocks = [m for m in net.children() if any(True for _ in m.parameters())]
     size = int(spec.get("params", {}).get("input_size", 224))
     bb = Backbone(net, dim, blocks, Preprocess(size))
+    if getattr(net, "transform_input", False):  # changes the features, not the state: see readout
+        bb.readout = {"transform_input": True}
     bb.weights = info
     return bb
 
