@@ -226,6 +226,31 @@ def test_a_sequence_classifier_keeps_its_head_as_the_source_head(tmp_path, name,
         assert mean.preprocess_info() != bb.preprocess_info()
 
 
+@pytest.mark.parametrize("arch", ["BertModel", "BertForSequenceClassification"])
+def test_hub_weights_missing_what_the_features_read_are_refused(tmp_path, arch):
+    """A hub id (here a local folder, as transformers reads one) loaded non-strictly: a BERT
+    without its pooler, read with ``pooling: pooler``, got a random pooler per seed, recorded as
+    pretrained — the check saved folders had was skipped for hub ids."""
+    import json
+
+    import transformers as tf
+
+    from ptbench.backbones.build import build_backbone
+    from ptbench.backbones.text import _minilm_path
+
+    tok = tf.AutoTokenizer.from_pretrained(_minilm_path())
+    small = {"hidden_size": 16, "num_hidden_layers": 1, "num_attention_heads": 2, "intermediate_size": 32}
+    body = tf.BertModel(tf.BertConfig(vocab_size=len(tok), **small), add_pooling_layer=False)
+    body.save_pretrained(tmp_path)
+    tok.save_pretrained(tmp_path)
+    config = json.loads((tmp_path / "config.json").read_text())
+    (tmp_path / "config.json").write_text(json.dumps(config | {"architectures": [arch]}))
+    spec = {"name": "bert", "weights": "hub", "id": str(tmp_path), "params": {"max_len": 8}}
+    with pytest.raises(PtbenchError, match=r"weight\(s\) the model reads are not in .*pooler"):
+        build_backbone(spec | {"params": {"max_len": 8, "pooling": "pooler"}})
+    assert build_backbone(spec).weights.source == "hub"  # mean pooling reads no pooler
+
+
 def _gpt2_dir(root):
     """A tiny GPT-2 saved with its own byte-level BPE tokenizer, where id 0 is "!" (as in
     GPT-2's real vocabulary) and the pad is the end-of-text token."""
