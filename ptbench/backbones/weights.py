@@ -185,16 +185,31 @@ def hub_guard(ref: str):
                 os.environ[k] = v
 
 
-def torch_hub_file(ref: str, url: str) -> Path:
+def torch_hub_file(ref: str, url: str, check_hash: bool = False) -> Path:
     """The local torch-hub checkpoint of ``url`` (torchvision, torchaudio bundles); an error
-    naming the weights when it is missing and downloads are off, instead of a download."""
+    naming the weights when it is missing and downloads are off, instead of a download.
+
+    Only the file: torch.hub.load_state_dict_from_url unpickles it with weights_only=False, so
+    a crafted file in the cache ran code. Read it with :func:`read_checkpoint`. ``check_hash``:
+    a download must match the hash prefix in the file name (torchvision's)."""
     cached = Path(torch.hub.get_dir()) / "checkpoints" / Path(url).name
-    if not cached.is_file() and os.environ.get("PTBENCH_ALLOW_DOWNLOAD") != "1":
+    if cached.is_file():
+        return cached
+    if os.environ.get("PTBENCH_ALLOW_DOWNLOAD") != "1":
         raise PtbenchError(
             f"hub weights '{ref}' are not in the local torch-hub cache ({cached}) and downloads are off "
             f"(set PTBENCH_ALLOW_DOWNLOAD=1 where a network is reachable)"
         )
+    match = torch.hub.HASH_REGEX.search(cached.name) if check_hash else None
+    cached.parent.mkdir(parents=True, exist_ok=True)
+    torch.hub.download_url_to_file(url, str(cached), match.group(1) if match else None)
     return cached
+
+
+def torch_hub_state(ref: str, url: str, check_hash: bool = False) -> tuple[dict[str, torch.Tensor], Path]:
+    """The state dict of a torch-hub checkpoint, read safely, and the file it came from."""
+    path = torch_hub_file(ref, url, check_hash)
+    return read_checkpoint(path), path
 
 
 def _load_file(
