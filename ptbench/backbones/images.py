@@ -289,6 +289,7 @@ def _torchvision_backbone(spec: dict[str, Any], builder: str, head_attr: str, di
     family="AlexNet",
     params={"input_size": input_size(63)},
     weights=("none", "hub", "file"),
+    hub_ids=(),  # always torchvision's DEFAULT weights
 )
 def alexnet(spec: dict[str, Any]) -> Backbone:
     """AlexNet (torchvision), conv features pooled to 256-d; inputs of at least 63 px."""
@@ -301,6 +302,7 @@ def alexnet(spec: dict[str, Any]) -> Backbone:
     family="GoogLeNet/Inception",
     params={"input_size": input_size(16), "transform_input": TRANSFORM_INPUT},
     weights=("none", "hub", "file"),
+    hub_ids=(),  # always torchvision's DEFAULT weights
 )
 def googlenet(spec: dict[str, Any]) -> Backbone:
     """GoogLeNet / Inception-v1 (torchvision), 1024-d pooled features. Hub weights always

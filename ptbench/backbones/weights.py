@@ -293,7 +293,11 @@ def resolve(
     if source == "hub":
         if hub is None:
             raise PtbenchError(f"backbone '{spec['name']}' has no hub weights")
-        info.ref = (spec.get("id") if hub_id else None) or hub_default
+        if spec.get("id") and not hub_id:  # silently ignored, the cell ran other weights
+            raise PtbenchError(
+                f"backbone '{spec['name']}' takes no hub id: its hub weights are always {hub_default}"
+            )
+        info.ref = spec.get("id") or hub_default
         with hub_guard(info.ref):
             return hub(info.ref), info
     if source == "package":
