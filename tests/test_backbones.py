@@ -242,3 +242,61 @@ def test_googlenets_transform_input_keys_the_feature_cache_and_the_logged_prepro
         assert (served - own).norm() <= 1e-4 * own.norm()  # GoogLeNet's init gives tiny features
         infos.append(bb.preprocess_info())
     assert cache.misses == 2 and infos[0] != infos[1] and infos[1]["transform_input"] is True
+
+
+def test_a_torchaudio_bundle_the_family_cannot_read_is_refused_at_validate():
+    """Any bundle id was accepted; an ASR bundle, another family's, or a name torchaudio lacks
+    failed on every trial instead."""
+    from ptbench.errors import SuiteError
+    from ptbench.suite import parse_suite
+
+    suite = {
+        "name": "s",
+        "axes": {
+            "backbones": [
+                {"name": "hubert", "weights": "hub", "id": "HUBERT_ASR_LARGE"},
+                {"name": "wav2vec2", "weights": "hub", "id": "HUBERT_BASE"},
+            ],
+            "tasks": ["spoken_digits"],
+            "strategies": ["linear_probe"],
+        },
+    }
+    with pytest.raises(SuiteError) as err:
+        parse_suite(suite)
+    assert err.value.problems == [
+        "axes.backbones[0].id: backbone 'hubert' has no hub weights 'HUBERT_ASR_LARGE' "
+        "(available: HUBERT_BASE, HUBERT_LARGE, HUBERT_XLARGE)",
+        "axes.backbones[1].id: backbone 'wav2vec2' has no hub weights 'HUBERT_BASE' (available: "
+        "WAV2VEC2_BASE, WAV2VEC2_LARGE, WAV2VEC2_LARGE_LV60K, WAV2VEC2_XLSR53, WAV2VEC2_XLSR_300M, "
+        "WAV2VEC2_XLSR_1B, WAV2VEC2_XLSR_2B)",
+    ]
+
+
+def test_a_bundle_trained_on_normalised_waveforms_reads_them_so(tmp_path, monkeypatch):
+    """HUBERT_LARGE and the other large bundles were trained on waveforms normalised per clip;
+    torchaudio wraps them, and ``model.encoder`` failed on every trial. Here HUBERT_LARGE's
+    bundle keeps its file name and normalisation but builds the small configuration (its real
+    size, 316M parameters, is no test's), its file planted in the torch-hub cache."""
+    import dataclasses
+
+    import torchaudio
+    from torchaudio.pipelines._wav2vec2.utils import _extend_model
+
+    from ptbench.backbones import audio
+    from ptbench.backbones.build import build_backbone
+
+    bundle = dataclasses.replace(torchaudio.pipelines.HUBERT_LARGE, _params=audio.W2V_SMALL)
+    monkeypatch.setattr(torchaudio.pipelines, "HUBERT_LARGE", bundle)
+    torch.manual_seed(0)
+    source = audio._w2v_small().eval()
+    (tmp_path / "hub" / "checkpoints").mkdir(parents=True)
+    torch.save(source.state_dict(), tmp_path / "hub" / "checkpoints" / bundle._path)
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+    bb = build_backbone({"name": "hubert", "weights": "hub", "id": "HUBERT_LARGE"}).eval()
+    wav = torch.randn(2, 8000) * torch.tensor([[0.05], [0.5]])  # one quiet clip, one loud
+    with torch.no_grad():
+        ours = bb(bb.encode(wav))
+        for i in range(2):  # torchaudio's own wrapper, one clip at a time (it normalises a batch whole)
+            theirs, _ = _extend_model(source, normalize_waveform=True)(wav[i : i + 1])
+            assert torch.allclose(ours[i], theirs.mean(1)[0], atol=1e-5)
+    assert bb.preprocess_info()["normalize_waveform"] is True
