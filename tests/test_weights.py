@@ -443,3 +443,27 @@ def test_a_saved_model_without_its_tokenizer_or_with_weights_missing_is_refused(
     ):
         build_backbone(spec | {"params": {"pooling": "pooler"}})
     assert build_backbone(spec).weights.source == "file"  # mean pooling reads no pooler
+
+
+def test_a_weights_path_of_the_wrong_kind_is_one_line_naming_it(tmp_path):
+    """Mistakes validate cannot see gave raw or misleading errors: a folder for an image
+    backbone "does not exist", an empty folder for BERT a raw ValueError, a truncated
+    model.safetensors in a saved folder a SafetensorError naming no file."""
+    import transformers as tf
+
+    from ptbench.backbones.build import build_backbone
+
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    small = {"hidden_size": 16, "num_hidden_layers": 1, "num_attention_heads": 2, "intermediate_size": 32}
+    tf.BertModel(tf.BertConfig(vocab_size=30522, **small)).save_pretrained(tmp_path / "cut")
+    cut = tmp_path / "cut" / "model.safetensors"
+    cut.write_bytes(cut.read_bytes()[:100])
+    for name, path, message in (
+        ("test_efficientnet", empty, f"weights file {empty} is a directory"),
+        ("bert", empty, f"{empty}: no config.json"),
+        ("bert", tmp_path / "cut", f"{cut} cannot be read"),
+    ):
+        with pytest.raises(PtbenchError) as err:
+            build_backbone({"name": name, "weights": "file", "path": str(path)})
+        assert str(err.value).startswith(message) and "\n" not in str(err.value), name

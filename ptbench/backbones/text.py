@@ -141,7 +141,14 @@ def _keeping_head(load, pooling: str, kept: dict):
     def go(ref: str) -> nn.Module:
         from transformers import AutoConfig, AutoModelForSequenceClassification
 
-        archs = AutoConfig.from_pretrained(ref).architectures or []
+        if Path(ref).is_dir():  # a saved folder (a local hub id too), checked before it is read
+            _check_folder(ref)
+        try:
+            archs = AutoConfig.from_pretrained(ref).architectures or []
+        except (ValueError, OSError) as err:  # e.g. a config.json without its model_type
+            if not Path(ref).is_dir():
+                raise  # a hub id: the hub guard tells a cache miss from anything else
+            raise PtbenchError(f"{Path(ref) / 'config.json'}: {first_line(err)}") from None
         if not any(a.endswith("ForSequenceClassification") for a in archs):
             return load(ref)
         if pooling == "mean":
@@ -198,6 +205,21 @@ def _check_missing(ref: str, missing: list[str], pooling: str) -> None:
             f"{ref}: {len(read)} weight(s) the model reads are not in {where} "
             f"({', '.join(read[:3])}{', …' if len(read) > 3 else ''}): they would start random"
         )
+
+
+def _check_folder(path: str) -> None:
+    """What transformers would fail on without naming the file: a folder that is no saved
+    model (a raw "Unrecognized model"), a damaged safetensors file (a SafetensorError)."""
+    from safetensors import safe_open
+
+    if not (Path(path) / "config.json").is_file():
+        raise PtbenchError(f"{path}: no config.json: not a folder transformers' save_pretrained wrote")
+    for file in sorted(Path(path).glob("*.safetensors")):
+        try:
+            with safe_open(str(file), "pt"):  # the header, and that it covers the whole file
+                pass
+        except Exception as err:
+            raise PtbenchError(f"{file} cannot be read: {first_line(err)}") from None
 
 
 def _from_dir(cls, path: str, pooling: str) -> nn.Module:

@@ -45,6 +45,8 @@ def file_sha256(path: str | Path) -> str:
 def read_checkpoint(path: str | Path) -> dict[str, torch.Tensor]:
     """safetensors, or .pt/.pth through ``torch.load(weights_only=True)``; clear errors."""
     path = Path(path)
+    if path.is_dir():  # "does not exist" sent users looking for a typo
+        raise PtbenchError(f"weights file {path} is a directory: this backbone reads one checkpoint file")
     if not path.is_file():
         raise PtbenchError(f"weights file {path} does not exist")
     try:
