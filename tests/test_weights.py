@@ -467,3 +467,27 @@ def test_a_weights_path_of_the_wrong_kind_is_one_line_naming_it(tmp_path):
         with pytest.raises(PtbenchError) as err:
             build_backbone({"name": name, "weights": "file", "path": str(path)})
         assert str(err.value).startswith(message) and "\n" not in str(err.value), name
+
+
+def test_a_saved_folder_is_recorded_by_a_digest_of_its_weights_and_config(tmp_path):
+    """A user's saved transformers folder (``weights: file``) recorded sha256 '', though runs
+    promise the weights' sha256: two different models in one folder looked the same."""
+    import shutil
+
+    import transformers as tf
+
+    from ptbench.backbones.build import build_backbone
+
+    def sha(folder) -> str:
+        return build_backbone({"name": "bert", "weights": "file", "path": str(folder)}).weights.sha256
+
+    small = {"hidden_size": 16, "num_hidden_layers": 1, "num_attention_heads": 2, "intermediate_size": 32}
+    torch.manual_seed(0)
+    tf.BertModel(tf.BertConfig(vocab_size=30522, **small)).save_pretrained(tmp_path / "a")
+    first = sha(tmp_path / "a")
+    assert len(first) == 64
+    shutil.copytree(tmp_path / "a", tmp_path / "b")
+    (tmp_path / "b" / "optimizer.pt").write_bytes(b"not the model")  # a trainer's leftovers
+    assert sha(tmp_path / "b") == first  # the same model, wherever it lies
+    tf.BertModel(tf.BertConfig(vocab_size=30522, **small)).save_pretrained(tmp_path / "b")  # retrained
+    assert sha(tmp_path / "b") != first

@@ -259,14 +259,29 @@ def source_head(head: Mapping[str, torch.Tensor], num_features: int) -> SourceHe
     return SourceHead(w.detach().float(), None if bias is None else bias.detach().float())
 
 
+# what a saved transformers model is, in its folder: not a trainer's optimizer or RNG state
+FOLDER_FILES = ("config.json", "*.safetensors", "pytorch_model*.bin", "*.index.json")
+
+
+def folder_sha256(path: Path) -> str:
+    """sha256 over a saved model folder's config and weight files, their sorted names and
+    contents: the same model in another folder gives the same digest."""
+    h = hashlib.sha256()
+    for f in sorted({f for pattern in FOLDER_FILES for f in path.glob(pattern) if f.is_file()}):
+        h.update(f.name.encode() + b"\0" + bytes.fromhex(file_sha256(f)))
+    return h.hexdigest()
+
+
 def _from_dir(path: Path, from_dir, info: WeightsInfo, package: bool) -> nn.Module:
     """A saved directory (transformers' ``save_pretrained``): a package's is hashed by its
-    weights file; a user's directory is recorded by path, as before."""
+    weights file, as its runs have been; a user's by :func:`folder_sha256` (it recorded '')."""
     net = from_dir(str(path))
     info.ref = str(path)
     if package:
         weights = next(path.glob("*.safetensors"), None) or next(path.glob("*.bin"))
         info.sha256 = file_sha256(weights)
+    else:
+        info.sha256 = folder_sha256(path)
     return net
 
 
