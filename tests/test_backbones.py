@@ -216,3 +216,100 @@ def test_a_googlenet_file_saved_from_torchvisions_imagenet_weights_reads_like_th
     hub = features("hub")
     assert off(features("file", transform_input=True), hub) < 1e-4
     assert off(features("file"), hub) > 0.1  # ptbench's own default: as it builds and pre-trains
+
+
+def test_googlenets_transform_input_keys_the_feature_cache_and_the_logged_preprocessing(tmp_path):
+    """``transform_input`` changes GoogLeNet's features but not its state: both settings of one
+    file shared a cache key, so the second was served the first's features, and both logged the
+    same ``ptbench.preprocess``."""
+    import torchvision.models as tvm
+    from safetensors.torch import save_file
+
+    from ptbench.backbones.build import build_backbone
+    from ptbench.train.features import FeatureCache
+
+    torch.manual_seed(0)
+    net = tvm.googlenet(weights=None, aux_logits=False, init_weights=True)
+    save_file({k: v.contiguous() for k, v in net.state_dict().items()}, tmp_path / "g.safetensors")
+    x = torch.randint(0, 256, (2, 3, 32, 32), dtype=torch.uint8)
+    cache, infos = FeatureCache(tmp_path / "cache", "googlenet|file|same-sha256"), []
+    for flag in (False, True):
+        spec = {"name": "googlenet", "weights": "file", "path": str(tmp_path / "g.safetensors")}
+        bb = build_backbone(spec | {"params": {"input_size": 32, "transform_input": flag}}).eval()
+        served = cache.features(bb, x)
+        with torch.no_grad():
+            own = bb(bb.preprocess(x))
+        assert (served - own).norm() <= 1e-4 * own.norm()  # GoogLeNet's init gives tiny features
+        infos.append(bb.preprocess_info())
+    assert cache.misses == 2 and infos[0] != infos[1] and infos[1]["transform_input"] is True
+
+
+def test_a_torchaudio_bundle_the_family_cannot_read_is_refused_at_validate():
+    """Any bundle id was accepted; an ASR bundle, another family's, or a name torchaudio lacks
+    failed on every trial instead."""
+    from ptbench.errors import SuiteError
+    from ptbench.suite import parse_suite
+
+    suite = {
+        "name": "s",
+        "axes": {
+            "backbones": [
+                {"name": "hubert", "weights": "hub", "id": "HUBERT_ASR_LARGE"},
+                {"name": "wav2vec2", "weights": "hub", "id": "HUBERT_BASE"},
+            ],
+            "tasks": ["spoken_digits"],
+            "strategies": ["linear_probe"],
+        },
+    }
+    with pytest.raises(SuiteError) as err:
+        parse_suite(suite)
+    assert err.value.problems == [
+        "axes.backbones[0].id: backbone 'hubert' has no hub weights 'HUBERT_ASR_LARGE' "
+        "(available: HUBERT_BASE, HUBERT_LARGE, HUBERT_XLARGE)",
+        "axes.backbones[1].id: backbone 'wav2vec2' has no hub weights 'HUBERT_BASE' (available: "
+        "WAV2VEC2_BASE, WAV2VEC2_LARGE, WAV2VEC2_LARGE_LV60K, WAV2VEC2_XLSR53, WAV2VEC2_XLSR_300M, "
+        "WAV2VEC2_XLSR_1B, WAV2VEC2_XLSR_2B)",
+    ]
+
+
+def test_a_bundle_trained_on_normalised_waveforms_reads_them_so(tmp_path, monkeypatch):
+    """HUBERT_LARGE and the other large bundles were trained on waveforms normalised per clip;
+    torchaudio wraps them, and ``model.encoder`` failed on every trial. Here HUBERT_LARGE's
+    bundle keeps its file name and normalisation but builds the small configuration (its real
+    size, 316M parameters, is no test's), its file planted in the torch-hub cache."""
+    import dataclasses
+
+    import torchaudio
+    from torchaudio.pipelines._wav2vec2.utils import _extend_model
+
+    from ptbench.backbones import audio
+    from ptbench.backbones.build import build_backbone
+
+    bundle = dataclasses.replace(torchaudio.pipelines.HUBERT_LARGE, _params=audio.W2V_SMALL)
+    monkeypatch.setattr(torchaudio.pipelines, "HUBERT_LARGE", bundle)
+    torch.manual_seed(0)
+    source = audio._w2v_small().eval()
+    (tmp_path / "hub" / "checkpoints").mkdir(parents=True)
+    torch.save(source.state_dict(), tmp_path / "hub" / "checkpoints" / bundle._path)
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+    bb = build_backbone({"name": "hubert", "weights": "hub", "id": "HUBERT_LARGE"}).eval()
+    wav = torch.randn(2, 8000) * torch.tensor([[0.05], [0.5]])  # one quiet clip, one loud
+    with torch.no_grad():
+        ours = bb(bb.encode(wav))
+        for i in range(2):  # torchaudio's own wrapper, one clip at a time (it normalises a batch whole)
+            theirs, _ = _extend_model(source, normalize_waveform=True)(wav[i : i + 1])
+            assert torch.allclose(ours[i], theirs.mean(1)[0], atol=1e-5)
+    assert bb.preprocess_info()["normalize_waveform"] is True
+
+
+def test_elmo_features_of_a_text_do_not_depend_on_its_padding():
+    """The backward LSTM ran over the padding before the words: the same text gave features
+    ~7 % apart at max_len 8 and 64."""
+    feats = []
+    for max_len in (8, 64):
+        torch.manual_seed(0)
+        spec = {"name": "elmo_bilstm", "params": {"max_len": max_len, "buckets": 512}}
+        bb = BACKBONES.get("elmo_bilstm").fn(spec).eval()
+        with torch.no_grad():
+            feats.append(bb(bb.encode(["a fine moving film", "dull", ""])))
+    assert torch.allclose(feats[0], feats[1], atol=1e-6)

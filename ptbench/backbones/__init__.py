@@ -10,7 +10,8 @@ BACKBONES = Registry(
     "backbone",
     # read by the suite checks, build_backbone (lora_targets), the LoRA strategy and `ptbench ls`;
     # imagenet_top1: the published top-1 (%) of its ImageNet weights, the baseline ptbench rank
-    # sets its estimators beside
+    # sets its estimators beside; hub_ids: the only ids weights: hub may name (none: the family
+    # always loads its library's default), where the family does not take any
     meta_keys=(
         "modality",
         "family",
@@ -20,6 +21,7 @@ BACKBONES = Registry(
         "lora_targets",
         "imagenet_top1",
         "causal",
+        "hub_ids",
     ),
     modules=("ptbench.backbones.images", "ptbench.backbones.text", "ptbench.backbones.audio"),
 )

@@ -94,7 +94,8 @@ class Backbone(nn.Module):
         # read it; weights.SourceHead): plain tensors, never part of the module or an adapted model
         self.source_head = None
         # how features are read out where a param chooses it without changing the state (BERT's
-        # pooler vs masked mean): part of preprocess_info, so feature caches never mix the two
+        # pooler vs masked mean, GoogLeNet's input rescaling): part of preprocess_info, so
+        # feature caches never mix the two
         self.readout: dict[str, Any] = {}
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

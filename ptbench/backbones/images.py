@@ -9,7 +9,7 @@ from torch import nn
 from ptbench import optional
 from ptbench.backbones import BACKBONES
 from ptbench.backbones.base import Backbone, Preprocess
-from ptbench.backbones.weights import resolve, torch_hub_file
+from ptbench.backbones.weights import load_into, resolve, torch_hub_state
 from ptbench.errors import PtbenchError
 from ptbench.params import Param
 
@@ -253,8 +253,12 @@ def _torchvision_backbone(spec: dict[str, Any], builder: str, head_attr: str, di
     head: dict = {}
 
     def hub(ref: str) -> nn.Module:
-        torch_hub_file(ref, weights.url)
-        net = getattr(tvm, builder)(weights=weights)  # GoogLeNet drops its aux heads by default
+        """The DEFAULT weights, read safely (never torchvision's unpickling loader) into the
+        architecture torchvision builds for them; GoogLeNet's aux heads are dropped."""
+        state, path = torch_hub_state(ref, weights.url, check_hash=True)
+        as_trained = {"aux_logits": False, "transform_input": True, "init_weights": False}
+        net = getattr(tvm, builder)(weights=None, **(as_trained if init else {}))
+        load_into(net, state, str(path))
         _linear_head(getattr(net, head_attr), head)  # GoogLeNet's fc; AlexNet's is an MLP: none
         return without_head(net)
 
@@ -273,6 +277,8 @@ def _torchvision_backbone(spec: dict[str, Any], builder: str, head_attr: str, di
         blocks = [m for m in net.children() if any(True for _ in m.parameters())]
     size = int(spec.get("params", {}).get("input_size", 224))
     bb = Backbone(net, dim, blocks, Preprocess(size))
+    if getattr(net, "transform_input", False):  # changes the features, not the state: see readout
+        bb.readout = {"transform_input": True}
     bb.weights = info
     return bb
 
@@ -283,6 +289,7 @@ def _torchvision_backbone(spec: dict[str, Any], builder: str, head_attr: str, di
     family="AlexNet",
     params={"input_size": input_size(63)},
     weights=("none", "hub", "file"),
+    hub_ids=(),  # always torchvision's DEFAULT weights
 )
 def alexnet(spec: dict[str, Any]) -> Backbone:
     """AlexNet (torchvision), conv features pooled to 256-d; inputs of at least 63 px."""
@@ -295,6 +302,7 @@ def alexnet(spec: dict[str, Any]) -> Backbone:
     family="GoogLeNet/Inception",
     params={"input_size": input_size(16), "transform_input": TRANSFORM_INPUT},
     weights=("none", "hub", "file"),
+    hub_ids=(),  # always torchvision's DEFAULT weights
 )
 def googlenet(spec: dict[str, Any]) -> Backbone:
     """GoogLeNet / Inception-v1 (torchvision), 1024-d pooled features. Hub weights always

@@ -141,7 +141,14 @@ def _keeping_head(load, pooling: str, kept: dict):
     def go(ref: str) -> nn.Module:
         from transformers import AutoConfig, AutoModelForSequenceClassification
 
-        archs = AutoConfig.from_pretrained(ref).architectures or []
+        if Path(ref).is_dir():  # a saved folder (a local hub id too), checked before it is read
+            _check_folder(ref)
+        try:
+            archs = AutoConfig.from_pretrained(ref).architectures or []
+        except (ValueError, OSError) as err:  # e.g. a config.json without its model_type
+            if not Path(ref).is_dir():
+                raise  # a hub id: the hub guard tells a cache miss from anything else
+            raise PtbenchError(f"{Path(ref) / 'config.json'}: {first_line(err)}") from None
         if not any(a.endswith("ForSequenceClassification") for a in archs):
             return load(ref)
         if pooling == "mean":
@@ -150,7 +157,8 @@ def _keeping_head(load, pooling: str, kept: dict):
                 "set params.pooling: pooler to read the backbone as it does"
             )
             return load(ref)
-        whole = AutoModelForSequenceClassification.from_pretrained(ref)
+        whole, loading = AutoModelForSequenceClassification.from_pretrained(ref, output_loading_info=True)
+        _check_missing(ref, loading["missing_keys"], pooling)
         for name in ("score", "classifier"):
             layer = getattr(whole, name, None)
             if isinstance(layer, nn.Linear):
@@ -185,21 +193,52 @@ def _cut_loaded(model: nn.Module, n: int, name: str, info) -> None:
         )
 
 
+def _check_missing(ref: str, missing: list[str], pooling: str) -> None:
+    """Every weight the features read came from the checkpoint: transformers only warns of
+    missing ones (warnings ptbench silences) and starts them random — a BERT saved from a
+    masked-LM head has no pooler, and ``pooling: pooler`` read a random one, a different one per
+    seed, recorded as pretrained. Saved folders and hub ids alike."""
+    read = [k for k in missing if pooling == "pooler" or not k.startswith("pooler.")]
+    if read:
+        where = "the folder" if Path(ref).is_dir() else "its checkpoint"
+        raise PtbenchError(
+            f"{ref}: {len(read)} weight(s) the model reads are not in {where} "
+            f"({', '.join(read[:3])}{', …' if len(read) > 3 else ''}): they would start random"
+        )
+
+
+def _check_folder(path: str) -> None:
+    """What transformers would fail on without naming the file: a folder that is no saved
+    model (a raw "Unrecognized model"), a damaged safetensors file (a SafetensorError)."""
+    from safetensors import safe_open
+
+    if not (Path(path) / "config.json").is_file():
+        raise PtbenchError(f"{path}: no config.json: not a folder transformers' save_pretrained wrote")
+    for file in sorted(Path(path).glob("*.safetensors")):
+        try:
+            with safe_open(str(file), "pt"):  # the header, and that it covers the whole file
+                pass
+        except Exception as err:
+            raise PtbenchError(f"{file} cannot be read: {first_line(err)}") from None
+
+
 def _from_dir(cls, path: str, pooling: str) -> nn.Module:
-    """A saved model, all of whose weights the features read came from the folder:
-    transformers only warns of missing ones (warnings ptbench silences) and starts them random
-    — a BERT saved from a masked-LM head has no pooler, and ``pooling: pooler`` read a random
-    one, a different one per seed, recorded as pretrained."""
+    """A saved model, all of whose weights the features read came from the folder."""
     try:
         model, info = cls.from_pretrained(path, output_loading_info=True)
     except (RuntimeError, ValueError, OSError) as err:  # shapes of another architecture
         raise PtbenchError(f"{path}: cannot be loaded as {cls.__name__}: {first_line(err)}") from None
-    read = [k for k in info["missing_keys"] if pooling == "pooler" or not k.startswith("pooler.")]
-    if read:
-        raise PtbenchError(
-            f"{path}: {len(read)} weight(s) the model reads are not in the folder "
-            f"({', '.join(read[:3])}{', …' if len(read) > 3 else ''}): they would start random"
-        )
+    _check_missing(path, info["missing_keys"], pooling)
+    return model
+
+
+def _from_hub(ref: str, pooling: str) -> nn.Module:
+    """A hub model, checked as a saved folder is; load errors go to the hub guard, which tells
+    an offline cache miss from anything else."""
+    from transformers import AutoModel
+
+    model, info = AutoModel.from_pretrained(ref, output_loading_info=True)
+    _check_missing(ref, info["missing_keys"], pooling)
     return model
 
 
@@ -209,7 +248,6 @@ def hf_text_backbone(
     """A transformers encoder; ``config_fn(vocab, size, vocab_path)`` gives the architecture
     class and its constructor's keywords, built at random init or loaded from a directory.
     ``pooling`` is the family's readout, unless the suite's ``params.pooling`` names one."""
-    from transformers import AutoModel
     from transformers.utils import logging as hf_logging
 
     hf_logging.set_verbosity_error()
@@ -232,7 +270,7 @@ def hf_text_backbone(
         return net
 
     kept: dict = {"head": {}, "note": ""}  # a sequence classifier's head (see _keeping_head)
-    hub = _keeping_head(AutoModel.from_pretrained, pooling, kept)
+    hub = _keeping_head(lambda ref: _from_hub(ref, pooling), pooling, kept)
     from_dir = _keeping_head(lambda path: _from_dir(arch()[0], path, pooling), pooling, kept)
     model, info = resolve(
         spec,

@@ -45,6 +45,8 @@ def file_sha256(path: str | Path) -> str:
 def read_checkpoint(path: str | Path) -> dict[str, torch.Tensor]:
     """safetensors, or .pt/.pth through ``torch.load(weights_only=True)``; clear errors."""
     path = Path(path)
+    if path.is_dir():  # "does not exist" sent users looking for a typo
+        raise PtbenchError(f"weights file {path} is a directory: this backbone reads one checkpoint file")
     if not path.is_file():
         raise PtbenchError(f"weights file {path} does not exist")
     try:
@@ -185,16 +187,31 @@ def hub_guard(ref: str):
                 os.environ[k] = v
 
 
-def torch_hub_file(ref: str, url: str) -> Path:
+def torch_hub_file(ref: str, url: str, check_hash: bool = False) -> Path:
     """The local torch-hub checkpoint of ``url`` (torchvision, torchaudio bundles); an error
-    naming the weights when it is missing and downloads are off, instead of a download."""
+    naming the weights when it is missing and downloads are off, instead of a download.
+
+    Only the file: torch.hub.load_state_dict_from_url unpickles it with weights_only=False, so
+    a crafted file in the cache ran code. Read it with :func:`read_checkpoint`. ``check_hash``:
+    a download must match the hash prefix in the file name (torchvision's)."""
     cached = Path(torch.hub.get_dir()) / "checkpoints" / Path(url).name
-    if not cached.is_file() and os.environ.get("PTBENCH_ALLOW_DOWNLOAD") != "1":
+    if cached.is_file():
+        return cached
+    if os.environ.get("PTBENCH_ALLOW_DOWNLOAD") != "1":
         raise PtbenchError(
             f"hub weights '{ref}' are not in the local torch-hub cache ({cached}) and downloads are off "
             f"(set PTBENCH_ALLOW_DOWNLOAD=1 where a network is reachable)"
         )
+    match = torch.hub.HASH_REGEX.search(cached.name) if check_hash else None
+    cached.parent.mkdir(parents=True, exist_ok=True)
+    torch.hub.download_url_to_file(url, str(cached), match.group(1) if match else None)
     return cached
+
+
+def torch_hub_state(ref: str, url: str, check_hash: bool = False) -> tuple[dict[str, torch.Tensor], Path]:
+    """The state dict of a torch-hub checkpoint, read safely, and the file it came from."""
+    path = torch_hub_file(ref, url, check_hash)
+    return read_checkpoint(path), path
 
 
 def _load_file(
@@ -242,14 +259,29 @@ def source_head(head: Mapping[str, torch.Tensor], num_features: int) -> SourceHe
     return SourceHead(w.detach().float(), None if bias is None else bias.detach().float())
 
 
+# what a saved transformers model is, in its folder: not a trainer's optimizer or RNG state
+FOLDER_FILES = ("config.json", "*.safetensors", "pytorch_model*.bin", "*.index.json")
+
+
+def folder_sha256(path: Path) -> str:
+    """sha256 over a saved model folder's config and weight files, their sorted names and
+    contents: the same model in another folder gives the same digest."""
+    h = hashlib.sha256()
+    for f in sorted({f for pattern in FOLDER_FILES for f in path.glob(pattern) if f.is_file()}):
+        h.update(f.name.encode() + b"\0" + bytes.fromhex(file_sha256(f)))
+    return h.hexdigest()
+
+
 def _from_dir(path: Path, from_dir, info: WeightsInfo, package: bool) -> nn.Module:
     """A saved directory (transformers' ``save_pretrained``): a package's is hashed by its
-    weights file; a user's directory is recorded by path, as before."""
+    weights file, as its runs have been; a user's by :func:`folder_sha256` (it recorded '')."""
     net = from_dir(str(path))
     info.ref = str(path)
     if package:
         weights = next(path.glob("*.safetensors"), None) or next(path.glob("*.bin"))
         info.sha256 = file_sha256(weights)
+    else:
+        info.sha256 = folder_sha256(path)
     return net
 
 
@@ -278,7 +310,11 @@ def resolve(
     if source == "hub":
         if hub is None:
             raise PtbenchError(f"backbone '{spec['name']}' has no hub weights")
-        info.ref = (spec.get("id") if hub_id else None) or hub_default
+        if spec.get("id") and not hub_id:  # silently ignored, the cell ran other weights
+            raise PtbenchError(
+                f"backbone '{spec['name']}' takes no hub id: its hub weights are always {hub_default}"
+            )
+        info.ref = spec.get("id") or hub_default
         with hub_guard(info.ref):
             return hub(info.ref), info
     if source == "package":

@@ -74,9 +74,22 @@ def _backbone_problems(suite: Suite, sources: bool = True) -> list[str]:
                 f"{where}.params.transform_input: torchvision's hub weights were trained with it "
                 "(true); false applies to weights none, file and run"
             )
+        problems += _hub_id_problems(where, b, entry.meta)
         if b.pretrain is not None:
             problems += _pretrain_problems(f"{where}.pretrain", b.pretrain, b.name, b.params)
     return problems
+
+
+def _hub_id_problems(where: str, b, meta: dict) -> list[str]:
+    """A hub ``id`` the family would not load as named: ignored (alexnet, googlenet ran their
+    default weights) or failing every trial (a torchaudio bundle of another kind)."""
+    allowed = meta.get("hub_ids")
+    if b.weights != "hub" or not b.id or allowed is None or b.id in allowed:
+        return []
+    if not allowed:
+        why = "its hub weights are always its library's default"
+        return [f"{where}.id: backbone '{b.name}' takes no hub id: {why}"]
+    return [f"{where}.id: backbone '{b.name}' has no hub weights '{b.id}' (available: {', '.join(allowed)})"]
 
 
 def _task_problems(suite: Suite, sources: bool = True) -> list[str]:

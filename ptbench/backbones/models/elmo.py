@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 from torch.nn import functional as F
+from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 
 class ScalarMix(nn.Module):
@@ -38,11 +39,19 @@ class BiLSTMEncoder(nn.Module):
         self.drop = nn.Dropout(0.0)  # between layers, as in ELMo; set by the backbone_dropout regularizer
 
     def layers(self, ids: torch.Tensor) -> list[torch.Tensor]:
+        """Each layer's states ``[B, L, 2·dim]``, zero past a text's last word. Packed, so the
+        backward LSTM starts at that word: run over the padding, the same text's features
+        depended on ``max_len`` (~7 %). A hole inside (token dropout) is still read, as a zero
+        embedding."""
+        steps = torch.arange(1, ids.size(1) + 1, device=ids.device)
+        lengths = ((ids != 0) * steps).amax(1).clamp(min=1).cpu()  # to the last word; ≥ 1 for ""
         h, outs = self.embed(ids), []
         for lstm in self.lstms:
             # dropout on an LSTM's input only while that LSTM trains: a frozen one (eval, under
             # partial fine-tuning) reads its input as at evaluation, like every frozen block
-            h, _ = lstm(F.dropout(h, self.drop.p, training=self.drop.training and lstm.training))
+            x = F.dropout(h, self.drop.p, training=self.drop.training and lstm.training)
+            packed, _ = lstm(pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False))
+            h, _ = pad_packed_sequence(packed, batch_first=True, total_length=ids.size(1))
             outs.append(h)
         return outs
 
