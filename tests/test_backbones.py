@@ -216,3 +216,15 @@ def test_a_googlenet_file_saved_from_torchvisions_imagenet_weights_reads_like_th
     hub = features("hub")
     assert off(features("file", transform_input=True), hub) < 1e-4
     assert off(features("file"), hub) > 0.1  # ptbench's own default: as it builds and pre-trains
+
+
+def test_googlenet_features_carry_no_dropout_when_none_is_asked_for():
+    """torchvision's GoogLeNet drops 20% of its pooled features before the fc; only the fc was
+    removed, so every GoogLeNet fine-tune trained with a dropout no suite asked for."""
+    from ptbench.backbones.build import build_backbone
+
+    torch.manual_seed(0)
+    bb = build_backbone({"name": "googlenet", "weights": "none", "params": {"input_size": 16}}).train()
+    x = bb.preprocess(torch.randint(0, 256, (2, 3, 16, 16), dtype=torch.uint8))
+    with torch.no_grad():
+        assert torch.equal(bb(x), bb(x))

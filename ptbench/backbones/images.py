@@ -277,6 +277,8 @@ def _torchvision_backbone(spec: dict[str, Any], builder: str, head_attr: str, di
             net.avgpool = nn.AdaptiveAvgPool2d(1)
         else:
             setattr(net, head_attr, nn.Identity())
+        if builder == "googlenet":  # its dropout (0.2) fed the fc: with it, every fine-tune's features
+            net.dropout = nn.Identity()  # were dropped; dropout before the head is a regularizer's
         return net
 
     init = {"aux_logits": False, "init_weights": True} if builder == "googlenet" else {}
