@@ -234,3 +234,15 @@ def test_a_last_batch_of_one_example_joins_the_batch_before_it():
         hook.remove()
     assert sizes == [50, 51, 50, 51] and out.examples_seen == 202
     assert lrs == pytest.approx([1e-3, 7.5e-4, 5e-4, 2.5e-4])  # linear to 0 over the 4 steps run
+
+
+def test_sgd_without_momentum_trains():
+    """``optimizer: sgd`` with ``momentum: 0`` passed validate, then every trial failed: Nesterov
+    was always on, and torch refuses it without a momentum."""
+    torch.manual_seed(0)
+    x = torch.randn(64, 8)
+    y = (x[:, 0] > 0).long()
+    head = torch.nn.Sequential(torch.nn.Linear(8, 2))
+    recipe = Recipe(lr=0.5, epochs=5, batch_size=16, optimizer="sgd", momentum=0.0)
+    out = fit(head, [{"params": list(head.parameters())}], Split(x, y), Split(x, y), recipe, num_classes=2)
+    assert out.history[-1]["val_accuracy"] > 0.9

@@ -52,8 +52,9 @@ def _optimizer(groups: list[dict[str, Any]], recipe: Recipe) -> torch.optim.Opti
         ]
     out = [g for g in out if g["params"]]
     # fused: one kernel per step instead of one per tensor op (~10% of a linear-probe head fit)
-    if recipe.optimizer == "sgd":
-        return torch.optim.SGD(out, lr=recipe.lr, momentum=recipe.momentum, nesterov=True, fused=True)
+    if recipe.optimizer == "sgd":  # Nesterov needs a momentum: with 0 it is plain SGD
+        nesterov = recipe.momentum > 0
+        return torch.optim.SGD(out, lr=recipe.lr, momentum=recipe.momentum, nesterov=nesterov, fused=True)
     return torch.optim.AdamW(out, lr=recipe.lr, fused=True)
 
 
