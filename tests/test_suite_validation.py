@@ -505,6 +505,22 @@ def test_gradual_unfreeze_must_unfreeze_within_the_run():
     parse_suite(gradual(epochs={"type": "int", "low": 2, "high": 6}, unfreeze_every=4))
 
 
+def test_a_warm_up_must_end_within_the_run():
+    """warmup_epochs at or above epochs was accepted: the learning rate climbed for the whole run
+    and never reached (or never left) its peak. A range counts by its top at the most epochs."""
+    space = TINY["search"]["space"]  # epochs 2
+    assert problems(tiny(search__space=space | {"warmup_epochs": 2})) == [
+        "search.space.warmup_epochs: 2 must stay below epochs (2): at 2 the learning rate warms up "
+        "for the whole run"
+    ]
+    parse_suite(tiny(search__space=space | {"warmup_epochs": 1}))
+    searched = {
+        "epochs": {"type": "int", "low": 2, "high": 4},
+        "warmup_epochs": {"type": "int", "low": 0, "high": 3},
+    }
+    parse_suite(tiny(search__space=space | searched))
+
+
 def test_the_objective_is_a_metric_the_trainer_reports_in_its_own_direction():
     """A misspelt metric trained every trial in full and then failed it; val_loss alone was
     maximised (the search looked for the worst model)."""

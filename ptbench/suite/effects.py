@@ -20,7 +20,7 @@ from ptbench.schema import Suite
 
 # Trainer settings that act only below the run's epochs, with what happens at or above them;
 # a strategy declares its own (``below_epochs`` on its registration).
-TRAINER_BELOW_EPOCHS: dict[str, str] = {}
+TRAINER_BELOW_EPOCHS = {"warmup_epochs": "the learning rate warms up for the whole run"}
 
 
 def effect_problems(suite: Suite, cells) -> list[str]:
