@@ -313,3 +313,15 @@ def test_elmo_features_of_a_text_do_not_depend_on_its_padding():
         with torch.no_grad():
             feats.append(bb(bb.encode(["a fine moving film", "dull", ""])))
     assert torch.allclose(feats[0], feats[1], atol=1e-6)
+
+
+def test_googlenet_features_carry_no_dropout_when_none_is_asked_for():
+    """torchvision's GoogLeNet drops 20% of its pooled features before the fc; only the fc was
+    removed, so every GoogLeNet fine-tune trained with a dropout no suite asked for."""
+    from ptbench.backbones.build import build_backbone
+
+    torch.manual_seed(0)
+    bb = build_backbone({"name": "googlenet", "weights": "none", "params": {"input_size": 16}}).train()
+    x = bb.preprocess(torch.randint(0, 256, (2, 3, 16, 16), dtype=torch.uint8))
+    with torch.no_grad():
+        assert torch.equal(bb(x), bb(x))

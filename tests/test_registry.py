@@ -33,7 +33,8 @@ def test_a_keyword_of_another_registry_is_refused():
     """``lora_targets`` is a backbone's; on a strategy nothing would ever read it."""
     with pytest.raises(
         PtbenchError,
-        match="unknown keyword 'lora_targets'.*a strategy takes applies, features, limits, space",
+        match="unknown keyword 'lora_targets'.*a strategy takes applies, below_epochs, features, "
+        "limits, space",
     ):
         STRATEGIES.register("adapter_x", lora_targets=("qkv",))(lambda *a: None)
 

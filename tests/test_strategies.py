@@ -265,18 +265,27 @@ def test_backbone_dropout_sets_every_dropout_layer_inside(name, params):
 
 @pytest.mark.parametrize(
     "name,params",
-    [("elmo_bilstm", {"buckets": 64}), ("gpt2", {"max_len": 8}), ("wav2vec2", {})],
+    [
+        ("elmo_bilstm", {"buckets": 64, "dropout": 0.5}),
+        ("gpt2", {"max_len": 8, "dropout": 0.5}),
+        ("wav2vec2", {"dropout": 0.5}),
+        ("vit_tiny", {"size": "small", "input_size": 16, "dropout": 0.5, "drop_path_rate": 0.5}),
+        ("efficientnet_lite0", {"input_size": 32, "drop_path_rate": 0.5}),  # test_efficientnet: no skips
+    ],
 )
 def test_what_partial_fine_tuning_freezes_reads_its_input_as_at_evaluation(name, params):
     """Frozen blocks run in eval mode, and so must the dropout and LayerDrop that act on them:
     ELMo's dropout before a frozen LSTM, GPT-2's embedding dropout and wav2vec2's dropout after
     the positional convolution sat outside every block, and LayerDrop skipped frozen layers, so
-    the frozen features changed from step to step while the trained top learnt from them."""
+    the frozen features changed from step to step while the trained top learnt from them. timm's
+    blocks listed only the layers owning weights, so a frozen ViT or EfficientNet block kept its
+    Dropout and DropPath in training mode."""
+    from torch import nn
     from torch.nn.utils.rnn import PackedSequence
 
     from ptbench.strategies.base import Classifier
 
-    bb = build_backbone({"name": name, "params": params | {"dropout": 0.5}})
+    bb = build_backbone({"name": name, "params": params})
     if name == "wav2vec2":
         bb.net.model.encoder.transformer.layer_drop = 0.5
     blocks = bb.blocks()
@@ -286,6 +295,8 @@ def test_what_partial_fine_tuning_freezes_reads_its_input_as_at_evaluation(name,
     net = Classifier(bb, torch.nn.Identity()).train()
     read = {}  # what the last frozen block gives, twice on the same input
     frozen = blocks[-2]
+    if isinstance(frozen, nn.ModuleList):  # timm's: the modules a group holds
+        frozen = [m for m in frozen if any(True for _ in m.parameters())][-1]
 
     def keep(module, args, out):
         out = out[0] if isinstance(out, tuple) else out
@@ -293,11 +304,12 @@ def test_what_partial_fine_tuning_freezes_reads_its_input_as_at_evaluation(name,
         read[len(read)] = out.detach().clone()
 
     frozen.register_forward_hook(keep)
-    x = (
-        bb.encode(["a frozen sentence with a few words"] * 2)
-        if bb.modality == "text"
-        else torch.randn(2, 16000)
-    )
+    if bb.modality == "text":
+        x = bb.encode(["a frozen sentence with a few words"] * 2)
+    elif bb.modality == "image":
+        x = bb.preprocess(torch.randint(0, 256, (2, 3, 16, 16), dtype=torch.uint8))
+    else:
+        x = torch.randn(2, 16000)
     for _ in range(2):
         net(x)
     assert len(read) == 2 and torch.equal(read[0], read[1])

@@ -484,6 +484,61 @@ def test_momentum_is_searchable_and_reaches_the_trainer():
     assert Recipe.from_params({"momentum": 0.5}).momentum == 0.5
 
 
+def test_a_setting_a_cell_cannot_use_is_refused_naming_its_field():
+    """search.space reaches every cell: head_lr_mult was searched under linear_probe (whose head
+    is all it trains) and momentum under AdamW, changing nothing while the search spent trials
+    on them. Where a strategy has the setting, it belongs in that strategy's params."""
+    hlr = {"type": "float", "low": 1.0, "high": 10.0, "log": True}
+    assert problems(tiny(search__space=TINY["search"]["space"] | {"head_lr_mult": hlr})) == [
+        "search.space.head_lr_mult: linear_probe has no head learning-rate multiplier "
+        "(set head_lr_mult in the params of the strategies that have one)"
+    ]
+    parse_suite(
+        tiny(axes__strategies=["linear_probe", {"name": "full_finetune", "params": {"head_lr_mult": hlr}}])
+    )
+    assert problems(tiny(search__space=TINY["search"]["space"] | {"momentum": 0.5})) == [
+        "search.space.momentum: only optimizer sgd has a momentum, and the optimizer (by default) is adamw"
+    ]
+    either = {"type": "categorical", "choices": ["adamw", "sgd"]}
+    parse_suite(tiny(search__space=TINY["search"]["space"] | {"momentum": 0.5, "optimizer": either}))
+
+
+def test_gradual_unfreeze_must_unfreeze_within_the_run():
+    """unfreeze_every at or above epochs opens no block: a head-only run under gradual_unfreeze's
+    name (with l2_sp, every trial failed). A range is refused when its top cannot unfreeze even at
+    the most epochs searched; a searched corner (few epochs, a long unfreeze_every) is allowed."""
+
+    def gradual(**space):
+        return tiny(axes__strategies=["gradual_unfreeze"], search__space={"epochs": 3} | space)
+
+    assert problems(gradual(unfreeze_every={"type": "int", "low": 1, "high": 3})) == [
+        "search.space.unfreeze_every: 1..3 must stay below epochs (3): at 3 no block ever unfreezes "
+        "(the head trains alone)"
+    ]
+    assert problems(gradual(epochs=2)) == [
+        "axes.strategies[0].params.unfreeze_every: gradual_unfreeze's default 1..2 must stay below "
+        "epochs (2): at 2 no block ever unfreezes (the head trains alone)"
+    ]
+    parse_suite(gradual())  # the default 1..2 at 3 epochs
+    parse_suite(gradual(epochs={"type": "int", "low": 2, "high": 6}, unfreeze_every=4))
+
+
+def test_a_warm_up_must_end_within_the_run():
+    """warmup_epochs at or above epochs was accepted: the learning rate climbed for the whole run
+    and never reached (or never left) its peak. A range counts by its top at the most epochs."""
+    space = TINY["search"]["space"]  # epochs 2
+    assert problems(tiny(search__space=space | {"warmup_epochs": 2})) == [
+        "search.space.warmup_epochs: 2 must stay below epochs (2): at 2 the learning rate warms up "
+        "for the whole run"
+    ]
+    parse_suite(tiny(search__space=space | {"warmup_epochs": 1}))
+    searched = {
+        "epochs": {"type": "int", "low": 2, "high": 4},
+        "warmup_epochs": {"type": "int", "low": 0, "high": 3},
+    }
+    parse_suite(tiny(search__space=space | searched))
+
+
 def test_the_objective_is_a_metric_the_trainer_reports_in_its_own_direction():
     """A misspelt metric trained every trial in full and then failed it; val_loss alone was
     maximised (the search looked for the worst model)."""

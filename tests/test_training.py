@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from torch.optim.optimizer import register_optimizer_step_post_hook
 
 from ptbench.backbones import BACKBONES
 from ptbench.errors import TrialError
@@ -214,3 +215,34 @@ def test_a_mixup_trial_is_reproduced_by_its_seed():
     first = run_trial(cfg).history
     np.random.seed(12345)  # whatever state the process is in
     assert run_trial(cfg).history == first
+
+
+def test_a_last_batch_of_one_example_joins_the_batch_before_it():
+    """train_size 101 at batch_size 50 left a last batch of one example, which BatchNorm cannot
+    normalise in training: every trial of a BatchNorm backbone failed ("Expected more than 1
+    value per channel"). The LR schedule counts the batches actually run, so it still ends."""
+    _, ad, _ = adapt("full_finetune")
+    data = load_task(TASK)
+    train = Split(data.train.x[:101], data.train.y[:101])
+    sizes, lrs = [], []
+    ad.model[0].register_forward_pre_hook(lambda m, args: sizes.append(len(args[0])) if m.training else None)
+    hook = register_optimizer_step_post_hook(lambda opt, *_: lrs.append(opt.param_groups[0]["lr"]))
+    try:
+        recipe = Recipe(epochs=2, batch_size=50, schedule="linear")  # lr 1e-3, as the groups
+        out = fit(ad.model, ad.param_groups, train, data.val, recipe, num_classes=10, transform=ad.transform)
+    finally:
+        hook.remove()
+    assert sizes == [50, 51, 50, 51] and out.examples_seen == 202
+    assert lrs == pytest.approx([1e-3, 7.5e-4, 5e-4, 2.5e-4])  # linear to 0 over the 4 steps run
+
+
+def test_sgd_without_momentum_trains():
+    """``optimizer: sgd`` with ``momentum: 0`` passed validate, then every trial failed: Nesterov
+    was always on, and torch refuses it without a momentum."""
+    torch.manual_seed(0)
+    x = torch.randn(64, 8)
+    y = (x[:, 0] > 0).long()
+    head = torch.nn.Sequential(torch.nn.Linear(8, 2))
+    recipe = Recipe(lr=0.5, epochs=5, batch_size=16, optimizer="sgd", momentum=0.0)
+    out = fit(head, [{"params": list(head.parameters())}], Split(x, y), Split(x, y), recipe, num_classes=2)
+    assert out.history[-1]["val_accuracy"] > 0.9

@@ -32,14 +32,18 @@ IMAGE_PARAMS = {"input_size": input_size(), "drop_path_rate": DROP_PATH}
 
 
 def _blocks(net: nn.Module) -> list[nn.Module]:
-    """Depth-ordered blocks from timm's own group matcher (stem, stages…, final conv)."""
+    """Depth-ordered blocks from timm's own group matcher (stem, stages…, final conv).
+
+    Each block holds whole submodules (ViT's ``blocks.3``, not its linear and norm layers) and
+    the parameter-free top-level modules after them (ViT's ``pos_drop``): a frozen block's
+    ``eval()`` must reach its Dropout and DropPath, which own no parameters."""
     from timm.models import group_modules
 
     try:
         groups = group_modules(net, net.group_matcher(coarse=True))
     except Exception:  # models without a matcher: top-level children in order
         return [m for m in net.children() if any(True for _ in m.parameters())]
-    blocks = [nn.ModuleList([net.get_submodule(n) for n in groups[k]]) for k in sorted(groups)]
+    blocks = [nn.ModuleList([net.get_submodule(n) for n in _whole(net, groups[k])]) for k in sorted(groups)]
     blocks = [b for b in blocks if any(True for _ in b.parameters())]
     covered = {id(p) for b in blocks for p in b.parameters()}
     loose = [p for p in net.parameters() if id(p) not in covered]  # e.g. ViT's cls_token, pos_embed
@@ -48,7 +52,37 @@ def _blocks(net: nn.Module) -> list[nn.Module]:
         for i, p in enumerate(loose):
             holder.register_parameter(f"p{i}", p)  # the same tensors, counted with the stem
         blocks[0].insert(0, holder)
+    _join_parameter_free(net, blocks)
     return blocks
+
+
+def _whole(net: nn.Module, names: list[str]) -> list[str]:
+    """Each name raised to its largest ancestor whose parameters all lie in the group."""
+    own = {id(p) for n in names for p in net.get_submodule(n).parameters()}
+    out: list[str] = []
+    for name in names:
+        while name:
+            parent = name.rpartition(".")[0]
+            if not all(id(p) in own for p in net.get_submodule(parent).parameters()):
+                break
+            name = parent
+        if name not in out:
+            out.append(name)
+    return [n for n in out if not any(n.startswith(f"{o}.") for o in out)]
+
+
+def _join_parameter_free(net: nn.Module, blocks: list[nn.ModuleList]) -> None:
+    """A top-level module without parameters joins the block of the module before it in the
+    forward order: ViT's ``pos_drop`` the stem (it drops what block 0 reads), ``head_drop`` the
+    last block."""
+    where = {id(p): i for i, b in enumerate(blocks) for p in b.parameters()}
+    last = 0
+    for child in net.children():
+        found = [where[id(p)] for p in child.parameters() if id(p) in where]
+        if found:
+            last = max(found)
+        elif blocks and not any(True for _ in child.parameters()):
+            blocks[last].append(child)
 
 
 def _linear_head(module: nn.Module, into: dict) -> None:
@@ -243,6 +277,8 @@ def _torchvision_backbone(spec: dict[str, Any], builder: str, head_attr: str, di
             net.avgpool = nn.AdaptiveAvgPool2d(1)
         else:
             setattr(net, head_attr, nn.Identity())
+        if builder == "googlenet":  # its dropout (0.2) fed the fc: with it, every fine-tune's features
+            net.dropout = nn.Identity()  # were dropped; dropout before the head is a regularizer's
         return net
 
     init = {"aux_logits": False, "init_weights": True} if builder == "googlenet" else {}

@@ -59,6 +59,7 @@ def partial_finetune(
     "gradual_unfreeze",
     space=HEAD_LR | {"unfreeze_every": {"type": "int", "low": 1, "high": 2}},
     limits={"unfreeze_every": Param(int, "epochs", low=1)},
+    below_epochs={"unfreeze_every": "no block ever unfreezes (the head trains alone)"},
 )
 def gradual_unfreeze(
     backbone: Backbone, num_classes: int, recipe: Recipe, params: dict[str, Any], cache: FeatureCache

@@ -6,6 +6,7 @@ from pathlib import Path
 
 from ptbench.hashing import stable_hash
 from ptbench.schema import Dist, Suite, matches
+from ptbench.suite.effects import effect_problems
 from ptbench.suite.grid import TRAINER_SPACE, combinations, expand
 from ptbench.train.recipe import TRAINER_LIMITS
 
@@ -39,7 +40,7 @@ def registry_problems(suite: Suite, sources: bool = True) -> list[str]:
         cells = expand(suite)
         if not cells:
             problems.append("include/exclude: the rules leave no cell in the grid")
-        problems += _combination_problems(cells) + _label_problems(cells)
+        problems += _combination_problems(cells) + _label_problems(cells) + effect_problems(suite, cells)
     return problems
 
 

@@ -52,8 +52,9 @@ def _optimizer(groups: list[dict[str, Any]], recipe: Recipe) -> torch.optim.Opti
         ]
     out = [g for g in out if g["params"]]
     # fused: one kernel per step instead of one per tensor op (~10% of a linear-probe head fit)
-    if recipe.optimizer == "sgd":
-        return torch.optim.SGD(out, lr=recipe.lr, momentum=recipe.momentum, nesterov=True, fused=True)
+    if recipe.optimizer == "sgd":  # Nesterov needs a momentum: with 0 it is plain SGD
+        nesterov = recipe.momentum > 0
+        return torch.optim.SGD(out, lr=recipe.lr, momentum=recipe.momentum, nesterov=nesterov, fused=True)
     return torch.optim.AdamW(out, lr=recipe.lr, fused=True)
 
 
@@ -176,13 +177,23 @@ def _loop(model, groups, recipe, transform, device, num_classes, steps, anchor) 
     )
 
 
-def _train_epoch(lp: _Loop, x_all: torch.Tensor, y_all: torch.Tensor, perm: torch.Tensor, bs: int):
-    """One pass over ``perm`` in batches of ``bs``; returns (summed loss, examples seen)."""
+def _batches(n: int, bs: int) -> list[tuple[int, int]]:
+    """``(start, end)`` of each batch over ``n`` examples. A remainder of one example joins the
+    batch before it: BatchNorm cannot normalise a single example in training, and a final batch
+    of one (train_size 101, batch_size 50) failed every trial of a BatchNorm backbone."""
+    starts = list(range(0, n, max(1, min(bs, n))))
+    if len(starts) > 1 and n - starts[-1] == 1:
+        starts.pop()
+    return list(zip(starts, [*starts[1:], n], strict=True))
+
+
+def _train_epoch(lp: _Loop, x_all: torch.Tensor, y_all: torch.Tensor, perm: torch.Tensor, bounds):
+    """One pass over ``perm`` in the batches ``bounds``; returns (summed loss, examples seen)."""
     recipe, device = lp.recipe, lp.device
     lp.model.train()
     total, seen = torch.zeros((), device=device), 0
-    for i in range(0, len(perm), bs):
-        idx = perm[i : i + bs]
+    for lo, hi in bounds:
+        idx = perm[lo:hi]
         if lp.mixer is not None and len(idx) % 2:
             idx = idx[:-1]
             if len(idx) == 0:
@@ -246,14 +257,14 @@ def fit(
     start = time.perf_counter()
     net, x_all, val_x = _fitted_input_layer(model, train.x, val.x, transform, recipe)
     gen = torch.Generator().manual_seed(seed)
-    n, bs = len(train), max(1, min(recipe.batch_size, len(train)))
-    lp = _loop(net, groups, recipe, transform, device, num_classes, math.ceil(n / bs), anchor)
+    n, bounds = len(train), _batches(len(train), recipe.batch_size)  # the LR schedule counts these
+    lp = _loop(net, groups, recipe, transform, device, num_classes, len(bounds), anchor)
     best, best_state, bad_epochs = -math.inf, None, 0
     result = FitResult()
     for epoch in range(recipe.epochs):
         if on_epoch_start is not None:
             on_epoch_start(epoch)
-        total, seen = _train_epoch(lp, x_all, train.y, torch.randperm(n, generator=gen), bs)
+        total, seen = _train_epoch(lp, x_all, train.y, torch.randperm(n, generator=gen), bounds)
         result.examples_seen += seen
         train_loss = float(total) / max(1, n)
         if not math.isfinite(train_loss):
