@@ -43,22 +43,27 @@ def record(
     finals: list[dict],
     failed_finals: list[str] = (),
     again: list[dict] = (),
+    night: str = "",
+    suite_hash: str = "",
 ):
     """A cell run with its trial and final runs, tagged and closed as the runner and jobs do.
     ``trials``: a validation accuracy (complete) or an error message (failed), per trial;
-    ``again``: seeds 0, 1, … recorded a second time, later."""
+    ``again``: seeds 0, 1, … recorded a second time, later; ``night``: of that night, under the
+    suite run of ``suite_hash`` (the grid's: an edited suite opens another)."""
     exp = tracker.experiment(cell.suite)
-    suite_run = tracker.ensure_run(exp, cell.suite, {"ptbench.kind": "suite"}, {})
-    cell_run = tracker.start_run(
-        exp, cell.describe(), {"ptbench.kind": "cell", "ptbench.cell_hash": cell.hash}, parent=suite_run
-    )
+    at = {"ptbench.night": night} if night else {}
+    key = {"ptbench.kind": "suite", "ptbench.night": night, "ptbench.suite_hash": suite_hash}
+    suite_run = tracker.ensure_run(exp, cell.suite, key, at)
+    cell_tags = {"ptbench.kind": "cell", "ptbench.cell_hash": cell.hash, **at}
+    cell_tags |= {"ptbench.suite_run": suite_run} if night else {}
+    cell_run = tracker.start_run(exp, cell.describe(), cell_tags, parent=suite_run)
     tracker.log_params(cell_run, cell_params(cell))
 
     def job(kind: str, seed: int, number: int) -> str:
         run = tracker.start_run(
             exp,
             f"{kind}-{number}",
-            {"ptbench.kind": kind, "ptbench.cell_hash": cell.hash, "ptbench.seed": seed},
+            {"ptbench.kind": kind, "ptbench.cell_hash": cell.hash, "ptbench.seed": seed, **at},
             parent=cell_run,
         )
         tracker.log_params(run, cell_params(cell) | {"seed": seed})

@@ -2,9 +2,12 @@
 pretrained-versus-random gap; one row per cell, mean ± 95% CI over seeds.
 
 Only final runs carry test, shifted, corruption and attack metrics (search never sees them).
-Runs whose split hash or suite version differ are never averaged together: they form separate
-tables, with a note. A NaN metric stays missing, never zero. Cells without a finished final run
-are listed, with state and error, in an 'unfinished' view: nothing is dropped silently.
+A board ranks the cells of one grid: the suite's as its file reads now, or a night's as that night
+last ran; cells an edit replaced stay in MLflow and are counted in one note, never ranked against
+the cells that replaced them. Runs whose split hash or suite version differ are never averaged
+together: they form separate tables, with a note. A NaN metric stays missing, never zero. Cells
+without a finished final run are listed, with state and error, in an 'unfinished' view: nothing
+is dropped silently.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from ptbench.finals import (
     of_seeds,
     once_per_seed,
 )
+from ptbench.jobs import OPENED, SUITE_RUN
 from ptbench.leaderboard.views import CELL_COLS, board_views, metric_column, unfinished_view
 
 PARAM = {"backbone": "backbone.name", "weights": "backbone.weights"}  # column → MLflow param
@@ -54,15 +58,20 @@ def _num(v) -> float:
 
 @dataclass(frozen=True)
 class Current:
-    """What the suite asks of its final runs now: a run evaluated under other settings, or of a
-    seed since removed, belongs to an earlier version of the question and is not averaged in."""
+    """What the suite asks now: a cell no longer in its grid (an edit changed its hash), a run
+    evaluated under other settings, or of a seed since removed, belongs to an earlier version of
+    the question and is not ranked or averaged in."""
 
     eval_key: str
     seeds: tuple[int, ...]
+    cells: frozenset[str] | None = None  # the grid's cell hashes; None: every recorded cell
 
     @classmethod
     def of(cls, suite) -> Current:
-        return cls(evaluation_key(suite.evaluation, suite.robustness.model_dump()), tuple(suite.seeds))
+        from ptbench.suite import expand
+
+        key = evaluation_key(suite.evaluation, suite.robustness.model_dump())
+        return cls(key, tuple(suite.seeds), frozenset(c.hash for c in expand(suite)))
 
     def keep(self, finals: pd.DataFrame) -> pd.DataFrame:
         """A night's final runs are kept whatever the suite says now: a night draws its own
@@ -98,6 +107,7 @@ def build_boards(
     """One board per task (and split hash and suite version). Cells without a finished final run
     (failed, still searching, or every trial failed) are listed in an 'unfinished' view with their
     state and error, never dropped: a suite whose cells all failed still gets a board."""
+    df, left_out = _of_grid(df, current)
     kind = df.get("tags.ptbench.kind", pd.Series(dtype=str))
     cells, trials, finals = df[kind == "cell"], df[kind == "trial"], df[kind == "final"]
     finals = _of_best(finals, cells)
@@ -124,7 +134,42 @@ def build_boards(
         boards += made
     if not boards:
         raise PtbenchError("the suite's final runs have no cell runs in the tracking store")
+    if left_out:
+        boards[0].notes.append(left_out)
     return boards
+
+
+def _of_grid(df: pd.DataFrame, current: Current | None) -> tuple[pd.DataFrame, str]:
+    """The runs of one grid's cells, and a note counting the recorded cells left out. The grid is
+    the suite's as its file reads now; a night's is the one its last suite run planned (the night
+    as it ran, like the nightly report: an older night is not re-cut by today's file). After an
+    edit, the cells it replaced were ranked beside their replacements, two look-alike rows."""
+    kind = df.get("tags.ptbench.kind", pd.Series(None, index=df.index))
+    col = lambda name: df.get(name, pd.Series(None, index=df.index))  # noqa: E731
+    hashes = col("params.cell_hash").fillna(col("tags.ptbench.cell_hash"))
+    cells = df[kind == "cell"]
+    if df.attrs.get("night"):
+        suites = df[kind == "suite"].assign(
+            _order=pd.to_numeric(col(f"tags.{OPENED}"), errors="coerce").fillna(col("start_time"))
+        )
+        last = suites.sort_values("_order")["run_id"].iloc[-1] if not suites.empty else None
+        planned = col(f"tags.{SUITE_RUN}").loc[cells.index].fillna("")
+        grid = set(hashes.loc[cells.index][planned.isin(["", last])])
+    elif current is not None and current.cells is not None:
+        grid = set(current.cells)
+    else:
+        return df, ""
+    out = set(hashes.loc[cells.index]) - grid
+    if not out:
+        return df, ""
+    of = "the suite's grid as its file reads now"
+    if df.attrs.get("night"):
+        of = "the night's grid as it last ran"
+    note = (
+        f"{len(out)} recorded cell{'s are' if len(out) > 1 else ' is'} not in {of} (replaced or "
+        "removed by an edit): not ranked here; their runs stay in MLflow (ptbench ui)"
+    )
+    return df[(kind == "suite") | hashes.isin(grid)], note
 
 
 def _of_best(finals: pd.DataFrame, cells: pd.DataFrame) -> pd.DataFrame:
