@@ -76,6 +76,21 @@ def test_space_key_nobody_uses_is_rejected():
     ]
 
 
+def test_a_space_key_no_item_of_the_grid_has_is_rejected_naming_who_would_read_it():
+    """weight_decay and dropout on a full_finetune suite without those regularizers validated
+    ("valid — 1 cells") and vanished from the resolved space: no trial searched them."""
+    d = tiny(axes__strategies=["full_finetune"], axes__regularizers=["none"])
+    assert problems(d | {"search": {"space": {"weight_decay": 0.05, "dropout": 0.3}}}) == [
+        "search.space.weight_decay: no strategy or regularizer of this suite's grid has it, so no "
+        "trial would read it (add the weight_decay regularizer)",
+        "search.space.dropout: no strategy or regularizer of this suite's grid has it, so no "
+        "trial would read it (add the dropout regularizer)",
+    ]
+    d["axes"]["regularizers"] = ["none", ["weight_decay"]]  # read by the cells that have it
+    cells = expand(parse_suite(d | {"search": {"space": {"weight_decay": 0.05}}}))
+    assert sorted(c.space.get("weight_decay") for c in cells if c.regularizers) == [0.05]
+
+
 def test_unknown_item_param_is_rejected():
     d = tiny()
     d["axes"]["strategies"] = [{"name": "full_finetune", "params": {"head_lr": 3}}]

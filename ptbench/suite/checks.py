@@ -211,22 +211,32 @@ def _corruption_problems(suite: Suite) -> list[str]:
 
 
 def _space_problems(suite: Suite) -> list[str]:
-    """Search-space keys that no strategy, regularizer or trainer setting has."""
-    from ptbench.regularizers import REGULARIZERS
-    from ptbench.strategies import STRATEGIES
-
-    known_keys = set(TRAINER_SPACE) | set(TRAINER_LIMITS)
-    for e in (*STRATEGIES, *REGULARIZERS):
-        known_keys |= set(e.space)
+    """Search-space keys no cell of this grid reads: the grid keeps a key only for the cells whose
+    strategy or regularizers have it, so ``weight_decay`` without that regularizer validated and
+    vanished from every cell. Trainer settings reach every cell."""
+    cells = expand(suite)
     problems = []
     for key, spec in suite.search.space.items():
-        if key not in known_keys:
-            problems.append(
-                f"search.space.{key}: no strategy, regularizer or trainer setting has a parameter '{key}'"
-            )
+        if not (key in TRAINER_SPACE or key in TRAINER_LIMITS or any(key in c.space for c in cells)):
+            problems.append(f"search.space.{key}: {_unread(key)}")
         elif isinstance(spec, Dist) and spec.type == "int" and spec.log and spec.low < 1:
             problems.append(f"search.space.{key}: log int range needs low >= 1")
     return problems
+
+
+def _unread(key: str) -> str:
+    """Why no trial reads ``key``, and which items would."""
+    from ptbench.regularizers import REGULARIZERS
+    from ptbench.strategies import STRATEGIES
+
+    users = [f"the {e.name} strategy" for e in STRATEGIES if key in e.space]
+    users += [f"the {e.name} regularizer" for e in REGULARIZERS if key in e.space]
+    if not users:
+        return f"no strategy, regularizer or trainer setting has a parameter '{key}'"
+    return (
+        "no strategy or regularizer of this suite's grid has it, so no trial would read it "
+        f"(add {' or '.join(users)})"
+    )
 
 
 def _rule_problems(suite: Suite) -> list[str]:
