@@ -452,6 +452,22 @@ def test_seeds_are_distinct_and_ones_numpy_accepts():
     ]
 
 
+def test_a_device_torch_cannot_read_or_an_empty_device_list_is_one_line(tmp_path):
+    """devices [gpu0] validated and every trial failed ("Invalid device string"); [] crashed the
+    run with a ZeroDivisionError traceback (exit 3)."""
+    assert problems(tiny(execution={"devices": ["cpu", "gpu0", "cuda:x"]})) == [
+        "execution.devices[1]: 'gpu0' is not a device torch knows (cpu, cuda, cuda:N, mps, …)",
+        "execution.devices[2]: 'cuda:x' is not a device torch knows (cpu, cuda, cuda:N, mps, …)",
+    ]
+    parse_suite(tiny(execution={"devices": ["cpu", "cuda:1", "mps"]}))  # maybe another machine's
+    path = write_suite(tmp_path / "s.yaml", execution={"devices": []})
+    out = ptbench("run", str(path), "--project-dir", "p", cwd=tmp_path)
+    assert out.returncode == 2, out.stderr
+    assert out.stderr.strip() == (
+        "execution.devices: an empty list names no device (use auto, cpu or [cuda:0, …])"
+    )
+
+
 @pytest.mark.parametrize("flag, value", [("--trials", "0"), ("--workers", "-2"), ("--trials", "x")])
 def test_a_count_on_the_command_line_below_one_is_refused(tiny_suite, flag, value):
     """``--trials 0`` silently ran the suite's value; ``--trials -3`` planned -2 runs."""

@@ -7,6 +7,7 @@ from pathlib import Path
 from ptbench.hashing import stable_hash
 from ptbench.schema import Dist, Suite, matches
 from ptbench.suite.effects import effect_problems
+from ptbench.suite.execution import execution_problems
 from ptbench.suite.grid import TRAINER_SPACE, combinations, expand
 from ptbench.train.recipe import TRAINER_LIMITS
 
@@ -23,6 +24,7 @@ def registry_problems(suite: Suite, sources: bool = True) -> list[str]:
         *_corruption_problems(suite),
         *_select_problems(suite),
         *_duplicate_problems(suite),
+        *execution_problems(suite.execution),
     ]
     for key in ("include", "exclude"):
         for i, rule in enumerate(getattr(suite, key)):
