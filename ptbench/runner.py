@@ -25,6 +25,7 @@ from ptbench.preflight import check_remade_weights, check_suite_data, prepare_we
 from ptbench.provenance import run_tags
 from ptbench.schedule import plan_cell, schedule
 from ptbench.suite import Cell, Suite, expand, suite_run_key
+from ptbench.suite.execution import with_overrides
 
 
 @dataclass
@@ -85,6 +86,7 @@ def plan_text(suite: Suite, opts: RunOptions) -> str:
     """What ``--dry-run`` prints: each cell with its hash, and the planned trials."""
     cells = expand(suite)
     _, _, _, workers, trials = resolve(suite, opts)
+    _execution(suite, opts)  # --address with a local executor: refused before any plan is shown
     lines = [
         f"suite {suite.name} v{suite.version}: {len(cells)} cells × {trials} trials "
         f"+ {len(suite.seeds)} final run(s) each = {len(cells) * (trials + len(suite.seeds))} "
@@ -108,16 +110,17 @@ def run_suite(suite: Suite, opts: RunOptions, suite_text: str | None = None) -> 
 
     t0 = time.perf_counter()
     project, tracking_uri, storage_url, workers, n_trials = resolve(suite, opts)
+    execution = _execution(suite, opts)  # a conflicting --address: before anything is made
     project.mkdir(parents=True, exist_ok=True)
     check_storage(storage_url)
     tracker = Tracker(tracking_uri)
     tracker.check()
-    check_executor(_execution(suite, opts))  # a missing Ray or a dead address: now, not after pre-training
+    check_executor(execution)  # a missing Ray or a dead address: now, not after pre-training
     cells = [replace(c, night=opts.night) for c in expand(suite)]
     check_suite_data(cells)
     prepare_weights(suite, project, tracking_uri)
     check_remade_weights(suite, project, tracker, opts.night)
-    executor = make_executor(_execution(suite, opts), workers)
+    executor = make_executor(execution, workers)
 
     exp_id = tracker.experiment(suite.name, project / "artifacts")
     tags = run_tags() | ({NIGHT: opts.night} if opts.night else {})
@@ -180,9 +183,9 @@ def open_suite_run(
 
 
 def _execution(suite: Suite, opts: RunOptions):
-    """The suite's ``execution`` with the command line's overrides."""
-    update = {k: v for k, v in (("executor", opts.executor), ("address", opts.address)) if v}
-    return suite.execution.model_copy(update=update)
+    """The suite's ``execution`` with the command line's overrides (a Ray address the executor
+    would not read is refused: it was silently ignored)."""
+    return with_overrides(suite.execution, opts.executor, opts.address)
 
 
 def _context(

@@ -468,6 +468,30 @@ def test_a_device_torch_cannot_read_or_an_empty_device_list_is_one_line(tmp_path
     )
 
 
+def test_a_ray_address_the_executor_would_not_read_is_one_line_naming_both(tmp_path):
+    """--address (or execution.address) with the local or inline executor was silently ignored:
+    the suite ran on local workers, not on the cluster it named."""
+    assert problems(tiny(execution={"executor": "inline", "address": "ray://head:10001"})) == [
+        "execution.address: only executor ray reads an address, and execution.executor is inline "
+        "(set executor: ray, or remove the address)"
+    ]
+    local = write_suite(tmp_path / "local.yaml")
+    ray = write_suite(tmp_path / "ray.yaml", execution={"executor": "ray", "address": "ray://head:10001"})
+    for path, flags, message in (
+        (
+            local,
+            ["--address", "ray://head:10001"],
+            "--address ray://head:10001 with execution.executor local",
+        ),
+        (ray, ["--executor", "inline"], "execution.address ray://head:10001 with --executor inline"),
+    ):
+        for dry in ([], ["--dry-run"]):
+            out = ptbench("run", str(path), *flags, *dry, "--project-dir", "p", cwd=tmp_path)
+            assert out.returncode == 2 and out.stderr.count("\n") == 1, out.stderr
+            assert message + ": only executor ray reads an address" in out.stderr
+    assert not (tmp_path / "p").exists()  # refused before anything was made
+
+
 @pytest.mark.parametrize("flag, value", [("--trials", "0"), ("--workers", "-2"), ("--trials", "x")])
 def test_a_count_on_the_command_line_below_one_is_refused(tiny_suite, flag, value):
     """``--trials 0`` silently ran the suite's value; ``--trials -3`` planned -2 runs."""
