@@ -164,13 +164,26 @@ def _cmd_rank(a) -> int:
 
     suite = load_suite(a.suite)
     _check_results_dir(a.results_dir)
-    names = [n.strip() for n in a.estimators.split(",")] if a.estimators else None
+    names = _estimators(a.estimators)
     project, tracking, *_ = resolve(suite, _options(a))
     report = rank_suite(suite, project, tracking, names)
     print(render(report))
     path = write(report, a.results_dir)
     print(f"written {path} (and rank.csv, rank_check.csv beside it)")
     return 0
+
+
+def _estimators(text: str | None) -> list[str] | None:
+    """--estimators as a list; a name given twice was scored twice, in two columns."""
+    from ptbench.errors import PtbenchError
+
+    if not text:
+        return None
+    names = [n.strip() for n in text.split(",")]
+    for i, n in enumerate(names):
+        if n in names[:i]:
+            raise PtbenchError(f"--estimators {text}: '{n}' is listed twice")
+    return names
 
 
 def _cmd_history(a) -> int:

@@ -89,6 +89,15 @@ def test_unknown_estimator_is_one_line(project):
     assert "Traceback" not in proc.stderr
 
 
+def test_an_estimator_listed_twice_is_one_line(project):
+    """--estimators logme,logme computed LogME twice and showed two logme columns."""
+    proc = ptbench(
+        "rank", "rank_tiny.yaml", "--estimators", "logme, knn,logme", "--project-dir", ".ptbench", cwd=project
+    )
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1, proc.stderr
+    assert "--estimators logme, knn,logme: 'logme' is listed twice" in proc.stderr
+
+
 def _checkpoints(root, n: int, head: int = 0) -> list[str]:
     """``n`` checkpoints of one tiny network (different random weights: different features),
     with a ``head``-class source classifier where ``head`` is set."""
