@@ -7,11 +7,37 @@ import fnmatch
 import math
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+    field_validator,
+    model_validator,
+)
 
 
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _no_bool(kind: str):
+    """pydantic reads YAML's ``true`` as the number 1: ``seeds: [true]`` ran seed 1 (and
+    ``[true, 1]`` said "seed 1 is listed twice"), ``trials: true`` one trial. Typed params
+    already refuse booleans; so do the suite's own numbers."""
+
+    def check(v: Any) -> Any:
+        if isinstance(v, bool):
+            raise ValueError(f"expected {kind}, got bool {v}")
+        return v
+
+    return BeforeValidator(check)
+
+
+Int = Annotated[int, _no_bool("int")]
+Float = Annotated[float, _no_bool("float")]
 
 
 class Item(Strict):
@@ -27,11 +53,11 @@ class PretrainItem(Strict):
     objective: str
     task: str
     task_params: dict[str, Any] = Field(default_factory=dict)
-    steps: int = Field(200, ge=1)
-    epochs: int = Field(3, ge=1)
-    batch_size: int = Field(64, ge=2)
-    lr: float = Field(1e-3, gt=0)
-    seed: int = 0
+    steps: Int = Field(200, ge=1)
+    epochs: Int = Field(3, ge=1)
+    batch_size: Int = Field(64, ge=2)
+    lr: Float = Field(1e-3, gt=0)
+    seed: Int = 0
 
 
 class BackboneItem(Item):
@@ -70,10 +96,10 @@ class Dist(Strict):
     """A search-space entry: float/int (low, high, log, step) or categorical (choices)."""
 
     type: Literal["float", "int", "categorical"]
-    low: float | None = None
-    high: float | None = None
+    low: Float | None = None
+    high: Float | None = None
     log: bool = False
-    step: float | None = None
+    step: Float | None = None
     choices: list[Any] | None = None
 
     @model_validator(mode="after")
@@ -156,11 +182,11 @@ class Objective(Strict):
 class Search(Strict):
     sampler: Literal["tpe", "random", "cmaes", "qmc"] = "tpe"
     pruner: Literal["median", "hyperband", "successive_halving", "none"] = "median"
-    trials: int = Field(8, ge=1, description="trials per cell")
+    trials: Int = Field(8, ge=1, description="trials per cell")
     objective: Objective = Objective()
     # param name → a distribution, or a plain value to fix it (then it is not searched)
     space: dict[str, SpaceEntry] = Field(default_factory=dict)
-    sampler_seed: int = 0
+    sampler_seed: Int = 0
 
 
 class Select(Strict):
@@ -168,7 +194,7 @@ class Select(Strict):
     estimator (frozen features, seconds) and keep the ``top`` best; random-init controls stay."""
 
     by: str = "logme"
-    top: int = Field(3, ge=1)
+    top: Int = Field(3, ge=1)
 
 
 class Axes(Strict):
@@ -224,11 +250,11 @@ class Robustness(Strict):
     """Settings of the robustness evaluations (final runs only)."""
 
     corruptions: list[str] | Literal["all"] = "all"
-    severities: list[int] = Field(default_factory=lambda: [1, 2, 3, 4, 5])
-    size: int = Field(500, ge=10, description="test examples evaluated under corruption")
-    eps: list[float] = Field(default_factory=lambda: [1 / 255, 2 / 255, 4 / 255], min_length=1)
-    pgd_steps: int = Field(10, ge=2)
-    adversarial_size: int = Field(200, ge=10)
+    severities: list[Int] = Field(default_factory=lambda: [1, 2, 3, 4, 5])
+    size: Int = Field(500, ge=10, description="test examples evaluated under corruption")
+    eps: list[Float] = Field(default_factory=lambda: [1 / 255, 2 / 255, 4 / 255], min_length=1)
+    pgd_steps: Int = Field(10, ge=2)
+    adversarial_size: Int = Field(200, ge=10)
     # the cell whose corruption error normalises mCE: a rule like include/exclude
     reference: Rule = Field(default_factory=dict)
 
@@ -253,8 +279,8 @@ class Tracking(Strict):
 
 class Storage(Strict):
     url: str | None = Field(None, description="Optuna storage URL; default journal file")
-    heartbeat_interval: int = Field(10, ge=1, description="seconds between a running trial's heartbeats")
-    grace_period: int = Field(60, ge=2, description="seconds without a heartbeat before a trial is dead")
+    heartbeat_interval: Int = Field(10, ge=1, description="seconds between a running trial's heartbeats")
+    grace_period: Int = Field(60, ge=2, description="seconds without a heartbeat before a trial is dead")
 
     @model_validator(mode="after")
     def _grace_covers_beats(self):
@@ -266,11 +292,11 @@ class Storage(Strict):
 
 class Execution(Strict):
     executor: Literal["local", "ray", "inline"] = "local"  # inline: jobs in the driver, one at a time
-    workers: int = Field(1, ge=1, description="jobs run at once (local: worker processes)")
+    workers: Int = Field(1, ge=1, description="jobs run at once (local: worker processes)")
     devices: Literal["auto", "cpu"] | list[str] = "auto"
     address: str | None = Field(None, description="ray: none = a local instance, auto, or ray://host:port")
-    gpus_per_trial: float = Field(0, ge=0, description="ray: GPUs per job; a fraction shares one GPU")
-    cpus_per_trial: float = Field(1, gt=0, description="ray: CPUs per job (also its torch threads)")
+    gpus_per_trial: Float = Field(0, ge=0, description="ray: GPUs per job; a fraction shares one GPU")
+    cpus_per_trial: Float = Field(1, gt=0, description="ray: CPUs per job (also its torch threads)")
 
 
 # What a nightly report compares per cell, each with its better direction and the default
@@ -289,14 +315,14 @@ NIGHTLY_METRICS = {
 class Nightly(Strict):
     """How ``ptbench nightly`` tells a regression from noise (see ptbench/nightly)."""
 
-    lookback: int = Field(7, ge=1, description="previous nights that form the rolling baseline")
-    min_history: int = Field(3, ge=2, description="nights needed before a z-score is trusted")
-    alpha: float = Field(
+    lookback: Int = Field(7, ge=1, description="previous nights that form the rolling baseline")
+    min_history: Int = Field(3, ge=2, description="nights needed before a z-score is trusted")
+    alpha: Float = Field(
         0.01, gt=0, lt=0.5, description="family-wise level of a night's tests (Holm over its comparisons)"
     )
-    bootstrap: int = Field(2000, ge=200, description="paired bootstrap resamples")
+    bootstrap: Int = Field(2000, ge=200, description="paired bootstrap resamples")
     min_effect: dict[str, float] = Field(default_factory=dict, description="metric → smallest flagged change")
-    bench_min_effect: float = Field(0.25, gt=0, description="relative slowdown of a benchmark worth a flag")
+    bench_min_effect: Float = Field(0.25, gt=0, description="relative slowdown of a benchmark worth a flag")
 
     @field_validator("min_effect")
     @classmethod
@@ -331,7 +357,7 @@ class Suite(Strict):
     include: list[Rule] = Field(default_factory=list)
     exclude: list[Rule] = Field(default_factory=list)
     search: Search = Search()
-    seeds: list[int] = Field(default_factory=lambda: [0], min_length=1)
+    seeds: list[Int] = Field(default_factory=lambda: [0], min_length=1)
     evaluation: list[Literal["test", "shifted", "corruptions", "adversarial"]] = Field(
         default_factory=lambda: ["test", "shifted"]
     )

@@ -452,6 +452,17 @@ def test_seeds_are_distinct_and_ones_numpy_accepts():
     ]
 
 
+def test_a_boolean_where_the_suite_wants_a_number_is_refused_naming_the_field():
+    """``seeds: [true]`` ran seed 1 (``[true, 1]``: "seed 1 is listed twice") and
+    ``trials: true`` one trial: pydantic reads YAML's true as 1. Typed params refused it already."""
+    assert problems(tiny(seeds=[True, 1])) == ["seeds[0]: expected int, got bool True"]
+    assert problems(tiny(search__trials=True)) == ["search.trials: expected int, got bool True"]
+    assert problems(tiny(execution={"workers": True, "gpus_per_trial": False})) == [
+        "execution.workers: expected int, got bool True",
+        "execution.gpus_per_trial: expected float, got bool False",
+    ]
+
+
 def test_a_device_torch_cannot_read_or_an_empty_device_list_is_one_line(tmp_path):
     """devices [gpu0] validated and every trial failed ("Invalid device string"); [] crashed the
     run with a ZeroDivisionError traceback (exit 3)."""
