@@ -381,6 +381,18 @@ def test_a_checkpoint_glob_is_one_backbone_per_match_each_told_apart(tmp_path):
     ]
 
 
+def test_a_glob_that_matches_nothing_is_its_own_line_alone(tmp_path):
+    """The glob as the suite's only backbone also printed "include/exclude: the rules leave no
+    cell in the grid" (the suite had no rules), and a reference naming its weights "matches no
+    cell": only the glob is wrong."""
+    d = tiny()
+    path = str(tmp_path / "nothing*" / "model.safetensors")
+    d["axes"]["backbones"] = [{"name": "test_efficientnet", "weights": "file", "path": path}]
+    glob = f"axes.backbones[0].path: '{path}' matches no checkpoint"
+    assert problems(d) == [glob]
+    assert problems(d | {"robustness": {"reference": {"weights": "file"}}}) == [glob]
+
+
 def test_a_corruption_no_task_can_take_and_a_misspelt_mce_reference_are_one_line():
     out = problems(tiny(robustness={"corruptions": ["contrast", "gain"]}))
     assert out == ["robustness.corruptions[1]: 'gain' corrupts audio inputs and the suite has no audio task"]

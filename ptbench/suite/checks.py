@@ -12,9 +12,11 @@ from ptbench.suite.grid import TRAINER_SPACE, combinations, expand
 from ptbench.train.recipe import TRAINER_LIMITS
 
 
-def registry_problems(suite: Suite, sources: bool = True) -> list[str]:
+def registry_problems(suite: Suite, sources: bool = True, grid: bool = True) -> list[str]:
     """Every problem of a schema-valid suite against the registries, one line each naming its
-    field. Names and params come first; the whole grid is checked only once they are all known.
+    field. Names and params come first; the whole grid is checked only once they are all known
+    (and ``grid``: not when a checkpoint glob matched nothing — the grid lacks its backbones, so
+    "the rules leave no cell" or "matches no cell" would blame rules that are fine).
     ``sources=False`` leaves out whether the data and checkpoint files are here: commands that
     only read results (leaderboard, history, ui) work where the data is gone or never was."""
     problems = [
@@ -30,7 +32,7 @@ def registry_problems(suite: Suite, sources: bool = True) -> list[str]:
         for i, rule in enumerate(getattr(suite, key)):
             if not rule:
                 problems.append(f"{key}[{i}]: an empty rule would match every cell")
-    if problems:
+    if problems or not grid:
         return problems
     problems = [
         *_space_problems(suite),

@@ -59,7 +59,7 @@ def parse_suite(data: Any, source: str = "<suite>", *, sources: bool = True) -> 
     from ptbench.suite.checks import registry_problems
 
     suite, problems = expand_checkpoints(suite)
-    problems += registry_problems(suite, sources)
+    problems += registry_problems(suite, sources, grid=not problems)
     if problems:
         raise SuiteError(problems)
     return suite
