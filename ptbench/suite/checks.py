@@ -6,7 +6,7 @@ from pathlib import Path
 
 from ptbench.hashing import stable_hash
 from ptbench.schema import Dist, Suite, matches
-from ptbench.suite.effects import effect_problems
+from ptbench.suite.effects import effect_problems, space_problems
 from ptbench.suite.execution import execution_problems
 from ptbench.suite.grid import TRAINER_SPACE, combinations, expand
 from ptbench.train.recipe import TRAINER_LIMITS
@@ -35,7 +35,7 @@ def registry_problems(suite: Suite, sources: bool = True, grid: bool = True) -> 
     if problems or not grid:
         return problems
     problems = [
-        *_space_problems(suite),
+        *space_problems(suite),
         *_limit_problems(suite),
         *_pair_problems(suite),
         *_rule_problems(suite),
@@ -214,35 +214,6 @@ def _corruption_problems(suite: Suite) -> list[str]:
     return problems
 
 
-def _space_problems(suite: Suite) -> list[str]:
-    """Search-space keys no cell of this grid reads: the grid keeps a key only for the cells whose
-    strategy or regularizers have it, so ``weight_decay`` without that regularizer validated and
-    vanished from every cell. Trainer settings reach every cell."""
-    cells = expand(suite)
-    problems = []
-    for key, spec in suite.search.space.items():
-        if not (key in TRAINER_SPACE or key in TRAINER_LIMITS or any(key in c.space for c in cells)):
-            problems.append(f"search.space.{key}: {_unread(key)}")
-        elif isinstance(spec, Dist) and spec.type == "int" and spec.log and spec.low < 1:
-            problems.append(f"search.space.{key}: log int range needs low >= 1")
-    return problems
-
-
-def _unread(key: str) -> str:
-    """Why no trial reads ``key``, and which items would."""
-    from ptbench.regularizers import REGULARIZERS
-    from ptbench.strategies import STRATEGIES
-
-    users = [f"the {e.name} strategy" for e in STRATEGIES if key in e.space]
-    users += [f"the {e.name} regularizer" for e in REGULARIZERS if key in e.space]
-    if not users:
-        return f"no strategy, regularizer or trainer setting has a parameter '{key}'"
-    return (
-        "no strategy or regularizer of this suite's grid has it, so no trial would read it "
-        f"(add {' or '.join(users)})"
-    )
-
-
 def _rule_problems(suite: Suite) -> list[str]:
     """A rule that matches no cell of the grid is a typo (``strategy: linear_prob``): an exclude
     that excludes nothing, an include that would leave nothing, an mCE reference that names no
@@ -339,7 +310,6 @@ def _value_problem(known, value) -> str | None:
     from pydantic import ValidationError
 
     from ptbench.params import param_problem
-    from ptbench.schema import Dist
 
     if not (isinstance(value, dict) and "type" in value):
         return param_problem(known, value)

@@ -3,7 +3,9 @@
 A trainer key in ``search.space`` reaches every cell (grid.resolve_space), so a value a cell cannot
 use was searched, logged and compared as if it mattered: ``head_lr_mult`` under linear_probe,
 ``momentum`` under AdamW, a gradual_unfreeze that never unfreezes (a head-only run under its name;
-with l2_sp every trial failed), a warm-up that takes the whole run.
+with l2_sp every trial failed), a warm-up that takes the whole run. An item's key in
+``search.space`` reaches only the cells of items that have it: one no cell of the grid reads
+(``weight_decay`` without that regularizer) vanished from every cell.
 
 Ranges: a value counts as unusable when it is so at the most epochs searched. A range whose top
 fails is refused (``unfreeze_every`` 1..3 with ``epochs`` 3: a third of the trials unfreeze
@@ -16,7 +18,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ptbench.schema import Suite
+from ptbench.schema import Dist, Suite
 
 # Trainer settings that act only below the run's epochs, with what happens at or above them;
 # a strategy declares its own (``below_epochs`` on its registration).
@@ -39,6 +41,38 @@ def effect_problems(suite: Suite, cells) -> list[str]:
         ]
         out += [line for line in found if line and line not in out]
     return out
+
+
+def space_problems(suite: Suite) -> list[str]:
+    """Search-space keys no cell of this grid reads: the grid keeps a key only for the cells whose
+    strategy or regularizers have it, so ``weight_decay`` without that regularizer validated and
+    vanished from every cell. Trainer settings reach every cell."""
+    from ptbench.suite.grid import TRAINER_SPACE, expand
+    from ptbench.train.recipe import TRAINER_LIMITS
+
+    cells = expand(suite)
+    problems = []
+    for key, spec in suite.search.space.items():
+        if not (key in TRAINER_SPACE or key in TRAINER_LIMITS or any(key in c.space for c in cells)):
+            problems.append(f"search.space.{key}: {_unread(key)}")
+        elif isinstance(spec, Dist) and spec.type == "int" and spec.log and spec.low < 1:
+            problems.append(f"search.space.{key}: log int range needs low >= 1")
+    return problems
+
+
+def _unread(key: str) -> str:
+    """Why no trial reads ``key``, and which items would."""
+    from ptbench.regularizers import REGULARIZERS
+    from ptbench.strategies import STRATEGIES
+
+    users = [f"the {e.name} strategy" for e in STRATEGIES if key in e.space]
+    users += [f"the {e.name} regularizer" for e in REGULARIZERS if key in e.space]
+    if not users:
+        return f"no strategy, regularizer or trainer setting has a parameter '{key}'"
+    return (
+        "no strategy or regularizer of this suite's grid has it, so no trial would read it "
+        f"(add {' or '.join(users)})"
+    )
 
 
 def _where(suite: Suite, i: int, key: str) -> str | None:
