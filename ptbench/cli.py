@@ -143,29 +143,24 @@ def _cmd_nightly(a) -> int:
 def _check_results_dir(path: str) -> None:
     """--results-dir must be a folder this user can write (or one that can be made there):
     found after the night's hours of training, it was a NotADirectoryError traceback."""
-    import os
-    from pathlib import Path
-
     from ptbench.errors import PtbenchError
+    from ptbench.files import folder_problem
 
-    here = Path(path).absolute()
-    while not here.exists():
-        here = here.parent
-    if not here.is_dir():
-        raise PtbenchError(f"--results-dir {path}: {here} is a file, not a folder")
-    if not os.access(here, os.W_OK | os.X_OK):
-        raise PtbenchError(f"--results-dir {path}: {here} is not writable")
+    problem = folder_problem(path)
+    if problem is not None:
+        raise PtbenchError(f"--results-dir {path}: {problem}")
 
 
 def _cmd_rank(a) -> int:
     from ptbench.rank import rank_suite, render, write
-    from ptbench.runner import resolve
+    from ptbench.runner import make_project, resolve
     from ptbench.suite import load_suite
 
     suite = load_suite(a.suite)
     _check_results_dir(a.results_dir)
     names = [n.strip() for n in a.estimators.split(",")] if a.estimators else None
-    project, tracking, *_ = resolve(suite, _options(a))
+    project = make_project(suite, _options(a))
+    _, tracking, *_ = resolve(suite, _options(a))
     report = rank_suite(suite, project, tracking, names)
     print(render(report))
     path = write(report, a.results_dir)
@@ -234,6 +229,7 @@ def _flag(field: str) -> str:
 
 
 def _cmd_pretrain(a) -> int:
+    from ptbench.files import make_folder
     from ptbench.pretrain.run import PretrainSpec, pretrain, spec_problems
 
     budget = {k: v for k, v in (("steps", a.steps), ("epochs", a.epochs)) if v is not None}
@@ -254,6 +250,7 @@ def _cmd_pretrain(a) -> int:
         from ptbench.errors import SuiteError
 
         raise SuiteError(problems)
+    make_folder(a.project_dir, f"--project-dir {a.project_dir}")
     res = pretrain(spec, a.project_dir, a.tracking_uri, a.name)
     verb = "reused" if res.reused else f"made in {res.meta['seconds']:.0f}s"
     print(f"{res.name}: {verb}, final loss {res.meta['final_loss']:.4f} → {res.path}")

@@ -20,6 +20,7 @@ import yaml
 
 from ptbench.errors import redact
 from ptbench.executors import check_executor, make_executor
+from ptbench.files import make_folder
 from ptbench.jobs import NIGHT, OPENED, RunContext, open_record
 from ptbench.preflight import check_remade_weights, check_suite_data, prepare_weights
 from ptbench.provenance import run_tags
@@ -81,6 +82,14 @@ def resolve(suite: Suite, opts: RunOptions) -> tuple[Path, str, str, int, int]:
     )
 
 
+def make_project(suite: Suite, opts: RunOptions) -> Path:
+    """The project folder, made if missing. One that cannot be (a file in the way, a path not
+    writable) is one line naming where it was set, before any store or cache is opened."""
+    given = opts.project_dir or suite.project_dir
+    named = f"--project-dir {given}" if opts.project_dir else f"project_dir: {given}"
+    return make_folder(resolve(suite, opts)[0], named)
+
+
 def plan_text(suite: Suite, opts: RunOptions) -> str:
     """What ``--dry-run`` prints: each cell with its hash, and the planned trials."""
     cells = expand(suite)
@@ -108,7 +117,7 @@ def run_suite(suite: Suite, opts: RunOptions, suite_text: str | None = None) -> 
 
     t0 = time.perf_counter()
     project, tracking_uri, storage_url, workers, n_trials = resolve(suite, opts)
-    project.mkdir(parents=True, exist_ok=True)
+    make_project(suite, opts)
     check_storage(storage_url)
     tracker = Tracker(tracking_uri)
     tracker.check()
