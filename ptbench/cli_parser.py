@@ -30,6 +30,15 @@ def _page(text: str) -> str:
     return text
 
 
+def _weights_name(text: str) -> str:
+    """A weights name is a folder under the project's weights/ (``../x`` wrote outside it)."""
+    from ptbench.files import NAME_RULE, is_folder_name
+
+    if not is_folder_name(text):
+        raise argparse.ArgumentTypeError(f"'{text}' is not {NAME_RULE}")
+    return text
+
+
 def _port(text: str) -> int:
     n = _positive(text)
     if n > 65535:
@@ -166,6 +175,6 @@ def _pretrain_parser(pt: argparse.ArgumentParser) -> None:
     pt.add_argument("--batch-size", type=_positive, default=64)
     pt.add_argument("--lr", type=float, default=1e-3)
     pt.add_argument("--seed", type=int, default=0)
-    pt.add_argument("--name", help="name to use in suites as {weights: run, id: NAME}")
+    pt.add_argument("--name", type=_weights_name, help="name to use in suites as {weights: run, id: NAME}")
     pt.add_argument("--project-dir", default=".ptbench")
     pt.add_argument("--tracking-uri")

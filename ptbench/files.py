@@ -9,6 +9,7 @@ target's directory and moves it over the target in one step (``os.replace``).
 from __future__ import annotations
 
 import os
+import re
 import secrets
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -41,6 +42,15 @@ def atomic_path(path: str | Path, fsync: bool = False) -> Iterator[Path]:
 def write_text_atomic(path: str | Path, text: str, fsync: bool = False) -> None:
     with atomic_path(path, fsync) as tmp:
         tmp.write_text(text, encoding="utf-8")
+
+
+NAME_RULE = "one folder name: letters, digits, . _ - (not starting with '.')"
+
+
+def is_folder_name(text: str) -> bool:
+    """A user-given name that becomes one folder under ours (``weights/<name>``): ``../x`` or
+    an absolute path joined into a path wrote outside it."""
+    return len(text) <= 200 and re.fullmatch(r"[A-Za-z0-9_-][A-Za-z0-9_.-]*", text) is not None
 
 
 def folder_problem(path: str | Path) -> str | None:

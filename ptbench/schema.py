@@ -9,6 +9,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, field_validator, model_validator
 
+from ptbench.files import NAME_RULE, is_folder_name
+
 
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -56,6 +58,8 @@ class BackboneItem(Item):
             raise ValueError("weights 'run' needs 'id' (a 'ptbench pretrain' name) or 'pretrain'")
         if self.pretrain and self.weights != "run":
             raise ValueError("'pretrain' needs weights: run")
+        if self.weights == "run" and self.id and not is_folder_name(self.id):
+            raise ValueError(f"id '{self.id}' under weights: run is not {NAME_RULE}")
         unread = [
             k
             for k, used in (("path", ("file",)), ("id", ("hub", "run")))
