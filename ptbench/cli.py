@@ -65,8 +65,21 @@ def _cmd_run(a) -> int:
         boards, written = publish(suite, s.tracking_uri)
         print(render(boards, "table"))
         print(f"leaderboard written to {written[0].parent}/ and logged to the suite run")
-    print(f"browse every run: ptbench ui {a.suite}")
+    print(f"browse every run: {_ui_hint(a)}")
     return 0
+
+
+def _ui_hint(a) -> str:
+    """The ``ptbench ui`` line that opens the store this run wrote: with its --project-dir and
+    --tracking-uri (the bare suite opened the default store) and each word quoted for a shell."""
+    import shlex
+
+    from ptbench.errors import redact
+
+    words = [a.suite]
+    for flag, value in (("--project-dir", a.project_dir), ("--tracking-uri", a.tracking_uri)):
+        words += [flag, redact(value)] if value else []
+    return "ptbench ui " + " ".join(shlex.quote(w) for w in words)
 
 
 def _cmd_leaderboard(a) -> int:
