@@ -22,7 +22,7 @@ from ptbench.errors import redact
 from ptbench.executors import check_executor, make_executor
 from ptbench.files import make_folder
 from ptbench.jobs import NIGHT, OPENED, RunContext, open_record
-from ptbench.preflight import check_remade_weights, check_suite_data, prepare_weights
+from ptbench.preflight import check_checkpoints, check_remade_weights, check_suite_data, prepare_weights
 from ptbench.provenance import run_tags
 from ptbench.schedule import plan_cell, schedule
 from ptbench.suite import Cell, Suite, expand, suite_run_key
@@ -123,6 +123,7 @@ def run_suite(suite: Suite, opts: RunOptions, suite_text: str | None = None) -> 
     tracker.check()
     check_executor(_execution(suite, opts))  # a missing Ray or a dead address: now, not after pre-training
     cells = [replace(c, night=opts.night) for c in expand(suite)]
+    check_checkpoints(suite)  # cheap: before the data is loaded
     check_suite_data(cells)
     prepare_weights(suite, project, tracking_uri)
     check_remade_weights(suite, project, tracker, opts.night)
