@@ -33,7 +33,7 @@ class PretrainItem(Strict):
     epochs: int = Field(3, ge=1)
     batch_size: int = Field(64, ge=2)
     lr: float = Field(1e-3, gt=0)
-    seed: int = 0
+    seed: int = Field(0, ge=0, lt=2**32)  # as the suite's seeds
 
 
 class BackboneItem(Item):

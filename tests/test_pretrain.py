@@ -397,3 +397,21 @@ def test_a_weights_name_that_is_not_one_folder_name_is_refused(tmp_path, name):
     ]
     with pytest.raises(PtbenchError, match="is not one folder name"):
         pretrain(PretrainSpec("test_efficientnet", "supervised", "digits"), tmp_path / "p", name=name)
+
+
+def test_a_negative_seed_is_refused_as_a_suites_seeds_are(tmp_path):
+    """`pretrain --seed -5` trained, where a suite's seeds (and numpy) take 0 to 2**32 - 1; an
+    inline recipe's seed had the same gap."""
+    cmd = ("pretrain", "test_efficientnet", "--objective", "supervised", "--task", "digits")
+    out = ptbench(*cmd, "--epochs", "1", "--param", "input_size=16", "--seed", "-5", cwd=tmp_path)
+    assert out.returncode == 2 and "Traceback" not in out.stderr, out.stdout + out.stderr
+    assert out.stderr.strip().splitlines()[-1] == (
+        "ptbench pretrain: error: argument --seed: -5 is not a seed: "
+        "seeds are whole numbers from 0 to 2**32 - 1"
+    )
+    assert not (tmp_path / ".ptbench").exists()
+    recipe = {"objective": "supervised", "task": "digits", "seed": -5}
+    bb = {"name": "test_efficientnet", "weights": "run", "pretrain": recipe, "params": {"input_size": 16}}
+    write_suite(tmp_path / "s.yaml", axes={"backbones": [bb], "tasks": ["digits"]})
+    out = ptbench("validate", "s.yaml", cwd=tmp_path)
+    assert out.returncode == 2 and out.stderr.startswith("axes.backbones[0].pretrain.seed: "), out.stderr
