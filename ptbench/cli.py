@@ -125,10 +125,13 @@ def _cmd_nightly(a) -> int:
     """Exit 1 when something regressed (or a cell that used to finish failed), 0 otherwise."""
     from pathlib import Path
 
+    from ptbench.errors import PtbenchError
     from ptbench.nightly.report import summary_line
     from ptbench.nightly.run import NightOptions, run_night
     from ptbench.suite import load_suite
 
+    if a.dry_run and a.report_only:  # it printed a plan of runs that --report-only never runs
+        raise PtbenchError("--dry-run with --report-only: a report-only night runs nothing; drop one")
     suite = load_suite(a.suite)
     _check_results_dir(a.results_dir)
     opts = NightOptions(a.night, a.seeds, a.baseline, a.benchmarks, a.report_only, a.results_dir)

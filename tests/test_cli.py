@@ -63,3 +63,13 @@ def test_ui_on_a_folder_without_a_store_says_so_and_creates_none(tmp_path, suite
         f"ptbench: error: no tracking store at {store}: run the suite first, or pass --tracking-uri"
     )
     assert not (tmp_path / "nowhere").exists()
+
+
+def test_nightly_refuses_dry_run_with_report_only(tmp_path):
+    """The pair printed a plan of runs, which --report-only never runs."""
+    write_suite(tmp_path / "s.yaml")
+    out = ptbench("nightly", "s.yaml", "--dry-run", "--report-only", cwd=tmp_path)
+    assert out.returncode == 2 and out.stdout == "", out.stdout
+    assert out.stderr.strip().splitlines() == [
+        "ptbench: error: --dry-run with --report-only: a report-only night runs nothing; drop one"
+    ]
