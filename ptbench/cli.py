@@ -65,8 +65,21 @@ def _cmd_run(a) -> int:
         boards, written = publish(suite, s.tracking_uri)
         print(render(boards, "table"))
         print(f"leaderboard written to {written[0].parent}/ and logged to the suite run")
-    print(f"browse every run: ptbench ui {a.suite}")
+    print(f"browse every run: {_ui_hint(a)}")
     return 0
+
+
+def _ui_hint(a) -> str:
+    """The ``ptbench ui`` line that opens the store this run wrote: with its --project-dir and
+    --tracking-uri (the bare suite opened the default store) and each word quoted for a shell."""
+    import shlex
+
+    from ptbench.errors import redact
+
+    words = [a.suite]
+    for flag, value in (("--project-dir", a.project_dir), ("--tracking-uri", a.tracking_uri)):
+        words += [flag, redact(value)] if value else []
+    return "ptbench ui " + " ".join(shlex.quote(w) for w in words)
 
 
 def _cmd_leaderboard(a) -> int:
@@ -112,10 +125,13 @@ def _cmd_nightly(a) -> int:
     """Exit 1 when something regressed (or a cell that used to finish failed), 0 otherwise."""
     from pathlib import Path
 
+    from ptbench.errors import PtbenchError
     from ptbench.nightly.report import summary_line
     from ptbench.nightly.run import NightOptions, run_night
     from ptbench.suite import load_suite
 
+    if a.dry_run and a.report_only:  # it printed a plan of runs that --report-only never runs
+        raise PtbenchError("--dry-run with --report-only: a report-only night runs nothing; drop one")
     suite = load_suite(a.suite)
     _check_results_dir(a.results_dir)
     opts = NightOptions(a.night, a.seeds, a.baseline, a.benchmarks, a.report_only, a.results_dir)
@@ -143,29 +159,24 @@ def _cmd_nightly(a) -> int:
 def _check_results_dir(path: str) -> None:
     """--results-dir must be a folder this user can write (or one that can be made there):
     found after the night's hours of training, it was a NotADirectoryError traceback."""
-    import os
-    from pathlib import Path
-
     from ptbench.errors import PtbenchError
+    from ptbench.files import folder_problem
 
-    here = Path(path).absolute()
-    while not here.exists():
-        here = here.parent
-    if not here.is_dir():
-        raise PtbenchError(f"--results-dir {path}: {here} is a file, not a folder")
-    if not os.access(here, os.W_OK | os.X_OK):
-        raise PtbenchError(f"--results-dir {path}: {here} is not writable")
+    problem = folder_problem(path)
+    if problem is not None:
+        raise PtbenchError(f"--results-dir {path}: {problem}")
 
 
 def _cmd_rank(a) -> int:
     from ptbench.rank import rank_suite, render, write
-    from ptbench.runner import resolve
+    from ptbench.runner import make_project, resolve
     from ptbench.suite import load_suite
 
     suite = load_suite(a.suite)
     _check_results_dir(a.results_dir)
     names = _estimators(a.estimators)
-    project, tracking, *_ = resolve(suite, _options(a))
+    project = make_project(suite, _options(a))
+    _, tracking, *_ = resolve(suite, _options(a))
     report = rank_suite(suite, project, tracking, names)
     print(render(report))
     path = write(report, a.results_dir)
@@ -247,6 +258,7 @@ def _flag(field: str) -> str:
 
 
 def _cmd_pretrain(a) -> int:
+    from ptbench.files import make_folder
     from ptbench.pretrain.run import PretrainSpec, pretrain, spec_problems
 
     budget = {k: v for k, v in (("steps", a.steps), ("epochs", a.epochs)) if v is not None}
@@ -267,6 +279,7 @@ def _cmd_pretrain(a) -> int:
         from ptbench.errors import SuiteError
 
         raise SuiteError(problems)
+    make_folder(a.project_dir, f"--project-dir {a.project_dir}")
     res = pretrain(spec, a.project_dir, a.tracking_uri, a.name)
     verb = "reused" if res.reused else f"made in {res.meta['seconds']:.0f}s"
     print(f"{res.name}: {verb}, final loss {res.meta['final_loss']:.4f} → {res.path}")

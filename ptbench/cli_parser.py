@@ -21,12 +21,32 @@ def _positive(text: str) -> int:
     return n
 
 
+def _seed(text: str) -> int:
+    """A seed as a suite's ``seeds`` takes it (numpy refuses a negative one); -5 was accepted."""
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a whole number") from None
+    if not 0 <= n < 2**32:
+        raise argparse.ArgumentTypeError(f"{n} is not a seed: seeds are whole numbers from 0 to 2**32 - 1")
+    return n
+
+
 def _page(text: str) -> str:
     """A page's name is a folder under results/ (``../x`` wrote outside it)."""
     import re
 
     if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", text) or ".." in text:
         raise argparse.ArgumentTypeError(f"'{text}' is not a page name (letters, digits, _ . -)")
+    return text
+
+
+def _weights_name(text: str) -> str:
+    """A weights name is a folder under the project's weights/ (``../x`` wrote outside it)."""
+    from ptbench.files import NAME_RULE, is_folder_name
+
+    if not is_folder_name(text):
+        raise argparse.ArgumentTypeError(f"'{text}' is not {NAME_RULE}")
     return text
 
 
@@ -165,7 +185,7 @@ def _pretrain_parser(pt: argparse.ArgumentParser) -> None:
     pt.add_argument("--epochs", type=_positive, help="epochs (supervised; default 3)")
     pt.add_argument("--batch-size", type=_positive, default=64)
     pt.add_argument("--lr", type=float, default=1e-3)
-    pt.add_argument("--seed", type=int, default=0)
-    pt.add_argument("--name", help="name to use in suites as {weights: run, id: NAME}")
+    pt.add_argument("--seed", type=_seed, default=0)
+    pt.add_argument("--name", type=_weights_name, help="name to use in suites as {weights: run, id: NAME}")
     pt.add_argument("--project-dir", default=".ptbench")
     pt.add_argument("--tracking-uri")

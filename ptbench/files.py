@@ -9,10 +9,13 @@ target's directory and moves it over the target in one step (``os.replace``).
 from __future__ import annotations
 
 import os
+import re
 import secrets
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+
+from ptbench.errors import PtbenchError
 
 
 @contextmanager
@@ -39,3 +42,39 @@ def atomic_path(path: str | Path, fsync: bool = False) -> Iterator[Path]:
 def write_text_atomic(path: str | Path, text: str, fsync: bool = False) -> None:
     with atomic_path(path, fsync) as tmp:
         tmp.write_text(text, encoding="utf-8")
+
+
+NAME_RULE = "one folder name: letters, digits, . _ - (not starting with '.')"
+
+
+def is_folder_name(text: str) -> bool:
+    """A user-given name that becomes one folder under ours (``weights/<name>``): ``../x`` or
+    an absolute path joined into a path wrote outside it."""
+    return len(text) <= 200 and re.fullmatch(r"[A-Za-z0-9_-][A-Za-z0-9_.-]*", text) is not None
+
+
+def folder_problem(path: str | Path) -> str | None:
+    """Why ``path`` cannot be (made) a folder this user writes in, or None. Checked before the
+    work that needs it: found by a mkdir inside the run, a file in the way was a traceback."""
+    here = Path(path).absolute()
+    while not here.exists() and here != here.parent:
+        here = here.parent
+    if not here.is_dir():
+        return f"{here} is a file, not a folder"
+    if not os.access(here, os.W_OK | os.X_OK):
+        return f"{here} is not writable"
+    return None
+
+
+def make_folder(path: str | Path, named: str) -> Path:
+    """``path`` made if missing; where it cannot be, a one-line error starting with ``named``
+    (the option or field that gave it, e.g. ``--project-dir X``)."""
+    problem = folder_problem(path)
+    if problem is None:
+        try:
+            Path(path).mkdir(parents=True, exist_ok=True)
+        except OSError as err:  # /proc, a full or read-only file system, a race with a file
+            problem = f"cannot be made ({err.strerror or err})"
+    if problem is not None:
+        raise PtbenchError(f"{named}: {problem}")
+    return Path(path)

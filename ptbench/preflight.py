@@ -21,6 +21,31 @@ def check_suite_data(cells: list[Cell]) -> None:
         raise SuiteError(problems)
 
 
+def check_checkpoints(suite: Suite) -> None:
+    """Every ``weights: file`` checkpoint readable, before any trial: a truncated file failed
+    each trial that loaded it, and those FAILED trials stayed counted against the budget after
+    the file was replaced. One line per bad file (exit 2), as bad data."""
+    from ptbench.backbones.weights import check_checkpoint
+    from ptbench.errors import PtbenchError, SuiteError
+
+    problems, seen = [], set()
+    for i, b in enumerate(suite.axes.backbones):
+        path = Path(b.path).expanduser() if b.weights == "file" and b.path else None
+        if path is None or path in seen:
+            continue
+        seen.add(path)
+        files = (
+            [path] if not path.is_dir() else sorted(path.glob("*.safetensors")) + sorted(path.glob("*.bin"))
+        )
+        for f in files:
+            try:
+                check_checkpoint(f)
+            except PtbenchError as err:
+                problems.append(f"axes.backbones[{i}]: {err}")
+    if problems:
+        raise SuiteError(problems)
+
+
 def prepare_weights(suite: Suite, project: Path, tracking_uri: str) -> None:
     """Make (or reuse) every inline pre-training; check that named 'run' weights exist, fit the
     suite's backbone as they were made, and — as every recipe — hold none of the suite's test

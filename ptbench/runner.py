@@ -20,8 +20,9 @@ import yaml
 
 from ptbench.errors import redact
 from ptbench.executors import check_executor, make_executor
+from ptbench.files import make_folder
 from ptbench.jobs import NIGHT, OPENED, RunContext, open_record
-from ptbench.preflight import check_remade_weights, check_suite_data, prepare_weights
+from ptbench.preflight import check_checkpoints, check_remade_weights, check_suite_data, prepare_weights
 from ptbench.provenance import run_tags
 from ptbench.schedule import plan_cell, schedule
 from ptbench.suite import Cell, Suite, expand, suite_run_key
@@ -82,6 +83,14 @@ def resolve(suite: Suite, opts: RunOptions) -> tuple[Path, str, str, int, int]:
     )
 
 
+def make_project(suite: Suite, opts: RunOptions) -> Path:
+    """The project folder, made if missing. One that cannot be (a file in the way, a path not
+    writable) is one line naming where it was set, before any store or cache is opened."""
+    given = opts.project_dir or suite.project_dir
+    named = f"--project-dir {given}" if opts.project_dir else f"project_dir: {given}"
+    return make_folder(resolve(suite, opts)[0], named)
+
+
 def plan_text(suite: Suite, opts: RunOptions) -> str:
     """What ``--dry-run`` prints: each cell with its hash, and the planned trials."""
     cells = expand(suite)
@@ -111,12 +120,13 @@ def run_suite(suite: Suite, opts: RunOptions, suite_text: str | None = None) -> 
     t0 = time.perf_counter()
     project, tracking_uri, storage_url, workers, n_trials = resolve(suite, opts)
     execution = _execution(suite, opts)  # a conflicting --address: before anything is made
-    project.mkdir(parents=True, exist_ok=True)
+    make_project(suite, opts)
     check_storage(storage_url)
     tracker = Tracker(tracking_uri)
     tracker.check()
     check_executor(execution)  # a missing Ray or a dead address: now, not after pre-training
     cells = [replace(c, night=opts.night) for c in expand(suite)]
+    check_checkpoints(suite)  # cheap: before the data is loaded
     check_suite_data(cells)
     prepare_weights(suite, project, tracking_uri)
     check_remade_weights(suite, project, tracker, opts.night)

@@ -18,6 +18,8 @@ from pydantic import (
     model_validator,
 )
 
+from ptbench.files import NAME_RULE, is_folder_name
+
 
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -57,7 +59,7 @@ class PretrainItem(Strict):
     epochs: Int = Field(3, ge=1)
     batch_size: Int = Field(64, ge=2)
     lr: Float = Field(1e-3, gt=0)
-    seed: Int = 0
+    seed: Int = Field(0, ge=0, lt=2**32)  # as the suite's seeds
 
 
 class BackboneItem(Item):
@@ -82,6 +84,8 @@ class BackboneItem(Item):
             raise ValueError("weights 'run' needs 'id' (a 'ptbench pretrain' name) or 'pretrain'")
         if self.pretrain and self.weights != "run":
             raise ValueError("'pretrain' needs weights: run")
+        if self.weights == "run" and self.id and not is_folder_name(self.id):
+            raise ValueError(f"id '{self.id}' under weights: run is not {NAME_RULE}")
         unread = [
             k
             for k, used in (("path", ("file",)), ("id", ("hub", "run")))

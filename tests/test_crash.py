@@ -23,6 +23,7 @@ from test_e2e import _wait_for_file, by_kind, records
 from ptbench.registry import load_plugins
 from ptbench.search import CellStudy, default_storage_url
 from ptbench.suite import expand, load_suite
+from ptbench.tracking import Tracker, default_tracking_uri
 
 BUDGET = 4
 
@@ -238,6 +239,7 @@ def test_stopping_ptbench_ui_stops_the_server_it_started(tmp_path, sig):
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
+    Tracker.open(default_tracking_uri(tmp_path))  # a store to show: ui makes none
     cmd = [sys.executable, "-m", "ptbench.cli", "ui", "--project-dir", str(tmp_path), "--port", str(port)]
     proc = subprocess.Popen(cmd, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:

@@ -370,3 +370,48 @@ def test_weights_made_again_under_a_name_the_suite_already_ran_with_are_refused(
     ):
         check_remade_weights(suite, tmp_path, tracker)
     check_remade_weights(suite, tmp_path, tracker, night="n1")  # a night re-runs every cell anyway
+
+
+@pytest.mark.parametrize("name", ["../escaped", "ABS", ".hidden", "a/b"])
+def test_a_weights_name_that_is_not_one_folder_name_is_refused(tmp_path, name):
+    """`--name ../x` wrote the weights beside the weights folder and suggested `id: ../x`; an
+    absolute name wrote wherever it pointed. A suite's `id` under weights: run, which names the
+    folder a recipe is made in and read from, had the same hole."""
+    name = str(tmp_path / "abs") if name == "ABS" else name
+    (tmp_path / "w").mkdir()
+    cmd = ("pretrain", "test_efficientnet", "--objective", "supervised", "--task", "digits")
+    out = ptbench(*cmd, "--epochs", "1", "--param", "input_size=16", "--name", name, cwd=tmp_path / "w")
+    assert out.returncode == 2 and "Traceback" not in out.stderr, out.stdout + out.stderr
+    last = out.stderr.strip().splitlines()[-1]  # argparse's usage, then its one line
+    assert last.startswith("ptbench pretrain: error: argument --name: ") and f"'{name}' is not one" in last
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["w"] and not any((tmp_path / "w").iterdir())
+    bb = {"name": "test_efficientnet", "weights": "run", "id": name, "params": {"input_size": 16}}
+    recipe = {**bb, "pretrain": {"objective": "supervised", "task": "digits", "epochs": 1}}
+    write_suite(tmp_path / "w" / "s.yaml", axes={"backbones": [bb, recipe], "tasks": ["digits"]})
+    out = ptbench("validate", "s.yaml", cwd=tmp_path / "w")
+    assert out.returncode == 2, out.stdout + out.stderr
+    assert out.stderr.strip().splitlines() == [
+        f"axes.backbones[{i}]: id '{name}' under weights: run is not one folder name: "
+        "letters, digits, . _ - (not starting with '.')"
+        for i in (0, 1)
+    ]
+    with pytest.raises(PtbenchError, match="is not one folder name"):
+        pretrain(PretrainSpec("test_efficientnet", "supervised", "digits"), tmp_path / "p", name=name)
+
+
+def test_a_negative_seed_is_refused_as_a_suites_seeds_are(tmp_path):
+    """`pretrain --seed -5` trained, where a suite's seeds (and numpy) take 0 to 2**32 - 1; an
+    inline recipe's seed had the same gap."""
+    cmd = ("pretrain", "test_efficientnet", "--objective", "supervised", "--task", "digits")
+    out = ptbench(*cmd, "--epochs", "1", "--param", "input_size=16", "--seed", "-5", cwd=tmp_path)
+    assert out.returncode == 2 and "Traceback" not in out.stderr, out.stdout + out.stderr
+    assert out.stderr.strip().splitlines()[-1] == (
+        "ptbench pretrain: error: argument --seed: -5 is not a seed: "
+        "seeds are whole numbers from 0 to 2**32 - 1"
+    )
+    assert not (tmp_path / ".ptbench").exists()
+    recipe = {"objective": "supervised", "task": "digits", "seed": -5}
+    bb = {"name": "test_efficientnet", "weights": "run", "pretrain": recipe, "params": {"input_size": 16}}
+    write_suite(tmp_path / "s.yaml", axes={"backbones": [bb], "tasks": ["digits"]})
+    out = ptbench("validate", "s.yaml", cwd=tmp_path)
+    assert out.returncode == 2 and out.stderr.startswith("axes.backbones[0].pretrain.seed: "), out.stderr

@@ -4,6 +4,7 @@ written by two drivers at once (both closing one cell) are kept once, without an
 
 from __future__ import annotations
 
+import os
 import threading
 
 import pytest
@@ -141,3 +142,29 @@ def test_a_read_only_command_on_a_store_that_does_not_exist_says_so_and_creates_
     with pytest.raises(PtbenchError, match=r"no tracking store at .*nope/x.db: run the suite first"):
         Tracker(f"sqlite:///{tmp_path}/nope/x.db", create=False)
     assert not (tmp_path / "nope").exists()
+
+
+def test_a_suite_whose_experiment_was_deleted_says_so_and_how_to_restore_it(tmp_path):
+    """Deleted in the MLflow UI, the experiment made `run` crash ("must be in the 'active'
+    state", exit 3) while `leaderboard` said "run 'ptbench run' first"."""
+    import shlex
+    import subprocess
+    import sys
+
+    from conftest import TINY, ptbench, write_suite
+
+    write_suite(tmp_path / "s.yaml", TINY)
+    tracker = Tracker(f"sqlite:///{tmp_path}/p/mlflow.db")
+    tracker.check()
+    exp = tracker.experiment("tiny")
+    tracker.client.delete_experiment(exp)
+    for args in (("run", "s.yaml", "--executor", "inline"), ("leaderboard", "s.yaml")):
+        out = ptbench(*args, "--project-dir", "p", cwd=tmp_path, timeout=300)
+        err = out.stderr.strip().splitlines()
+        assert out.returncode == 2 and len(err) == 1, (args, out.stderr)
+        assert err[0].startswith("ptbench: error: experiment 'tiny' is deleted in the tracking store"), err
+    env_set, command = err[0].split("restore it with ")[1].split(" ", 1)
+    name, _, value = env_set.partition("=")
+    mlflow = [sys.executable, "-m", "mlflow", *shlex.split(command)[1:]]
+    subprocess.run(mlflow, env={**os.environ, name: shlex.split(value)[0]}, check=True, timeout=300)
+    assert tracker.client.get_experiment(exp).lifecycle_stage == "active"

@@ -10,7 +10,7 @@ from conftest import needs_package
 from safetensors.torch import save_file
 
 from ptbench.backbones import BACKBONES
-from ptbench.errors import PtbenchError
+from ptbench.errors import PtbenchError, SuiteError
 
 
 def build(name="test_efficientnet", **spec):
@@ -491,3 +491,41 @@ def test_a_saved_folder_is_recorded_by_a_digest_of_its_weights_and_config(tmp_pa
     assert sha(tmp_path / "b") == first  # the same model, wherever it lies
     tf.BertModel(tf.BertConfig(vocab_size=30522, **small)).save_pretrained(tmp_path / "b")  # retrained
     assert sha(tmp_path / "b") != first
+
+
+def test_a_corrupt_checkpoint_stops_the_run_before_any_trial(tmp_path):
+    """A truncated `weights: file` checkpoint was found inside every trial: each one FAILED and
+    stayed counted against the budget, so replacing the file and running again did nothing."""
+    from conftest import TINY, ptbench, write_suite
+
+    from ptbench.tracking import Tracker, default_tracking_uri
+
+    state = {k: v.contiguous() for k, v in build().net.state_dict().items()}
+    st, pt, good = tmp_path / "cut.safetensors", tmp_path / "flipped.pt", tmp_path / "good.safetensors"
+    save_file(state, str(good))
+    st.write_bytes(good.read_bytes()[:-100])
+    torch.save(state, pt)
+    data = bytearray(pt.read_bytes())
+    data[len(data) // 2] ^= 0xFF  # inside a tensor: the zip's checksum catches it
+    pt.write_bytes(bytes(data))
+    bbs = [{"name": "test_efficientnet", "weights": "file", "path": str(p)} for p in (st, good, pt)]
+    axes = {**TINY["axes"], "backbones": bbs, "strategies": ["linear_probe"], "regularizers": ["none"]}
+    suite = write_suite(tmp_path / "s.yaml", axes=axes, seeds=[0])
+    args = ("--trials", "1", "--project-dir", "p", "--executor", "inline", "--no-leaderboard")
+    out = ptbench("run", "s.yaml", *args, cwd=tmp_path, timeout=600)
+    assert out.returncode == 2, out.stdout + out.stderr
+    cut, flipped = out.stderr.strip().splitlines()
+    assert cut == (
+        f"axes.backbones[0]: weights file {st} cannot be read safely: "
+        "Error while deserializing header: incomplete metadata, file not fully covered"
+    )
+    assert flipped.startswith(f"axes.backbones[2]: weights file {pt} cannot be read safely: member ")
+    assert flipped.endswith(" fails its checksum")
+    assert Tracker(default_tracking_uri(tmp_path / "p")).runs_records("tiny") == []
+    st.write_bytes(good.read_bytes())  # replaced: the check passes (a good file is not refused)
+    from ptbench.preflight import check_checkpoints
+    from ptbench.suite import load_suite
+
+    with pytest.raises(SuiteError, match="axes.backbones.2.: weights file .*flipped.pt") as err:
+        check_checkpoints(load_suite(suite))
+    assert len(err.value.problems) == 1

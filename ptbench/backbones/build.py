@@ -8,11 +8,14 @@ from typing import Any
 from ptbench.backbones import BACKBONES
 from ptbench.backbones.base import Backbone, Preprocess
 from ptbench.errors import PtbenchError
+from ptbench.files import NAME_RULE, is_folder_name
 
 WEIGHTS_FILE = "weights.safetensors"
 
 
 def run_weights_path(weights_dir: str | Path | None, ref: str) -> Path:
+    if not is_folder_name(ref):  # read from outside the weights folder, and named as ours
+        raise PtbenchError(f"weights name '{ref}' is not {NAME_RULE}")
     path = Path(weights_dir or ".ptbench/weights") / ref / WEIGHTS_FILE
     if not path.is_file():
         raise PtbenchError(

@@ -42,8 +42,9 @@ def file_sha256(path: str | Path) -> str:
     return _sha256(str(path), st.st_mtime, st.st_size)
 
 
-def read_checkpoint(path: str | Path) -> dict[str, torch.Tensor]:
-    """safetensors, or .pt/.pth through ``torch.load(weights_only=True)``; clear errors."""
+def read_checkpoint(path: str | Path, mmap: bool = False) -> dict[str, torch.Tensor]:
+    """safetensors, or .pt/.pth through ``torch.load(weights_only=True)``; clear errors.
+    ``mmap``: a zip checkpoint's tensors are mapped, not read (a check, not a load)."""
     path = Path(path)
     if path.is_dir():  # "does not exist" sent users looking for a typo
         raise PtbenchError(f"weights file {path} is a directory: this backbone reads one checkpoint file")
@@ -55,7 +56,7 @@ def read_checkpoint(path: str | Path) -> dict[str, torch.Tensor]:
 
             state = load_file(str(path))
         else:
-            state = torch.load(path, map_location="cpu", weights_only=True)
+            state = torch.load(path, map_location="cpu", weights_only=True, mmap=mmap)
     except Exception as err:  # corrupt, truncated, or a pickle that is not plain tensors
         first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise PtbenchError(f"weights file {path} cannot be read safely: {first[:200]}") from None
@@ -65,6 +66,31 @@ def read_checkpoint(path: str | Path) -> dict[str, torch.Tensor]:
     if not isinstance(state, Mapping) or not all(isinstance(v, torch.Tensor) for v in state.values()):
         raise PtbenchError(f"weights file {path} holds no state dict of tensors")
     return dict(state)
+
+
+def check_checkpoint(path: str | Path) -> None:
+    """The error :func:`read_checkpoint` would raise for ``path``, found without loading its
+    tensors: a safetensors header that does not cover the file, a zip whose checksums fail or
+    whose pickle is refused. Run once before any trial: inside them a bad file failed every
+    trial, each counted against the budget. A pre-zip torch file has no cheaper check: it is read."""
+    import zipfile
+
+    path = Path(path)
+    try:
+        if path.suffix == ".safetensors" and path.is_file():
+            from safetensors import safe_open
+
+            with safe_open(str(path), "pt") as f:
+                f.keys()
+            return
+        if path.is_file() and zipfile.is_zipfile(path):
+            with zipfile.ZipFile(path) as z:
+                bad = z.testzip()
+            if bad is not None:
+                raise ValueError(f"member {bad} fails its checksum")
+    except Exception as err:
+        raise PtbenchError(f"weights file {path} cannot be read safely: {first_line(err)}") from None
+    read_checkpoint(path, mmap=path.is_file() and zipfile.is_zipfile(path))
 
 
 def _is_head(key: str) -> bool:

@@ -16,7 +16,7 @@ from typing import Any
 
 from ptbench.backbones.build import WEIGHTS_FILE, build_backbone
 from ptbench.errors import PtbenchError
-from ptbench.files import atomic_path, write_text_atomic
+from ptbench.files import NAME_RULE, atomic_path, is_folder_name, write_text_atomic
 from ptbench.hashing import stable_hash
 from ptbench.tasks import load_task, task_modality
 
@@ -57,6 +57,8 @@ def pretrain(
     """Make the weights ``spec`` describes under ``<project_dir>/weights/<name>``, or reuse them."""
     objective = _checked_objective(spec)
     name = name or spec.default_name
+    if not is_folder_name(name):
+        raise PtbenchError(f"weights name '{name}' is not {NAME_RULE}")
     out = Path(project_dir).resolve() / "weights" / name
     reused = _reuse(spec, name, out)
     if reused is not None:

@@ -121,7 +121,7 @@ class Tracker:
         # MLflow 3's experiment type: "custom_model_development" opens the UI's model-training
         # view (runs nested, metrics, charts) instead of the GenAI one (traces, evaluations)
         kind, training = "mlflow.experimentKind", "custom_model_development"
-        exp = self.client.get_experiment_by_name(name)
+        exp = self._named(name)
         if exp is not None:
             if kind not in exp.tags:  # a store written before the tag: the UI would guess
                 self.client.set_experiment_tag(exp.experiment_id, kind, training)
@@ -136,8 +136,23 @@ class Tracker:
             return exp.experiment_id
 
     def experiment_id(self, name: str) -> str | None:
-        exp = self.client.get_experiment_by_name(name)
+        exp = self._named(name)
         return exp.experiment_id if exp else None
+
+    def _named(self, name: str) -> Any | None:
+        """The experiment of this name; one deleted (in the MLflow UI) is a one-line error with
+        the command that restores it. Not restored here: deleting was the user's act, and
+        writing into it (or reading it as "no runs") hid that from them."""
+        import shlex
+
+        exp = self.client.get_experiment_by_name(name)
+        if exp is None or exp.lifecycle_stage == "active":
+            return exp
+        uri = shlex.quote(redact(self.uri))
+        raise PtbenchError(
+            f"experiment '{name}' is deleted in the tracking store: restore it with "
+            f"MLFLOW_TRACKING_URI={uri} mlflow experiments restore --experiment-id {exp.experiment_id}"
+        )
 
     # --- writing -------------------------------------------------------------------------
     def start_run(self, exp_id: str, name: str, tags: dict[str, Any], parent: str | None = None) -> str:

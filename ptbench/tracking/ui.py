@@ -59,7 +59,7 @@ def start_url(tracking_uri: str, host: str, port: int, suite_name: str | None = 
         return f"{base}/", False
     from ptbench.tracking.store import Tracker
 
-    exp = Tracker(tracking_uri).experiment_id(suite_name)
+    exp = Tracker(tracking_uri, create=False).experiment_id(suite_name)
     return (experiment_url(base, exp), True) if exp is not None else (f"{base}/", False)
 
 
@@ -96,6 +96,11 @@ def _server_url(tracking_uri: str, suite_name: str | None) -> int:
 def serve(tracking_uri: str, host: str = "127.0.0.1", port: int = 5000, suite_name: str | None = None) -> int:
     if is_server(tracking_uri):
         return _server_url(tracking_uri, suite_name)
+    from ptbench.tracking.store import Tracker
+
+    # as leaderboard and history: a store that is not there is one line, not an empty one made
+    # (a mistyped --project-dir served "No runs" from a new .ptbench/mlflow.db)
+    Tracker.open(tracking_uri, create=False)
     _port_free(host, port)
     url, found = start_url(tracking_uri, host, port, suite_name)
     if suite_name is not None and not found:
