@@ -25,7 +25,7 @@ def check_checkpoints(suite: Suite) -> None:
     """Every ``weights: file`` checkpoint readable, before any trial: a truncated file failed
     each trial that loaded it, and those FAILED trials stayed counted against the budget after
     the file was replaced. One line per bad file (exit 2), as bad data."""
-    from ptbench.backbones.weights import check_checkpoint
+    from ptbench.backbones.weights import FOLDER_FILES, check_checkpoint
     from ptbench.errors import PtbenchError, SuiteError
 
     problems, seen = [], set()
@@ -34,9 +34,9 @@ def check_checkpoints(suite: Suite) -> None:
         if path is None or path in seen:
             continue
         seen.add(path)
-        files = (
-            [path] if not path.is_dir() else sorted(path.glob("*.safetensors")) + sorted(path.glob("*.bin"))
-        )
+        # a saved folder's weight files only: a trainer's training_args.bin is a pickle, not weights
+        weights = [pattern for pattern in FOLDER_FILES if pattern.endswith((".safetensors", ".bin"))]
+        files = [path] if not path.is_dir() else sorted({f for w in weights for f in path.glob(w)})
         for f in files:
             try:
                 check_checkpoint(f)

@@ -163,6 +163,12 @@ def test_no_copy_of_a_val_or_test_text_trains(tmp_path):
     assert sub.notes["train_copies"] == 2 and len(sub.train) == 20
     assert not set(sub.train.x) & (set(sub.val.x) | set(sub.test.x))
     assert torch.bincount(sub.train.y).tolist() == [10, 10]
+    only = tmp_path / "copies.csv"  # nothing left to train on: one line, not a trainer's crash
+    only.write_text(
+        "text,label,split\na,neg,train\nb,pos,train\na,neg,test\nb,pos,test\na,neg,val\nb,pos,val\n"
+    )
+    with pytest.raises(PtbenchError, match="every train example is a copy of a val or test input"):
+        build("text_file", path=str(only), split_column="split")
 
 
 def test_text_files_saved_with_a_bom_and_split_names_like_the_folders(tmp_path):

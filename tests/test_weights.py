@@ -529,3 +529,26 @@ def test_a_corrupt_checkpoint_stops_the_run_before_any_trial(tmp_path):
     with pytest.raises(SuiteError, match="axes.backbones.2.: weights file .*flipped.pt") as err:
         check_checkpoints(load_suite(suite))
     assert len(err.value.problems) == 1
+
+
+def test_a_saved_folder_is_checked_by_its_weight_files_not_a_trainers_leftovers(tmp_path):
+    """A transformers Trainer leaves training_args.bin (a pickled TrainingArguments) beside the
+    model: the pre-run check read every *.bin safely and refused a folder that loads fine."""
+    from conftest import TINY, write_suite
+
+    from ptbench.preflight import check_checkpoints
+    from ptbench.suite import load_suite
+
+    folder = tmp_path / "ckpt"
+    folder.mkdir()
+    state = {k: v.contiguous() for k, v in build().net.state_dict().items()}
+    save_file(state, str(folder / "model.safetensors"))
+    (folder / "training_args.bin").write_bytes(pickle.dumps({"output_dir": "x"}))
+    torch.save(state, folder / "pytorch_model.bin")
+    bbs = [{"name": "bert", "weights": "file", "path": str(folder)}]
+    axes = {**TINY["axes"], "backbones": bbs, "tasks": ["rotten_tomatoes"], "strategies": ["linear_probe"]}
+    suite = load_suite(write_suite(tmp_path / "s.yaml", axes=axes), sources=False)
+    check_checkpoints(suite)  # the model's files read; training_args.bin is not weights
+    (folder / "pytorch_model.bin").write_bytes(b"not a checkpoint")
+    with pytest.raises(SuiteError, match="pytorch_model.bin"):
+        check_checkpoints(suite)

@@ -37,9 +37,12 @@ def execution_problems(execution: Execution) -> list[str]:
 
 
 def with_overrides(execution: Execution, executor: str | None, address: str | None) -> Execution:
-    """The suite's ``execution`` with ``--executor``/``--address``; a Ray address that the
-    executor would not read is refused, naming where each came from."""
+    """The suite's ``execution`` with ``--executor``/``--address``. An ``--address`` the
+    executor would not read is refused, naming where each came from; a suite's own Ray address
+    gives way to ``--executor local|inline`` (running a Ray suite here once needs no edit)."""
     where = "--executor" if executor else "execution.executor"
+    if executor not in (None, "ray") and not address:
+        return execution.model_copy(update={"executor": executor, "address": None})
     executor = executor or execution.executor
     if executor != "ray" and (address or execution.address):
         named = f"--address {address}" if address else f"execution.address {execution.address}"

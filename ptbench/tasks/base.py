@@ -171,6 +171,8 @@ def build_task(
     planned = plan_splits(name, y, params, given, defaults)
     seed = int(params.get("split_seed", 0))
     splits, copies = drop_train_copies(x, planned, lambda: _Spares(y, planned, given, seed))
+    if copies and not len(splits[0]):
+        raise PtbenchError(f"task '{name}': every train example is a copy of a val or test input")
     data = assemble(name, modality, classes, x, y, splits, params, shifted, pools)
     if copies:
         data.notes["train_copies"] = copies  # logged on every run as ptbench.data_train_copies

@@ -181,6 +181,8 @@ def _batches(n: int, bs: int) -> list[tuple[int, int]]:
     """``(start, end)`` of each batch over ``n`` examples. A remainder of one example joins the
     batch before it: BatchNorm cannot normalise a single example in training, and a final batch
     of one (train_size 101, batch_size 50) failed every trial of a BatchNorm backbone."""
+    if n == 0:
+        return []
     starts = list(range(0, n, max(1, min(bs, n))))
     if len(starts) > 1 and n - starts[-1] == 1:
         starts.pop()
