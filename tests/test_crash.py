@@ -241,7 +241,15 @@ def test_stopping_ptbench_ui_stops_the_server_it_started(tmp_path, sig):
         port = s.getsockname()[1]
     Tracker.open(default_tracking_uri(tmp_path))  # a store to show: ui makes none
     cmd = [sys.executable, "-m", "ptbench.cli", "ui", "--project-dir", str(tmp_path), "--port", str(port)]
-    proc = subprocess.Popen(cmd, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    # a terminal's ptbench ui: under nohup (a CI job started so) SIGHUP is ignored, and ui keeps
+    # nohup's choice by design — the child must not inherit it from how pytest was started
+    proc = subprocess.Popen(
+        cmd,
+        cwd=tmp_path,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        preexec_fn=lambda: signal.signal(signal.SIGHUP, signal.SIG_DFL),
+    )
     try:
         guard = time.monotonic() + 300
         while True:  # wait for the state: the server answers on its port
