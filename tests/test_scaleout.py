@@ -199,4 +199,6 @@ def test_a_storage_lost_mid_run_is_one_line_and_a_rerun_resumes(tmp_path):
         assert "lost mid-run" in line and "run the same command" in line
         rc, out = _finish(_driver(suite, project, _env(None), extra=["--storage", storage]))
         assert rc == 0, out
-        _check_exact(suite, project, storage=storage)
+        # the held trial's run: KILLED when the driver stopped its worker first, FAILED when the
+        # worker's own report to the lost store failed first — either way closed, and retried
+        _check_exact(suite, project, storage=storage, lost=("KILLED", "FAILED"))
