@@ -285,8 +285,10 @@ def source_head(head: Mapping[str, torch.Tensor], num_features: int) -> SourceHe
     return SourceHead(w.detach().float(), None if bias is None else bias.detach().float())
 
 
-# what a saved transformers model is, in its folder: not a trainer's optimizer or RNG state
-FOLDER_FILES = ("config.json", "*.safetensors", "pytorch_model*.bin", "*.index.json")
+# what a saved transformers model is, in its folder: not a trainer's optimizer or RNG state, nor
+# its training_args.bin (a pickle)
+WEIGHT_FILES = ("*.safetensors", "pytorch_model*.bin")
+FOLDER_FILES = ("config.json", *WEIGHT_FILES, "*.index.json")
 
 
 def folder_sha256(path: Path) -> str:
