@@ -9,6 +9,15 @@ import argparse
 from ptbench import __version__
 
 
+def _batch(text: str) -> int:
+    """A batch size: at least 2, as a suite's recipe asks (BatchNorm cannot train on one example:
+    a traceback, exit 3)."""
+    n = _positive(text)
+    if n < 2:
+        raise argparse.ArgumentTypeError(f"must be at least 2, got {n} (BatchNorm trains on two or more)")
+    return n
+
+
 def _positive(text: str) -> int:
     """An argument that counts something: 0 or less was silently the suite's value, or a plan
     of -2 runs."""
@@ -183,7 +192,7 @@ def _pretrain_parser(pt: argparse.ArgumentParser) -> None:
     pt.add_argument("--task-param", action="append", default=[], metavar="K=V")
     pt.add_argument("--steps", type=_positive, help="optimizer steps (mlm/clm/contrastive; default 200)")
     pt.add_argument("--epochs", type=_positive, help="epochs (supervised; default 3)")
-    pt.add_argument("--batch-size", type=_positive, default=64)
+    pt.add_argument("--batch-size", type=_batch, default=64)
     pt.add_argument("--lr", type=float, default=1e-3)
     pt.add_argument("--seed", type=_seed, default=0)
     pt.add_argument("--name", type=_weights_name, help="name to use in suites as {weights: run, id: NAME}")

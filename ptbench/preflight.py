@@ -25,7 +25,7 @@ def check_checkpoints(suite: Suite) -> None:
     """Every ``weights: file`` checkpoint readable, before any trial: a truncated file failed
     each trial that loaded it, and those FAILED trials stayed counted against the budget after
     the file was replaced. One line per bad file (exit 2), as bad data."""
-    from ptbench.backbones.weights import FOLDER_FILES, check_checkpoint
+    from ptbench.backbones.weights import WEIGHT_FILES, check_checkpoint
     from ptbench.errors import PtbenchError, SuiteError
 
     problems, seen = [], set()
@@ -34,9 +34,7 @@ def check_checkpoints(suite: Suite) -> None:
         if path is None or path in seen:
             continue
         seen.add(path)
-        # a saved folder's weight files only: a trainer's training_args.bin is a pickle, not weights
-        weights = [pattern for pattern in FOLDER_FILES if pattern.endswith((".safetensors", ".bin"))]
-        files = [path] if not path.is_dir() else sorted({f for w in weights for f in path.glob(w)})
+        files = [path] if not path.is_dir() else sorted({f for w in WEIGHT_FILES for f in path.glob(w)})
         for f in files:
             try:
                 check_checkpoint(f)
@@ -99,16 +97,21 @@ def _source_of(where: str, ref: str, meta: dict) -> list[tuple[str, dict]]:
 
     task = {"name": meta["source_task"], "params": meta["spec"].get("task_params", {})}
     try:
-        load_task(task)
+        now = load_task(task).split_hash
     except Exception as err:  # a plugin task, a folder or a Debian dataset absent here
-        print(
-            f"warning: {where}: weights '{ref}' were made from task '{task['name']}', which cannot be "
-            f"loaded here ({first_line(err, 120)}): not checked for the suite's test examples",
-            file=sys.stderr,
-            flush=True,
-        )
-        return []
-    return [(f"{where.removeprefix('axes.')} (weights '{ref}')", task)]
+        why = f"cannot be loaded here ({first_line(err, 120)})"
+    else:
+        if not meta.get("split_hash") or meta["split_hash"] == now:
+            return [(f"{where.removeprefix('axes.')} (weights '{ref}')", task)]
+        # its files changed since: the examples it trained on are not those read now
+        why = f"reads other data now (split hash {meta['split_hash'][:12]} then, {now[:12]} now)"
+    print(
+        f"warning: {where}: weights '{ref}' were made from task '{task['name']}', which {why}: "
+        "not checked for the suite's test examples",
+        file=sys.stderr,
+        flush=True,
+    )
+    return []
 
 
 def check_remade_weights(suite: Suite, project: Path, tracker, night: str | None = None) -> None:
@@ -158,3 +161,37 @@ def check_remade_weights(suite: Suite, project: Path, tracker, night: str | None
             )
     if problems:
         raise SuiteError(problems)
+
+
+def check_searched_here(cells: list[Cell], tracker, exp_id: str, storage_url: str) -> None:
+    """A cell whose trials MLflow recorded, with no study in this Optuna storage, was searched in
+    another one (a forgotten ``--storage``, a journal moved or deleted): running would start its
+    search again from nothing, beside the first search's runs, and rank one against the other.
+    Refused in one line naming the storage, before anything is opened. Only the storage is asked
+    on a resume (every study is there); MLflow only for cells whose study is missing."""
+    from ptbench.errors import PtbenchError, redact
+    from ptbench.search import study_names
+
+    known = study_names(storage_url)
+    missing = [c for c in cells if c.study_name not in known]
+    if not missing:
+        return
+    night = missing[0].night  # one run: one night (or none)
+    flt = "tags.`ptbench.kind` = 'cell'" + (f" and tags.`ptbench.night` = '{night}'" if night else "")
+    runs: dict[tuple[str, str], list[str]] = {}  # (cell hash, night) → its cell runs
+    for r in tracker.search(exp_id, flt):
+        key = (r.data.tags.get("ptbench.cell_hash", ""), r.data.tags.get("ptbench.night", ""))
+        runs.setdefault(key, []).append(r.info.run_id)
+
+    def has_trials(run_id: str) -> bool:
+        trials = f"tags.`mlflow.parentRunId` = '{run_id}' and tags.`ptbench.kind` = 'trial'"
+        return bool(tracker.search(exp_id, trials))
+
+    searched = [c for c in missing if any(has_trials(r) for r in runs.get((c.hash, c.night), []))]
+    if searched:
+        raise PtbenchError(
+            f"{len(searched)} cell(s) (first: {searched[0].describe()}) have trials "
+            f"in MLflow but no study in the Optuna storage '{redact(storage_url)}': they were searched "
+            "in another storage — pass it (--storage or storage.url); to search again from nothing, "
+            "use another --project-dir"
+        )

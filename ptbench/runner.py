@@ -22,7 +22,13 @@ from ptbench.errors import redact
 from ptbench.executors import check_executor, make_executor
 from ptbench.files import make_folder
 from ptbench.jobs import NIGHT, OPENED, RunContext, open_record
-from ptbench.preflight import check_checkpoints, check_remade_weights, check_suite_data, prepare_weights
+from ptbench.preflight import (
+    check_checkpoints,
+    check_remade_weights,
+    check_searched_here,
+    check_suite_data,
+    prepare_weights,
+)
 from ptbench.provenance import run_tags
 from ptbench.schedule import plan_cell, schedule
 from ptbench.suite import Cell, Suite, expand, suite_run_key
@@ -126,13 +132,13 @@ def run_suite(suite: Suite, opts: RunOptions, suite_text: str | None = None) -> 
     tracker.check()
     check_executor(execution)  # a missing Ray or a dead address: now, not after pre-training
     cells = [replace(c, night=opts.night) for c in expand(suite)]
+    exp_id = tracker.experiment(suite.name, project / "artifacts")
+    check_searched_here(cells, tracker, exp_id, storage_url)  # another storage: before any work
     check_checkpoints(suite)  # cheap: before the data is loaded
     check_suite_data(cells)
     prepare_weights(suite, project, tracking_uri)
     check_remade_weights(suite, project, tracker, opts.night)
     executor = make_executor(execution, workers)
-
-    exp_id = tracker.experiment(suite.name, project / "artifacts")
     tags = run_tags() | ({NIGHT: opts.night} if opts.night else {})
     ctx = _context(suite, project, tracking_uri, storage_url, exp_id, tags)
     suite_run = open_suite_run(tracker, ctx, suite, cells, n_trials, workers, suite_text)

@@ -415,3 +415,59 @@ def test_a_negative_seed_is_refused_as_a_suites_seeds_are(tmp_path):
     write_suite(tmp_path / "s.yaml", axes={"backbones": [bb], "tasks": ["digits"]})
     out = ptbench("validate", "s.yaml", cwd=tmp_path)
     assert out.returncode == 2 and out.stderr.startswith("axes.backbones[0].pretrain.seed: "), out.stderr
+
+
+def test_two_makers_of_one_name_at_once_train_it_once(tmp_path):
+    """Two `ptbench pretrain` of the same recipe and name at once (or two drivers making a suite's
+    recipe) both trained, and the later overwrote the weights the earlier had returned — whose
+    trials had recorded the first file's hash. One makes them; the other waits and reuses them."""
+    import os
+    import subprocess
+    import sys
+
+    from conftest import PLUGIN_DIR, ROOT
+
+    cmd = [sys.executable, "-m", "ptbench.cli", "pretrain", "test_efficientnet", "--objective", "supervised"]
+    cmd += ["--task", "digits", "--epochs", "2", "--param", "input_size=16", "--name", "same"]
+    cmd += ["--project-dir", "p"]
+    env = {**os.environ, "PYTHONPATH": f"{PLUGIN_DIR}{os.pathsep}{ROOT}"}
+    pipes = {"stdout": subprocess.PIPE, "stderr": subprocess.PIPE, "text": True}
+    procs = [subprocess.Popen(cmd, cwd=tmp_path, env=env, **pipes) for _ in range(2)]
+    outs = [p.communicate(timeout=600) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], outs
+    said = sorted("reused" in out for out, _ in outs)
+    assert said == [False, True], outs  # one made them, the other reused them
+    runs = Tracker(default_tracking_uri(tmp_path / "p")).runs_records("ptbench-pretrain")
+    assert len(runs) == 1 and runs[0]["status"] == "FINISHED"
+    meta = json.loads((tmp_path / "p" / "weights" / "same" / "meta.json").read_text())
+    assert meta["mlflow_run_id"] == runs[0]["run_id"]
+
+
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (("--lr", "1e30"), "pre-training failed: "),
+        (("--batch-size", "1"), "argument --batch-size: must be at least 2, got 1"),
+    ],
+)
+def test_a_diverging_lr_and_a_batch_of_one_are_one_line(tmp_path, args, message):
+    """A supervised pre-training whose loss diverged raised the trainer's TrialError, a traceback
+    with exit 3; --batch-size 1 (refused in a suite's recipe) reached BatchNorm's traceback."""
+    cmd = ("pretrain", "test_efficientnet", "--objective", "supervised", "--task", "digits")
+    out = ptbench(*cmd, "--epochs", "1", "--param", "input_size=16", *args, cwd=tmp_path)
+    assert out.returncode == 2 and "Traceback" not in out.stderr, out.stdout + out.stderr
+    assert message in out.stderr.strip().splitlines()[-1]
+
+
+def test_named_weights_whose_source_data_changed_are_not_leak_checked_against_todays_data(capsys):
+    """The leak check of weights named by id read the source task as it is now: after its files
+    changed, it compared the wrong examples and passed. Now it says it could not check them."""
+    from ptbench.preflight import _source_of
+    from ptbench.tasks import load_task
+
+    meta = {"source_task": "digits", "spec": {"task_params": {}}}
+    now = load_task({"name": "digits", "params": {}}).split_hash
+    assert _source_of("axes.backbones[0]", "w", meta | {"split_hash": now})  # unchanged: checked
+    assert _source_of("axes.backbones[0]", "w", meta | {"split_hash": "0" * 64}) == []
+    err = capsys.readouterr().err
+    assert "reads other data now (split hash 000000000000 then" in err and "not checked" in err

@@ -70,17 +70,22 @@ def supervised(backbone: Backbone, data: TaskData, cfg: dict, log: Log) -> list[
         curve.append(m["train_loss"])
         log(epoch, m["train_loss"])
 
-    fit(
-        ad.model,
-        ad.param_groups,
-        train,
-        val,
-        recipe,
-        num_classes=data.num_classes,
-        transform=ad.transform,
-        seed=cfg["seed"],
-        on_epoch=on_epoch,
-    )
+    from ptbench.errors import TrialError
+
+    try:
+        fit(
+            ad.model,
+            ad.param_groups,
+            train,
+            val,
+            recipe,
+            num_classes=data.num_classes,
+            transform=ad.transform,
+            seed=cfg["seed"],
+            on_epoch=on_epoch,
+        )
+    except TrialError as err:  # a diverged loss: the user's lr, one line (it was a traceback, exit 3)
+        raise PtbenchError(f"pre-training failed: {err} (lr {cfg['lr']:g}: try a lower one)") from None
     from ptbench.backbones.weights import SourceHead
 
     linear = [m for m in ad.model[1].modules() if isinstance(m, nn.Linear)][-1]

@@ -63,7 +63,17 @@ def pretrain(
     reused = _reuse(spec, name, out)
     if reused is not None:
         return reused
+    from filelock import FileLock
 
+    # two makers of one name at once (two drivers' recipes, two `ptbench pretrain`) both trained,
+    # and the later overwrote the weights the earlier's trials had already read: one makes them,
+    # the other waits and reuses them (or is refused, if its settings differ)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(out.parent / f".{name}.lock")):
+        return _reuse(spec, name, out) or _make(spec, objective, project_dir, tracking_uri, name, out)
+
+
+def _make(spec: PretrainSpec, objective, project_dir, tracking_uri, name: str, out: Path) -> PretrainResult:
     from ptbench.tracking import Tracker, default_tracking_uri
 
     tracker = Tracker(tracking_uri or default_tracking_uri(project_dir))

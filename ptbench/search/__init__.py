@@ -13,6 +13,7 @@ from ptbench.search.study import (
     check_storage,
     default_storage_url,
     error_text,
+    study_names,
 )
 
 __all__ = [
@@ -29,5 +30,6 @@ __all__ = [
     "default_storage_url",
     "elect_record",
     "error_text",
+    "study_names",
     "trial_seed",
 ]

@@ -102,6 +102,11 @@ def check_storage(url: str) -> None:
         raise PtbenchError(f"storage.url '{redact(url)}' cannot be opened: {first_line(err)}") from None
 
 
+def study_names(url: str) -> set[str]:
+    """The studies the storage holds (a cell's is ``Cell.study_name``)."""
+    return {s.study_name for s in storage_for(url).get_all_studies()}
+
+
 _PRUNERS = {
     "median": lambda: optuna.pruners.MedianPruner(n_startup_trials=2, n_warmup_steps=0),
     "hyperband": lambda: optuna.pruners.HyperbandPruner(),
