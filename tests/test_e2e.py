@@ -387,6 +387,22 @@ def test_unreachable_stores_are_one_line_errors(tiny_suite, tmp_path):
     assert "s3cret" not in out.stderr + out.stdout
 
 
+def test_a_forgotten_storage_is_refused_before_searching_again(finished_run):
+    """The suite was searched in the project's journal; the same command with another storage
+    (a forgotten --storage the other way round) found no study there and searched every cell
+    again from nothing, beside the first search's runs. Now one line naming that storage, and
+    nothing opened or recorded."""
+    tmp, suite, _ = finished_run
+    before = len(records(tmp / "proj"))
+    other = f"journal:///{tmp}/elsewhere.journal"
+    out = ptbench("run", str(suite), "--project-dir", str(tmp / "proj"), "--storage", other, cwd=tmp)
+    assert out.returncode == 2, out.stderr
+    err = out.stderr.strip().splitlines()
+    assert len(err) == 1, out.stderr
+    assert "4 cell(s)" in err[0] and "elsewhere.journal" in err[0] and "--storage" in err[0]
+    assert len(records(tmp / "proj")) == before
+
+
 def test_help_does_not_import_torch(tmp_path):
     proc = subprocess.run(
         [sys.executable, "-X", "importtime", "-m", "ptbench.cli", "--help"],
@@ -531,3 +547,12 @@ def test_a_checkpoint_added_to_a_glob_does_not_stop_the_suite_from_resuming(tmp_
         "test_efficientnet@file:step1000/model.safetensors",
         "test_efficientnet@file:step500/model.safetensors",  # the current label, not the first one
     ]
+    # read where the checkpoints are not (the leaderboard reads the store alone): the glob matched
+    # nothing, and the board stopped at "matches no checkpoint"; it ranks the recorded ones
+    shutil.move(tmp_path / "ck", tmp_path / "elsewhere")
+    out, proj = tmp_path / "board.csv", ("--project-dir", str(project))
+    csv_out = ("--format", "csv", "--output", str(out))
+    ptbench("leaderboard", str(suite), *proj, *csv_out, cwd=tmp_path, check=True)
+    rows = list(csv.DictReader(out.open()))
+    assert len([r for r in rows if r["view"] == "generalization"]) == 2
+    assert not [r for r in rows if r["view"] == "note" and "not in" in r["note"]]  # none left out

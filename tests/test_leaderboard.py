@@ -601,3 +601,39 @@ def test_boards_of_a_few_shot_grid_come_in_the_order_of_their_shots(store):
         record(tracker, cell, [0.5], [{"test_accuracy": 0.8}])
     titles = [b.title for b in build_leaderboard(tracker.uri, "shots")]
     assert [int(re.search(r"shots=(\d+)", t)[1]) for t in titles] == [1, 5, 20, 100]
+
+
+def test_tied_cells_rank_alike_and_a_cell_without_test_values_is_not_called_worse(store):
+    """Three findings of one review: (1) two cells with the same seeds' accuracies in another
+    order got means apart by 2e-16 — one ranked 1 and 'best', the other 2 and '≈', by the store's
+    order; (2) a cell whose final runs logged no test accuracy showed '' (which says
+    "significantly worse"); (3) its seeds column counted runs the interval did not use."""
+    tracker, tmp = store
+    cells = grid(tmp, "ties")
+    accs = [948 / 1197, 907 / 1197, 855 / 1197]
+    runs = {
+        ("full_finetune", "none"): [{"test_accuracy": a} for a in accs],
+        ("full_finetune", "label_smoothing"): [{"test_accuracy": a} for a in reversed(accs)],
+        ("linear_probe", "none"): [{"test_accuracy": 0.5}, {"test_ece": 0.1}, {"test_accuracy": 0.52}],
+        ("linear_probe", "label_smoothing"): [{"test_ece": 0.1}, {"test_ece": 0.1}],
+    }
+    for (_, strategy, reg), cell in cells.items():
+        record(tracker, cell, [0.5], runs[(strategy, reg)])
+    boards = build_leaderboard(tracker.uri, "ties")
+    g = generalization(boards)
+    tied = g[("full_finetune", "none")], g[("full_finetune", "label_smoothing")]
+    assert [r["rank"] for r in tied] == [1, 1] and [r["≈best"] for r in tied] == ["best", "best"]
+    assert g[("linear_probe", "label_smoothing")]["≈best"] == "—"
+    assert g[("linear_probe", "none")]["seeds"] == 2  # the two values behind its ±
+
+
+def test_the_cost_view_keeps_a_probes_encoding_apart_from_its_training(store):
+    """train seconds included the feature encoding, paid only by the seed that found the cache
+    cold (40 s once): 22 s "to train" a cell that trains in 2."""
+    tracker, tmp = store
+    cells = grid(tmp, "encoding")
+    cold = [{"train_seconds": 42.0, "encode_seconds": 40.0}, {"train_seconds": 2.0, "encode_seconds": 0.0}]
+    for _, cell in cells.items():
+        record(tracker, cell, [0.5], [m | {"test_accuracy": 0.8} for m in cold])
+    cost = build_leaderboard(tracker.uri, "encoding")[0].views["cost"]
+    assert set(cost["train_s"]) == {2.0} and set(cost["encode_s"]) == {20.0}

@@ -65,13 +65,31 @@ class Current:
     eval_key: str
     seeds: tuple[int, ...]
     cells: frozenset[str] | None = None  # the grid's cell hashes; None: every recorded cell
+    # a suite whose checkpoint globs match no file on this machine: its grid is resolved against
+    # the checkpoint paths its runs recorded (see grid)
+    unresolved: object | None = None
 
     @classmethod
     def of(cls, suite) -> Current:
         from ptbench.suite import expand
+        from ptbench.suite.checkpoints import unresolved
 
         key = evaluation_key(suite.evaluation, suite.robustness.model_dump())
+        if any(unresolved(bb) for bb in suite.axes.backbones):
+            return cls(key, tuple(suite.seeds), None, suite)
         return cls(key, tuple(suite.seeds), frozenset(c.hash for c in expand(suite)))
+
+    def grid(self, df: pd.DataFrame) -> frozenset[str] | None:
+        """The grid's cell hashes; where a glob matched nothing here (the board is read on a
+        machine without the checkpoint files), with the checkpoints the runs recorded under it."""
+        if self.unresolved is None:
+            return self.cells
+        from ptbench.suite import expand
+        from ptbench.suite.checkpoints import with_recorded
+
+        refs = df.get("tags.ptbench.weights_ref", pd.Series(dtype=object))
+        suite = with_recorded(self.unresolved, {r for r in refs.dropna() if isinstance(r, str) and r})
+        return frozenset(c.hash for c in expand(suite))
 
     def keep(self, finals: pd.DataFrame) -> pd.DataFrame:
         """A night's final runs are kept whatever the suite says now: a night draws its own
@@ -155,8 +173,8 @@ def _of_grid(df: pd.DataFrame, current: Current | None) -> tuple[pd.DataFrame, s
         last = suites.sort_values("_order")["run_id"].iloc[-1] if not suites.empty else None
         planned = col(f"tags.{SUITE_RUN}").loc[cells.index].fillna("")
         grid = set(hashes.loc[cells.index][planned.isin(["", last])])
-    elif current is not None and current.cells is not None:
-        grid = set(current.cells)
+    elif current is not None and (cells_now := current.grid(df)) is not None:
+        grid = set(cells_now)
     else:
         return df, ""
     out = set(hashes.loc[cells.index]) - grid
@@ -270,7 +288,7 @@ def _cell_row(c: pd.Series, f: pd.DataFrame, trials: pd.DataFrame, failed: pd.Da
         "cell": h,
         "val_best": val_best,
         "_val_order": val_best if direction == "maximize" else -val_best,  # best first, either way
-        "seeds": len(f),
+        "seeds": int(metric_column(f, "test_accuracy").notna().sum()),  # the values behind its ±
         "trials": int(states.isin(["complete", "pruned", "failed"]).sum()),
         "pruned": int((states == "pruned").sum()),
         "failed": int((states == "failed").sum()),

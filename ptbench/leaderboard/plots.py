@@ -186,7 +186,8 @@ def pareto_plot(board):
         )
     )
     front, best = [], -math.inf
-    for _, r in c.sort_values("train_s").iterrows():
+    # equal times: the more accurate first, or a dominated cell listed first joined the front
+    for _, r in c.sort_values(["train_s", "test_acc"], ascending=[True, False]).iterrows():
         if r["test_acc"] > best:
             best = r["test_acc"]
             front.append(r)

@@ -12,7 +12,7 @@ def ci95(values: list[float]) -> tuple[float, float]:
     v = [x for x in values if x == x]
     if not v:
         return math.nan, math.nan
-    mean = sum(v) / len(v)
+    mean = math.fsum(v) / len(v)  # the same in any order: tied cells rank alike, whatever the store's order
     if len(v) < 2:
         return mean, math.nan
     from scipy import stats

@@ -60,6 +60,8 @@ def _generalization(t: pd.DataFrame, f: pd.DataFrame) -> pd.DataFrame:
     best = t["_test"][out["test_acc"].idxmax()] if out["test_acc"].notna().any() else []
     ps = [math.nan if v is best else worse_p(v, best) for v in t["_test"]]
     out["≈best"] = [_vs_best(v, best, worse) for v, worse in zip(t["_test"], holm_rejected(ps), strict=True)]
+    tied = out["test_acc"].notna() & (out["test_acc"] == out["test_acc"].max())
+    out.loc[tied, "≈best"] = "best"  # equal means are equally best, not best and "≈"
     out["cell"] = t["cell"]
     return out.sort_values(["rank", "cell"])
 
@@ -70,7 +72,7 @@ def _vs_best(values: list[float], best: list[float], worse: bool) -> str:
     seed gives no interval, so nothing can be claimed either way."""
     a = [x for x in values if x == x]
     if not a:
-        return ""
+        return "—"  # no test value: not "significantly worse" (which '' says)
     if values is best:
         return "best"
     n_best = len([x for x in best if x == x])
@@ -95,7 +97,8 @@ def _robustness(
     if not corr and not adv:
         return None, []
     out = t[CELL_COLS].copy()
-    out["clean"] = [cell_mean(f, h, "corr_clean_accuracy") for h in t["cell"]]
+    if corr:  # clean accuracy on the corrupted subset: logged with the corruptions only
+        out["clean"] = [cell_mean(f, h, "corr_clean_accuracy") for h in t["cell"]]
     notes = []
     if corr:
         out["corrupted"] = [cell_mean(f, h, "corr_mean_accuracy") for h in t["cell"]]
@@ -103,11 +106,21 @@ def _robustness(
         ref, note = mce_reference(t, reference)
         out["mCE"] = _mce(t, f, corr, ref)
         notes.append(note)
-    for a in adv:
+    for a in sorted(adv, key=_attack_order):
         out[a.removeprefix("adv_").removesuffix("_accuracy")] = [cell_mean(f, h, a) for h in t["cell"]]
     out["cell"] = t["cell"]
-    key = "corrupted" if corr else out.columns[len(CELL_COLS) + 1]
-    return out.sort_values(key, ascending=False), notes
+    # without corruptions: by the strongest attack (the last column: PGD at the largest eps)
+    key = "corrupted" if corr else out.columns[-2]
+    return out.sort_values(key, ascending=False, na_position="last"), notes
+
+
+def _attack_order(column: str) -> tuple[str, float, str]:
+    """Attack columns by attack, then eps as a number (as text, 1e-05 came after 0.03)."""
+    attack, _, rest = column.removeprefix("adv_").removesuffix("_accuracy").partition("_eps")
+    try:
+        return ({"fgsm": "0", "pgd": "1"}.get(attack, attack), float(rest), column)
+    except ValueError:
+        return (attack, math.inf, column)
 
 
 def mce_reference(t: pd.DataFrame, reference: dict[str, str] | None) -> tuple[str | None, str]:
@@ -165,6 +178,13 @@ def _mce(t: pd.DataFrame, f: pd.DataFrame, corr: list[str], ref: str | None) -> 
     return out
 
 
+def _training_seconds(runs: pd.DataFrame) -> float:
+    """Mean over runs of train seconds less each run's own encoding (0 where not logged)."""
+    own = metric_column(runs, "train_seconds") - metric_column(runs, "encode_seconds").fillna(0.0)
+    own = own.dropna()
+    return float(own.mean()) if len(own) else math.nan
+
+
 def _cost(t: pd.DataFrame, f: pd.DataFrame) -> pd.DataFrame:
     """peak_mem_mb: each final run's own peak (CUDA: allocated; CPU: resident set above the
     job's start, ptbench/train/memory.py), never the worker's lifetime peak."""
@@ -173,10 +193,14 @@ def _cost(t: pd.DataFrame, f: pd.DataFrame) -> pd.DataFrame:
     for m, col in (
         ("trainable_params", "trainable_params"),
         ("train_seconds", "train_s"),
+        ("encode_seconds", "encode_s"),
         ("eval_seconds", "eval_s"),
         ("peak_mem_mb", "peak_mem_mb"),
     ):
         out[col] = [cell_mean(f, h, m) for h in t["cell"]]
+    # train_seconds includes a probe's feature encoding, paid by whichever seed found the cache
+    # cold (40 s once, then 0): the training itself, run by run, with the encoding beside it
+    out["train_s"] = [_training_seconds(f[f["params.cell_hash"] == h]) for h in t["cell"]]
     out["trials"], out["pruned"], out["failed"] = t["trials"], t["pruned"], t["failed"]
     out["cell"] = t["cell"]
     return out.sort_values("train_s")

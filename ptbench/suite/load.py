@@ -58,7 +58,7 @@ def parse_suite(data: Any, source: str = "<suite>", *, sources: bool = True) -> 
     from ptbench.suite.checkpoints import expand_checkpoints
     from ptbench.suite.checks import registry_problems
 
-    suite, problems = expand_checkpoints(suite)
+    suite, problems = expand_checkpoints(suite, missing_ok=not sources)
     problems += registry_problems(suite, sources, grid=not problems)
     if problems:
         raise SuiteError(problems)
