@@ -347,6 +347,38 @@ def test_the_truth_averages_what_the_leaderboard_averages_and_a_validation_tie_e
     assert list(_truth(tracker, suite).values()) == [pytest.approx(0.8)]  # (0.9 + 0.7) / 2
 
 
+def test_a_best_cell_without_finished_final_runs_gives_no_truth_not_the_second_best(tmp_path):
+    """The truth chose the best cell among those with finished final runs only: while the best
+    cell's finals ran (or had failed), the second best's test accuracy stood as the backbone's
+    truth. Now the backbone has no truth until its best cell's finals finish."""
+    from ptbench.rank.score import _truth
+    from ptbench.suite import expand, parse_suite
+
+    axes = {**SUITE["axes"], "backbones": SUITE["axes"]["backbones"][:1]}
+    suite = parse_suite({**SUITE, "axes": {**axes, "strategies": ["full_finetune", "llrd"]}, "seeds": [0]})
+    tracker = Tracker(default_tracking_uri(tmp_path))
+    exp = tracker.experiment(suite.name, tmp_path / "artifacts")
+    runs = []
+    for cell, val in zip(expand(suite), (0.92, 0.85), strict=True):
+        run = tracker.start_run(exp, "cell", {"ptbench.kind": "cell", "ptbench.cell_hash": cell.hash})
+        labels = {"task": cell.labels["task"], "backbone": cell.labels["backbone"]}
+        tracker.log_params(run, labels | {"strategy.name": cell.strategy["name"]})
+        tracker.log_metrics(run, {"best_val_accuracy": val, "best_trial": 0})
+        tracker.end(run)
+        runs.append(run)
+
+    def final(parent: str, test: float) -> None:
+        tags = {"ptbench.kind": "final", "ptbench.source_trial": 0, "ptbench.seed": 0}
+        run = tracker.start_run(exp, "final", tags, parent=parent)
+        tracker.log_metrics(run, {"test_accuracy": test})
+        tracker.end(run)
+
+    final(runs[1], 0.80)  # the second best's finals finished; the best's have not
+    assert _truth(tracker, suite) == {}
+    final(runs[0], 0.90)
+    assert list(_truth(tracker, suite).values()) == [pytest.approx(0.90)]
+
+
 def test_the_funnel_keeps_a_backbone_tied_with_the_last_of_the_top():
     """k-NN 0.80 / 0.75 / 0.75 with top 2: grid order kept one 0.75 and dropped the other, and
     called them rank 2 and rank 3 where rank.md says 2 and 2."""
@@ -393,3 +425,24 @@ def test_equal_scores_share_a_rank():
     from ptbench.rank.report import _ranks
 
     assert _ranks([0.5, 0.9, 0.5, float("nan"), 0.1]) == ["2", "1", "2", "—", "4"]
+
+
+def test_the_check_says_why_an_estimator_has_no_tau():
+    """Two report lines gave the wrong reason: an estimator that scored six backbones alike (plain
+    H-score saturates at classes − 1) got "no interval over three backbones", and estimators that
+    scored only 2 of 5 backbones with a truth got "fewer than 3 backbones have a finished
+    fine-tuning cell"."""
+    from ptbench.rank.report import _check_lines
+    from ptbench.rank.score import RankReport, Scored, _checks
+
+    truth = {("t", f"b{i}"): 0.5 + 0.05 * i for i in range(6)}
+    rows = [Scored("t", f"b{i}", {"hscore": 9.0, "knn": 0.4 + 0.1 * i}, {"features": 1.0}) for i in range(6)]
+    names = ["hscore", "knn"]
+    lines = _check_lines(RankReport("s", rows, truth, _checks(rows, truth, names), names), "t")
+    assert "No τ for hscore: the scores (or the truths) are all equal, so they rank nothing." in lines
+    assert not any("three" in line for line in lines)
+    rows = [Scored("t", f"b{i}", {"leep": -1.0 - i if i < 2 else float("nan")}) for i in range(5)]
+    lines = _check_lines(RankReport("s", rows, truth, _checks(rows, truth, ["leep"]), ["leep"]), "t")
+    assert lines[-1] == (
+        "No check against the truth: leep scored fewer than 3 of the 5 backbones with a truth: no τ."
+    )

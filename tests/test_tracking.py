@@ -163,6 +163,9 @@ def test_a_suite_whose_experiment_was_deleted_says_so_and_how_to_restore_it(tmp_
         err = out.stderr.strip().splitlines()
         assert out.returncode == 2 and len(err) == 1, (args, out.stderr)
         assert err[0].startswith("ptbench: error: experiment 'tiny' is deleted in the tracking store"), err
+    out = ptbench("rank", "s.yaml", "--project-dir", "p", cwd=tmp_path, timeout=300)
+    assert out.returncode == 2 and "is deleted in the tracking store" in out.stderr, out.stderr
+    assert not (tmp_path / "p" / "cache" / "features").exists()  # said before any feature work
     env_set, command = err[0].split("restore it with ")[1].split(" ", 1)
     name, _, value = env_set.partition("=")
     mlflow = [sys.executable, "-m", "mlflow", *shlex.split(command)[1:]]

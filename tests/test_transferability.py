@@ -262,3 +262,15 @@ def test_logme_does_not_depend_on_the_features_scale():
     logme = ESTIMATORS.get("logme").fn
     assert logme(f * 1e6, y) == pytest.approx(logme(f, y), abs=1e-6)
     assert logme(f * 1e-4, y) == pytest.approx(logme(f, y), abs=1e-6)
+
+
+def test_knn_on_collapsed_features_is_not_applicable_not_a_score_of_the_example_order():
+    """Features the same for every example (a collapsed checkpoint) made every similarity 0, so
+    the neighbours were the lowest indices: 0.35 with labels alternating, 0.50 with the same
+    labels sorted. No score, with the reason, as LogME gives for all-zero features."""
+    from ptbench.evaluate.transferability import NotApplicable, knn
+
+    x = np.full((20, 8), 0.3)
+    for y in (np.arange(20) % 2, np.sort(np.arange(20) % 2)):
+        with pytest.raises(NotApplicable, match="the same for every train example"):
+            knn(x, y)

@@ -226,6 +226,8 @@ def knn(features: np.ndarray, labels: np.ndarray, k: int = 5, **_) -> float:
     f = np.asarray(features, np.float64)
     if len(f) < 2:
         raise NotApplicable("leave-one-out k-NN needs two train examples")
+    if not np.ptp(f, axis=0).any():  # collapsed: every similarity equal, the neighbours by index
+        raise NotApplicable("the features are the same for every train example")
     k = min(k, len(f) - 1)  # with k = n the left-out example would vote for itself
     f = (f - f.mean(0)) / np.maximum(f.std(0), 1e-12)
     f = f / np.maximum(np.linalg.norm(f, axis=1, keepdims=True), 1e-12)

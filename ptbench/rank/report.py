@@ -57,8 +57,13 @@ def _ranks(values: list[float]) -> list[str]:
 
 def _check_lines(report: RankReport, task: str) -> list[str]:
     checks = {n: report.checks[task, n] for n in report.estimators if (task, n) in report.checks}
-    if not checks:
+    truths = sum((task, r.backbone) in report.truth for r in report.rows if r.task == task)
+    if truths < 3:
         return ["", "No check against the truth: fewer than 3 backbones have a finished fine-tuning cell."]
+    unchecked = [n for n in report.estimators if n not in checks]
+    few = f"{', '.join(unchecked)} scored fewer than 3 of the {truths} backbones with a truth: no τ."
+    if not checks:
+        return ["", f"No check against the truth: {few}"]
     out = [
         "",
         "| estimator | backbones | weighted τ [95 % interval] | Spearman ρ | top-1 |",
@@ -72,10 +77,33 @@ def _check_lines(report: RankReport, task: str) -> list[str]:
         )
         k = a.get("backbones", "")
         out.append(f"| {n} | {k} | {a['tau_w']:.3f} {interval} | {a['spearman']:.3f} | {a['top1']:.2g} |")
-    if any(a["tau_w_low"] != a["tau_w_low"] for a in checks.values()):
-        out += ["", "No interval over three backbones: every resample that can rank is the three themselves."]
+    if unchecked:
+        out += ["", few]
+    out += _no_interval_lines(checks)
     out += _top1_lines(report, task)
     return out + _knn_lines(checks)
+
+
+def _no_interval_lines(checks: dict[str, dict[str, float]]) -> list[str]:
+    """Why a row has no interval: three backbones (every resample that can rank is the three),
+    or no τ at all (every backbone scored alike — plain H-score saturates at classes − 1 —, or
+    equal truths): the three-backbones line was printed for both."""
+    nan = lambda v: v != v  # noqa: E731
+    alike = [n for n, a in checks.items() if nan(a["tau_w"])]
+    bare = [n for n, a in checks.items() if nan(a["tau_w_low"]) and n not in alike]
+    three = [n for n in bare if checks[n].get("backbones") == 3]
+    few = [n for n in bare if n not in three]
+    out = []
+    if three:
+        why = "over three backbones every resample that can rank is the three themselves"
+        out += ["", f"No interval for {', '.join(three)}: {why}."]
+    if few:
+        why = "no bootstrap resample varied on both sides (scores or truths nearly all equal)"
+        out += ["", f"No interval for {', '.join(few)}: {why}."]
+    if alike:
+        why = "the scores (or the truths) are all equal, so they rank nothing"
+        out += ["", f"No τ for {', '.join(alike)}: {why}."]
+    return out
 
 
 def _knn_lines(checks: dict[str, dict[str, float]]) -> list[str]:

@@ -105,6 +105,8 @@ def rank_suite(
     names = estimators or ESTIMATORS.names()
     for n in names:
         ESTIMATORS.get(n)  # an unknown name is a one-line error, before any work
+    tracker = Tracker.open(tracking_uri)
+    tracker.experiment(suite.name, project / "artifacts")  # deleted in the UI: one line, before any work
     if prepare:
         prepare_weights(suite, project, tracking_uri)
     rows = []
@@ -121,7 +123,6 @@ def rank_suite(
             row.scores[n], row.seconds[n], note = _score(n, feats)
             row.notes += [note] if note else []
         rows.append(row)
-    tracker = Tracker.open(tracking_uri)
     truth = _truth(tracker, suite) if check else {}
     report = RankReport(
         suite.name, rows, truth, _checks(rows, truth, names), names, _top1_checks(rows, truth, names)
@@ -137,11 +138,8 @@ def _truth(tracker, suite: Suite) -> dict[tuple[str, str], float]:
     the final runs the leaderboard averages (the suite's seeds now, its evaluation settings).
     Cells that tie on validation are one choice validation cannot make: their mean counts, not
     whichever the store listed first."""
-    from ptbench.strategies import STRATEGIES
-
     grid = {c.hash for c in expand(suite)}
     goal = suite.search.objective  # "best by validation" is the suite's objective, not always accuracy
-    sign = 1.0 if goal.direction == "maximize" else -1.0
     asked = evaluation_key(suite.evaluation, suite.robustness.model_dump())
     records = [r for r in tracker.runs_records(suite.name) if not r.get("tags.ptbench.night")]
     cells = {
@@ -166,21 +164,32 @@ def _truth(tracker, suite: Suite) -> dict[tuple[str, str], float]:
         tests.setdefault(r.get("tags.mlflow.parentRunId"), []).append(
             float(r.get("metrics.test_accuracy", math.nan))
         )
-    best: dict[tuple[str, str], tuple[float, list[float]]] = {}
+    return _of_best_cells(cells, tests, goal)
+
+
+def _of_best_cells(cells: dict, tests: dict[str, list[float]], goal) -> dict[tuple[str, str], float]:
+    """Each (task, backbone)'s test accuracy at its best cell(s) by validation. The best is chosen
+    among every fine-tuning cell with a best value, finals or not: a best cell whose final runs
+    have not finished leaves the backbone without a truth (none yet), where choosing among the
+    cells with finals only gave the second best's test accuracy as the truth."""
+    from ptbench.strategies import STRATEGIES
+
+    sign = 1.0 if goal.direction == "maximize" else -1.0
+    best: dict[tuple[str, str], tuple[float, list[float | None]]] = {}
     for run_id, c in cells.items():
         name = c.get("params.strategy.name", "")
-        if name not in STRATEGIES or STRATEGIES.get(name).meta.get("features") or run_id not in tests:
-            continue  # probes on frozen features are not the truth; cells without finals have none
+        if name not in STRATEGIES or STRATEGIES.get(name).meta.get("features"):
+            continue  # probes on frozen features are not the truth
         val = sign * float(c.get(f"metrics.best_{goal.metric}", math.nan))
         if val != val:
             continue  # no best value: it cannot be weighed against the other cells
         key = (c.get("params.task"), c.get("params.backbone"))
-        test = sum(tests[run_id]) / len(tests[run_id])
+        test = sum(tests[run_id]) / len(tests[run_id]) if tests.get(run_id) else None
         if key not in best or val > best[key][0]:
             best[key] = (val, [test])
         elif val == best[key][0]:
             best[key][1].append(test)
-    return {k: sum(v[1]) / len(v[1]) for k, v in best.items()}
+    return {k: sum(v[1]) / len(v[1]) for k, v in best.items() if None not in v[1]}
 
 
 def _published_top1(bb_spec: dict) -> float | None:
