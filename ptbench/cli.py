@@ -143,17 +143,34 @@ def _cmd_nightly(a) -> int:
     report, written = run_night(suite, _options(a), opts, Path(a.suite).read_text(encoding="utf-8"))
     print(summary_line(report))
     for f in report.findings + report.speed:
-        if f.status in ("regressed", "failed", "improved", "changed"):
+        if f.status in ("regressed", "failed", "missing", "improved", "changed"):
             print(f"  {f.status:<9} {f.cell}  {f.metric}  {f.detail or ''}".rstrip())
     print(f"report: {written[0]} and {written[1].name}")
     if not (a.no_leaderboard or a.report_only):
-        from ptbench.leaderboard.publish import publish
-        from ptbench.runner import resolve
+        _night_board(a, suite, report)
+    return 1 if report.regressed else 0
 
+
+def _night_board(a, suite, report) -> None:
+    """The night's leaderboard, after its report: a board that cannot be built is one warning
+    line, never the night's exit code — a regressed night that also failed here said "internal
+    error" (3) instead of "regressed" (1) to the scheduler."""
+    import sys
+
+    from ptbench.errors import first_line
+    from ptbench.leaderboard.publish import publish
+    from ptbench.runner import resolve
+
+    try:
         _, tracking, *_ = resolve(suite, _options(a))
         _, pages = publish(suite, tracking, results_dir=a.results_dir, night=report.tonight.key)
-        print(f"the night's leaderboard: {pages[0].parent}/")
-    return 1 if report.regressed else 0
+    except Exception as err:  # the report is written and the exit code decided: say it, go on
+        from ptbench.errors import PtbenchError
+
+        why = first_line(err) if isinstance(err, PtbenchError) else f"{type(err).__name__}: {first_line(err)}"
+        print(f"warning: the night's leaderboard was not built: {why}", file=sys.stderr)
+        return
+    print(f"the night's leaderboard: {pages[0].parent}/")
 
 
 def _check_results_dir(path: str) -> None:

@@ -22,16 +22,22 @@ def test_mcnemar_exact_on_discordant_pairs():
     label = np.zeros(20, int)
     base = np.array([0] * 10 + [1] * 2 + [0] * 5 + [1] * 3)
     cur = np.array([1] * 10 + [0] * 2 + [0] * 5 + [1] * 3)
-    b, c, p = mcnemar([_preds(label, base)], [_preds(label, cur)])
+    b, c, p = mcnemar(_preds(label, base), _preds(label, cur))
     assert (b, c) == (10, 2)
     # two-sided exact: 2 · P(X ≤ 2), X ~ Binomial(12, 1/2) = 2 · (1 + 12 + 66) / 4096
     assert p == pytest.approx(158 / 4096, abs=1e-12)
 
 
-def test_mcnemar_pools_seed_pairs_and_sees_no_change_as_p_one():
+def test_mcnemar_compares_one_pair_of_models_and_sees_no_change_as_p_one():
+    """It pooled the discordant counts of every seed pair into one exact test, as if the pairs'
+    flips were independent: five pairs flipping the same 8 examples gave p = 1.8e−12 where one
+    pair's counts give 0.0078."""
     label = np.zeros(4, int)
     same = _preds(label, [0, 1, 0, 1])
-    assert mcnemar([same, same], [same, same]) == (0, 0, 1.0)
+    assert mcnemar(same, same) == (0, 0, 1.0)
+    label = np.zeros(10, int)
+    base, cur = _preds(label, np.zeros(10, int)), _preds(label, np.array([1] * 8 + [0] * 2))
+    assert mcnemar(base, cur) == (8, 0, pytest.approx(2 / 2**8))
 
 
 def test_zscore_and_lookback_by_hand():
@@ -407,3 +413,77 @@ def test_a_cell_that_gave_up_reports_its_reason():
     why = "3 trial jobs in a row failed before their trial was recorded: storage unreachable"
     cell = {"status": "FAILED", "params.cell_hash": "h", "tags.ptbench.error": why}
     assert _cell_night(cell, [], []).error == why
+
+
+def test_a_metric_earlier_nights_recorded_and_tonight_lacks_fails_the_night():
+    """A corruption family skipped by a bug logged no corr_mean_accuracy: the metric was passed
+    over as one the suite does not evaluate, and the night exited 0. A suite that stopped
+    evaluating it (other settings) is not flagged."""
+    from ptbench.nightly.compare import BAD
+
+    nights = _nights([[0.71, 0.70]] * 7 + [[]], metric="corr_mean_accuracy")
+    (f,) = _compare(nights)
+    assert (f.status, f.metric, f.nights) == ("missing", "corr_mean_accuracy", 7) and f.status in BAD
+    assert f.baseline == pytest.approx(0.705)
+    edited = _nights([[0.71, 0.70]] * 7 + [[]], metric="corr_mean_accuracy", eval_keys=["a"] * 7 + ["b"])
+    assert _compare(edited) == []
+
+
+def test_a_pinned_night_without_the_metric_leaves_the_rolling_nights_as_its_baseline():
+    """Pinned to a night from before the metric was evaluated, the lookback centred on NaN: p was
+    NaN, and with 7 rolling nights the finding read 'unchanged' — a gap of 0.05 → 0.30 passed."""
+    from ptbench.nightly.compare import Baseline, compare
+    from ptbench.schema import Nightly
+
+    nights = _nights([[0.05, 0.04, 0.06]] * 7 + [[], [0.30, 0.31]], metric="shifted_gap")
+    pinned, tonight = nights[-2], nights[-1]
+    found = compare(None, tonight, Baseline([pinned], nights[:7], pinned=True), Nightly())
+    (f,) = [f for f in found if f.metric == "shifted_gap"]
+    assert f.baseline == pytest.approx(0.05) and f.status == "regressed"
+
+
+def test_the_paired_baseline_shown_is_over_the_nights_the_effect_was_measured_on():
+    """The effect came from the nights that saved predictions, the baseline shown from every
+    paired night: tonight − baseline did not give the effect on the same row."""
+    from ptbench.nightly.compare import Finding, _paired
+    from ptbench.nightly.stats import Preds
+    from ptbench.schema import Nightly
+
+    label = np.zeros(10, int)
+
+    def preds(right: int) -> Preds:
+        return Preds(label, np.array([0] * right + [1] * (10 - right)), np.ones(10))
+
+    nights = _nights([[0.5], [0.5], [0.9], [0.9]])
+    cells = [n.cells[LABELS] for n in nights[:3]]
+    f = Finding("c", "test_accuracy", "no history")
+    _paired(f, "test_accuracy", [[], [], [preds(9)]], [preds(9)], cells, Nightly())
+    assert f.baseline == pytest.approx(0.9) and f.effect == pytest.approx(0.0)
+
+
+def test_history_shows_a_dash_where_a_cell_has_no_value():
+    """An unfinished cell, or one without the metric, printed 'nan' where '—' was promised."""
+    from ptbench.nightly.history import history_table
+
+    nights = _nights([[0.8], [0.81]])
+    nights[1].cells[LABELS].state = "unfinished"
+    row = history_table(nights, "test_accuracy").splitlines()[3]
+    assert row.split()[-1] == "—" and "nan" not in history_table(nights, "test_ece")
+
+
+def test_a_night_whose_leaderboard_cannot_be_built_keeps_its_exit_code(tmp_path, capsys):
+    """The board is built after the report: when it raised, a regressed night exited 3 ("internal
+    error") instead of 1. Now a warning line, and the caller's exit code stands."""
+    import argparse
+
+    from conftest import TINY
+
+    from ptbench.cli import _night_board
+    from ptbench.nightly.history import Night
+    from ptbench.suite import parse_suite
+
+    a = argparse.Namespace(project_dir=str(tmp_path / "none"), tracking_uri=None, results_dir=str(tmp_path))
+    report = argparse.Namespace(tonight=Night("n1", "r1", 1, "FINISHED", {}, {}, {}))
+    _night_board(a, parse_suite(TINY), report)  # no tracking store there: the board cannot be built
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("warning: the night's leaderboard was not built: ")

@@ -18,14 +18,14 @@ from ptbench.nightly.history import EVALUATED, IDENTITY, CellNight, Night, predi
 from ptbench.nightly.stats import PAIRED, Paired, Preds, lookback, mcnemar, paired_bootstrap
 from ptbench.schema import NIGHTLY_METRICS, Nightly
 
-BAD = ("regressed", "failed")  # statuses that make the night's exit code 1
+BAD = ("regressed", "failed", "missing")  # statuses that make the night's exit code 1
 
 
 @dataclass
 class Finding:
     cell: str
     metric: str
-    status: str  # regressed | improved | unchanged | changed | new | failed | no history
+    status: str  # regressed | improved | unchanged | changed | new | failed | missing | no history
     value: float = math.nan  # tonight (mean over seeds)
     baseline: float = math.nan
     effect: float = math.nan  # tonight − baseline (train_seconds and benchmarks: relative)
@@ -166,8 +166,9 @@ def _compare_cell(tracker, cell: CellNight, base: Baseline, cfg: Nightly) -> lis
         return [*found, Finding(cell.name, "—", status, value=cell.mean("test_accuracy"), detail=detail)]
     cur, by_night = None, None
     for metric in NIGHTLY_METRICS:
-        if math.isnan(cell.mean(metric)):
-            continue  # not evaluated by this suite (no corruptions, no attacks, no shifted set)
+        if math.isnan(cell.mean(metric)):  # not evaluated by this suite, or lost tonight
+            found += _missing(cell, metric, paired + history)
+            continue
         if metric in EVALUATED and (f := _evaluated_otherwise(cell, metric, paired + history)):
             found.append(f)
             continue
@@ -186,6 +187,26 @@ def _compare_cell(tracker, cell: CellNight, base: Baseline, cfg: Nightly) -> lis
     for f in found if note else []:
         f.detail = f"{f.detail}; {note}" if f.detail else note
     return found
+
+
+def _missing(cell: CellNight, metric: str, earlier: list[CellNight]) -> list[Finding]:
+    """A metric that earlier nights recorded under the same evaluation settings and tonight did
+    not (a corruption family silently skipped, a metric no longer logged) fails the night: it was
+    passed over as one this suite does not evaluate. A suite that stopped evaluating it has other
+    settings (another evaluation key), and is not flagged."""
+
+    def same(c: CellNight) -> bool:
+        if metric in EVALUATED:
+            return c.evaluated_as(metric) == cell.evaluated_as(metric)
+        return c.eval_key == cell.eval_key
+
+    earlier = list({id(c): c for c in earlier}.values())  # the rolling nights are paired and history both
+    had = [c for c in earlier if not math.isnan(c.mean(metric)) and same(c)]
+    if not had:
+        return []
+    detail = f"recorded on {len(had)} earlier night(s) evaluated as tonight was, not tonight"
+    mean = _mean(c.mean(metric) for c in had)
+    return [Finding(cell.name, metric, "missing", baseline=mean, detail=detail, nights=len(had))]
 
 
 def _failed_seeds(cell: CellNight) -> list[Finding]:
@@ -251,6 +272,8 @@ def _by_history(cell, metric, history: list[CellNight], pinned_cell, cfg: Nightl
     hist = [c.mean(metric) for c in history]
     value = cell.mean(metric)
     pinned = pinned_cell.mean(metric) if pinned_cell is not None else None
+    if pinned is not None and math.isnan(pinned):  # the pinned night did not record it: the rolling nights'
+        pinned = None
     seeds = max(1, len(cell.metrics.get(metric, [])))
     # the seeds' spread of the earlier nights (tonight's only without one): a regression that
     # collapses one seed tonight would otherwise widen its own noise floor and hide
@@ -272,11 +295,14 @@ def _paired(f: Finding, metric, by_night: list[list[Preds]], cur: list[Preds], n
     k = int(max(max(p.label.max(), p.pred.max()) for p in base + cur)) + 1
     f.paired = paired_bootstrap(metric, base, cur, k, cfg.bootstrap, cfg.alpha)
     f.effect, f.low, f.high = f.paired.effect, f.paired.low, f.paired.high
-    f.baseline = _mean(n.mean(metric) for n in nights)
+    f.baseline = _mean(n.mean(metric) for n, preds in zip(nights, by_night, strict=True) if preds)
     if metric == "test_accuracy":
         newest = next(night for night in reversed(by_night) if night)
-        b, c, p = mcnemar(newest, cur)
-        f.detail = f"McNemar vs the newest night, seed by seed: {b} right→wrong, {c} wrong→right, p={p:.2g}"
+        b, c, p = mcnemar(newest[0], cur[0])
+        f.detail = (
+            f"McNemar, one model of each (the newest night's first seed, tonight's): {b} right→wrong, "
+            f"{c} wrong→right, p={p:.2g}"
+        )
 
 
 def decide(findings: list[Finding], cfg: Nightly, min_effect=None) -> None:

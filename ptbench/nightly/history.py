@@ -228,7 +228,9 @@ def history_table(nights: list[Night], metric: str = "test_accuracy") -> str:
             mark = "*" if cn.state == "finished" and c in last and last[c] != cn.identity else ""
             if cn.state == "finished":
                 last[c] = cn.identity
-            row.append("failed" if cn.state == "failed" else f"{cn.mean(metric):.4f}{mark}")
+            value = cn.mean(metric)
+            shown = "—" if cn.state != "finished" or math.isnan(value) else f"{value:.4f}{mark}"
+            row.append("failed" if cn.state == "failed" else shown)
         rows.append(row)
     widths = [max(len(str(x)) for x in col) for col in zip(head, *rows, strict=True)]
     fmt = "  ".join(f"{{:<{w}}}" for w in widths)

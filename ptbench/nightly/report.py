@@ -11,10 +11,11 @@ from ptbench.nightly.compare import BAD, Baseline, Finding, settings_changed
 from ptbench.nightly.history import Night
 from ptbench.schema import NIGHTLY_METRICS
 
-ORDER = ("regressed", "failed", "improved", "changed", "new", "no history", "unchanged")
+ORDER = ("regressed", "failed", "missing", "improved", "changed", "new", "no history", "unchanged")
 HEADLINE = {
     "regressed": "Regressions",
-    "failed": "Failed cells (finished on earlier nights)",
+    "failed": "Failed cells and seeds",
+    "missing": "Missing metrics (recorded on earlier nights evaluated alike, not tonight)",
     "improved": "Improvements",
     "changed": "Changed cells (not compared: their identity differs from the baseline)",
     "new": "New cells",
