@@ -12,6 +12,25 @@ from ptbench.hashing import stable_hash
 EVAL_KEY = "ptbench.eval_key"  # the tag on a final run: the evaluation settings it ran under
 
 
+FAMILY_KEYS = {"corr": ("corruptions", "severities", "size"), "adv": ("eps", "pgd_steps", "adversarial_size")}
+FAMILY_EVALUATION = {"corr": "corruptions", "adv": "adversarial"}
+
+
+# What the corruptions do, beyond their settings: bumped when an implementation changes its
+# output (ptbench/evaluate/corruptions.py), so final runs corrupted the old way are evaluated
+# again and the nightly comparison says "changed", not "regressed". 2 (2026-12-07): elastic's
+# base grid at pixel centres, motion blur's angle per image, reverb's room per clip.
+CORRUPTION_REVISION = 2
+
+
+def _corruption_settings(evaluation, robustness: dict[str, Any]) -> dict[str, Any]:
+    """The settings the corrupted accuracy depends on, with the implementation's revision."""
+    settings = {k: robustness.get(k) for k in FAMILY_KEYS["corr"]}
+    if "corruptions" in evaluation and CORRUPTION_REVISION > 1:  # revision 1: the keys as they were
+        settings["revision"] = CORRUPTION_REVISION
+    return settings
+
+
 def evaluation_key(evaluation, robustness: dict[str, Any]) -> str:
     """What a final run was evaluated on (splits, corruptions, attacks), as a short hash. Not
     part of the cell (the search does not depend on it): a suite edited to evaluate otherwise
@@ -19,22 +38,22 @@ def evaluation_key(evaluation, robustness: dict[str, Any]) -> str:
     reference only changes the leaderboard, so it is left out."""
     rb = {k: v for k, v in robustness.items() if k != "reference"}
     used = {"corruptions", "adversarial"} & set(evaluation)
+    if "corruptions" in evaluation and CORRUPTION_REVISION > 1:
+        rb["corruption_revision"] = CORRUPTION_REVISION
     return stable_hash({"evaluation": sorted(evaluation), "robustness": rb if used else {}}, 10)
-
-
-FAMILY_KEYS = {"corr": ("corruptions", "severities", "size"), "adv": ("eps", "pgd_steps", "adversarial_size")}
-FAMILY_EVALUATION = {"corr": "corruptions", "adv": "adversarial"}
 
 
 def family_keys(evaluation, robustness: dict[str, Any]) -> dict[str, str]:
     """A key per robustness family, tagged ``ptbench.eval_key.<family>`` on final runs: the
     nightly comparison of corrupted accuracy must not stop because an attack budget changed,
     nor the other way round ("" where the family is not evaluated)."""
+    settings = {
+        "corr": _corruption_settings(evaluation, robustness),
+        "adv": {k: robustness.get(k) for k in FAMILY_KEYS["adv"]},
+    }
     return {
-        fam: stable_hash({k: robustness.get(k) for k in keys}, 10)
-        if FAMILY_EVALUATION[fam] in evaluation
-        else ""
-        for fam, keys in FAMILY_KEYS.items()
+        fam: stable_hash(settings[fam], 10) if FAMILY_EVALUATION[fam] in evaluation else ""
+        for fam in FAMILY_KEYS
     }
 
 

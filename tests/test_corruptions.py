@@ -213,3 +213,51 @@ def test_an_attack_through_an_lstm_runs_without_cudnn_and_in_eval_mode():
         assert set(out) == {"adv_fgsm_eps0.1_accuracy", "adv_pgd_eps0.1_accuracy"}
     lstm, linear = seen[: len(seen) // 2], seen[len(seen) // 2 :]
     assert set(lstm) == {(False, False)} and set(linear) == {(torch.backends.cudnn.enabled, False)}
+
+
+def test_elastic_with_no_displacement_leaves_the_image_as_it_is():
+    """Its base grid put -1 and 1 on the corner pixels' centres while grid_sample read them as
+    their outer edges: with a zero field an 8 px image already shrank by 12 % and blurred."""
+    x = torch.randint(0, 256, (3, 1, 8, 8), dtype=torch.uint8, generator=torch.Generator().manual_seed(1))
+    out = CORRUPTIONS.get("elastic").fn(x, 0.0, torch.Generator().manual_seed(0))
+    assert torch.equal(out, x)
+
+
+def test_motion_blur_and_reverb_draw_per_input_not_once_per_set():
+    """One streak angle for every image of the set (one room for every clip): the family's score
+    was one random orientation's. Two copies of an input now get two different corruptions."""
+    img = torch.zeros(1, 1, 16, 16, dtype=torch.uint8)
+    img[..., 4:12, 7:9] = 255  # a vertical bar: each angle smears it its own way
+    blurred = corrupt("motion_blur", img.expand(2, -1, -1, -1).clone(), 3, seed=0)
+    assert not torch.equal(blurred[0], blurred[1])
+    clip = _audio()[:1].expand(2, -1).clone()
+    echoed = corrupt("reverb", clip, 3, seed=0)
+    assert not torch.allclose(echoed[0], echoed[1])
+    assert torch.equal(corrupt("motion_blur", img.expand(2, -1, -1, -1).clone(), 3, seed=0), blurred)
+
+
+def test_gaussian_blur_fits_small_images():
+    """At 4 px (image folders may be that small) severity 4's kernel padded by reflection beyond
+    the image and every final run with corruptions failed."""
+    x = torch.randint(0, 256, (2, 3, 4, 4), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
+    for severity in (4, 5):
+        assert corrupt("gaussian_blur", x, severity, seed=0).shape == x.shape
+
+
+def test_a_changed_corruption_revision_changes_the_corruption_keys_only(monkeypatch):
+    """Final runs corrupted by an earlier implementation must not count under the new one (the
+    leaderboard would average the two; a night would call the change a regression)."""
+    from ptbench import finals
+
+    rb = {"corruptions": "all", "severities": [1, 3, 5], "size": 50, "eps": [0.02], "pgd_steps": 3}
+    both = ["test", "corruptions", "adversarial"]
+
+    def keys():
+        test_only = finals.evaluation_key(["test"], rb)
+        return finals.family_keys(both, rb), finals.evaluation_key(both, rb), test_only
+
+    before = keys()
+    monkeypatch.setattr(finals, "CORRUPTION_REVISION", finals.CORRUPTION_REVISION + 1)
+    after = keys()
+    assert after[0]["corr"] != before[0]["corr"] and after[0]["adv"] == before[0]["adv"]
+    assert after[1] != before[1] and after[2] == before[2]

@@ -70,16 +70,18 @@ def defocus_blur(x, s, g):
     return _conv(x, ((xx**2 + yy**2) <= r * r).float())
 
 
-@_image("motion_blur", [2, 3, 4, 6, 8], f"streak half-length: the streak spans 2·s+1 px{_PX}, random angle")
+@_image("motion_blur", [2, 3, 4, 6, 8], f"streak half-length: spans 2·s+1 px{_PX}, an angle per image")
 def motion_blur(x, s, g):
-    n = max(1, int(round(s * max(32, x.shape[-1]) / 32))) * 2 + 1
-    k = torch.zeros(n, n)
-    k[n // 2, :] = 1
-    angle = float(torch.rand((), generator=g)) * 180
+    """One streak angle per image, as ImageNet-C draws them: one angle for the whole set made
+    the family's score one orientation's (a near-vertical streak spares a '1', wrecks a '7')."""
     from torchvision.transforms.v2 import functional as TF
 
-    k = TF.rotate(k[None], angle)[0]
-    return _conv(x, k + 1e-6)
+    n = max(1, int(round(s * max(32, x.shape[-1]) / 32))) * 2 + 1
+    line = torch.zeros(1, n, n)
+    line[0, n // 2, :] = 1
+    angles = torch.rand(len(x), generator=g) * 180
+    kernels = [TF.rotate(line, float(a))[0] + 1e-6 for a in angles]
+    return torch.cat([_conv(img[None], k) for img, k in zip(x, kernels, strict=True)])
 
 
 @_image("gaussian_blur", [0.5, 0.75, 1.0, 1.5, 2.0], f"sigma{_PX}")
@@ -87,7 +89,8 @@ def gaussian_blur(x, s, g):
     from torchvision.transforms.v2 import functional as TF
 
     sigma = s * max(32, x.shape[-1]) / 32
-    k = int(2 * math.ceil(3 * sigma) + 1)
+    # at most 2·(side − 1) + 1 wide: torchvision pads by reflection, which needs pad < side
+    k = min(int(2 * math.ceil(3 * sigma) + 1), 2 * (min(x.shape[-2:]) - 1) + 1)
     return TF.gaussian_blur(x, [k, k], [sigma, sigma])
 
 
@@ -130,7 +133,11 @@ def elastic(x, s, g):
     field = torch.randn(n, 2, max(2, h // 8), max(2, w // 8), generator=g)
     field = F.interpolate(field, size=(h, w), mode="bicubic", align_corners=False)
     field = field * (s / 32) * 2
-    yy, xx = torch.meshgrid(torch.linspace(-1, 1, h), torch.linspace(-1, 1, w), indexing="ij")
+    # pixel centres (align_corners=False): linspace(-1, 1) read pixel i at i·w/(w−1) − ½, so a
+    # zero field already shrank and blurred the image (12 % at 8 px)
+    yy, xx = torch.meshgrid(
+        torch.linspace(-1 + 1 / h, 1 - 1 / h, h), torch.linspace(-1 + 1 / w, 1 - 1 / w, w), indexing="ij"
+    )
     grid = torch.stack([xx, yy], -1)[None] + field.permute(0, 2, 3, 1)
     return _u8(F.grid_sample(_f(x), grid, mode="bilinear", padding_mode="border", align_corners=False))
 
@@ -235,9 +242,9 @@ def reverb(x, s, g):
 
     n = int(RATE * s)
     t = torch.arange(n) / RATE
-    ir = torch.randn(n, generator=g) * torch.exp(-6.9 * t / s)
-    ir[0] = 1.0
-    y = AF.fftconvolve(x, ir[None].expand(len(x), -1))[:, : x.shape[1]]
+    ir = torch.randn(len(x), n, generator=g) * torch.exp(-6.9 * t / s)  # one room per clip
+    ir[:, 0] = 1.0
+    y = AF.fftconvolve(x, ir)[:, : x.shape[1]]
     return y * (x.abs().amax(1, keepdim=True) / y.abs().amax(1, keepdim=True).clamp(min=1e-8))
 
 
