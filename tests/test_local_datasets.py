@@ -132,3 +132,35 @@ def test_hugging_face_splits_with_their_own_label_order_keep_their_labels(tmp_pa
     )
     with pytest.raises(PtbenchError, match=r"\[test\]: label names \['meh'\] are not in the train split's"):
         build("hf_disk", path=str(tmp_path / "other"), modality="text")
+
+
+def test_hugging_face_splits_checked_each_and_named_once(tmp_path):
+    """A test split without the label column was a KeyError traceback (only the first split was
+    checked); 'validation' beside 'valid' silently dropped one of them."""
+    datasets = pytest.importorskip("datasets")
+    rows = {"text": [f"film {i}" for i in range(20)], "label": [i % 2 for i in range(20)]}
+    part = datasets.Dataset.from_dict(rows)
+    datasets.DatasetDict({"train": part, "test": part.remove_columns("label")}).save_to_disk(
+        str(tmp_path / "nolabel")
+    )
+    with pytest.raises(PtbenchError, match=r"\[test\]: no column 'label'"):
+        build("hf_disk", path=str(tmp_path / "nolabel"), modality="text")
+    two = datasets.DatasetDict({"train": part, "validation": part, "valid": part})
+    two.save_to_disk(str(tmp_path / "two"))
+    with pytest.raises(PtbenchError, match="splits 'validation' and 'valid' are both val: keep one"):
+        build("hf_disk", path=str(tmp_path / "two"), modality="text")
+
+
+def test_a_class_only_in_test_and_a_very_long_text_in_a_csv(tmp_path):
+    """A label seen only in rows marked test became a class the model never saw (0 shots under a
+    few-shot regime, without a word); a text cell over 131,072 characters was a csv traceback."""
+    lines = ["text,label,split"]
+    lines += [f"good {i},pos,train" for i in range(6)] + [f"bad {i},neg,train" for i in range(6)]
+    lines += ["good t,pos,test", "bad t,neg,test", "meh t,neutral,test", "good v,pos,val", "bad v,neg,val"]
+    (tmp_path / "d.csv").write_text("\n".join(lines) + "\n")
+    with pytest.raises(PtbenchError, match="class 'neutral' is in val or test but has no train example"):
+        build("text_file", path=str(tmp_path / "d.csv"), split_column="split")
+    long = "w " * 80_000  # 160,000 characters in one field
+    (tmp_path / "long.csv").write_text("text,label\n" + "".join(f"{long}{i},{i % 2}\n" for i in range(20)))
+    d = build("text_file", path=str(tmp_path / "long.csv"), val_size=4, test_size=4)
+    assert len(d.train) == 12 and len(d.train.x[0]) > 131_072

@@ -155,7 +155,7 @@ def test_unreadable_rows_are_replaced_in_place_not_planned_around():
     """Planning again without each batch of bad rows drew mostly other rows: at 1 % bad files,
     ten times the decoding. A bad row is replaced by an unused one of its class, so the decoded
     rows are the plan plus one substitute per bad row met, and every size and class count holds."""
-    from ptbench.tasks.base import build_from_rows
+    from ptbench.tasks.rows import build_from_rows
 
     rng = np.random.default_rng(0)
     y = np.repeat(np.arange(10), 670)
@@ -165,7 +165,9 @@ def test_unreadable_rows_are_replaced_in_place_not_planned_around():
     def load(rows):
         decoded.extend(rows.tolist())
         ok = [i for i, r in enumerate(rows) if r not in broken]
-        return np.zeros((len(ok), 1, 2, 2), np.uint8), ok, len(rows) - len(ok)
+        x = np.zeros((len(ok), 1, 2, 2), np.uint8)
+        x[:, 0, 0, 0], x[:, 0, 0, 1] = rows[ok] % 256, rows[ok] // 256  # each row its own input
+        return x, ok, len(rows) - len(ok)
 
     params = {"train_size": 2000, "val_size": 500, "test_size": 1000, "skip_bad": True}
     d = build_from_rows("many", "image", [str(c) for c in range(10)], y, params, load)
@@ -184,3 +186,40 @@ def test_a_val_carved_from_given_train_data_keeps_every_class():
     given = {"train": np.arange(150), "test": np.arange(150, 200)}
     with pytest.raises(PtbenchError, match="val_size=3 is below the"):
         plan_splits("t", y, {"val_size": 3}, given)
+
+
+def test_a_folder_image_that_is_also_a_test_image_does_not_train(tmp_path):
+    """Only tasks read whole (build_task) dropped train copies of val/test inputs: an image
+    folder holding one photo twice, once in train and once in test, trained on a test image."""
+    spec = make_source(tmp_path, "folders")
+    imgs = tmp_path / "imgs"
+    (imgs / "test" / "a" / "0.png").write_bytes((imgs / "train" / "a" / "3.png").read_bytes())
+    d = build(spec)
+    held = {bytes(x.numpy().tobytes()) for s in (d.val, d.test) for x in s.x}
+    assert not [x for x in d.train.x if bytes(x.numpy().tobytes()) in held]
+    # every given train row is planned: no spare left, so the copy is dropped
+    assert d.notes["train_copies"] == 1 and len(d.train) == 3 * GIVEN["train"] - 1
+
+
+def test_sixteen_bit_and_rotated_photos_decode_as_they_look(tmp_path):
+    """PIL's convert clips 16-bit images at 255: a microscopy PNG (0, 1000, 2000, …) decoded all
+    white but its darkest pixels. A phone photo's EXIF orientation was ignored: decoded sideways."""
+    from PIL import Image
+
+    from ptbench.tasks.own_data import pil_array
+
+    ramp = (np.arange(64, dtype=np.uint16).reshape(8, 8) * 1000).astype(np.uint16)
+    Image.fromarray(ramp).save(tmp_path / "deep.png")
+    with Image.open(tmp_path / "deep.png") as im:
+        assert im.mode.startswith("I")
+        out = pil_array(im, "L", 8)[0]
+    assert len(np.unique(out)) == 64 and out.max() == 255 and out.min() == 0  # a ramp, not white
+    wide = np.zeros((4, 8), np.uint8)
+    wide[:, 4:] = 255  # left black, right white
+    photo = Image.fromarray(wide)
+    exif = photo.getexif()
+    exif[0x0112] = 6  # orientation: rotate 90° clockwise to view
+    photo.save(tmp_path / "phone.jpg", exif=exif, quality=100)
+    with Image.open(tmp_path / "phone.jpg") as im:
+        upright = pil_array(im, "L", 8)[0]
+    assert upright[:3].mean() < 60 and upright[-3:].mean() > 200  # black on top once rotated

@@ -169,8 +169,9 @@ def build_task(
     identifies the result. ``pools`` names the pool of the rows
     ("" → the pool of ``x``, a shifted set's name → its pool) to record each example's origin."""
     planned = plan_splits(name, y, params, given, defaults)
+    check_train_classes(name, classes, y, planned)
     seed = int(params.get("split_seed", 0))
-    splits, copies = drop_train_copies(x, planned, lambda: _Spares(y, planned, given, seed))
+    splits, copies = drop_train_copies(x, planned, lambda: Spares(y, planned, given, seed))
     if copies and not len(splits[0]):
         raise PtbenchError(f"task '{name}': every train example is a copy of a val or test input")
     data = assemble(name, modality, classes, x, y, splits, params, shifted, pools)
@@ -179,61 +180,28 @@ def build_task(
     return data
 
 
-def build_from_rows(
-    name: str,
-    modality: str,
-    classes: list[str],
-    y: np.ndarray,
-    params: dict,
-    load: Callable[[np.ndarray], tuple],
-    given: dict[str, np.ndarray] | None = None,
-    defaults: tuple[int, int] = (500, 1000),
-) -> TaskData:
-    """Like ``build_task`` for inputs that are costly to decode: the splits are planned on the
-    labels alone, then ``load(rows)`` decodes only the rows they keep (2,000 of 67,000, say).
-    ``load`` returns (inputs, positions in ``rows`` that decoded, number skipped as bad).
-    A row that fails to decode is replaced in its split by an unused row of the same class and
-    the same given split, in an order fixed by ``split_seed``: dropping it broke ``shots: k``
-    (k - 2 examples of a class) and could empty a class of val, and planning again drew mostly
-    other rows (ten times the decoding at 1 % bad files)."""
-    planned = [np.asarray(p) for p in plan_splits(name, y, params, given, defaults)]
-    spare = _Spares(y, planned, given, int(params.get("split_seed", 0)))
-    decoded, bad, skipped, texts, todo = {}, set(), 0, False, np.unique(np.concatenate(planned))
-    while len(todo):
-        x, ok, n_bad = load(todo)
-        ok, skipped = np.asarray(ok, np.int64), skipped + n_bad
-        texts = isinstance(x, list) if len(ok) else texts
-        decoded.update(zip(todo[ok].tolist(), x, strict=True))
-        bad |= set(np.setdiff1d(todo, todo[ok]).tolist())
-        if len(bad) == len(y):
-            raise PtbenchError(
-                f"task '{name}': none of its {len(y)} items could be read (all skipped as bad)"
-            )
-        planned = [np.array([spare.instead_of(r) if r in bad else r for r in p], np.int64) for p in planned]
-        if any((p < 0).any() for p in planned):  # a class's spares ran out: the plan used (nearly)
-            # every row, so planning again without the bad ones decodes (nearly) nothing new
-            planned = list(_plan_without(name, y, params, given, defaults, np.array(sorted(bad), np.int64)))
-        todo = np.unique(np.concatenate(planned))
-        todo = todo[~np.isin(todo, np.fromiter(decoded, np.int64, len(decoded)))]
-    rows = np.unique(np.concatenate(planned))
-    xs = [decoded[i] for i in rows.tolist()]
-    splits = tuple(np.searchsorted(rows, np.sort(p)) for p in planned)
-    data = assemble(name, modality, classes, xs if texts else np.stack(xs), y[rows], splits, params)
-    if skipped:
-        data.notes["skipped"] = skipped  # logged on every run as ptbench.data_skipped
-    return data
+def check_train_classes(name: str, classes: list[str], y: np.ndarray, planned) -> None:
+    """A class in val or test that train never shows (a CSV's split column, a dataset saved
+    without ClassLabel) is an error naming it: the model could only be wrong on it, and a
+    few-shot regime gave it 0 shots without a word. Image folders refused it already."""
+    tr, va, te = planned
+    unseen = sorted(set(y[np.concatenate([va, te])].tolist()) - set(y[tr].tolist()))
+    if unseen:
+        names = ", ".join(f"'{classes[c]}'" if c < len(classes) else str(c) for c in unseen)
+        raise PtbenchError(f"task '{name}': class {names} is in val or test but has no train example")
 
 
-class _Spares:
+class Spares:
     """Unplanned rows by (class, given split), in an order fixed by the seed: the substitutes
     for rows that fail to decode, so a split keeps its size and class counts."""
 
-    def __init__(self, y: np.ndarray, planned, given, seed: int):
+    def __init__(self, y: np.ndarray, planned, given, seed: int, exclude=()):
         self.y, self.group = y, np.zeros(len(y), np.int64)
         for code, idx in enumerate((given or {}).values(), start=1):
             self.group[np.asarray(idx, np.int64)] = code
         used = np.zeros(len(y), bool)
         used[np.concatenate(planned)] = True
+        used[np.asarray(sorted(exclude), np.int64)] = True  # rows known bad: never a substitute
         self.rows: dict[tuple[int, int], list[int]] = {}
         for r in np.random.default_rng(seed).permutation(len(y))[::-1]:  # popped from the end
             if not used[r]:
@@ -246,13 +214,6 @@ class _Spares:
         """An unused row of ``bad``'s class and given split; -1 when there is none left."""
         left = self.rows.get(self._key(bad))
         return left.pop() if left else -1
-
-
-def _plan_without(name, y, params, given, defaults, bad: np.ndarray):
-    """``plan_splits`` over the rows not in ``bad``, as indices into ``y``."""
-    good = np.setdiff1d(np.arange(len(y)), bad)
-    given = {s: np.searchsorted(good, i[np.isin(i, good)]) for s, i in (given or {}).items()}
-    return tuple(good[p] for p in plan_splits(name, y[good], params, given or None, defaults))
 
 
 def plan_splits(

@@ -11,11 +11,14 @@ from collections.abc import Callable
 import numpy as np
 
 
+def input_key(item) -> object:
+    """What makes two inputs the same: the text, or the array's bytes."""
+    return item if isinstance(item, str) else np.ascontiguousarray(item).tobytes()
+
+
 def row_key(x) -> Callable[[int], object]:
-    """What makes two rows the same input: the text, or the array row's bytes."""
-    if isinstance(x, list):
-        return lambda i: x[i]
-    return lambda i: np.ascontiguousarray(x[i]).tobytes()
+    """What makes two rows of ``x`` the same input (``input_key`` of each)."""
+    return lambda i: input_key(x[i])
 
 
 def drop_train_copies(

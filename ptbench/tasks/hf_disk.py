@@ -10,8 +10,9 @@ import numpy as np
 from ptbench.errors import PtbenchError, first_line
 from ptbench.params import Param
 from ptbench.tasks import TASKS
-from ptbench.tasks.base import TaskData, build_from_rows
-from ptbench.tasks.own_data import CHANNELS, COMMON, SIZE, SPLIT_NAMES, SPLITS, _defaults, _root
+from ptbench.tasks.base import TaskData
+from ptbench.tasks.own_data import CHANNELS, COMMON, SIZE, SPLIT_NAMES, SPLITS, _defaults, _root, pil_array
+from ptbench.tasks.rows import build_from_rows
 
 MODALITIES = ("image", "text", "audio")
 
@@ -42,10 +43,11 @@ def hf_disk(params: dict) -> TaskData:
         raise PtbenchError(f"task 'hf_disk': params.{unused[0]} applies to image data, not {modality}")
     parts, root = _hf_parts(params)
     col, lab = params.get("input_column", modality), params.get("label_column", "label")
-    first = next(iter(parts.values()))
-    for c in (col, lab):
-        if c not in first.column_names:
-            raise PtbenchError(f"{root}: no column '{c}' (columns: {', '.join(first.column_names)})")
+    for split, part in parts.items():  # every split: a test split without labels was a KeyError
+        for c in (col, lab):
+            if c not in part.column_names:
+                have = ", ".join(part.column_names)
+                raise PtbenchError(f"{root} [{split}]: no column '{c}' (columns: {have})")
     classes, y, given, skipped = _hf_labels(parts, lab, root, bool(params.get("skip_bad")))
 
     def load(rows: np.ndarray):  # decode only the rows the splits keep
@@ -59,11 +61,13 @@ def hf_disk(params: dict) -> TaskData:
                     f"{root} [{split}]: cannot read '{col}' ({first_line(err, 120)})"
                 ) from None
             start += len(part)
-        return (xs if modality == "text" else np.stack(xs)), np.arange(len(rows)), skipped
+        return (xs if modality == "text" else np.stack(xs)), np.arange(len(rows)), 0
 
-    return build_from_rows(
-        "hf_disk", modality, classes, y, params, load, given, _defaults(len(y), len(classes))
-    )
+    defaults = _defaults(len(y), len(classes))
+    data = build_from_rows("hf_disk", modality, classes, y, params, load, given, defaults)
+    if skipped:  # unlabelled rows, counted once (load runs again for each batch of spares)
+        data.notes["skipped"] = skipped  # logged on every run as ptbench.data_skipped
+    return data
 
 
 def _hf_parts(params: dict):
@@ -81,7 +85,13 @@ def _hf_parts(params: dict):
         ) from None
     if not isinstance(ds, datasets.DatasetDict):
         return {"all": ds}, root
-    known = {SPLIT_NAMES[s]: part for s, part in ds.items() if s in SPLIT_NAMES}
+    known, named = {}, {}
+    for s, part in ds.items():
+        if s in SPLIT_NAMES:
+            ours = SPLIT_NAMES[s]
+            if ours in known:  # 'validation' and 'valid': the last one silently replaced the first
+                raise PtbenchError(f"{root}: splits '{named[ours]}' and '{s}' are both {ours}: keep one")
+            known[ours], named[ours] = part, s
     return (known or dict(ds)), root
 
 
@@ -127,11 +137,7 @@ def _hf_inputs(values, modality: str, params: dict) -> list:
         return [str(v) for v in values]
     if modality == "image":
         size, mode = int(params.get("size", 32)), "L" if int(params.get("channels", 3)) == 1 else "RGB"
-        out = []
-        for im in values:
-            arr = np.asarray(im.convert(mode).resize((size, size)), np.uint8)
-            out.append(arr[None] if arr.ndim == 2 else arr.transpose(2, 0, 1))
-        return out
+        return [pil_array(im, mode, size) for im in values]  # as image_folder decodes its files
     from ptbench.tasks.audio import fit_clip
 
     return [fit_clip(a["array"], a["sampling_rate"]) for a in values]

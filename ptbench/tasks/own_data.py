@@ -24,7 +24,8 @@ from ptbench.files import atomic_path
 from ptbench.params import Param
 from ptbench.tasks import TASKS
 from ptbench.tasks.audio import read_clip
-from ptbench.tasks.base import RATE, SPLIT_PARAMS, Above, TaskData, build_from_rows, build_task, data_dir
+from ptbench.tasks.base import RATE, SPLIT_PARAMS, Above, TaskData, build_task, data_dir
+from ptbench.tasks.rows import build_from_rows
 
 IMAGE_EXT = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff")
 AUDIO_EXT = (".wav", ".flac", ".ogg")
@@ -118,9 +119,14 @@ def decode_cached(
 ) -> tuple[np.ndarray, np.ndarray, list[str]]:
     """Decode every file once (cached on disk); returns arrays, kept indices, and bad files."""
     decode_params = {k: params[k] for k in sorted(params) if k not in SPLIT_PARAMS and k != "skip_bad"}
-    h = hashlib.sha256(json.dumps(decode_params, default=str).encode())
+    # the decoder's revision: 2 applies EXIF orientation and scales 16-bit images (pil_array)
+    h = hashlib.sha256(json.dumps({"revision": 2, **decode_params}, default=str).encode())
     for f in files:
-        st = f.stat()
+        try:
+            st = f.stat()
+        except OSError:  # a broken link: decoding it fails, as a bad file (skip_bad) or one line
+            h.update(f"{f}|missing".encode())
+            continue
         h.update(f"{f}|{st.st_size}|{st.st_mtime_ns}".encode())
     cache = data_dir() / "decoded" / f"{kind}-{h.hexdigest()[:16]}.npz"
     if cache.is_file():
@@ -173,6 +179,23 @@ def build_files(name: str, modality: str, classes, files: list[Path], y, given, 
     return build_from_rows(name, modality, classes, y, params, load, given, _defaults(len(y), len(classes)))
 
 
+def pil_array(im, mode: str, size: int) -> np.ndarray:
+    """A PIL image as uint8 ``[C, H, W]``, resized bilinearly, with its EXIF orientation applied
+    (a phone photo decoded sideways). 16-bit, 32-bit and float images are scaled to 8 bits
+    first: PIL's convert clips them at 255, and a 16-bit microscopy image came out all white but
+    its darkest pixels."""
+    from PIL import Image, ImageOps
+
+    im = ImageOps.exif_transpose(im)
+    if im.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
+        a = np.asarray(im, np.float64)
+        top = float(a.max()) if a.size else 0.0
+        scale = 255.0 if im.mode == "F" and top <= 1.0 else (255.0 / top if top > 255 else 1.0)
+        im = Image.fromarray(np.clip(np.round(a * scale), 0, 255).astype(np.uint8))
+    arr = np.asarray(im.convert(mode).resize((size, size), Image.BILINEAR), np.uint8)
+    return arr[None] if arr.ndim == 2 else arr.transpose(2, 0, 1)
+
+
 @TASKS.register(
     "image_folder",
     modality="image",
@@ -191,8 +214,7 @@ def image_folder(params: dict) -> TaskData:
 
     def decode(f: Path) -> np.ndarray:
         with Image.open(f) as im:
-            arr = np.asarray(im.convert(mode).resize((size, size), Image.BILINEAR), np.uint8)
-        return arr[None] if arr.ndim == 2 else arr.transpose(2, 0, 1)
+            return pil_array(im, mode, size)
 
     return build_files("image_folder", "image", classes, files, y, given, params, decode)
 
@@ -248,8 +270,12 @@ def _rows(path: Path, text_col: str, label_col: str, split_col: str | None):
                 f"{path}:1: missing column(s) {', '.join(missing)} "
                 f"(found: {', '.join(reader.fieldnames or [])})"
             )
-        for row in reader:
-            yield reader.line_num, row
+        csv.field_size_limit(2**31 - 1)  # a long document is one field: the default stops at 131,072 chars
+        try:
+            for row in reader:
+                yield reader.line_num, row
+        except csv.Error as err:  # e.g. a NUL byte, an unclosed quote at the end
+            raise PtbenchError(f"{path}:{reader.line_num}: {err}") from None
 
 
 @TASKS.register(
