@@ -9,7 +9,7 @@ Three ``ptbench`` processes on one fresh project, as a user would run them:
      runs, with the run's own start-up and data checks);
   3. the feature cache moved away, ``ptbench rank`` again: the cold-cache ranking, timed from
      process start to exit (imports, weights, features, every estimator, MLflow runs, report).
-It takes as long as the suite (25 min on 2 cores for v4); ``PTBENCH_BENCH_RANK_SUITE`` names
+It takes as long as the suite (100 min on 2 cores for v5, 25 min for v4); ``PTBENCH_BENCH_RANK_SUITE`` names
 another suite file. Nothing else should run on the machine meanwhile.
 
 Run: pytest benchmarks/test_bench_rank.py --benchmark-only -s
