@@ -242,7 +242,10 @@ def reverb(x, s, g):
 
     n = int(RATE * s)
     t = torch.arange(n) / RATE
-    ir = torch.randn(len(x), n, generator=g) * torch.exp(-6.9 * t / s)  # one room per clip
+    # one room per clip, drawn at the longest level's length so that a higher severity extends
+    # each clip's same room (the draws depend on the seed only, as for every corruption)
+    longest = int(RATE * max(CORRUPTIONS.get("reverb").meta["levels"]))
+    ir = torch.randn(len(x), longest, generator=g)[:, :n] * torch.exp(-6.9 * t / s)
     ir[:, 0] = 1.0
     y = AF.fftconvolve(x, ir)[:, : x.shape[1]]
     return y * (x.abs().amax(1, keepdim=True) / y.abs().amax(1, keepdim=True).clamp(min=1e-8))
