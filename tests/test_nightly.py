@@ -68,9 +68,11 @@ def history(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def planted(history):
-    """Night 11: the trainer skips every fourth optimizer step of label-smoothed models."""
+    """Night 11: the trainer skips every second optimizer step of label-smoothed models (every
+    fourth gave a 1.9-point drop at the edge of Holm's bar: flagged or not with the libraries a
+    fresh venv installs, the same code either way — see the README)."""
     root, _ = history
-    proc = _cli(root, "--night", "night-11", env=PLANT | {"PTBENCH_PLANT": "skip_steps:4"})
+    proc = _cli(root, "--night", "night-11", env=PLANT | {"PTBENCH_PLANT": "skip_steps:2"})
     report = _night(root, "night-11", report_only=True)[0]
     return proc, report
 
@@ -126,12 +128,12 @@ def test_planted_trainer_bug_is_flagged_on_its_first_night(planted):
     assert proc.returncode == 1, proc.stdout + proc.stderr
     assert "REGRESSED" in proc.stdout
     flagged = {(f.cell.split(" | ")[-1], f.metric) for f in report.findings if f.status == "regressed"}
-    # flagged on test accuracy or macro-F1 (a ~2-point drop sits at the edge of Holm's bar for
-    # one of them; measured: README), in the planted cell only: the untouched cell stays quiet
+    # flagged on test accuracy or macro-F1 (measured: README), in the planted cell only: the
+    # untouched cell stays quiet
     assert flagged & {("label_smoothing(label_smoothing=0.1)", m) for m in ("test_accuracy", "test_macro_f1")}
     assert all(cell.startswith("label_smoothing") for cell, _ in flagged)
     acc = next(f for f in report.findings if f.metric == "test_accuracy" and "label_smoothing" in f.cell)
-    assert -0.035 < acc.effect < -0.015  # the planted drop is about 2 points
+    assert -0.06 < acc.effect < -0.025  # the planted drop is about 4 points
     assert acc.paired is not None and acc.paired.high < 0  # the paired interval excludes 0
     assert "right→wrong" in acc.detail  # McNemar's evidence
 
